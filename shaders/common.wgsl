@@ -1,0 +1,75 @@
+// Shared by every stereosplat shader: prepended to each file when it is loaded
+// (see src/gpu/shaders.rs). Struct layouts have Rust twins in src/gpu/params.rs;
+// tests/shader_validation.rs checks that the sizes agree.
+
+// Twin: gpu::params::WarpParams.
+struct WarpParams {
+    size: vec2<u32>,
+    // Horizontal shift of a source pixel in pixels: gain * (nearness - zero_nearness).
+    shift_gain_px: f32,
+    // Nearness at the screen plane (convergence); it does not move.
+    zero_nearness: f32,
+    // Neighbours warped further apart than this are different surfaces (a disocclusion).
+    max_stretch_px: f32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+}
+
+// Twin: gpu::params::DepthParams.
+struct DepthParams {
+    out_size: vec2<u32>,
+    raw_size: vec2<u32>,
+    // Raw depth (0..1 of the 16-bit range) maps to nearness (raw - range_min) * range_scale.
+    range_min: f32,
+    range_scale: f32,
+    // 1 when the raw value grows with distance (far = bright); nearness is then inverted.
+    far_is_bright: u32,
+    _pad0: u32,
+}
+
+// Twin: gpu::params::ComposeParams.
+struct ComposeParams {
+    out_size: vec2<u32>,
+    // Part of out_size that holds the picture; the rest (at most one column and one row,
+    // added for 4:2:0 encoders) repeats the edge.
+    content_size: vec2<u32>,
+    eye_size: vec2<u32>,
+    layout_id: u32,
+    _pad0: u32,
+    // Anaglyph: out.rgb = L * left rows + R * right rows (rows as vec4, w unused).
+    left_r: vec4<f32>,
+    left_g: vec4<f32>,
+    left_b: vec4<f32>,
+    right_r: vec4<f32>,
+    right_g: vec4<f32>,
+    right_b: vec4<f32>,
+}
+
+// Z-buffer keys: the upper 18 bits hold the nearness (larger = nearer, so atomicMax keeps
+// the nearest surface), the lower 14 bits the source column, so the resolve pass can
+// recompute the exact sub-pixel sample that won. 0 means "nothing landed here".
+const KEY_X_BITS: u32 = 14u;
+const KEY_X_MASK: u32 = 0x3FFFu;
+const KEY_NEAR_LEVELS: f32 = 262142.0;
+
+fn pack_key(nearness: f32, source_x: u32) -> u32 {
+    let q = u32(clamp(nearness, 0.0, 1.0) * KEY_NEAR_LEVELS + 0.5) + 1u;
+    return (q << KEY_X_BITS) | (source_x & KEY_X_MASK);
+}
+
+fn key_source_x(key: u32) -> u32 {
+    return key & KEY_X_MASK;
+}
+
+// Where a source pixel lands on its row, in pixel-centre coordinates.
+fn warped_x(x: u32, nearness: f32, p: WarpParams) -> f32 {
+    return f32(x) + p.shift_gain_px * (nearness - p.zero_nearness);
+}
+
+// Two horizontally adjacent source pixels belong to one surface when neither has unknown
+// depth (< 0), their order is kept (no fold-over) and they do not stretch apart.
+fn same_surface(n0: f32, n1: f32, p0: f32, p1: f32, p: WarpParams) -> bool {
+    let stretch = p1 - p0;
+    return n0 >= 0.0 && n1 >= 0.0 && stretch > 0.0 && stretch <= p.max_stretch_px;
+}

@@ -1,0 +1,130 @@
+// Packs the two eyes into the output frame layout (side by side, top-bottom, anaglyph,
+// one eye, or StereoCrafter's 2x2 grid). Output is 8-bit RGBA ready for the encoder.
+// Rust side: src/gpu/compose.rs; layout ids match layout::Layout::shader_id.
+
+const LAYOUT_SBS: u32 = 0u;
+const LAYOUT_HALF_SBS: u32 = 1u;
+const LAYOUT_TB: u32 = 2u;
+const LAYOUT_HALF_TB: u32 = 3u;
+const LAYOUT_ANAGLYPH: u32 = 4u;
+const LAYOUT_CROSS: u32 = 5u;
+const LAYOUT_LEFT: u32 = 6u;
+const LAYOUT_RIGHT: u32 = 7u;
+const LAYOUT_GRID: u32 = 8u;
+const LAYOUT_HALF_CROSS: u32 = 9u;
+
+@group(0) @binding(0) var<uniform> params: ComposeParams;
+@group(0) @binding(1) var left_view: texture_2d<f32>;
+@group(0) @binding(2) var right_view: texture_2d<f32>;
+@group(0) @binding(3) var source: texture_2d<f32>;
+@group(0) @binding(4) var nearness: texture_2d<f32>;
+@group(0) @binding(5) var warped_raw: texture_2d<f32>;
+@group(0) @binding(6) var linear_clamp: sampler;
+@group(0) @binding(7) var out_frame: texture_storage_2d<rgba8unorm, write>;
+
+// Samples `tex` for output pixel `p` of a region that starts at `origin` and is `size`
+// output pixels large, stretched over the whole eye image. A region as large as the eye
+// hits texel centres exactly; a half-size one averages pixel pairs.
+fn sample_region(tex: texture_2d<f32>, p: vec2<u32>, origin: vec2<u32>, size: vec2<u32>) -> vec4<f32> {
+    let uv = (vec2<f32>(p - origin) + 0.5) / vec2<f32>(size);
+    return textureSampleLevel(tex, linear_clamp, uv, 0.0);
+}
+
+// Inferno colour map through nine samples, interpolated linearly (for depth in the grid).
+fn inferno(t: f32) -> vec3<f32> {
+    var stops = array<vec3<f32>, 9>(
+        vec3<f32>(0.001, 0.000, 0.014),
+        vec3<f32>(0.122, 0.047, 0.282),
+        vec3<f32>(0.335, 0.059, 0.431),
+        vec3<f32>(0.541, 0.133, 0.416),
+        vec3<f32>(0.735, 0.216, 0.330),
+        vec3<f32>(0.890, 0.353, 0.196),
+        vec3<f32>(0.978, 0.557, 0.035),
+        vec3<f32>(0.962, 0.790, 0.196),
+        vec3<f32>(0.988, 0.998, 0.645),
+    );
+    let s = clamp(t, 0.0, 1.0) * 8.0;
+    let i = min(u32(floor(s)), 7u);
+    return mix(stops[i], stops[i + 1u], s - f32(i));
+}
+
+fn anaglyph(l: vec3<f32>, r: vec3<f32>) -> vec3<f32> {
+    return vec3<f32>(
+        dot(l, params.left_r.xyz) + dot(r, params.right_r.xyz),
+        dot(l, params.left_g.xyz) + dot(r, params.right_g.xyz),
+        dot(l, params.left_b.xyz) + dot(r, params.right_b.xyz),
+    );
+}
+
+fn side_by_side(p: vec2<u32>, first: texture_2d<f32>, second: texture_2d<f32>) -> vec4<f32> {
+    let half = vec2<u32>(params.content_size.x / 2u, params.content_size.y);
+    if (p.x < half.x) {
+        return sample_region(first, p, vec2<u32>(0u), half);
+    }
+    return sample_region(second, p, vec2<u32>(half.x, 0u), half);
+}
+
+fn top_bottom(p: vec2<u32>) -> vec4<f32> {
+    let half = vec2<u32>(params.content_size.x, params.content_size.y / 2u);
+    if (p.y < half.y) {
+        return sample_region(left_view, p, vec2<u32>(0u), half);
+    }
+    return sample_region(right_view, p, vec2<u32>(0u, half.y), half);
+}
+
+fn grid(p: vec2<u32>) -> vec4<f32> {
+    let e = params.eye_size;
+    let q = p % e;
+    let right = p.x >= e.x;
+    let bottom = p.y >= e.y;
+    if (!right && !bottom) {
+        return textureLoad(source, q, 0);
+    }
+    if (right && !bottom) {
+        return vec4<f32>(inferno(textureLoad(nearness, q, 0).r), 1.0);
+    }
+    let warped = textureLoad(warped_raw, q, 0);
+    if (!right) {
+        let hole = 1.0 - warped.a;
+        return vec4<f32>(hole, hole, hole, 1.0);
+    }
+    return vec4<f32>(warped.rgb * warped.a, 1.0);
+}
+
+@compute @workgroup_size(16, 16)
+fn main(@builtin(global_invocation_id) id: vec3<u32>) {
+    if (id.x >= params.out_size.x || id.y >= params.out_size.y) {
+        return;
+    }
+    // Padding pixels repeat the last content row/column.
+    let p = min(id.xy, params.content_size - 1u);
+    let full = params.content_size;
+    var c = vec4<f32>(0.0, 0.0, 0.0, 1.0);
+    switch params.layout_id {
+        case LAYOUT_SBS, LAYOUT_HALF_SBS: {
+            c = side_by_side(p, left_view, right_view);
+        }
+        case LAYOUT_CROSS, LAYOUT_HALF_CROSS: {
+            c = side_by_side(p, right_view, left_view);
+        }
+        case LAYOUT_TB, LAYOUT_HALF_TB: {
+            c = top_bottom(p);
+        }
+        case LAYOUT_ANAGLYPH: {
+            let l = sample_region(left_view, p, vec2<u32>(0u), full).rgb;
+            let r = sample_region(right_view, p, vec2<u32>(0u), full).rgb;
+            c = vec4<f32>(anaglyph(l, r), 1.0);
+        }
+        case LAYOUT_LEFT: {
+            c = sample_region(left_view, p, vec2<u32>(0u), full);
+        }
+        case LAYOUT_RIGHT: {
+            c = sample_region(right_view, p, vec2<u32>(0u), full);
+        }
+        case LAYOUT_GRID: {
+            c = grid(p);
+        }
+        default: {}
+    }
+    textureStore(out_frame, vec2<i32>(id.xy), vec4<f32>(clamp(c.rgb, vec3<f32>(0.0), vec3<f32>(1.0)), 1.0));
+}

@@ -1,0 +1,143 @@
+//! `stereosplat bench`: warp + compose time per frame at 1080p and 4K on the adapter in
+//! use, then, for a generated 1080p clip, end-to-end fps next to a decode+encode-only
+//! GStreamer pipeline with the same encoder settings, and peak memory.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context;
+
+use crate::cli::BenchArgs;
+use crate::encode::EncodeSettings;
+use crate::gpu::{Composer, GpuContext, StereoParams, Warper, warp::DepthRange};
+use crate::layout::{Anaglyph, Layout};
+use crate::progress::Silent;
+use crate::render::{Cancel, RenderJob, render};
+
+pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
+    let ctx = GpuContext::new(&args.gpu.adapter)?;
+    println!("adapter: {}", ctx.describe());
+    for size in [(1920, 1080), (3840, 2160)] {
+        let ms = warp_ms(&ctx, args, size)?;
+        println!(
+            "warp+compose {}x{} half-sbs: {ms:.2} ms/frame ({:.1} fps)",
+            size.0,
+            size.1,
+            1000.0 / ms
+        );
+    }
+    if args.warp_only {
+        return Ok(());
+    }
+    let tmp;
+    let dir: PathBuf = match &args.work_dir {
+        Some(d) => d.clone(),
+        None => {
+            tmp = std::env::temp_dir().join(format!("stereosplat-bench-{}", std::process::id()));
+            tmp.clone()
+        }
+    };
+    std::fs::create_dir_all(&dir)?;
+    let clip = dir.join("bench1080.mp4");
+    let depth = dir.join("bench1080_depth.mp4");
+    let size = (1920, 1080);
+    crate::synth::colour_clip(&clip, size, args.frames, 30, true)
+        .context("generating the bench clip")?;
+    crate::synth::depth_clip(&depth, size, args.frames, 30)
+        .context("generating the bench depth")?;
+    let settings = EncodeSettings {
+        layout: Layout::HalfSbs,
+        ..Default::default()
+    };
+
+    let t = Instant::now();
+    baseline(&clip, &dir.join("baseline.mp4"), &settings)?;
+    let base_s = t.elapsed().as_secs_f64();
+
+    let job = RenderJob {
+        input: clip.clone(),
+        output: dir.join("stereo.mp4"),
+        depth: Some(depth),
+        stereo: StereoParams::default(),
+        layout: Layout::HalfSbs,
+        anaglyph: Anaglyph::Dubois,
+        encode: settings.clone(),
+        shaders: args.gpu.shaders(),
+        ..Default::default()
+    };
+    let report = render(&ctx, &job, &mut Silent, &Cancel::default())?;
+    let n = report.frames as f64;
+    println!(
+        "end to end 1920x1080 half-sbs, {} frames, x264 {} crf {}: {:.2} fps ({:.1} s)",
+        report.frames,
+        settings.speed_preset,
+        settings.crf,
+        n / report.seconds,
+        report.seconds
+    );
+    println!(
+        "decode+encode only (same clip, same x264 settings): {:.2} fps ({:.1} s); ratio {:.2}x",
+        n / base_s,
+        base_s,
+        report.seconds / base_s
+    );
+    if let Some(kib) = peak_rss_kib() {
+        println!("peak memory (VmHWM): {:.0} MiB", kib as f64 / 1024.0);
+    }
+    if args.work_dir.is_none() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    Ok(())
+}
+
+fn warp_ms(ctx: &GpuContext, args: &BenchArgs, size: (u32, u32)) -> anyhow::Result<f64> {
+    let mut warper = Warper::new(ctx, &args.gpu.shaders())?;
+    let mut composer = Composer::new(ctx, &args.gpu.shaders())?;
+    let stereo = StereoParams::default();
+    warper.prepare(ctx, size, size, stereo.eye);
+    composer.prepare(ctx, &warper, Layout::HalfSbs, Anaglyph::Dubois, true);
+    let (w, h) = (size.0 as usize, size.1 as usize);
+    let rgba: Vec<u8> = (0..w * h * 4).map(|i| (i * 7 % 251) as u8).collect();
+    let depth: Vec<u8> = (0..w * h)
+        .flat_map(|i| (((i % w) * 65535 / w) as u16 ^ ((i / w % 64) as u16 * 97)).to_le_bytes())
+        .collect();
+    warper.upload_color(&ctx.queue, &rgba, size.0 * 4);
+    warper.upload_depth(&ctx.queue, &depth, size.0 * 2);
+    let one = || {
+        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        warper.encode(&ctx.queue, &mut enc, &stereo, &DepthRange::default());
+        composer.encode(&ctx.queue, &mut enc);
+        ctx.queue.submit([enc.finish()]);
+        ctx.device.poll(wgpu::PollType::wait_indefinitely())
+    };
+    for _ in 0..3 {
+        one()?;
+    }
+    let t = Instant::now();
+    for _ in 0..args.iterations {
+        one()?;
+    }
+    Ok(t.elapsed().as_secs_f64() * 1000.0 / f64::from(args.iterations))
+}
+
+/// Decode + encode with the same x264 settings and no stereo work: the floor to compare with.
+fn baseline(input: &Path, output: &Path, s: &EncodeSettings) -> anyhow::Result<()> {
+    crate::synth::run_launch(&format!(
+        "filesrc location=\"{}\" ! decodebin ! videoconvert ! video/x-raw,format=I420 ! \
+         x264enc speed-preset={} pass=qual quantizer={} ! h264parse ! mp4mux ! filesink location=\"{}\"",
+        input.display(),
+        s.speed_preset,
+        s.crf,
+        output.display()
+    ))?;
+    Ok(())
+}
+
+/// Peak resident memory of this process (Linux), in KiB.
+pub fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}

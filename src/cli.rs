@@ -1,0 +1,186 @@
+//! Command line: `stereosplat render`, `bench`, `adapters`. Flags map one to one onto
+//! [`crate::render::RenderJob`].
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::encode::EncodeSettings;
+use crate::gpu::{AdapterChoice, Eye, ShaderSet, StereoParams};
+use crate::layout::{Anaglyph, Layout};
+use crate::render::RenderJob;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "stereosplat",
+    version,
+    about = "Turn 2D video into stereoscopic 3D on the GPU"
+)]
+pub struct Cli {
+    /// Only print warnings and errors.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// More logging (repeat for more).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Render a stereo video (or image) from a 2D input and its depth.
+    Render(RenderArgs),
+    /// Measure warp and end-to-end speed on this machine.
+    Bench(BenchArgs),
+    /// List the GPU adapters --adapter can pick.
+    Adapters,
+}
+
+#[derive(Debug, Args)]
+pub struct GpuArgs {
+    /// GPU adapter: auto (hardware if any), hardware, software, an index or a name from
+    /// `stereosplat adapters`.
+    #[arg(long, default_value = "auto")]
+    pub adapter: AdapterChoice,
+    /// Load shaders from this folder instead of the built-in copies.
+    #[arg(long, value_name = "DIR")]
+    pub shader_dir: Option<PathBuf>,
+}
+
+impl GpuArgs {
+    pub fn shaders(&self) -> ShaderSet {
+        self.shader_dir
+            .clone()
+            .map(ShaderSet::Directory)
+            .unwrap_or_default()
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct StereoArgs {
+    /// Disparity of the nearest point in pixels (StereoCrafter's max_disp): d = (2v - 1) * max.
+    #[arg(
+        long = "max-disp",
+        default_value_t = 20.0,
+        value_name = "PX",
+        allow_negative_numbers = true
+    )]
+    pub max_disp: f32,
+    /// Relative depth (0 far .. 1 near) that appears at the screen plane.
+    #[arg(long, default_value_t = 0.5, allow_negative_numbers = true)]
+    pub convergence: f32,
+    /// Which eye to synthesise: right (input is the left eye), left, or both (input is the centre).
+    #[arg(long, value_enum, default_value_t = Eye::Right)]
+    pub eye: Eye,
+    /// Neighbouring pixels pulled further apart than this become a hole (filled from the
+    /// background) instead of a stretched surface.
+    #[arg(
+        long = "max-stretch",
+        default_value_t = 2.0,
+        value_name = "PX",
+        allow_negative_numbers = true
+    )]
+    pub max_stretch: f32,
+}
+
+impl StereoArgs {
+    pub fn params(&self) -> StereoParams {
+        StereoParams {
+            max_disparity_px: self.max_disp,
+            convergence: self.convergence,
+            eye: self.eye,
+            max_stretch_px: self.max_stretch,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    /// Input video or image (anything GStreamer decodes: mp4, mkv, webm, mov, png, jpg...).
+    pub input: PathBuf,
+    /// Output file: .mp4, .mkv or .mov (H.264), or .png / .jpg for a still.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Depth video or image (grey, 8 or 16 bit; near = bright). Default: <stem>_depth.<ext> beside the input.
+    #[arg(long)]
+    pub depth: Option<PathBuf>,
+    /// The depth file stores distance (far = bright) instead of inverse depth.
+    #[arg(long)]
+    pub depth_far_bright: bool,
+    #[command(flatten)]
+    pub stereo: StereoArgs,
+    /// Output layout.
+    #[arg(long, value_enum, default_value_t = Layout::Sbs)]
+    pub layout: Layout,
+    /// Anaglyph colour method (with --layout anaglyph).
+    #[arg(long, value_enum, default_value_t = Anaglyph::Dubois)]
+    pub anaglyph: Anaglyph,
+    /// x264 constant rate factor: 0 lossless .. 51 worst.
+    #[arg(long, default_value_t = 20)]
+    pub crf: u32,
+    /// x264 speed preset (ultrafast .. veryslow).
+    #[arg(long, default_value = "medium")]
+    pub speed_preset: String,
+    /// Append the layout's player tag to the output name (_LRF_Full_SBS, _LR, _TB, ...).
+    #[arg(long)]
+    pub name_tags: bool,
+    /// Render at most N frames (default: all).
+    #[arg(long, value_name = "N")]
+    pub frames: Option<u64>,
+    /// Start this many seconds into the input.
+    #[arg(
+        long,
+        default_value_t = 0.0,
+        value_name = "SECONDS",
+        allow_negative_numbers = true
+    )]
+    pub start: f64,
+    /// Leave the source audio out.
+    #[arg(long)]
+    pub no_audio: bool,
+    #[command(flatten)]
+    pub gpu: GpuArgs,
+}
+
+impl RenderArgs {
+    pub fn job(&self) -> RenderJob {
+        RenderJob {
+            input: self.input.clone(),
+            output: self.output.clone(),
+            depth: self.depth.clone(),
+            depth_far_is_bright: self.depth_far_bright,
+            stereo: self.stereo.params(),
+            layout: self.layout,
+            anaglyph: self.anaglyph,
+            encode: EncodeSettings {
+                crf: self.crf,
+                speed_preset: self.speed_preset.clone(),
+                layout: self.layout,
+            },
+            name_tags: self.name_tags,
+            frames: self.frames,
+            start_secs: self.start,
+            audio: !self.no_audio,
+            shaders: self.gpu.shaders(),
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Frames in the generated end-to-end clip.
+    #[arg(long, default_value_t = 60)]
+    pub frames: u64,
+    /// Warp iterations per size.
+    #[arg(long, default_value_t = 20)]
+    pub iterations: u32,
+    /// Skip the end-to-end clip (GPU warp timing only; needs no GStreamer encoder).
+    #[arg(long)]
+    pub warp_only: bool,
+    /// Folder for the generated clips (default: a temporary folder).
+    #[arg(long)]
+    pub work_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub gpu: GpuArgs,
+}

@@ -1,0 +1,595 @@
+//! Decoding any file GStreamer can read into frames, plus its audio, still compressed:
+//!
+//! `filesrc ! parsebin ─┬ video ─ queue ! decodebin ! videoflip(auto) ! videoconvert ! appsink(RGBA|GRAY16_LE)`
+//! `                    └ audio ─ queue ! appsink (parsed, passed to the encoder untouched)`
+//!
+//! Timestamps are rebased so the file's first video frame is at 0; the audio keeps the
+//! same offset, so sync survives. Frames keep GStreamer's plane stride.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+use gst_video::prelude::*;
+use gstreamer as gst;
+use gstreamer_app as gst_app;
+use gstreamer_video as gst_video;
+
+use crate::media::{self, MediaError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("{path}: no such file. Check the path")]
+    Missing { path: PathBuf },
+    #[error(
+        "{path} is a directory, not a video or image file (for folders use `stereosplat batch`)"
+    )]
+    IsDirectory { path: PathBuf },
+    #[error("{path} is empty (0 bytes): it is not a video or image; re-export or re-download it")]
+    Empty { path: PathBuf },
+    #[error("{path} cannot be read: {source}")]
+    Unreadable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} has no video stream (only audio or data); pass a video or image file")]
+    NoVideo { path: PathBuf },
+    #[error("{path} is not a video or image GStreamer can decode: {source}")]
+    Media { path: PathBuf, source: MediaError },
+    #[error("{path}: decoding stalled for {secs} s with no frame; the file may be damaged")]
+    Stalled { path: PathBuf, secs: u64 },
+    #[error("{path}: no frame at or after {start_secs:.3} s (the file is shorter)")]
+    StartBeyondEnd { path: PathBuf, start_secs: f64 },
+}
+
+/// What the appsink asks videoconvert for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PixelFormat {
+    Rgba,
+    Gray16,
+}
+
+impl PixelFormat {
+    fn gst(self) -> gst_video::VideoFormat {
+        match self {
+            PixelFormat::Rgba => gst_video::VideoFormat::Rgba,
+            PixelFormat::Gray16 => gst_video::VideoFormat::Gray16Le,
+        }
+    }
+}
+
+/// One decoded frame, mapped; the buffer stays alive as long as this does.
+pub struct Frame {
+    frame: gst_video::VideoFrame<gst_video::video_frame::Readable>,
+    /// Presentation time since the file's first frame.
+    pub pts_nanos: u64,
+    pub duration_nanos: Option<u64>,
+}
+
+impl Frame {
+    pub fn width(&self) -> u32 {
+        self.frame.width()
+    }
+    pub fn height(&self) -> u32 {
+        self.frame.height()
+    }
+    pub fn stride_bytes(&self) -> u32 {
+        self.frame.plane_stride()[0] as u32
+    }
+    pub fn data(&self) -> &[u8] {
+        self.frame.plane_data(0).expect("plane 0 of a mapped frame")
+    }
+}
+
+/// Stream facts known once the first frame has arrived.
+#[derive(Clone, Debug)]
+pub struct StreamInfo {
+    pub width: u32,
+    pub height: u32,
+    /// Nominal rate; None for still images and variable-rate streams.
+    pub fps: Option<gst::Fraction>,
+    pub duration_nanos: Option<u64>,
+    pub is_still: bool,
+}
+
+impl StreamInfo {
+    /// Frame count implied by duration and rate, when both are known.
+    pub fn estimated_frames(&self) -> Option<u64> {
+        if self.is_still {
+            return Some(1);
+        }
+        let fps = self.fps?;
+        let dur = self.duration_nanos?;
+        let f = dur as f64 * f64::from(fps.numer()) / f64::from(fps.denom()) / 1e9;
+        Some(f.round() as u64)
+    }
+
+    pub fn frame_duration_nanos(&self) -> Option<u64> {
+        let fps = self.fps?;
+        Some(
+            gst::ClockTime::SECOND
+                .mul_div_round(fps.denom() as u64, fps.numer() as u64)?
+                .nseconds(),
+        )
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct DecodeOptions {
+    pub start_nanos: u64,
+    pub with_audio: bool,
+}
+
+struct Shared {
+    video_linked: AtomicBool,
+    pads_done: AtomicBool,
+    /// The video stream is a still image (png, jpeg...).
+    is_image: AtomicBool,
+    audio_caps: Mutex<Option<gst::Caps>>,
+}
+
+pub struct Decoder {
+    path: PathBuf,
+    pipeline: gst::Pipeline,
+    sink: gst_app::AppSink,
+    shared: Arc<Shared>,
+    audio_rx: Option<mpsc::Receiver<gst::Buffer>>,
+    info: StreamInfo,
+    format: PixelFormat,
+    /// pts of the file's first frame; subtracted from every timestamp.
+    origin_nanos: u64,
+    /// A frame pulled ahead (the first one, read to learn the stream's format).
+    pending: Option<Frame>,
+    /// An audio buffer past the last `take_audio` limit, kept for the next call.
+    held_audio: Option<gst::Buffer>,
+    frames_out: u64,
+    eos: bool,
+}
+
+/// Longest wait for a frame before the file is declared damaged.
+const STALL: Duration = Duration::from_secs(60);
+
+/// Checks a path names a readable, non-empty file, with a message that says what is wrong.
+pub fn check_input_file(path: &Path) -> Result<(), DecodeError> {
+    let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => DecodeError::Missing { path: path.into() },
+        _ => DecodeError::Unreadable {
+            path: path.into(),
+            source: e,
+        },
+    })?;
+    if meta.is_dir() {
+        return Err(DecodeError::IsDirectory { path: path.into() });
+    }
+    if meta.len() == 0 {
+        return Err(DecodeError::Empty { path: path.into() });
+    }
+    std::fs::File::open(path).map_err(|e| DecodeError::Unreadable {
+        path: path.into(),
+        source: e,
+    })?;
+    Ok(())
+}
+
+impl Decoder {
+    pub fn open(
+        path: &Path,
+        format: PixelFormat,
+        opts: &DecodeOptions,
+    ) -> Result<Self, DecodeError> {
+        check_input_file(path)?;
+        let media_err = |source: MediaError| DecodeError::Media {
+            path: path.into(),
+            source,
+        };
+        media::init().map_err(media_err)?;
+        let pipeline = gst::Pipeline::with_name("stereosplat-decode");
+        let src = media::make("filesrc").map_err(media_err)?;
+        src.set_property("location", path.to_string_lossy().as_ref());
+        let parse = media::make("parsebin").map_err(media_err)?;
+        let caps = gst::Caps::builder("video/x-raw")
+            .field("format", format.gst().to_str())
+            .build();
+        let sink = gst_app::AppSink::builder()
+            .caps(&caps)
+            .max_buffers(4)
+            .drop(false)
+            .sync(false)
+            .build();
+        pipeline
+            .add_many([&src, &parse])
+            .map_err(|e| media_err(MediaError::Other(e.to_string())))?;
+        src.link(&parse)
+            .map_err(|e| media_err(MediaError::Other(e.to_string())))?;
+
+        let shared = Arc::new(Shared {
+            video_linked: AtomicBool::new(false),
+            pads_done: AtomicBool::new(false),
+            is_image: AtomicBool::new(false),
+            audio_caps: Mutex::new(None),
+        });
+        let (audio_tx, audio_rx) = mpsc::channel();
+        let with_audio = opts.with_audio;
+        let dec_shared = shared.clone();
+        {
+            let pipeline = pipeline.downgrade();
+            let sink = sink.clone();
+            let shared = shared.clone();
+            let audio_tx = Mutex::new(Some(audio_tx));
+            parse.connect_pad_added(move |_, pad| {
+                let Some(pipeline) = pipeline.upgrade() else {
+                    return;
+                };
+                let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
+                let Some(name) = caps.structure(0).map(|s| s.name().to_string()) else {
+                    return;
+                };
+                log::debug!("stream found: {caps}");
+                let result = if (name.starts_with("video/") || name.starts_with("image/"))
+                    && !shared.video_linked.swap(true, Ordering::SeqCst)
+                {
+                    shared
+                        .is_image
+                        .store(name.starts_with("image/"), Ordering::SeqCst);
+                    link_video(&pipeline, pad, &sink)
+                } else if name.starts_with("audio/")
+                    && with_audio
+                    && shared.audio_caps.lock().unwrap().is_none()
+                {
+                    *shared.audio_caps.lock().unwrap() = Some(caps.clone());
+                    let tx = audio_tx.lock().unwrap().take();
+                    tx.map(|tx| link_audio(&pipeline, pad, tx))
+                        .unwrap_or(Ok(()))
+                } else {
+                    link_fakesink(&pipeline, pad)
+                };
+                if let Err(e) = result {
+                    log::error!("cannot link stream {name}: {e}");
+                }
+            });
+            let shared_done = dec_shared.clone();
+            parse
+                .connect_no_more_pads(move |_| shared_done.pads_done.store(true, Ordering::SeqCst));
+        }
+        pipeline
+            .set_state(gst::State::Playing)
+            .map_err(|_| media_err(first_error(&pipeline)))?;
+
+        let mut dec = Self {
+            path: path.into(),
+            pipeline,
+            sink,
+            shared,
+            audio_rx: with_audio.then_some(audio_rx),
+            info: StreamInfo {
+                width: 0,
+                height: 0,
+                fps: None,
+                duration_nanos: None,
+                is_still: false,
+            },
+            format,
+            origin_nanos: 0,
+            pending: None,
+            held_audio: None,
+            frames_out: 0,
+            eos: false,
+        };
+        // The first frame tells the format and the file's time origin.
+        let (first, caps) = dec
+            .pull_raw()?
+            .ok_or_else(|| DecodeError::NoVideo { path: path.into() })?;
+        let info = gst_video::VideoInfo::from_caps(&caps)
+            .map_err(|e| media_err(MediaError::Other(e.to_string())))?;
+        let fps = info.fps();
+        let is_still = fps.numer() == 0 && dec.shared.is_image.load(Ordering::SeqCst);
+        dec.origin_nanos = first.pts().map(|t| t.nseconds()).unwrap_or(0);
+        dec.info = StreamInfo {
+            width: info.width(),
+            height: info.height(),
+            fps: (fps.numer() > 0).then_some(fps),
+            duration_nanos: dec
+                .pipeline
+                .query_duration::<gst::ClockTime>()
+                .map(|d| d.nseconds().saturating_sub(dec.origin_nanos)),
+            is_still,
+        };
+        if opts.start_nanos > 0 {
+            dec.seek(opts.start_nanos)?;
+        } else {
+            dec.pending = Some(dec.map(first, &info)?);
+        }
+        Ok(dec)
+    }
+
+    fn seek(&mut self, start_nanos: u64) -> Result<(), DecodeError> {
+        let target = gst::ClockTime::from_nseconds(start_nanos + self.origin_nanos);
+        self.pipeline
+            .seek_simple(gst::SeekFlags::FLUSH | gst::SeekFlags::ACCURATE, target)
+            .map_err(|e| DecodeError::Media {
+                path: self.path.clone(),
+                source: MediaError::Other(format!("cannot seek to {start_nanos} ns: {e}")),
+            })?;
+        // Frames before the target that raced the flush are dropped by timestamp.
+        loop {
+            let Some(frame) = self.next_frame()? else {
+                return Err(DecodeError::StartBeyondEnd {
+                    path: self.path.clone(),
+                    start_secs: start_nanos as f64 / 1e9,
+                });
+            };
+            let half = self.info.frame_duration_nanos().unwrap_or(0) / 2;
+            if frame.pts_nanos + half >= start_nanos {
+                self.pending = Some(frame);
+                return Ok(());
+            }
+        }
+    }
+
+    pub fn info(&self) -> &StreamInfo {
+        &self.info
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Caps of the source audio, as parsed (not decoded), if the file has audio.
+    pub fn audio_caps(&self) -> Option<gst::Caps> {
+        self.shared.audio_caps.lock().unwrap().clone()
+    }
+
+    /// Audio buffers decoded so far that start in `from_nanos..until_nanos` (file
+    /// timeline, video origin), rebased like the video. Earlier ones are dropped; later
+    /// ones wait for the next call. Returns true once the audio has reached `until_nanos`.
+    pub fn take_audio(
+        &mut self,
+        from_nanos: u64,
+        until_nanos: u64,
+        out: &mut Vec<gst::Buffer>,
+    ) -> bool {
+        let Some(rx) = &self.audio_rx else {
+            return true;
+        };
+        loop {
+            let buf = match self.held_audio.take() {
+                Some(b) => b,
+                None => match rx.try_recv() {
+                    Ok(b) => b,
+                    Err(mpsc::TryRecvError::Empty) => return false,
+                    Err(mpsc::TryRecvError::Disconnected) => return true,
+                },
+            };
+            let Some(pts) = buf.pts() else { continue };
+            let Some(rebased) = pts.nseconds().checked_sub(self.origin_nanos) else {
+                continue;
+            };
+            if rebased < from_nanos {
+                continue;
+            }
+            if rebased >= until_nanos {
+                self.held_audio = Some(buf);
+                return true;
+            }
+            let mut buf = buf;
+            buf.make_mut()
+                .set_pts(gst::ClockTime::from_nseconds(rebased));
+            out.push(buf);
+        }
+    }
+
+    /// Like [`Self::take_audio`] at the end of the range: waits (briefly) for audio that
+    /// is still being demuxed, so the tail of the sound track is not cut.
+    pub fn finish_audio(&mut self, from_nanos: u64, until_nanos: u64, out: &mut Vec<gst::Buffer>) {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while !self.take_audio(from_nanos, until_nanos, out) && Instant::now() < deadline {
+            if self.sink.is_eos() && self.audio_rx.is_none() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Number of frames handed out so far.
+    pub fn frames_out(&self) -> u64 {
+        self.frames_out
+    }
+
+    /// The next frame, or None at the end of the stream.
+    pub fn next_frame(&mut self) -> Result<Option<Frame>, DecodeError> {
+        if let Some(f) = self.pending.take() {
+            self.frames_out += 1;
+            return Ok(Some(f));
+        }
+        if self.eos {
+            return Ok(None);
+        }
+        let Some((buffer, caps)) = self.pull_raw()? else {
+            self.eos = true;
+            return Ok(None);
+        };
+        let info = gst_video::VideoInfo::from_caps(&caps).map_err(|e| DecodeError::Media {
+            path: self.path.clone(),
+            source: MediaError::Other(e.to_string()),
+        })?;
+        let frame = self.map(buffer, &info)?;
+        self.frames_out += 1;
+        Ok(Some(frame))
+    }
+
+    fn map(&self, buffer: gst::Buffer, info: &gst_video::VideoInfo) -> Result<Frame, DecodeError> {
+        let pts_nanos = buffer
+            .pts()
+            .map(|t| t.nseconds().saturating_sub(self.origin_nanos))
+            .unwrap_or_else(|| self.frames_out * self.info.frame_duration_nanos().unwrap_or(0));
+        let duration_nanos = buffer.duration().map(|d| d.nseconds());
+        let frame = gst_video::VideoFrame::from_buffer_readable(buffer, info).map_err(|_| {
+            DecodeError::Media {
+                path: self.path.clone(),
+                source: MediaError::Other("cannot map a decoded frame".into()),
+            }
+        })?;
+        debug_assert_eq!(frame.format(), self.format.gst());
+        Ok(Frame {
+            frame,
+            pts_nanos,
+            duration_nanos,
+        })
+    }
+
+    /// Pulls the next buffer, watching the bus so errors and "no video" end the wait.
+    fn pull_raw(&mut self) -> Result<Option<(gst::Buffer, gst::Caps)>, DecodeError> {
+        let bus = self.pipeline.bus().expect("a pipeline has a bus");
+        let started = Instant::now();
+        loop {
+            if let Some(sample) = self.sink.try_pull_sample(gst::ClockTime::from_mseconds(50)) {
+                let caps = sample.caps_owned().ok_or_else(|| DecodeError::Media {
+                    path: self.path.clone(),
+                    source: MediaError::Other("decoded frame without caps".into()),
+                })?;
+                let buffer = sample.buffer_owned().ok_or_else(|| DecodeError::Media {
+                    path: self.path.clone(),
+                    source: MediaError::Other("empty sample".into()),
+                })?;
+                return Ok(Some((buffer, caps)));
+            }
+            let bus_eos = media::poll_bus(&bus).map_err(|source| DecodeError::Media {
+                path: self.path.clone(),
+                source,
+            })?;
+            let linked = self.shared.video_linked.load(Ordering::SeqCst);
+            // An appsink that is not yet in a running pipeline also reports EOS.
+            if linked && self.sink.current_state() >= gst::State::Paused && self.sink.is_eos() {
+                return Ok(None);
+            }
+            if !linked && (bus_eos || self.shared.pads_done.load(Ordering::SeqCst)) {
+                return Err(DecodeError::NoVideo {
+                    path: self.path.clone(),
+                });
+            }
+            if bus_eos {
+                return Ok(None);
+            }
+            if started.elapsed() > STALL {
+                return Err(DecodeError::Stalled {
+                    path: self.path.clone(),
+                    secs: STALL.as_secs(),
+                });
+            }
+        }
+    }
+}
+
+impl Drop for Decoder {
+    fn drop(&mut self) {
+        let _ = self.pipeline.set_state(gst::State::Null);
+    }
+}
+
+fn first_error(pipeline: &gst::Pipeline) -> MediaError {
+    let bus = pipeline.bus().expect("a pipeline has a bus");
+    while let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(100)) {
+        if let Some(e) = media::bus_error(&msg) {
+            return e;
+        }
+    }
+    MediaError::Other("the pipeline refused to start".into())
+}
+
+fn add_chain(
+    pipeline: &gst::Pipeline,
+    pad: &gst::Pad,
+    chain: &[&gst::Element],
+) -> Result<(), MediaError> {
+    pipeline
+        .add_many(chain.iter().copied())
+        .map_err(|e| MediaError::Other(e.to_string()))?;
+    media::link_many(chain)?;
+    for e in chain {
+        e.sync_state_with_parent()
+            .map_err(|e| MediaError::Other(e.to_string()))?;
+    }
+    let sinkpad = chain[0]
+        .static_pad("sink")
+        .expect("first element has a sink pad");
+    pad.link(&sinkpad)
+        .map_err(|e| MediaError::Other(format!("link failed: {e:?}")))?;
+    Ok(())
+}
+
+fn link_video(
+    pipeline: &gst::Pipeline,
+    pad: &gst::Pad,
+    sink: &gst_app::AppSink,
+) -> Result<(), MediaError> {
+    let queue = media::make("queue")?;
+    let decode = media::make("decodebin")?;
+    // Phones store rotation as a tag; videoflip applies it.
+    let flip = media::make("videoflip")?;
+    flip.set_property_from_str("video-direction", "auto");
+    let convert = media::make("videoconvert")?;
+    let sink_el: &gst::Element = sink.upcast_ref();
+    pipeline
+        .add_many([&flip, &convert, sink_el])
+        .map_err(|e| MediaError::Other(e.to_string()))?;
+    media::link_many(&[&flip, &convert, sink_el])?;
+    for e in [&flip, &convert, sink_el] {
+        e.sync_state_with_parent()
+            .map_err(|e| MediaError::Other(e.to_string()))?;
+    }
+    let flip_weak = flip.downgrade();
+    decode.connect_pad_added(move |_, pad| {
+        let Some(flip) = flip_weak.upgrade() else {
+            return;
+        };
+        let is_video = pad
+            .current_caps()
+            .unwrap_or_else(|| pad.query_caps(None))
+            .structure(0)
+            .is_some_and(|s| s.name().starts_with("video/"));
+        let target = flip.static_pad("sink").expect("videoflip sink pad");
+        if is_video
+            && !target.is_linked()
+            && let Err(e) = pad.link(&target)
+        {
+            log::error!("cannot link decoded video: {e:?}");
+        }
+    });
+    add_chain(pipeline, pad, &[&queue, &decode])
+}
+
+fn link_audio(
+    pipeline: &gst::Pipeline,
+    pad: &gst::Pad,
+    tx: mpsc::Sender<gst::Buffer>,
+) -> Result<(), MediaError> {
+    let queue = media::make("queue")?;
+    let tx = Mutex::new(tx);
+    // Audio never blocks the demuxer: it is tiny next to video, and blocking it could
+    // starve the video branch that shares the demuxer's thread.
+    let sink = gst_app::AppSink::builder()
+        .sync(false)
+        .callbacks(
+            gst_app::AppSinkCallbacks::builder()
+                .new_sample(move |sink| {
+                    let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                    if let Some(buffer) = sample.buffer_owned() {
+                        let _ = tx.lock().unwrap().send(buffer);
+                    }
+                    Ok(gst::FlowSuccess::Ok)
+                })
+                .build(),
+        )
+        .build();
+    add_chain(pipeline, pad, &[&queue, sink.upcast_ref()])
+}
+
+/// Streams nobody wants. The queue matters: a sink straight on the demuxer would block
+/// its thread in preroll before the video sink got its first frame.
+fn link_fakesink(pipeline: &gst::Pipeline, pad: &gst::Pad) -> Result<(), MediaError> {
+    let queue = media::make("queue")?;
+    let sink = media::make("fakesink")?;
+    sink.set_property("sync", false);
+    add_chain(pipeline, pad, &[&queue, &sink])
+}

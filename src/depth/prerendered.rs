@@ -1,0 +1,304 @@
+//! Pre-rendered depth: a grey video or image (8 or 16 bit) beside the colour clip.
+//! The clip is scanned once for its value range (StereoCrafter normalises with one
+//! min/max per clip) and frame timing, then streamed in step with the colour frames,
+//! matched by timestamp (or frame by frame when only the rate differs).
+
+use std::path::{Path, PathBuf};
+
+use crate::decode::{DecodeError, DecodeOptions, Decoder, Frame, PixelFormat, StreamInfo};
+use crate::gpu::warp::DepthRange;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DepthError {
+    #[error("depth input: {0}")]
+    Decode(#[from] DecodeError),
+    #[error(
+        "depth {depth} is {dw}x{dh} (aspect {da:.3}) but the video is {vw}x{vh} (aspect {va:.3}). \
+         Render the depth at the video's aspect ratio (any size with the same shape is resampled)"
+    )]
+    Aspect {
+        depth: PathBuf,
+        dw: u32,
+        dh: u32,
+        da: f64,
+        vw: u32,
+        vh: u32,
+        va: f64,
+    },
+    #[error(
+        "depth {depth} has {depth_frames} frames ({depth_secs:.2} s) but the video goes on: \
+         frame {video_frames} is at {video_secs:.2} s. Re-render the depth for the whole clip, \
+         or render only the part it covers with --frames N"
+    )]
+    TooShort {
+        depth: PathBuf,
+        depth_frames: u64,
+        depth_secs: f64,
+        video_frames: u64,
+        video_secs: f64,
+    },
+}
+
+/// Extensions tried for `<stem>_depth.<ext>`, after the input's own.
+const SIDECAR_EXTS: &[&str] = &[
+    "mp4", "mkv", "mov", "webm", "avi", "png", "tif", "tiff", "jpg",
+];
+
+/// Suffix of a pre-rendered depth file's stem (the batch processor's convention).
+pub const DEPTH_SUFFIX: &str = "_depth";
+
+/// `clip.mp4` -> the first existing `clip_depth.<ext>` in `dir` (default: beside it).
+pub fn find_sidecar(input: &Path, dir: Option<&Path>) -> Option<PathBuf> {
+    let stem = input.file_stem()?.to_string_lossy();
+    let dir = dir
+        .map(Path::to_path_buf)
+        .or_else(|| input.parent().map(Path::to_path_buf))?;
+    let own = input
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase());
+    own.iter()
+        .map(String::as_str)
+        .chain(SIDECAR_EXTS.iter().copied())
+        .map(|ext| dir.join(format!("{stem}{DEPTH_SUFFIX}.{ext}")))
+        .find(|p| p.is_file())
+}
+
+/// Whether a file is itself a depth map by the naming convention.
+pub fn is_depth_file(path: &Path) -> bool {
+    path.file_stem()
+        .is_some_and(|s| s.to_string_lossy().ends_with(DEPTH_SUFFIX))
+}
+
+/// What one pass over the depth clip found.
+#[derive(Clone, Debug)]
+pub struct DepthScan {
+    pub path: PathBuf,
+    pub width: u32,
+    pub height: u32,
+    pub frames: u64,
+    /// End of the last frame (pts + duration) on the file's timeline.
+    pub duration_nanos: u64,
+    pub is_still: bool,
+    /// Smallest and largest raw value over the whole clip (16-bit scale).
+    pub min: u16,
+    pub max: u16,
+}
+
+impl DepthScan {
+    pub fn run(path: &Path) -> Result<Self, DepthError> {
+        let mut dec = Decoder::open(path, PixelFormat::Gray16, &DecodeOptions::default())?;
+        let info = dec.info().clone();
+        let (mut min, mut max, mut frames, mut end) = (u16::MAX, 0u16, 0u64, 0u64);
+        while let Some(f) = dec.next_frame()? {
+            let (lo, hi) = gray16_range(&f);
+            min = min.min(lo);
+            max = max.max(hi);
+            frames += 1;
+            let dur = f
+                .duration_nanos
+                .or(info.frame_duration_nanos())
+                .unwrap_or(0);
+            end = end.max(f.pts_nanos + dur);
+        }
+        Ok(Self {
+            path: path.into(),
+            width: info.width,
+            height: info.height,
+            frames,
+            duration_nanos: end,
+            is_still: info.is_still || frames == 1,
+            min,
+            max,
+        })
+    }
+
+    /// Per-clip normalisation: the clip's own min..max maps to 0..1.
+    pub fn range(&self, far_is_bright: bool) -> DepthRange {
+        DepthRange {
+            min: f32::from(self.min) / 65535.0,
+            max: f32::from(self.max) / 65535.0,
+            far_is_bright,
+        }
+    }
+
+    pub fn frame_nanos(&self) -> u64 {
+        self.duration_nanos.checked_div(self.frames).unwrap_or(0)
+    }
+}
+
+fn gray16_range(f: &Frame) -> (u16, u16) {
+    let (w, stride) = (f.width() as usize, f.stride_bytes() as usize);
+    let (mut lo, mut hi) = (u16::MAX, 0u16);
+    for row in f.data().chunks(stride).take(f.height() as usize) {
+        for px in row[..w * 2].chunks_exact(2) {
+            let v = u16::from_le_bytes([px[0], px[1]]);
+            lo = lo.min(v);
+            hi = hi.max(v);
+        }
+    }
+    (lo, hi)
+}
+
+/// How depth frames are paired with video frames.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Matching {
+    /// One depth image for every frame.
+    Still,
+    /// The depth frame nearest in time.
+    Timestamp,
+    /// Same frame count, different rate: the n-th depth frame for the n-th video frame.
+    Index,
+}
+
+/// Decides how to pair depth with video, or explains why they cannot be paired.
+/// `needed_frames` is the length of the range being rendered, if limited.
+pub fn choose_matching(
+    scan: &DepthScan,
+    video: &StreamInfo,
+    needed_frames: Option<u64>,
+) -> Result<Matching, DepthError> {
+    let va = f64::from(video.width) / f64::from(video.height);
+    let da = f64::from(scan.width) / f64::from(scan.height);
+    if ((va - da) / va).abs() > 0.02 {
+        return Err(DepthError::Aspect {
+            depth: scan.path.clone(),
+            dw: scan.width,
+            dh: scan.height,
+            da,
+            vw: video.width,
+            vh: video.height,
+            va,
+        });
+    }
+    if scan.is_still || video.is_still {
+        return Ok(Matching::Still);
+    }
+    // Container durations include the audio track, so they only decide between pairing
+    // by time and by index; running out of depth is caught exactly while streaming.
+    let slack = scan
+        .frame_nanos()
+        .max(video.frame_duration_nanos().unwrap_or(0))
+        * 3
+        / 2;
+    if let (Some(vf), Some(vd)) = (
+        needed_frames.or(video.estimated_frames()),
+        video.duration_nanos,
+    ) {
+        let same_length = scan.duration_nanos + slack >= vd && scan.duration_nanos <= vd + slack;
+        if !same_length && scan.frames == vf && needed_frames.is_none() {
+            log::info!(
+                "depth {} runs at another rate than the video but has the same {} frames: pairing frame by frame",
+                scan.path.display(),
+                scan.frames
+            );
+            return Ok(Matching::Index);
+        }
+    }
+    Ok(Matching::Timestamp)
+}
+
+/// Streams depth frames in step with the video.
+pub struct DepthStream {
+    decoder: Decoder,
+    scan: DepthScan,
+    matching: Matching,
+    current: Option<Frame>,
+    next: Option<Frame>,
+    /// Index of `current` in the depth stream.
+    current_index: u64,
+    /// Nothing handed out yet: the first frame always counts as changed.
+    fresh: bool,
+}
+
+impl DepthStream {
+    pub fn open(
+        scan: &DepthScan,
+        matching: Matching,
+        start_nanos: u64,
+        start_index: u64,
+    ) -> Result<Self, DepthError> {
+        // Start a little early so the frame nearest the first video frame is included.
+        let start = match matching {
+            Matching::Timestamp => start_nanos.saturating_sub(scan.frame_nanos() * 2),
+            Matching::Index => (start_index.saturating_sub(1)) * scan.frame_nanos(),
+            Matching::Still => 0,
+        };
+        let mut decoder = Decoder::open(
+            &scan.path,
+            PixelFormat::Gray16,
+            &DecodeOptions {
+                start_nanos: start,
+                with_audio: false,
+            },
+        )?;
+        let current = decoder.next_frame()?;
+        let current_index = if start == 0 {
+            0
+        } else {
+            start / scan.frame_nanos().max(1)
+        };
+        let next = if matching == Matching::Still {
+            None
+        } else {
+            decoder.next_frame()?
+        };
+        Ok(Self {
+            decoder,
+            scan: scan.clone(),
+            matching,
+            current,
+            next,
+            current_index,
+            fresh: true,
+        })
+    }
+
+    pub fn size(&self) -> (u32, u32) {
+        let i = self.decoder.info();
+        (i.width, i.height)
+    }
+
+    /// The depth frame for video frame `index` at `pts_nanos`; the flag says whether it
+    /// differs from the previous call's (so an unchanged one is not uploaded again).
+    pub fn frame_for(&mut self, index: u64, pts_nanos: u64) -> Result<(&Frame, bool), DepthError> {
+        let mut changed = std::mem::take(&mut self.fresh);
+        loop {
+            let advance = match (self.matching, &self.current, &self.next) {
+                (Matching::Still, _, _) | (_, _, None) => false,
+                (Matching::Index, _, Some(_)) => self.current_index < index,
+                (Matching::Timestamp, Some(c), Some(n)) => {
+                    n.pts_nanos.abs_diff(pts_nanos) <= c.pts_nanos.abs_diff(pts_nanos)
+                }
+                (Matching::Timestamp, None, Some(_)) => true,
+            };
+            if !advance {
+                break;
+            }
+            self.current = self.next.take();
+            self.current_index += 1;
+            self.next = self.decoder.next_frame()?;
+            changed = true;
+        }
+        let frame = self
+            .current
+            .as_ref()
+            .expect("a depth stream has at least one frame");
+        let ran_out = match self.matching {
+            Matching::Still => false,
+            Matching::Index => self.current_index < index,
+            Matching::Timestamp => {
+                self.next.is_none() && pts_nanos > frame.pts_nanos + self.scan.frame_nanos() * 3 / 2
+            }
+        };
+        if ran_out {
+            return Err(DepthError::TooShort {
+                depth: self.scan.path.clone(),
+                depth_frames: self.scan.frames,
+                depth_secs: self.scan.duration_nanos as f64 / 1e9,
+                video_frames: index + 1,
+                video_secs: pts_nanos as f64 / 1e9,
+            });
+        }
+        Ok((frame, changed))
+    }
+}

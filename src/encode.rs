@@ -1,0 +1,523 @@
+//! Encoding composed frames and the source audio into the output file:
+//!
+//! `appsrc(RGBA) ! queue ! videoconvert ! I420 ! x264enc ! h264parse ! [capssetter] ! mp4mux|matroskamux ! filesink`
+//! `appsrc(source audio) ! queue ! mux` (passed through), or `... ! decodebin ! audioconvert ! audioresample ! avenc_aac ! mux`
+//! `appsrc(RGBA) ! videoconvert ! pngenc|jpegenc ! filesink` for a still.
+//!
+//! The file is written under a temporary name beside the target and renamed only when the
+//! container is closed properly, so a failed run never leaves a broken file under the
+//! final name.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use gst::prelude::*;
+use gstreamer as gst;
+use gstreamer_app as gst_app;
+use gstreamer_video as gst_video;
+
+use crate::layout::Layout;
+use crate::media::{self, MediaError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum EncodeError {
+    #[error(
+        "{path}: unsupported output type `.{ext}`. Use .mp4, .mkv or .mov for video, \
+         .png or .jpg for a still image"
+    )]
+    UnsupportedExtension { path: PathBuf, ext: String },
+    #[error("{path}: cannot write here: {source}. Check the folder exists and is writable")]
+    NotWritable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("writing {path} failed: {source}")]
+    Media { path: PathBuf, source: MediaError },
+    #[error("writing {path} failed: the encoder stopped accepting frames ({flow:?})")]
+    Flow { path: PathBuf, flow: gst::FlowError },
+    #[error("{path}: the encoder did not finish within {secs} s")]
+    FinishTimeout { path: PathBuf, secs: u64 },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Container {
+    Mp4,
+    Mov,
+    Matroska,
+    Png,
+    Jpeg,
+}
+
+impl Container {
+    pub fn from_path(path: &Path) -> Result<Self, EncodeError> {
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        Ok(match ext.as_str() {
+            "mp4" | "m4v" => Container::Mp4,
+            "mov" => Container::Mov,
+            "mkv" => Container::Matroska,
+            "png" => Container::Png,
+            "jpg" | "jpeg" => Container::Jpeg,
+            _ => {
+                return Err(EncodeError::UnsupportedExtension {
+                    path: path.into(),
+                    ext,
+                });
+            }
+        })
+    }
+
+    pub fn is_still(self) -> bool {
+        matches!(self, Container::Png | Container::Jpeg)
+    }
+
+    /// H.264 in 4:2:0 needs even frame sides.
+    pub fn needs_even_size(self) -> bool {
+        !self.is_still()
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct EncodeSettings {
+    /// x264 constant rate factor (0 lossless .. 51 worst; 18-23 is visually good).
+    pub crf: u32,
+    /// x264 preset name (ultrafast .. placebo).
+    pub speed_preset: String,
+    pub layout: Layout,
+}
+
+impl Default for EncodeSettings {
+    fn default() -> Self {
+        Self {
+            crf: 20,
+            speed_preset: "medium".into(),
+            layout: Layout::Sbs,
+        }
+    }
+}
+
+pub const SPEED_PRESETS: &[&str] = &[
+    "ultrafast",
+    "superfast",
+    "veryfast",
+    "faster",
+    "fast",
+    "medium",
+    "slow",
+    "slower",
+    "veryslow",
+    "placebo",
+];
+
+pub struct Encoder {
+    pipeline: gst::Pipeline,
+    video: gst_app::AppSrc,
+    audio: Option<gst_app::AppSrc>,
+    container: Container,
+    layout: Layout,
+    tmp_path: PathBuf,
+    final_path: PathBuf,
+    size: (u32, u32),
+    frames: u64,
+    finished: bool,
+}
+
+/// Temporary name beside the target: same folder (so the rename is atomic), hidden.
+pub fn temp_path_for(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
+}
+
+impl Encoder {
+    /// Opens the output. `fps` is the nominal rate (None for variable rate or stills);
+    /// `audio_caps` are the source's parsed audio caps to carry over.
+    pub fn open(
+        path: &Path,
+        size: (u32, u32),
+        fps: Option<gst::Fraction>,
+        audio_caps: Option<&gst::Caps>,
+        settings: &EncodeSettings,
+    ) -> Result<Self, EncodeError> {
+        let container = Container::from_path(path)?;
+        let media_err = |source: MediaError| EncodeError::Media {
+            path: path.into(),
+            source,
+        };
+        media::init().map_err(media_err)?;
+        let tmp_path = temp_path_for(path);
+        // Fail now, with a plain message, rather than deep inside GStreamer.
+        std::fs::File::create(&tmp_path).map_err(|e| EncodeError::NotWritable {
+            path: path.into(),
+            source: e,
+        })?;
+
+        let pipeline = gst::Pipeline::with_name("stereosplat-encode");
+        let video_info =
+            gst_video::VideoInfo::builder(gst_video::VideoFormat::Rgba, size.0, size.1)
+                .fps(fps.unwrap_or_else(|| gst::Fraction::new(0, 1)))
+                .build()
+                .map_err(|e| media_err(MediaError::Other(e.to_string())))?;
+        let video = gst_app::AppSrc::builder()
+            .caps(
+                &video_info
+                    .to_caps()
+                    .map_err(|e| media_err(MediaError::Other(e.to_string())))?,
+            )
+            .format(gst::Format::Time)
+            .is_live(false)
+            .block(true)
+            // A few frames of slack between the GPU and the encoder thread.
+            .max_bytes(u64::from(size.0) * u64::from(size.1) * 4 * 4)
+            .build();
+        let sink = media::make("filesink").map_err(media_err)?;
+        sink.set_property("location", tmp_path.to_string_lossy().as_ref());
+        let mut audio = None;
+        let add = |els: &[&gst::Element]| {
+            pipeline
+                .add_many(els.iter().copied())
+                .map_err(|e| media_err(MediaError::Other(e.to_string())))
+        };
+
+        if container.is_still() {
+            let convert = media::make("videoconvert").map_err(media_err)?;
+            let enc = media::make(if container == Container::Png {
+                "pngenc"
+            } else {
+                "jpegenc"
+            })
+            .map_err(media_err)?;
+            if container == Container::Png {
+                enc.set_property("snapshot", false);
+            } else {
+                enc.set_property("quality", 95i32);
+            }
+            add(&[video.upcast_ref(), &convert, &enc, &sink])?;
+            media::link_many(&[video.upcast_ref(), &convert, &enc, &sink]).map_err(media_err)?;
+        } else {
+            let queue = media::make("queue").map_err(media_err)?;
+            let convert = media::make("videoconvert").map_err(media_err)?;
+            let i420 = media::make("capsfilter").map_err(media_err)?;
+            i420.set_property(
+                "caps",
+                gst::Caps::builder("video/x-raw")
+                    .field("format", "I420")
+                    .build(),
+            );
+            let x264 = media::make("x264enc").map_err(media_err)?;
+            x264.set_property_from_str("speed-preset", &settings.speed_preset);
+            x264.set_property_from_str("pass", "qual");
+            x264.set_property("quantizer", settings.crf);
+            // Frame-packing SEI: YouTube and some TVs detect 3D from it.
+            match settings.layout {
+                Layout::Sbs | Layout::HalfSbs => {
+                    x264.set_property_from_str("frame-packing", "side-by-side")
+                }
+                Layout::Tb | Layout::HalfTb => {
+                    x264.set_property_from_str("frame-packing", "top-bottom")
+                }
+                _ => {}
+            }
+            let parse = media::make("h264parse").map_err(media_err)?;
+            let mux = match container {
+                Container::Mp4 => media::make("mp4mux"),
+                Container::Mov => media::make("qtmux"),
+                _ => media::make("matroskamux"),
+            }
+            .map_err(media_err)?;
+            let mut chain: Vec<gst::Element> =
+                vec![video.clone().upcast(), queue, convert, i420, x264, parse];
+            if container == Container::Matroska
+                && let Some(mode) = multiview_caps_mode(settings.layout)
+            {
+                // matroskamux writes StereoMode from the caps' multiview-mode.
+                let setter = media::make("capssetter").map_err(media_err)?;
+                setter.set_property(
+                    "caps",
+                    gst::Caps::builder("video/x-h264")
+                        .field("multiview-mode", mode)
+                        .build(),
+                );
+                chain.push(setter);
+            }
+            chain.push(mux.clone());
+            chain.push(sink.clone());
+            let refs: Vec<&gst::Element> = chain.iter().collect();
+            add(&refs)?;
+            media::link_many(&refs).map_err(media_err)?;
+
+            if let Some(caps) = audio_caps {
+                audio = Some(add_audio(&pipeline, &mux, caps).map_err(media_err)?);
+            }
+        }
+
+        pipeline.set_state(gst::State::Playing).map_err(|_| {
+            let bus = pipeline.bus().expect("bus");
+            let err = media::poll_bus(&bus)
+                .err()
+                .unwrap_or_else(|| MediaError::Other("the encoder refused to start".into()));
+            media_err(err)
+        })?;
+        Ok(Self {
+            pipeline,
+            video,
+            audio,
+            container,
+            layout: settings.layout,
+            tmp_path,
+            final_path: path.into(),
+            size,
+            frames: 0,
+            finished: false,
+        })
+    }
+
+    pub fn has_audio(&self) -> bool {
+        self.audio.is_some()
+    }
+
+    fn check_bus(&self) -> Result<(), EncodeError> {
+        let bus = self.pipeline.bus().expect("bus");
+        media::poll_bus(&bus)
+            .map(|_| ())
+            .map_err(|source| EncodeError::Media {
+                path: self.final_path.clone(),
+                source,
+            })
+    }
+
+    /// Pushes one RGBA frame whose rows are `stride_bytes` apart; repacks rows tightly
+    /// while copying into the GStreamer buffer (the copy is needed anyway).
+    pub fn push_video(
+        &mut self,
+        data: &[u8],
+        stride_bytes: u32,
+        pts_nanos: u64,
+        duration_nanos: Option<u64>,
+    ) -> Result<(), EncodeError> {
+        self.check_bus()?;
+        let row = self.size.0 as usize * 4;
+        let stride = stride_bytes as usize;
+        let mut buffer =
+            gst::Buffer::with_size(row * self.size.1 as usize).map_err(|e| EncodeError::Media {
+                path: self.final_path.clone(),
+                source: MediaError::Other(e.to_string()),
+            })?;
+        {
+            let b = buffer.get_mut().expect("new buffer is writable");
+            b.set_pts(gst::ClockTime::from_nseconds(pts_nanos));
+            b.set_duration(duration_nanos.map(gst::ClockTime::from_nseconds));
+            let mut map = b.map_writable().expect("new buffer maps");
+            if stride == row {
+                map.copy_from_slice(&data[..row * self.size.1 as usize]);
+            } else {
+                for (dst, src) in map.chunks_exact_mut(row).zip(data.chunks(stride)) {
+                    dst.copy_from_slice(&src[..row]);
+                }
+            }
+        }
+        self.video
+            .push_buffer(buffer)
+            .map_err(|flow| self.flow_error(flow))?;
+        self.frames += 1;
+        Ok(())
+    }
+
+    /// Pushes source audio (already rebased to the output timeline).
+    pub fn push_audio(&mut self, buffer: gst::Buffer) -> Result<(), EncodeError> {
+        if let Some(src) = &self.audio {
+            src.push_buffer(buffer)
+                .map_err(|flow| self.flow_error(flow))?;
+        }
+        Ok(())
+    }
+
+    fn flow_error(&self, flow: gst::FlowError) -> EncodeError {
+        // The bus usually holds the real reason (disk full, ...).
+        match self.check_bus() {
+            Err(e) => e,
+            Ok(()) => EncodeError::Flow {
+                path: self.final_path.clone(),
+                flow,
+            },
+        }
+    }
+
+    pub fn frames(&self) -> u64 {
+        self.frames
+    }
+
+    /// Closes the container and moves the file to its final name.
+    pub fn finish(mut self) -> Result<PathBuf, EncodeError> {
+        let _ = self.video.end_of_stream();
+        if let Some(a) = &self.audio {
+            let _ = a.end_of_stream();
+        }
+        let bus = self.pipeline.bus().expect("bus");
+        let timeout = Duration::from_secs(120);
+        let msg = bus.timed_pop_filtered(
+            gst::ClockTime::from_nseconds(timeout.as_nanos() as u64),
+            &[gst::MessageType::Eos, gst::MessageType::Error],
+        );
+        let _ = self.pipeline.set_state(gst::State::Null);
+        match msg {
+            None => {
+                return Err(EncodeError::FinishTimeout {
+                    path: self.final_path.clone(),
+                    secs: timeout.as_secs(),
+                });
+            }
+            Some(msg) => {
+                if let Some(err) = media::bus_error(&msg) {
+                    return Err(EncodeError::Media {
+                        path: self.final_path.clone(),
+                        source: err,
+                    });
+                }
+            }
+        }
+        if self.container == Container::Matroska
+            && let Some(mode) = self.layout.matroska_stereo_mode()
+            && let Err(e) = crate::encode::set_matroska_stereo_mode(&self.tmp_path, mode)
+        {
+            log::warn!(
+                "could not set the Matroska StereoMode of {}: {e}",
+                self.final_path.display()
+            );
+        }
+        std::fs::rename(&self.tmp_path, &self.final_path).map_err(|e| {
+            EncodeError::NotWritable {
+                path: self.final_path.clone(),
+                source: e,
+            }
+        })?;
+        self.finished = true;
+        Ok(self.final_path.clone())
+    }
+}
+
+impl Drop for Encoder {
+    fn drop(&mut self) {
+        if !self.finished {
+            let _ = self.pipeline.set_state(gst::State::Null);
+            let _ = std::fs::remove_file(&self.tmp_path);
+        }
+    }
+}
+
+/// Multiview mode put in the caps for matroskamux; layouts GStreamer has no mode for get
+/// side-by-side here and their real StereoMode patched in after muxing.
+fn multiview_caps_mode(layout: Layout) -> Option<&'static str> {
+    match layout {
+        Layout::Tb | Layout::HalfTb => Some("top-bottom"),
+        l if l.matroska_stereo_mode().is_some() => Some("side-by-side"),
+        _ => None,
+    }
+}
+
+fn add_audio(
+    pipeline: &gst::Pipeline,
+    mux: &gst::Element,
+    caps: &gst::Caps,
+) -> Result<gst_app::AppSrc, MediaError> {
+    let src = gst_app::AppSrc::builder()
+        .caps(caps)
+        .format(gst::Format::Time)
+        .is_live(false)
+        // Audio is small; never block the render loop on it.
+        .block(false)
+        .max_bytes(0)
+        .build();
+    let queue = media::make("queue")?;
+    let err = |e: gst::glib::BoolError| MediaError::Other(e.to_string());
+    let accepts = mux
+        .pad_template("audio_%u")
+        .is_some_and(|t| t.caps().can_intersect(caps));
+    if accepts {
+        pipeline.add_many([src.upcast_ref(), &queue]).map_err(err)?;
+        media::link_many(&[src.upcast_ref(), &queue])?;
+        link_audio_pad(&queue, mux)?;
+        log::info!("audio: passed through ({})", caps_name(caps));
+    } else {
+        let decode = media::make("decodebin")?;
+        let convert = media::make("audioconvert")?;
+        let resample = media::make("audioresample")?;
+        let aac = media::make("avenc_aac")?;
+        pipeline
+            .add_many([src.upcast_ref(), &queue, &decode, &convert, &resample, &aac])
+            .map_err(err)?;
+        media::link_many(&[src.upcast_ref(), &queue, &decode])?;
+        media::link_many(&[&convert, &resample, &aac])?;
+        link_audio_pad(&aac, mux)?;
+        let convert_weak = convert.downgrade();
+        decode.connect_pad_added(move |_, pad| {
+            if let Some(convert) = convert_weak.upgrade() {
+                let sink = convert.static_pad("sink").expect("audioconvert sink");
+                if !sink.is_linked()
+                    && let Err(e) = pad.link(&sink)
+                {
+                    log::error!("cannot link decoded audio: {e:?}");
+                }
+            }
+        });
+        log::info!(
+            "audio: {} cannot go into this container as is; re-encoding to AAC",
+            caps_name(caps)
+        );
+    }
+    Ok(src)
+}
+
+/// Links to an audio request pad explicitly: with caps still unknown (ANY), automatic
+/// linking may pick the muxer's video pad.
+fn link_audio_pad(from: &gst::Element, mux: &gst::Element) -> Result<(), MediaError> {
+    let sink = mux
+        .request_pad_simple("audio_%u")
+        .ok_or_else(|| MediaError::Other("the muxer has no audio input".into()))?;
+    from.static_pad("src")
+        .expect("src pad")
+        .link(&sink)
+        .map_err(|e| MediaError::Other(format!("cannot link audio to the muxer: {e:?}")))?;
+    Ok(())
+}
+
+fn caps_name(caps: &gst::Caps) -> String {
+    caps.structure(0)
+        .map(|s| s.name().to_string())
+        .unwrap_or_default()
+}
+
+/// Rewrites the value of the first Matroska StereoMode element (ID 0x53B8, one-byte
+/// value) in place. matroskamux writes it from caps, but GStreamer has no multiview mode
+/// for anaglyph or right-first side by side, so those are written as side by side and
+/// corrected here; the element keeps its size, so nothing else in the file moves.
+pub fn set_matroska_stereo_mode(path: &Path, mode: u8) -> std::io::Result<()> {
+    use std::io::{Read, Seek, SeekFrom, Write};
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)?;
+    let mut head = vec![0u8; 64 * 1024];
+    let n = f.read(&mut head)?;
+    head.truncate(n);
+    let at = find_stereo_mode(&head)
+        .ok_or_else(|| std::io::Error::other("no StereoMode element in the track header"))?;
+    if head[at] != mode {
+        f.seek(SeekFrom::Start(at as u64))?;
+        f.write_all(&[mode])?;
+    }
+    Ok(())
+}
+
+/// Offset of the value byte of the first StereoMode element in `bytes`.
+pub fn find_stereo_mode(bytes: &[u8]) -> Option<usize> {
+    bytes
+        .windows(4)
+        .position(|w| w[0] == 0x53 && w[1] == 0xB8 && w[2] == 0x81)
+        .map(|i| i + 3)
+}

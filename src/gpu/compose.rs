@@ -1,0 +1,188 @@
+//! The composer: packs the eye views into the output layout in one compute pass and owns
+//! the output texture (read back for encoding, or shown directly by the preview).
+//! Shader: shaders/compose.wgsl.
+
+use super::binding as b;
+use super::params::ComposeParams;
+use super::warp::Warper;
+use super::{GpuContext, GpuError, LABEL, ShaderSet, dispatch_size};
+use crate::layout::{Anaglyph, Layout};
+
+pub const OUTPUT_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba8Unorm;
+
+struct Output {
+    texture: wgpu::Texture,
+    view: wgpu::TextureView,
+    size: (u32, u32),
+    group: wgpu::BindGroup,
+    warper_generation: u64,
+}
+
+pub struct Composer {
+    layout: wgpu::BindGroupLayout,
+    pipeline_layout: wgpu::PipelineLayout,
+    pipeline: wgpu::ComputePipeline,
+    sampler: wgpu::Sampler,
+    uniform: wgpu::Buffer,
+    output: Option<Output>,
+    params: ComposeParams,
+}
+
+impl Composer {
+    pub fn new(ctx: &GpuContext, shaders: &ShaderSet) -> Result<Self, GpuError> {
+        let device = &ctx.device;
+        let (layout, pipeline_layout) = b::layout(
+            device,
+            &format!("{LABEL}.compose"),
+            &[
+                b::uniform(0),
+                b::float_texture(1),
+                b::float_texture(2),
+                b::float_texture(3),
+                b::unfilterable_texture(4),
+                b::float_texture(5),
+                b::sampler(6),
+                b::storage_texture(7, OUTPUT_FORMAT),
+            ],
+        );
+        let pipeline = ctx.compute_pipeline(shaders, "compose.wgsl", &pipeline_layout)?;
+        let sampler = device.create_sampler(&wgpu::SamplerDescriptor {
+            label: Some(&format!("{LABEL}.compose.linear_clamp")),
+            mag_filter: wgpu::FilterMode::Linear,
+            min_filter: wgpu::FilterMode::Linear,
+            ..Default::default()
+        });
+        let uniform = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(&format!("{LABEL}.compose.params")),
+            size: std::mem::size_of::<ComposeParams>() as u64,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        Ok(Self {
+            layout,
+            pipeline_layout,
+            pipeline,
+            sampler,
+            uniform,
+            output: None,
+            params: ComposeParams::default(),
+        })
+    }
+
+    pub fn reload(&mut self, ctx: &GpuContext, shaders: &ShaderSet) -> Result<(), GpuError> {
+        self.pipeline = ctx.compute_pipeline(shaders, "compose.wgsl", &self.pipeline_layout)?;
+        Ok(())
+    }
+
+    /// Output size for this layout; `even` rounds it up to even sides (4:2:0 encoders),
+    /// the extra row/column repeating the edge.
+    pub fn frame_sizes(layout: Layout, eye: (u32, u32), even: bool) -> ((u32, u32), (u32, u32)) {
+        let content = layout.output_size(eye.0, eye.1);
+        let out = if even {
+            (content.0 + content.0 % 2, content.1 + content.1 % 2)
+        } else {
+            content
+        };
+        (out, content)
+    }
+
+    /// Sets the layout and (re)binds to the warper's current views when needed.
+    pub fn prepare(
+        &mut self,
+        ctx: &GpuContext,
+        warper: &Warper,
+        layout: Layout,
+        anaglyph: Anaglyph,
+        even: bool,
+    ) {
+        let eye = warper
+            .frame_size()
+            .expect("Warper::prepare must run before Composer::prepare");
+        let (out, content) = Self::frame_sizes(layout, eye, even);
+        let (left_rows, right_rows) = anaglyph.matrices();
+        self.params = ComposeParams {
+            out_size: [out.0, out.1],
+            content_size: [content.0, content.1],
+            eye_size: [eye.0, eye.1],
+            layout: layout.shader_id(),
+            _pad: 0,
+            left_rows,
+            right_rows,
+        };
+        if let Some(o) = &self.output
+            && o.size == out
+            && o.warper_generation == warper.generation()
+        {
+            return;
+        }
+        let device = &ctx.device;
+        let (texture, view) = b::texture_2d(
+            device,
+            &format!("{LABEL}.compose.output"),
+            out,
+            OUTPUT_FORMAT,
+            wgpu::TextureUsages::STORAGE_BINDING
+                | wgpu::TextureUsages::TEXTURE_BINDING
+                | wgpu::TextureUsages::COPY_SRC,
+        );
+        let v = warper.views();
+        let group = b::group(
+            device,
+            &format!("{LABEL}.compose"),
+            &self.layout,
+            &[
+                self.uniform.as_entire_binding(),
+                wgpu::BindingResource::TextureView(v.left),
+                wgpu::BindingResource::TextureView(v.right),
+                wgpu::BindingResource::TextureView(v.source),
+                wgpu::BindingResource::TextureView(v.nearness),
+                wgpu::BindingResource::TextureView(v.warped_raw),
+                wgpu::BindingResource::Sampler(&self.sampler),
+                wgpu::BindingResource::TextureView(&view),
+            ],
+        );
+        self.output = Some(Output {
+            texture,
+            view,
+            size: out,
+            group,
+            warper_generation: warper.generation(),
+        });
+    }
+
+    pub fn encode(&self, queue: &wgpu::Queue, encoder: &mut wgpu::CommandEncoder) {
+        let o = self
+            .output
+            .as_ref()
+            .expect("Composer::prepare must run first");
+        queue.write_buffer(&self.uniform, 0, bytemuck::bytes_of(&self.params));
+        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some(&format!("{LABEL}.compose")),
+            timestamp_writes: None,
+        });
+        pass.set_pipeline(&self.pipeline);
+        pass.set_bind_group(0, &o.group, &[]);
+        let (gx, gy) = dispatch_size(o.size.0, o.size.1);
+        pass.dispatch_workgroups(gx, gy, 1);
+    }
+
+    pub fn output_texture(&self) -> &wgpu::Texture {
+        &self
+            .output
+            .as_ref()
+            .expect("Composer::prepare must run first")
+            .texture
+    }
+
+    pub fn output_view(&self) -> &wgpu::TextureView {
+        &self
+            .output
+            .as_ref()
+            .expect("Composer::prepare must run first")
+            .view
+    }
+
+    pub fn output_size(&self) -> (u32, u32) {
+        self.output.as_ref().map(|o| o.size).unwrap_or((0, 0))
+    }
+}

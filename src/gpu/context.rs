@@ -1,0 +1,290 @@
+//! The one wgpu device everything shares. Headless runs create it here; the preview hands
+//! in eframe's device instead ([`GpuContext::from_parts`]) so warp output is displayed
+//! with no copy.
+
+use std::fmt;
+
+#[derive(Debug, thiserror::Error)]
+pub enum GpuError {
+    #[error(
+        "no GPU adapter found (not even a software one). Install a Vulkan driver: on Debian \
+         `apt-get install mesa-vulkan-drivers libvulkan1` gives the lavapipe software adapter"
+    )]
+    NoAdapter,
+    #[error("no GPU adapter matches --adapter {wanted:?}. Adapters found:\n{available}")]
+    AdapterNotFound { wanted: String, available: String },
+    #[error("the GPU adapter {adapter} refused to create a device: {source}")]
+    RequestDevice {
+        adapter: String,
+        source: wgpu::RequestDeviceError,
+    },
+    #[error("shader {file} failed to build: {message}")]
+    Shader { file: String, message: String },
+    #[error("cannot read shader: {0}")]
+    ShaderIo(#[from] std::io::Error),
+    #[error(
+        "frame of {width}x{height} needs a {what} of {needed}, but the adapter {adapter} allows \
+         at most {limit}. Use a smaller input or a GPU with larger limits"
+    )]
+    TooLarge {
+        width: u32,
+        height: u32,
+        what: &'static str,
+        needed: u64,
+        limit: u64,
+        adapter: String,
+    },
+}
+
+/// Which adapter to use (`--adapter`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum AdapterChoice {
+    /// A hardware GPU if there is one, else a software rasteriser.
+    #[default]
+    Auto,
+    Hardware,
+    Software,
+    /// The adapter at this position in the list the error message prints.
+    Index(usize),
+    /// The first adapter whose name contains this text (case-insensitive).
+    Name(String),
+}
+
+impl std::str::FromStr for AdapterChoice {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s.to_ascii_lowercase().as_str() {
+            "auto" | "" => AdapterChoice::Auto,
+            "hardware" | "gpu" => AdapterChoice::Hardware,
+            "software" | "cpu" => AdapterChoice::Software,
+            other => match other.parse() {
+                Ok(i) => AdapterChoice::Index(i),
+                Err(_) => AdapterChoice::Name(s.to_owned()),
+            },
+        })
+    }
+}
+
+pub struct GpuContext {
+    pub adapter: wgpu::Adapter,
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub info: wgpu::AdapterInfo,
+}
+
+impl fmt::Debug for GpuContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "GpuContext({})", describe(&self.info))
+    }
+}
+
+fn is_software(info: &wgpu::AdapterInfo) -> bool {
+    info.device_type == wgpu::DeviceType::Cpu
+}
+
+/// Ranks adapters for `Auto`: discrete before integrated before virtual before software.
+fn preference(info: &wgpu::AdapterInfo) -> u8 {
+    match info.device_type {
+        wgpu::DeviceType::DiscreteGpu => 0,
+        wgpu::DeviceType::IntegratedGpu => 1,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Other => 3,
+        wgpu::DeviceType::Cpu => 4,
+    }
+}
+
+pub fn describe(info: &wgpu::AdapterInfo) -> String {
+    let kind = if is_software(info) {
+        "software"
+    } else {
+        "hardware"
+    };
+    format!(
+        "{} ({:?}, {kind}, driver {} {})",
+        info.name, info.backend, info.driver, info.driver_info
+    )
+    .replace("  ", " ")
+    .replace(" )", ")")
+}
+
+/// Every adapter wgpu finds, best first (the order `--adapter N` refers to).
+fn sorted_adapters() -> Vec<wgpu::Adapter> {
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+    // GL only duplicates the Vulkan adapters here and logs EGL noise when it finds no
+    // display; it stays reachable with WGPU_BACKEND=gl.
+    if std::env::var_os("WGPU_BACKEND").is_none() {
+        desc.backends = wgpu::Backends::PRIMARY;
+    }
+    let instance = wgpu::Instance::new(desc);
+    let mut adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
+    // GL duplicates of a Vulkan adapter only add confusion; keep them last.
+    adapters.sort_by_key(|a| {
+        let info = a.get_info();
+        (preference(&info), info.backend == wgpu::Backend::Gl)
+    });
+    adapters
+}
+
+/// One line per adapter, numbered as `--adapter N` expects.
+pub fn list_adapters() -> Vec<String> {
+    sorted_adapters()
+        .iter()
+        .enumerate()
+        .map(|(i, a)| format!("{i}: {}", describe(&a.get_info())))
+        .collect()
+}
+
+impl GpuContext {
+    /// Creates the device on the adapter `choice` picks and logs which one it is.
+    pub fn new(choice: &AdapterChoice) -> Result<Self, GpuError> {
+        let mut adapters = sorted_adapters();
+        if adapters.is_empty() {
+            return Err(GpuError::NoAdapter);
+        }
+        let list = || {
+            adapters
+                .iter()
+                .enumerate()
+                .map(|(i, a)| format!("  {i}: {}", describe(&a.get_info())))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        let not_found = |wanted: &str| GpuError::AdapterNotFound {
+            wanted: wanted.to_owned(),
+            available: list(),
+        };
+        let index = match choice {
+            AdapterChoice::Auto => 0,
+            AdapterChoice::Hardware => adapters
+                .iter()
+                .position(|a| !is_software(&a.get_info()))
+                .ok_or_else(|| not_found("hardware"))?,
+            AdapterChoice::Software => adapters
+                .iter()
+                .position(|a| is_software(&a.get_info()))
+                .ok_or_else(|| not_found("software"))?,
+            AdapterChoice::Index(i) if *i < adapters.len() => *i,
+            AdapterChoice::Index(i) => return Err(not_found(&i.to_string())),
+            AdapterChoice::Name(name) => {
+                let lower = name.to_ascii_lowercase();
+                adapters
+                    .iter()
+                    .position(|a| a.get_info().name.to_ascii_lowercase().contains(&lower))
+                    .ok_or_else(|| not_found(name))?
+            }
+        };
+        let adapter = adapters.swap_remove(index);
+        let info = adapter.get_info();
+        if *choice == AdapterChoice::Auto && is_software(&info) {
+            log::warn!(
+                "GPU: {} — no hardware adapter found, using the software one (slow)",
+                describe(&info)
+            );
+        } else {
+            log::info!("GPU: {}", describe(&info));
+        }
+        // Ask for everything the adapter offers: 4K and 8K frames need storage buffers and
+        // textures larger than WebGPU's defaults.
+        let desc = wgpu::DeviceDescriptor {
+            label: Some(super::LABEL),
+            required_limits: adapter.limits(),
+            ..Default::default()
+        };
+        let (device, queue) = pollster::block_on(adapter.request_device(&desc)).map_err(|e| {
+            GpuError::RequestDevice {
+                adapter: describe(&info),
+                source: e,
+            }
+        })?;
+        Ok(Self {
+            adapter,
+            device,
+            queue,
+            info,
+        })
+    }
+
+    /// Wraps a device created elsewhere (the preview window's).
+    pub fn from_parts(adapter: wgpu::Adapter, device: wgpu::Device, queue: wgpu::Queue) -> Self {
+        let info = adapter.get_info();
+        Self {
+            adapter,
+            device,
+            queue,
+            info,
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        describe(&self.info)
+    }
+
+    /// Fails with a clear message when a frame of this size cannot fit the device.
+    pub fn check_frame_fits(
+        &self,
+        width: u32,
+        height: u32,
+        out_width: u32,
+        out_height: u32,
+    ) -> Result<(), GpuError> {
+        let limits = self.device.limits();
+        let too_large = |what, needed: u64, limit: u64| GpuError::TooLarge {
+            width,
+            height,
+            what,
+            needed,
+            limit,
+            adapter: self.describe(),
+        };
+        let max_dim = u64::from(limits.max_texture_dimension_2d);
+        let widest = u64::from(width.max(height).max(out_width).max(out_height));
+        if widest > max_dim {
+            return Err(too_large("texture side", widest, max_dim));
+        }
+        // The z-buffer key keeps the source column in 14 bits.
+        if width > 1 << 14 {
+            return Err(too_large("width", u64::from(width), 1 << 14));
+        }
+        let zbuffer = u64::from(width) * u64::from(height) * 4;
+        let limit = limits.max_storage_buffer_binding_size;
+        if zbuffer > limit {
+            return Err(too_large("z-buffer (bytes)", zbuffer, limit));
+        }
+        Ok(())
+    }
+
+    /// Builds a compute pipeline from one shader file inside a validation error scope, so
+    /// a broken shader is an error value (the preview keeps its last good pipeline).
+    pub fn compute_pipeline(
+        &self,
+        shaders: &super::ShaderSet,
+        file: &str,
+        layout: &wgpu::PipelineLayout,
+    ) -> Result<wgpu::ComputePipeline, GpuError> {
+        let source = shaders.source(file)?;
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let module = self
+            .device
+            .create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(&format!("{}.{file}", super::LABEL)),
+                source: wgpu::ShaderSource::Wgsl(source.into()),
+            });
+        let pipeline = self
+            .device
+            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(&format!("{}.{file}", super::LABEL)),
+                layout: Some(layout),
+                module: &module,
+                entry_point: Some("main"),
+                compilation_options: Default::default(),
+                cache: None,
+            });
+        match pollster::block_on(scope.pop()) {
+            None => Ok(pipeline),
+            Some(err) => Err(GpuError::Shader {
+                file: file.to_owned(),
+                message: err.to_string(),
+            }),
+        }
+    }
+}

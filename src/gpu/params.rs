@@ -1,0 +1,41 @@
+//! Uniform structs shared with the shaders. Each has a WGSL twin in shaders/common.wgsl;
+//! tests/shader_validation.rs checks the sizes against naga's layout of the WGSL.
+
+use bytemuck::{Pod, Zeroable};
+
+/// Twin: `WarpParams` in shaders/common.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable, PartialEq)]
+pub struct WarpParams {
+    pub size: [u32; 2],
+    pub shift_gain_px: f32,
+    pub zero_nearness: f32,
+    pub max_stretch_px: f32,
+    pub _pad: [u32; 3],
+}
+
+/// Twin: `DepthParams` in shaders/common.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable, PartialEq)]
+pub struct DepthParams {
+    pub out_size: [u32; 2],
+    pub raw_size: [u32; 2],
+    pub range_min: f32,
+    pub range_scale: f32,
+    pub far_is_bright: u32,
+    pub _pad: u32,
+}
+
+/// Twin: `ComposeParams` in shaders/common.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable, PartialEq)]
+pub struct ComposeParams {
+    pub out_size: [u32; 2],
+    pub content_size: [u32; 2],
+    pub eye_size: [u32; 2],
+    pub layout: u32,
+    pub _pad: u32,
+    /// Rows of the left and right anaglyph matrices (w unused).
+    pub left_rows: [[f32; 4]; 3],
+    pub right_rows: [[f32; 4]; 3],
+}

@@ -1,0 +1,542 @@
+//! The warper: uploaded frame + raw depth -> nearness -> forward splat (z-buffered) ->
+//! resolve -> hole fill, for each synthesised eye. Long-lived pipelines are built once;
+//! textures and bind groups only when the frame size or eye mode changes.
+//! Shaders: shaders/depth_prep.wgsl, warp_splat.wgsl, warp_resolve.wgsl, fill_scanline.wgsl.
+
+use super::binding as b;
+use super::params::{DepthParams, WarpParams};
+use super::{GpuContext, GpuError, LABEL, ShaderSet, dispatch_size};
+
+/// Which eye the input is, and which is synthesised.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Eye {
+    /// The input is the left eye; the right eye is synthesised (the seeds' default).
+    #[default]
+    Right,
+    /// The input is the right eye; the left eye is synthesised.
+    Left,
+    /// The input is the centre view; each eye is shifted by half the disparity.
+    Both,
+}
+
+impl Eye {
+    fn synthesised(self) -> usize {
+        if self == Eye::Both { 2 } else { 1 }
+    }
+}
+
+/// Per-frame stereo settings (all may change between frames, e.g. from the preview).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StereoParams {
+    /// Disparity of the nearest point, as StereoCrafter's max_disp: d = 2 (v - c) max.
+    pub max_disparity_px: f32,
+    /// Nearness (0 far .. 1 near) that stays at the screen plane.
+    pub convergence: f32,
+    pub eye: Eye,
+    /// Neighbours warped further apart than this become a hole rather than a stretched
+    /// surface.
+    pub max_stretch_px: f32,
+}
+
+impl Default for StereoParams {
+    fn default() -> Self {
+        Self {
+            max_disparity_px: 20.0,
+            convergence: 0.5,
+            eye: Eye::Right,
+            max_stretch_px: 2.0,
+        }
+    }
+}
+
+/// How raw 16-bit depth values map to nearness in 0..1.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DepthRange {
+    /// Smallest and largest raw value of the clip, as fractions of 65535.
+    pub min: f32,
+    pub max: f32,
+    /// The raw value grows with distance (true depth rather than inverse depth).
+    pub far_is_bright: bool,
+}
+
+impl Default for DepthRange {
+    fn default() -> Self {
+        Self {
+            min: 0.0,
+            max: 1.0,
+            far_is_bright: false,
+        }
+    }
+}
+
+impl DepthRange {
+    fn params(&self, out: (u32, u32), raw: (u32, u32)) -> DepthParams {
+        let span = self.max - self.min;
+        DepthParams {
+            out_size: [out.0, out.1],
+            raw_size: [raw.0, raw.1],
+            range_min: self.min,
+            // A constant depth map has no range: the shader then puts everything at 0.5.
+            range_scale: if span > 1e-7 { 1.0 / span } else { 0.0 },
+            far_is_bright: u32::from(self.far_is_bright),
+            _pad: 0,
+        }
+    }
+}
+
+/// Horizontal shift per unit of nearness for each synthesised eye, in the order the
+/// eye targets are kept (left first).
+fn shift_gains(p: &StereoParams) -> Vec<f32> {
+    let d = 2.0 * p.max_disparity_px;
+    match p.eye {
+        // x_right = x_left - d
+        Eye::Right => vec![-d],
+        Eye::Left => vec![d],
+        Eye::Both => vec![d / 2.0, -d / 2.0],
+    }
+}
+
+struct EyeTargets {
+    warped: wgpu::Texture,
+    warped_view: wgpu::TextureView,
+    filled: wgpu::Texture,
+    filled_view: wgpu::TextureView,
+    uniform: wgpu::Buffer,
+    splat: wgpu::BindGroup,
+    resolve: wgpu::BindGroup,
+    fill: wgpu::BindGroup,
+}
+
+struct Targets {
+    size: (u32, u32),
+    depth_size: (u32, u32),
+    eye: Eye,
+    color: wgpu::Texture,
+    color_view: wgpu::TextureView,
+    depth_raw: wgpu::Texture,
+    nearness: wgpu::Texture,
+    nearness_view: wgpu::TextureView,
+    zbuffer: wgpu::Buffer,
+    depth_uniform: wgpu::Buffer,
+    depth_group: wgpu::BindGroup,
+    eyes: Vec<EyeTargets>,
+}
+
+struct Pass {
+    layout: wgpu::BindGroupLayout,
+    pipeline_layout: wgpu::PipelineLayout,
+    pipeline: wgpu::ComputePipeline,
+}
+
+/// Views the composer reads.
+pub struct EyeViews<'a> {
+    pub left: &'a wgpu::TextureView,
+    pub right: &'a wgpu::TextureView,
+    pub source: &'a wgpu::TextureView,
+    pub nearness: &'a wgpu::TextureView,
+    /// The synthesised (right, unless only the left is synthesised) view before filling;
+    /// alpha 0 marks holes.
+    pub warped_raw: &'a wgpu::TextureView,
+}
+
+pub struct Warper {
+    depth_prep: Pass,
+    splat: Pass,
+    resolve: Pass,
+    fill: Pass,
+    targets: Option<Targets>,
+    /// Bumped whenever targets are rebuilt, so the composer knows to rebind.
+    generation: u64,
+}
+
+const NEARNESS_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::R32Float;
+const VIEW_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba16Float;
+
+impl Warper {
+    pub fn new(ctx: &GpuContext, shaders: &ShaderSet) -> Result<Self, GpuError> {
+        let device = &ctx.device;
+        let make = |file: &str, entries: &[wgpu::BindGroupLayoutEntry]| -> Result<Pass, GpuError> {
+            let (layout, pipeline_layout) = b::layout(device, &format!("{LABEL}.{file}"), entries);
+            let pipeline = ctx.compute_pipeline(shaders, file, &pipeline_layout)?;
+            Ok(Pass {
+                layout,
+                pipeline_layout,
+                pipeline,
+            })
+        };
+        let depth_prep = make(
+            "depth_prep.wgsl",
+            &[
+                b::uniform(0),
+                b::texture(1, wgpu::TextureSampleType::Uint),
+                b::storage_texture(2, NEARNESS_FORMAT),
+            ],
+        )?;
+        let splat = make(
+            "warp_splat.wgsl",
+            &[
+                b::uniform(0),
+                b::unfilterable_texture(1),
+                b::storage_buffer(2, false),
+            ],
+        )?;
+        let resolve = make(
+            "warp_resolve.wgsl",
+            &[
+                b::uniform(0),
+                b::unfilterable_texture(1),
+                b::storage_buffer(2, true),
+                b::float_texture(3),
+                b::storage_texture(4, VIEW_FORMAT),
+                b::storage_texture(5, NEARNESS_FORMAT),
+            ],
+        )?;
+        let fill = make(
+            "fill_scanline.wgsl",
+            &[
+                b::uniform(0),
+                b::float_texture(1),
+                b::unfilterable_texture(2),
+                b::storage_texture(3, VIEW_FORMAT),
+            ],
+        )?;
+        Ok(Self {
+            depth_prep,
+            splat,
+            resolve,
+            fill,
+            targets: None,
+            generation: 0,
+        })
+    }
+
+    /// Rebuilds the shader pipelines (live shader editing). On error the old ones stay.
+    pub fn reload(&mut self, ctx: &GpuContext, shaders: &ShaderSet) -> Result<(), GpuError> {
+        let depth_prep =
+            ctx.compute_pipeline(shaders, "depth_prep.wgsl", &self.depth_prep.pipeline_layout)?;
+        let splat =
+            ctx.compute_pipeline(shaders, "warp_splat.wgsl", &self.splat.pipeline_layout)?;
+        let resolve =
+            ctx.compute_pipeline(shaders, "warp_resolve.wgsl", &self.resolve.pipeline_layout)?;
+        let fill =
+            ctx.compute_pipeline(shaders, "fill_scanline.wgsl", &self.fill.pipeline_layout)?;
+        self.depth_prep.pipeline = depth_prep;
+        self.splat.pipeline = splat;
+        self.resolve.pipeline = resolve;
+        self.fill.pipeline = fill;
+        Ok(())
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    pub fn frame_size(&self) -> Option<(u32, u32)> {
+        self.targets.as_ref().map(|t| t.size)
+    }
+
+    /// Makes sure textures exist for this frame size, depth size and eye mode.
+    pub fn prepare(
+        &mut self,
+        ctx: &GpuContext,
+        size: (u32, u32),
+        depth_size: (u32, u32),
+        eye: Eye,
+    ) {
+        if let Some(t) = &self.targets
+            && t.size == size
+            && t.depth_size == depth_size
+            && t.eye == eye
+        {
+            return;
+        }
+        self.targets = Some(self.build_targets(ctx, size, depth_size, eye));
+        self.generation += 1;
+    }
+
+    fn build_targets(
+        &self,
+        ctx: &GpuContext,
+        size: (u32, u32),
+        depth_size: (u32, u32),
+        eye: Eye,
+    ) -> Targets {
+        let device = &ctx.device;
+        let tu = wgpu::TextureUsages::TEXTURE_BINDING;
+        let (color, color_view) = b::texture_2d(
+            device,
+            &format!("{LABEL}.warp.source"),
+            size,
+            wgpu::TextureFormat::Rgba8Unorm,
+            tu | wgpu::TextureUsages::COPY_DST,
+        );
+        let (depth_raw, depth_raw_view) = b::texture_2d(
+            device,
+            &format!("{LABEL}.warp.depth_raw"),
+            depth_size,
+            wgpu::TextureFormat::R16Uint,
+            tu | wgpu::TextureUsages::COPY_DST,
+        );
+        let storage = tu | wgpu::TextureUsages::STORAGE_BINDING | wgpu::TextureUsages::COPY_SRC;
+        let (nearness, nearness_view) = b::texture_2d(
+            device,
+            &format!("{LABEL}.warp.nearness"),
+            size,
+            NEARNESS_FORMAT,
+            storage,
+        );
+        let zbuffer = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(&format!("{LABEL}.warp.zbuffer")),
+            size: u64::from(size.0) * u64::from(size.1) * 4,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let uniform = |label: &str, bytes: u64| {
+            device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size: bytes,
+                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            })
+        };
+        let depth_uniform = uniform(
+            &format!("{LABEL}.warp.depth_params"),
+            std::mem::size_of::<DepthParams>() as u64,
+        );
+        let depth_group = b::group(
+            device,
+            &format!("{LABEL}.warp.depth_prep"),
+            &self.depth_prep.layout,
+            &[
+                depth_uniform.as_entire_binding(),
+                wgpu::BindingResource::TextureView(&depth_raw_view),
+                wgpu::BindingResource::TextureView(&nearness_view),
+            ],
+        );
+        let eyes = (0..eye.synthesised())
+            .map(|i| {
+                let name = format!("{LABEL}.warp.eye{i}");
+                let (warped, warped_view) = b::texture_2d(
+                    device,
+                    &format!("{name}.warped"),
+                    size,
+                    VIEW_FORMAT,
+                    storage,
+                );
+                let (_warped_near, warped_near_view) = b::texture_2d(
+                    device,
+                    &format!("{name}.warped_near"),
+                    size,
+                    NEARNESS_FORMAT,
+                    storage,
+                );
+                let (filled, filled_view) = b::texture_2d(
+                    device,
+                    &format!("{name}.filled"),
+                    size,
+                    VIEW_FORMAT,
+                    storage,
+                );
+                let uniform = uniform(
+                    &format!("{name}.params"),
+                    std::mem::size_of::<WarpParams>() as u64,
+                );
+                let splat = b::group(
+                    device,
+                    &format!("{name}.splat"),
+                    &self.splat.layout,
+                    &[
+                        uniform.as_entire_binding(),
+                        wgpu::BindingResource::TextureView(&nearness_view),
+                        zbuffer.as_entire_binding(),
+                    ],
+                );
+                let resolve = b::group(
+                    device,
+                    &format!("{name}.resolve"),
+                    &self.resolve.layout,
+                    &[
+                        uniform.as_entire_binding(),
+                        wgpu::BindingResource::TextureView(&nearness_view),
+                        zbuffer.as_entire_binding(),
+                        wgpu::BindingResource::TextureView(&color_view),
+                        wgpu::BindingResource::TextureView(&warped_view),
+                        wgpu::BindingResource::TextureView(&warped_near_view),
+                    ],
+                );
+                let fill = b::group(
+                    device,
+                    &format!("{name}.fill"),
+                    &self.fill.layout,
+                    &[
+                        uniform.as_entire_binding(),
+                        wgpu::BindingResource::TextureView(&warped_view),
+                        wgpu::BindingResource::TextureView(&warped_near_view),
+                        wgpu::BindingResource::TextureView(&filled_view),
+                    ],
+                );
+                EyeTargets {
+                    warped,
+                    warped_view,
+                    filled,
+                    filled_view,
+                    uniform,
+                    splat,
+                    resolve,
+                    fill,
+                }
+            })
+            .collect();
+        Targets {
+            size,
+            depth_size,
+            eye,
+            color,
+            color_view,
+            depth_raw,
+            nearness,
+            nearness_view,
+            zbuffer,
+            depth_uniform,
+            depth_group,
+            eyes,
+        }
+    }
+
+    fn targets(&self) -> &Targets {
+        self.targets
+            .as_ref()
+            .expect("Warper::prepare must be called before uploading or encoding")
+    }
+
+    /// Uploads an RGBA8 frame whose rows are `stride_bytes` apart (GStreamer's plane stride).
+    pub fn upload_color(&self, queue: &wgpu::Queue, rgba: &[u8], stride_bytes: u32) {
+        let t = self.targets();
+        write_texture(queue, &t.color, rgba, stride_bytes, t.size);
+    }
+
+    /// Uploads 16-bit grey depth (little endian) whose rows are `stride_bytes` apart.
+    pub fn upload_depth(&self, queue: &wgpu::Queue, gray16: &[u8], stride_bytes: u32) {
+        let t = self.targets();
+        write_texture(queue, &t.depth_raw, gray16, stride_bytes, t.depth_size);
+    }
+
+    /// Records depth preparation and the warp of every synthesised eye.
+    pub fn encode(
+        &self,
+        queue: &wgpu::Queue,
+        encoder: &mut wgpu::CommandEncoder,
+        stereo: &StereoParams,
+        range: &DepthRange,
+    ) {
+        let t = self.targets();
+        assert_eq!(
+            t.eye, stereo.eye,
+            "Warper::prepare was called with another eye mode"
+        );
+        let (gx, gy) = dispatch_size(t.size.0, t.size.1);
+        queue.write_buffer(
+            &t.depth_uniform,
+            0,
+            bytemuck::bytes_of(&range.params(t.size, t.depth_size)),
+        );
+        {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some(&format!("{LABEL}.warp.depth_prep")),
+                timestamp_writes: None,
+            });
+            pass.set_pipeline(&self.depth_prep.pipeline);
+            pass.set_bind_group(0, &t.depth_group, &[]);
+            pass.dispatch_workgroups(gx, gy, 1);
+        }
+        for (eye, gain) in t.eyes.iter().zip(shift_gains(stereo)) {
+            let params = WarpParams {
+                size: [t.size.0, t.size.1],
+                shift_gain_px: gain,
+                zero_nearness: stereo.convergence,
+                max_stretch_px: stereo.max_stretch_px,
+                _pad: [0; 3],
+            };
+            queue.write_buffer(&eye.uniform, 0, bytemuck::bytes_of(&params));
+            encoder.clear_buffer(&t.zbuffer, 0, None);
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some(&format!("{LABEL}.warp.eye")),
+                timestamp_writes: None,
+            });
+            for (pipeline, group) in [
+                (&self.splat.pipeline, &eye.splat),
+                (&self.resolve.pipeline, &eye.resolve),
+                (&self.fill.pipeline, &eye.fill),
+            ] {
+                pass.set_pipeline(pipeline);
+                pass.set_bind_group(0, group, &[]);
+                pass.dispatch_workgroups(gx, gy, 1);
+            }
+        }
+    }
+
+    pub fn views(&self) -> EyeViews<'_> {
+        let t = self.targets();
+        match t.eye {
+            Eye::Right => EyeViews {
+                left: &t.color_view,
+                right: &t.eyes[0].filled_view,
+                source: &t.color_view,
+                nearness: &t.nearness_view,
+                warped_raw: &t.eyes[0].warped_view,
+            },
+            Eye::Left => EyeViews {
+                left: &t.eyes[0].filled_view,
+                right: &t.color_view,
+                source: &t.color_view,
+                nearness: &t.nearness_view,
+                warped_raw: &t.eyes[0].warped_view,
+            },
+            Eye::Both => EyeViews {
+                left: &t.eyes[0].filled_view,
+                right: &t.eyes[1].filled_view,
+                source: &t.color_view,
+                nearness: &t.nearness_view,
+                warped_raw: &t.eyes[1].warped_view,
+            },
+        }
+    }
+
+    /// Textures for tests and tools: (nearness, per-eye warped, per-eye filled).
+    pub fn debug_textures(&self) -> (&wgpu::Texture, Vec<&wgpu::Texture>, Vec<&wgpu::Texture>) {
+        let t = self.targets();
+        (
+            &t.nearness,
+            t.eyes.iter().map(|e| &e.warped).collect(),
+            t.eyes.iter().map(|e| &e.filled).collect(),
+        )
+    }
+}
+
+fn write_texture(
+    queue: &wgpu::Queue,
+    texture: &wgpu::Texture,
+    data: &[u8],
+    stride_bytes: u32,
+    size: (u32, u32),
+) {
+    queue.write_texture(
+        wgpu::TexelCopyTextureInfo {
+            texture,
+            mip_level: 0,
+            origin: wgpu::Origin3d::ZERO,
+            aspect: wgpu::TextureAspect::All,
+        },
+        data,
+        wgpu::TexelCopyBufferLayout {
+            offset: 0,
+            bytes_per_row: Some(stride_bytes),
+            rows_per_image: Some(size.1),
+        },
+        wgpu::Extent3d {
+            width: size.0,
+            height: size.1,
+            depth_or_array_layers: 1,
+        },
+    );
+}

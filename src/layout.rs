@@ -1,0 +1,168 @@
+//! Output layouts: frame sizes, anaglyph matrices, container stereo metadata and the
+//! file-name tags VR players read (../shared/docs/SPEC.md section 5).
+
+use clap::ValueEnum;
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum Layout {
+    /// Full side by side: left | right, twice the input width.
+    #[default]
+    Sbs,
+    /// Half side by side: each eye squeezed to half width; keeps the input size.
+    HalfSbs,
+    /// Full top-bottom: left over right, twice the input height.
+    Tb,
+    /// Half top-bottom: each eye squeezed to half height.
+    HalfTb,
+    /// Red/cyan anaglyph for glasses (see --anaglyph).
+    Anaglyph,
+    /// Cross-eyed viewing: right | left, full width.
+    Cross,
+    /// Cross-eyed, each eye at half width.
+    HalfCross,
+    /// Left eye only.
+    Left,
+    /// Right eye only.
+    Right,
+    /// StereoCrafter's 2x2 grid: input, depth (inferno), hole mask, warped view with holes.
+    Grid,
+}
+
+impl Layout {
+    /// Matches the LAYOUT_* constants in shaders/compose.wgsl.
+    pub fn shader_id(self) -> u32 {
+        match self {
+            Layout::Sbs => 0,
+            Layout::HalfSbs => 1,
+            Layout::Tb => 2,
+            Layout::HalfTb => 3,
+            Layout::Anaglyph => 4,
+            Layout::Cross => 5,
+            Layout::Left => 6,
+            Layout::Right => 7,
+            Layout::Grid => 8,
+            Layout::HalfCross => 9,
+        }
+    }
+
+    /// Output frame size for one eye of `w` x `h`.
+    pub fn output_size(self, w: u32, h: u32) -> (u32, u32) {
+        match self {
+            Layout::Sbs | Layout::Cross => (2 * w, h),
+            Layout::Tb => (w, 2 * h),
+            Layout::Grid => (2 * w, 2 * h),
+            Layout::HalfSbs | Layout::HalfCross => (w - w % 2, h),
+            Layout::HalfTb => (w, h - h % 2),
+            Layout::Anaglyph | Layout::Left | Layout::Right => (w, h),
+        }
+    }
+
+    /// Matroska StereoMode (SPEC section 5), if the layout has one.
+    pub fn matroska_stereo_mode(self) -> Option<u8> {
+        match self {
+            Layout::Sbs | Layout::HalfSbs => Some(1),
+            Layout::Cross | Layout::HalfCross => Some(11),
+            Layout::Tb | Layout::HalfTb => Some(3),
+            Layout::Anaglyph => Some(10),
+            Layout::Left | Layout::Right | Layout::Grid => None,
+        }
+    }
+
+    /// File-name tag VR players use to detect the layout (`--name-tags`).
+    pub fn name_tag(self) -> Option<&'static str> {
+        match self {
+            Layout::Sbs => Some("_LRF_Full_SBS"),
+            Layout::HalfSbs => Some("_LR"),
+            Layout::Tb => Some("_TBF"),
+            Layout::HalfTb => Some("_TB"),
+            Layout::Cross => Some("_RLF"),
+            Layout::HalfCross => Some("_RL"),
+            Layout::Anaglyph => Some("_Anaglyph"),
+            Layout::Left | Layout::Right | Layout::Grid => None,
+        }
+    }
+
+    pub fn is_stereo_pair(self) -> bool {
+        !matches!(
+            self,
+            Layout::Left | Layout::Right | Layout::Grid | Layout::Anaglyph
+        )
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum Anaglyph {
+    /// Dubois least-squares red/cyan: the least ghosting for red/cyan glasses.
+    #[default]
+    Dubois,
+    /// Full colour (L.r, R.g, R.b), as StereoCrafter writes.
+    Color,
+    /// Grey in both eyes: no retinal rivalry, no colour.
+    Gray,
+    /// Grey left eye, colour right eye.
+    HalfColor,
+}
+
+type Rows = [[f32; 4]; 3];
+
+const LUMA: [f32; 4] = [0.299, 0.587, 0.114, 0.0];
+const ZERO: [f32; 4] = [0.0; 4];
+
+impl Anaglyph {
+    /// (left rows, right rows): out.rgb = Lrows * left.rgb + Rrows * right.rgb.
+    pub fn matrices(self) -> (Rows, Rows) {
+        match self {
+            // Eric Dubois' red-cyan matrices (published coefficients).
+            Anaglyph::Dubois => (
+                [
+                    [0.456, 0.500, 0.176, 0.0],
+                    [-0.040, -0.038, -0.016, 0.0],
+                    [-0.015, -0.021, -0.005, 0.0],
+                ],
+                [
+                    [-0.043, -0.088, -0.002, 0.0],
+                    [0.378, 0.734, -0.018, 0.0],
+                    [-0.072, -0.113, 1.226, 0.0],
+                ],
+            ),
+            Anaglyph::Color => (
+                [[1.0, 0.0, 0.0, 0.0], ZERO, ZERO],
+                [ZERO, [0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0]],
+            ),
+            Anaglyph::Gray => ([LUMA, ZERO, ZERO], [ZERO, LUMA, LUMA]),
+            Anaglyph::HalfColor => (
+                [LUMA, ZERO, ZERO],
+                [ZERO, [0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0]],
+            ),
+        }
+    }
+}
+
+/// Appends the layout's player tag to a file stem: `clip` -> `clip_LRF_Full_SBS`.
+pub fn tagged_stem(stem: &str, layout: Layout) -> String {
+    match layout.name_tag() {
+        Some(tag) if !stem.ends_with(tag) => format!("{stem}{tag}"),
+        _ => stem.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_follow_the_layout() {
+        assert_eq!(Layout::Sbs.output_size(640, 360), (1280, 360));
+        assert_eq!(Layout::HalfSbs.output_size(640, 360), (640, 360));
+        assert_eq!(Layout::Tb.output_size(640, 360), (640, 720));
+        assert_eq!(Layout::Grid.output_size(640, 360), (1280, 720));
+        assert_eq!(Layout::HalfSbs.output_size(853, 480), (852, 480));
+    }
+
+    #[test]
+    fn tags_are_appended_once() {
+        assert_eq!(tagged_stem("clip", Layout::Sbs), "clip_LRF_Full_SBS");
+        assert_eq!(tagged_stem("clip_LR", Layout::HalfSbs), "clip_LR");
+        assert_eq!(tagged_stem("clip", Layout::Grid), "clip");
+    }
+}

@@ -1,0 +1,18 @@
+//! stereosplat: 2D video to stereoscopic 3D.
+//!
+//! Data flows one way through one module per stage:
+//! [`decode`] (GStreamer -> RGBA frames) -> [`depth`] (depth per frame) ->
+//! [`gpu`] (upload, forward warp, hole fill, compose on the GPU) -> [`encode`]
+//! (GStreamer, with the source audio). [`render`] drives them for a whole clip.
+
+pub mod bench;
+pub mod cli;
+pub mod decode;
+pub mod depth;
+pub mod encode;
+pub mod gpu;
+pub mod layout;
+pub mod media;
+pub mod progress;
+pub mod render;
+pub mod synth;

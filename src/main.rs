@@ -1,0 +1,92 @@
+//! The `stereosplat` binary: parses the command line and reports errors; the work is in
+//! the library (see src/lib.rs).
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use stereosplat::cli::{Cli, Command};
+use stereosplat::gpu::GpuContext;
+use stereosplat::render::Cancel;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    private_runtime_dir();
+    let level = match (cli.quiet, cli.verbose) {
+        (true, _) => "warn",
+        (false, 0) => "info",
+        (false, 1) => "debug",
+        _ => "trace",
+    };
+    // wgpu and naga are chatty at info; keep their warnings.
+    env_logger::Builder::from_env(
+        env_logger::Env::default()
+            .default_filter_or(format!("{level},wgpu_core=warn,wgpu_hal=warn,naga=warn")),
+    )
+    .format_timestamp(None)
+    .format_target(false)
+    .init();
+
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Render(args) => {
+            let job = args.job();
+            // Cheap checks first: a typo in a flag should not wait for GPU start-up.
+            job.validate()?;
+            stereosplat::decode::check_input_file(&job.input)?;
+            let ctx = GpuContext::new(&args.gpu.adapter)?;
+            let mut progress = stereosplat::progress::for_terminal(cli.quiet);
+            let report =
+                stereosplat::render::render(&ctx, &job, progress.as_mut(), &Cancel::default())?;
+            log::info!(
+                "wrote {} ({} frames, {}x{}{}) in {:.1} s, {:.1} fps",
+                report.output.display(),
+                report.frames,
+                report.size.0,
+                report.size.1,
+                if report.audio { ", with audio" } else { "" },
+                report.seconds,
+                report.frames as f64 / report.seconds.max(1e-9)
+            );
+            Ok(())
+        }
+        Command::Bench(args) => stereosplat::bench::run(&args),
+        Command::Adapters => {
+            for line in stereosplat::gpu::list_adapters() {
+                println!("{line}");
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Vulkan's window-system layer complains on every start when XDG_RUNTIME_DIR is unset
+/// (headless servers, CI); give it a private directory instead.
+fn private_runtime_dir() {
+    if std::env::var_os("XDG_RUNTIME_DIR").is_some() {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("stereosplat-runtime-{}", current_uid()));
+    if std::fs::create_dir_all(&dir).is_ok()
+        && std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).is_ok()
+    {
+        // SAFETY: called first thing in main, before any other thread exists.
+        unsafe { std::env::set_var("XDG_RUNTIME_DIR", &dir) };
+    }
+}
+
+fn current_uid() -> u32 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self")
+        .map(|m| m.uid())
+        .unwrap_or(0)
+}

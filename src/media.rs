@@ -1,0 +1,82 @@
+//! GStreamer plumbing shared by decode and encode: initialisation, element creation and
+//! bus errors turned into messages that name the element and say what went wrong.
+
+use std::sync::Once;
+
+use gst::prelude::*;
+use gstreamer as gst;
+
+#[derive(Debug, thiserror::Error)]
+pub enum MediaError {
+    #[error(
+        "GStreamer element `{0}` is missing. Install the GStreamer plugins \
+         (Debian: `bash .ci/setup`, or apt-get install gstreamer1.0-plugins-good \
+         gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav)"
+    )]
+    MissingElement(String),
+    #[error("GStreamer could not start: {0}")]
+    Init(String),
+    #[error("{element}: {message}")]
+    Pipeline {
+        element: String,
+        message: String,
+        debug: Option<String>,
+    },
+    #[error("GStreamer pipeline failed: {0}")]
+    Other(String),
+}
+
+pub fn init() -> Result<(), MediaError> {
+    static ONCE: Once = Once::new();
+    let mut result = Ok(());
+    ONCE.call_once(|| {
+        result = gst::init().map_err(|e| MediaError::Init(e.to_string()));
+    });
+    result
+}
+
+pub fn make(factory: &str) -> Result<gst::Element, MediaError> {
+    gst::ElementFactory::make(factory)
+        .build()
+        .map_err(|_| MediaError::MissingElement(factory.to_owned()))
+}
+
+pub fn has_element(factory: &str) -> bool {
+    gst::ElementFactory::find(factory).is_some()
+}
+
+/// The error a bus message carries, if it is one.
+pub fn bus_error(msg: &gst::Message) -> Option<MediaError> {
+    match msg.view() {
+        gst::MessageView::Error(e) => {
+            log::debug!("GStreamer error details: {:?}", e.debug());
+            Some(MediaError::Pipeline {
+                element: msg
+                    .src()
+                    .map(|s| s.path_string().to_string())
+                    .unwrap_or_else(|| "pipeline".into()),
+                message: e.error().to_string(),
+                debug: e.debug().map(|d| d.to_string()),
+            })
+        }
+        _ => None,
+    }
+}
+
+/// Pops pending bus messages; returns the first error, or whether EOS was seen.
+pub fn poll_bus(bus: &gst::Bus) -> Result<bool, MediaError> {
+    let mut eos = false;
+    while let Some(msg) = bus.pop() {
+        if let Some(err) = bus_error(&msg) {
+            return Err(err);
+        }
+        if let gst::MessageView::Eos(_) = msg.view() {
+            eos = true;
+        }
+    }
+    Ok(eos)
+}
+
+pub fn link_many(elements: &[&gst::Element]) -> Result<(), MediaError> {
+    gst::Element::link_many(elements).map_err(|e| MediaError::Other(e.to_string()))
+}

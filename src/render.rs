@@ -1,0 +1,379 @@
+//! One render job from start to end: decode -> depth -> GPU warp and compose -> readback
+//! -> encode, one frame at a time with a few frames in flight, so memory stays flat however
+//! long the clip is. The CLI, `batch`, the preview's render button and the bench all come
+//! through [`render`].
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+
+use crate::decode::{DecodeOptions, Decoder, PixelFormat};
+use crate::depth::{self, DepthScan, DepthStream};
+use crate::encode::{Container, EncodeSettings, Encoder};
+use crate::gpu::{Composer, GpuContext, Readback, ShaderSet, StereoParams, Warper};
+use crate::layout::{Anaglyph, Layout, tagged_stem};
+use crate::progress::Progress;
+
+/// Everything one render needs; the CLI flags map onto it one to one.
+#[derive(Clone, Debug)]
+pub struct RenderJob {
+    pub input: PathBuf,
+    pub output: PathBuf,
+    /// Pre-rendered depth; None looks for `<stem>_depth.<ext>` beside the input.
+    pub depth: Option<PathBuf>,
+    /// The depth file stores distance (far = bright) rather than inverse depth.
+    pub depth_far_is_bright: bool,
+    pub stereo: StereoParams,
+    pub layout: Layout,
+    pub anaglyph: Anaglyph,
+    pub encode: EncodeSettings,
+    /// Append the player tag of the layout to the output name.
+    pub name_tags: bool,
+    /// Render at most this many frames.
+    pub frames: Option<u64>,
+    pub start_secs: f64,
+    pub audio: bool,
+    pub shaders: ShaderSet,
+}
+
+impl Default for RenderJob {
+    fn default() -> Self {
+        Self {
+            input: PathBuf::new(),
+            output: PathBuf::new(),
+            depth: None,
+            depth_far_is_bright: false,
+            stereo: StereoParams::default(),
+            layout: Layout::Sbs,
+            anaglyph: Anaglyph::Dubois,
+            encode: EncodeSettings::default(),
+            name_tags: false,
+            frames: None,
+            start_secs: 0.0,
+            audio: true,
+            shaders: ShaderSet::Embedded,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct RenderReport {
+    pub output: PathBuf,
+    pub frames: u64,
+    pub seconds: f64,
+    pub size: (u32, u32),
+    pub audio: bool,
+}
+
+impl RenderJob {
+    /// The output path after `--name-tags`.
+    pub fn final_output(&self) -> PathBuf {
+        if !self.name_tags {
+            return self.output.clone();
+        }
+        let stem = self
+            .output
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let mut name = tagged_stem(&stem, self.layout);
+        if let Some(ext) = self.output.extension() {
+            name.push('.');
+            name.push_str(&ext.to_string_lossy());
+        }
+        self.output.with_file_name(name)
+    }
+
+    /// Checks everything that can be checked before opening any file.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let s = &self.stereo;
+        if !s.max_disparity_px.is_finite() || s.max_disparity_px < 0.0 {
+            bail!(
+                "--max-disp must be a number >= 0 (pixels), got {}",
+                s.max_disparity_px
+            );
+        }
+        if !s.convergence.is_finite() {
+            bail!(
+                "--convergence must be a number (0 = far plane at the screen, 1 = near plane), got {}",
+                s.convergence
+            );
+        }
+        if !s.max_stretch_px.is_finite() || s.max_stretch_px < 1.0 {
+            bail!(
+                "--max-stretch must be a number >= 1 (pixels), got {}",
+                s.max_stretch_px
+            );
+        }
+        if !self.start_secs.is_finite() || self.start_secs < 0.0 {
+            bail!(
+                "--start must be a number of seconds >= 0, got {}",
+                self.start_secs
+            );
+        }
+        if self.frames == Some(0) {
+            bail!("--frames must be at least 1");
+        }
+        if self.encode.crf > 51 {
+            bail!("--crf must be between 0 and 51, got {}", self.encode.crf);
+        }
+        if !crate::encode::SPEED_PRESETS.contains(&self.encode.speed_preset.as_str()) {
+            bail!(
+                "--speed-preset {} is not an x264 preset; use one of {}",
+                self.encode.speed_preset,
+                crate::encode::SPEED_PRESETS.join(", ")
+            );
+        }
+        Container::from_path(&self.final_output())?;
+        let out = self.final_output();
+        for input in std::iter::once(&self.input).chain(self.depth.iter()) {
+            if same_file(input, &out) {
+                bail!(
+                    "the output {} is the input {}: refusing to overwrite an input; choose another output name",
+                    out.display(),
+                    input.display()
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
+/// Lets another thread stop a render between frames.
+#[derive(Clone, Debug, Default)]
+pub struct Cancel(Arc<AtomicBool>);
+
+impl Cancel {
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Renders `job` on `ctx`. The output appears under its final name only on success.
+pub fn render(
+    ctx: &GpuContext,
+    job: &RenderJob,
+    progress: &mut dyn Progress,
+    cancel: &Cancel,
+) -> anyhow::Result<RenderReport> {
+    job.validate()?;
+    let started = Instant::now();
+    let output = job.final_output();
+    let container = Container::from_path(&output)?;
+    let frames_wanted = if container.is_still() {
+        Some(1)
+    } else {
+        job.frames
+    };
+    let start_nanos = (job.start_secs * 1e9).round() as u64;
+
+    let depth_path = match &job.depth {
+        Some(p) => p.clone(),
+        None => depth::find_sidecar(&job.input, None).with_context(|| {
+            format!(
+                "no depth for {}: pass --depth FILE, or put a depth video or image named {}_depth.<ext> beside it",
+                job.input.display(),
+                job.input.file_stem().map(|s| s.to_string_lossy()).unwrap_or_default()
+            )
+        })?,
+    };
+    let mut decoder = Decoder::open(
+        &job.input,
+        PixelFormat::Rgba,
+        &DecodeOptions {
+            start_nanos,
+            with_audio: job.audio && !container.is_still(),
+        },
+    )?;
+    let info = decoder.info().clone();
+    log::info!(
+        "input {}: {}x{}{}",
+        job.input.display(),
+        info.width,
+        info.height,
+        info.fps
+            .map(|f| format!(", {:.3} fps", f64::from(f.numer()) / f64::from(f.denom())))
+            .unwrap_or_default()
+    );
+    if job.stereo.max_disparity_px > info.width as f32 / 2.0 {
+        bail!(
+            "--max-disp {} is more than half the frame width ({} px): nothing sensible can be shown; use a value below {}",
+            job.stereo.max_disparity_px,
+            info.width,
+            info.width / 2
+        );
+    }
+
+    let scan = DepthScan::run(&depth_path)?;
+    log::info!(
+        "depth {}: {}x{}, {} frame(s), values {}..{}",
+        depth_path.display(),
+        scan.width,
+        scan.height,
+        scan.frames,
+        scan.min,
+        scan.max
+    );
+    if scan.min == scan.max {
+        log::warn!(
+            "depth {} is constant: the output will have no depth",
+            depth_path.display()
+        );
+    }
+    let frame_nanos = info.frame_duration_nanos();
+    let matching = depth::prerendered::choose_matching(&scan, &info, frames_wanted)?;
+    let start_index = frame_nanos.map(|d| start_nanos / d.max(1)).unwrap_or(0);
+    let mut depth = DepthStream::open(&scan, matching, start_nanos, start_index)?;
+    let range = scan.range(job.depth_far_is_bright);
+
+    let mut warper = Warper::new(ctx, &job.shaders)?;
+    let mut composer = Composer::new(ctx, &job.shaders)?;
+    let size = (info.width, info.height);
+    let even = container.needs_even_size();
+    let (out_size, _) = Composer::frame_sizes(job.layout, size, even);
+    ctx.check_frame_fits(size.0, size.1, out_size.0, out_size.1)?;
+    warper.prepare(ctx, size, depth.size(), job.stereo.eye);
+    composer.prepare(ctx, &warper, job.layout, job.anaglyph, even);
+
+    let fps = info
+        .fps
+        .or(info.is_still.then(|| gstreamer::Fraction::new(25, 1)));
+    let audio_caps = decoder.audio_caps();
+    if let Some(parent) = output.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create the output folder {}", parent.display()))?;
+    }
+    let mut settings = job.encode.clone();
+    settings.layout = job.layout;
+    let mut encoder = Encoder::open(&output, out_size, fps, audio_caps.as_ref(), &settings)?;
+    let mut readback = Readback::new(ctx, out_size, 3);
+    let stride = readback.stride_bytes();
+
+    let total = frames_wanted.or_else(|| {
+        info.estimated_frames()
+            .map(|n| n.saturating_sub(start_index))
+    });
+    progress.start(total);
+    let mut in_flight: VecDeque<(usize, u64, Option<u64>)> = VecDeque::new();
+    let mut audio = Vec::new();
+    let mut range_start: Option<u64> = None;
+    let mut range_end = 0u64;
+    let mut done = 0u64;
+
+    let drain = |readback: &mut Readback,
+                 encoder: &mut Encoder,
+                 slot: usize,
+                 pts: u64,
+                 dur: Option<u64>|
+     -> anyhow::Result<()> {
+        readback.read(ctx, slot, |bytes| {
+            encoder.push_video(bytes, stride, pts, dur)
+        })??;
+        Ok(())
+    };
+
+    while frames_wanted.is_none_or(|n| done < n) {
+        if cancel.is_cancelled() {
+            bail!("cancelled");
+        }
+        let Some(frame) = decoder.next_frame()? else {
+            break;
+        };
+        if (frame.width(), frame.height()) != size {
+            bail!(
+                "{} changes frame size mid-stream ({}x{} -> {}x{}); this is not supported yet",
+                job.input.display(),
+                size.0,
+                size.1,
+                frame.width(),
+                frame.height()
+            );
+        }
+        let origin = *range_start.get_or_insert(frame.pts_nanos);
+        let (dframe, changed) = depth.frame_for(start_index + done, frame.pts_nanos)?;
+        warper.upload_color(&ctx.queue, frame.data(), frame.stride_bytes());
+        if changed {
+            warper.upload_depth(&ctx.queue, dframe.data(), dframe.stride_bytes());
+        }
+        let mut enc = ctx
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("stereosplat.frame"),
+            });
+        warper.encode(&ctx.queue, &mut enc, &job.stereo, &range);
+        composer.encode(&ctx.queue, &mut enc);
+        let slot = readback.record(&mut enc, composer.output_texture());
+        let index = ctx.queue.submit([enc.finish()]);
+        readback.submitted(slot, index);
+
+        let dur = frame.duration_nanos.or(frame_nanos);
+        let pts = frame.pts_nanos - origin;
+        range_end = frame.pts_nanos + dur.unwrap_or(0);
+        in_flight.push_back((slot, pts, dur));
+        drop(frame);
+        // Keep one frame on the GPU while the previous one goes to the encoder.
+        while in_flight.len() >= readback.capacity() - 1 {
+            let (slot, pts, dur) = in_flight.pop_front().expect("non-empty");
+            drain(&mut readback, &mut encoder, slot, pts, dur)?;
+        }
+        audio.clear();
+        decoder.take_audio(origin, range_end, &mut audio);
+        for buf in audio.drain(..) {
+            encoder.push_audio(rebase(buf, origin))?;
+        }
+        done += 1;
+        progress.frame(done);
+    }
+    while let Some((slot, pts, dur)) = in_flight.pop_front() {
+        drain(&mut readback, &mut encoder, slot, pts, dur)?;
+    }
+    if done == 0 {
+        bail!(
+            "{} has no video frames to render in the requested range",
+            job.input.display()
+        );
+    }
+    if let Some(origin) = range_start {
+        audio.clear();
+        decoder.finish_audio(origin, range_end, &mut audio);
+        for buf in audio.drain(..) {
+            encoder.push_audio(rebase(buf, origin))?;
+        }
+    }
+    let had_audio = encoder.has_audio();
+    drop(decoder);
+    let output = encoder.finish()?;
+    progress.finish();
+    Ok(RenderReport {
+        output,
+        frames: done,
+        seconds: started.elapsed().as_secs_f64(),
+        size: out_size,
+        audio: had_audio,
+    })
+}
+
+fn rebase(mut buf: gstreamer::Buffer, origin: u64) -> gstreamer::Buffer {
+    let b = buf.make_mut();
+    if let Some(pts) = b.pts() {
+        b.set_pts(gstreamer::ClockTime::from_nseconds(
+            pts.nseconds().saturating_sub(origin),
+        ));
+    }
+    b.set_dts(gstreamer::ClockTime::NONE);
+    buf
+}

@@ -1,0 +1,49 @@
+//! Helpers shared by the integration tests: a GPU context on whatever adapter exists
+//! (lavapipe on CI), readback of warp textures, and generated media.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use stereosplat::gpu::{AdapterChoice, GpuContext};
+
+/// One device per test binary: creating devices on lavapipe costs ~0.1 s each.
+pub fn gpu() -> &'static GpuContext {
+    static CTX: OnceLock<GpuContext> = OnceLock::new();
+    CTX.get_or_init(|| {
+        let _ = env_logger::builder().is_test(true).try_init();
+        GpuContext::new(&AdapterChoice::Auto)
+            .expect("a GPU adapter (install mesa-vulkan-drivers for lavapipe)")
+    })
+}
+
+/// Unpacks an rgba16float texture read back with `read_texture`.
+pub fn rgba16f(bytes: &[u8]) -> Vec<[f32; 4]> {
+    bytes
+        .chunks_exact(8)
+        .map(|p| {
+            let c = |i: usize| half::f16::from_le_bytes([p[2 * i], p[2 * i + 1]]).to_f32();
+            [c(0), c(1), c(2), c(3)]
+        })
+        .collect()
+}
+
+pub fn r32f(bytes: &[u8]) -> Vec<f32> {
+    bytes
+        .chunks_exact(4)
+        .map(|p| f32::from_le_bytes([p[0], p[1], p[2], p[3]]))
+        .collect()
+}
+
+/// A fresh folder under target/ for one test's files (kept for inspection on failure).
+pub fn work_dir(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create test folder");
+    dir
+}
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_stereosplat")
+}
