@@ -35,6 +35,12 @@ pub enum Command {
     Bench(BenchArgs),
     /// List the GPU adapters --adapter can pick.
     Adapters,
+    /// Write the ray-traced sample clip and its depth (sample.mp4, sample_depth.mkv) into DIR.
+    MakeSample {
+        dir: PathBuf,
+        #[arg(long, default_value_t = 96)]
+        frames: u64,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -28,15 +28,18 @@ pub enum DecodeError {
     IsDirectory { path: PathBuf },
     #[error("{path} is empty (0 bytes): it is not a video or image; re-export or re-download it")]
     Empty { path: PathBuf },
-    #[error("{path} cannot be read: {source}")]
+    #[error("{path} cannot be read: {cause}")]
     Unreadable {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("{path} has no video stream (only audio or data); pass a video or image file")]
     NoVideo { path: PathBuf },
-    #[error("{path} is not a video or image GStreamer can decode: {source}")]
-    Media { path: PathBuf, source: MediaError },
+    #[error(
+        "{path} is not a video or image GStreamer can decode ({cause}). It may be damaged or \
+         truncated, or use a format whose GStreamer plugin is not installed"
+    )]
+    Media { path: PathBuf, cause: MediaError },
     #[error("{path}: decoding stalled for {secs} s with no frame; the file may be damaged")]
     Stalled { path: PathBuf, secs: u64 },
     #[error("{path}: no frame at or after {start_secs:.3} s (the file is shorter)")]
@@ -156,7 +159,7 @@ pub fn check_input_file(path: &Path) -> Result<(), DecodeError> {
         std::io::ErrorKind::NotFound => DecodeError::Missing { path: path.into() },
         _ => DecodeError::Unreadable {
             path: path.into(),
-            source: e,
+            cause: e,
         },
     })?;
     if meta.is_dir() {
@@ -167,7 +170,7 @@ pub fn check_input_file(path: &Path) -> Result<(), DecodeError> {
     }
     std::fs::File::open(path).map_err(|e| DecodeError::Unreadable {
         path: path.into(),
-        source: e,
+        cause: e,
     })?;
     Ok(())
 }
@@ -179,9 +182,9 @@ impl Decoder {
         opts: &DecodeOptions,
     ) -> Result<Self, DecodeError> {
         check_input_file(path)?;
-        let media_err = |source: MediaError| DecodeError::Media {
+        let media_err = |cause: MediaError| DecodeError::Media {
             path: path.into(),
-            source,
+            cause,
         };
         media::init().map_err(media_err)?;
         let pipeline = gst::Pipeline::with_name("stereosplat-decode");
@@ -277,14 +280,13 @@ impl Decoder {
             eos: false,
         };
         // The first frame tells the format and the file's time origin.
-        let (first, caps) = dec
+        let first = dec
             .pull_raw()?
             .ok_or_else(|| DecodeError::NoVideo { path: path.into() })?;
-        let info = gst_video::VideoInfo::from_caps(&caps)
-            .map_err(|e| media_err(MediaError::Other(e.to_string())))?;
+        let info = dec.video_info(&first)?;
         let fps = info.fps();
         let is_still = fps.numer() == 0 && dec.shared.is_image.load(Ordering::SeqCst);
-        dec.origin_nanos = first.pts().map(|t| t.nseconds()).unwrap_or(0);
+        dec.origin_nanos = stream_time(&first).unwrap_or(0);
         dec.info = StreamInfo {
             width: info.width(),
             height: info.height(),
@@ -298,7 +300,7 @@ impl Decoder {
         if opts.start_nanos > 0 {
             dec.seek(opts.start_nanos)?;
         } else {
-            dec.pending = Some(dec.map(first, &info)?);
+            dec.pending = Some(dec.map(first)?);
         }
         Ok(dec)
     }
@@ -309,7 +311,7 @@ impl Decoder {
             .seek_simple(gst::SeekFlags::FLUSH | gst::SeekFlags::ACCURATE, target)
             .map_err(|e| DecodeError::Media {
                 path: self.path.clone(),
-                source: MediaError::Other(format!("cannot seek to {start_nanos} ns: {e}")),
+                cause: MediaError::Other(format!("cannot seek to {start_nanos } ns: {e}")),
             })?;
         // Frames before the target that raced the flush are dropped by timestamp.
         loop {
@@ -405,29 +407,40 @@ impl Decoder {
         if self.eos {
             return Ok(None);
         }
-        let Some((buffer, caps)) = self.pull_raw()? else {
+        let Some(sample) = self.pull_raw()? else {
             self.eos = true;
             return Ok(None);
         };
-        let info = gst_video::VideoInfo::from_caps(&caps).map_err(|e| DecodeError::Media {
-            path: self.path.clone(),
-            source: MediaError::Other(e.to_string()),
-        })?;
-        let frame = self.map(buffer, &info)?;
+        let frame = self.map(sample)?;
         self.frames_out += 1;
         Ok(Some(frame))
     }
 
-    fn map(&self, buffer: gst::Buffer, info: &gst_video::VideoInfo) -> Result<Frame, DecodeError> {
-        let pts_nanos = buffer
-            .pts()
-            .map(|t| t.nseconds().saturating_sub(self.origin_nanos))
+    fn video_info(&self, sample: &gst::Sample) -> Result<gst_video::VideoInfo, DecodeError> {
+        let caps = sample.caps().ok_or_else(|| DecodeError::Media {
+            path: self.path.clone(),
+            cause: MediaError::Other("decoded frame without caps".into()),
+        })?;
+        gst_video::VideoInfo::from_caps(caps).map_err(|e| DecodeError::Media {
+            path: self.path.clone(),
+            cause: MediaError::Other(e.to_string()),
+        })
+    }
+
+    fn map(&self, sample: gst::Sample) -> Result<Frame, DecodeError> {
+        let info = self.video_info(&sample)?;
+        let pts_nanos = stream_time(&sample)
+            .map(|t| t.saturating_sub(self.origin_nanos))
             .unwrap_or_else(|| self.frames_out * self.info.frame_duration_nanos().unwrap_or(0));
+        let buffer = sample.buffer_owned().ok_or_else(|| DecodeError::Media {
+            path: self.path.clone(),
+            cause: MediaError::Other("empty sample".into()),
+        })?;
         let duration_nanos = buffer.duration().map(|d| d.nseconds());
-        let frame = gst_video::VideoFrame::from_buffer_readable(buffer, info).map_err(|_| {
+        let frame = gst_video::VideoFrame::from_buffer_readable(buffer, &info).map_err(|_| {
             DecodeError::Media {
                 path: self.path.clone(),
-                source: MediaError::Other("cannot map a decoded frame".into()),
+                cause: MediaError::Other("cannot map a decoded frame".into()),
             }
         })?;
         debug_assert_eq!(frame.format(), self.format.gst());
@@ -439,24 +452,16 @@ impl Decoder {
     }
 
     /// Pulls the next buffer, watching the bus so errors and "no video" end the wait.
-    fn pull_raw(&mut self) -> Result<Option<(gst::Buffer, gst::Caps)>, DecodeError> {
+    fn pull_raw(&mut self) -> Result<Option<gst::Sample>, DecodeError> {
         let bus = self.pipeline.bus().expect("a pipeline has a bus");
         let started = Instant::now();
         loop {
             if let Some(sample) = self.sink.try_pull_sample(gst::ClockTime::from_mseconds(50)) {
-                let caps = sample.caps_owned().ok_or_else(|| DecodeError::Media {
-                    path: self.path.clone(),
-                    source: MediaError::Other("decoded frame without caps".into()),
-                })?;
-                let buffer = sample.buffer_owned().ok_or_else(|| DecodeError::Media {
-                    path: self.path.clone(),
-                    source: MediaError::Other("empty sample".into()),
-                })?;
-                return Ok(Some((buffer, caps)));
+                return Ok(Some(sample));
             }
-            let bus_eos = media::poll_bus(&bus).map_err(|source| DecodeError::Media {
+            let bus_eos = media::poll_bus(&bus).map_err(|cause| DecodeError::Media {
                 path: self.path.clone(),
-                source,
+                cause,
             })?;
             let linked = self.shared.video_linked.load(Ordering::SeqCst);
             // An appsink that is not yet in a running pipeline also reports EOS.
@@ -485,6 +490,17 @@ impl Drop for Decoder {
     fn drop(&mut self) {
         let _ = self.pipeline.set_state(gst::State::Null);
     }
+}
+
+/// A buffer's position on the stream's own timeline (what seeks use). Buffer timestamps
+/// can be offset from it, e.g. by an mp4 edit list that hides B-frame delay.
+fn stream_time(sample: &gst::Sample) -> Option<u64> {
+    let pts = sample.buffer()?.pts()?;
+    let stream = sample
+        .segment()
+        .and_then(|s| s.downcast_ref::<gst::ClockTime>())
+        .and_then(|s| s.to_stream_time(pts));
+    Some(stream.unwrap_or(pts).nseconds())
 }
 
 fn first_error(pipeline: &gst::Pipeline) -> MediaError {
@@ -574,7 +590,14 @@ fn link_audio(
             gst_app::AppSinkCallbacks::builder()
                 .new_sample(move |sink| {
                     let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                    if let Some(buffer) = sample.buffer_owned() {
+                    let stream_pts = stream_time(&sample);
+                    if let Some(mut buffer) = sample.buffer_owned() {
+                        // Same timeline as the video frames (stream time).
+                        if let Some(pts) = stream_pts {
+                            buffer
+                                .make_mut()
+                                .set_pts(gst::ClockTime::from_nseconds(pts));
+                        }
                         let _ = tx.lock().unwrap().send(buffer);
                     }
                     Ok(gst::FlowSuccess::Ok)

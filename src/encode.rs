@@ -26,13 +26,13 @@ pub enum EncodeError {
          .png or .jpg for a still image"
     )]
     UnsupportedExtension { path: PathBuf, ext: String },
-    #[error("{path}: cannot write here: {source}. Check the folder exists and is writable")]
+    #[error("{path}: cannot write here: {cause}. Check the folder exists and is writable")]
     NotWritable {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
-    #[error("writing {path} failed: {source}")]
-    Media { path: PathBuf, source: MediaError },
+    #[error("writing {path} failed: {cause}")]
+    Media { path: PathBuf, cause: MediaError },
     #[error("writing {path} failed: the encoder stopped accepting frames ({flow:?})")]
     Flow { path: PathBuf, flow: gst::FlowError },
     #[error("{path}: the encoder did not finish within {secs} s")]
@@ -145,16 +145,16 @@ impl Encoder {
         settings: &EncodeSettings,
     ) -> Result<Self, EncodeError> {
         let container = Container::from_path(path)?;
-        let media_err = |source: MediaError| EncodeError::Media {
+        let media_err = |cause: MediaError| EncodeError::Media {
             path: path.into(),
-            source,
+            cause,
         };
         media::init().map_err(media_err)?;
         let tmp_path = temp_path_for(path);
         // Fail now, with a plain message, rather than deep inside GStreamer.
         std::fs::File::create(&tmp_path).map_err(|e| EncodeError::NotWritable {
             path: path.into(),
-            source: e,
+            cause: e,
         })?;
 
         let pipeline = gst::Pipeline::with_name("stereosplat-encode");
@@ -285,9 +285,9 @@ impl Encoder {
         let bus = self.pipeline.bus().expect("bus");
         media::poll_bus(&bus)
             .map(|_| ())
-            .map_err(|source| EncodeError::Media {
+            .map_err(|cause| EncodeError::Media {
                 path: self.final_path.clone(),
-                source,
+                cause,
             })
     }
 
@@ -306,7 +306,7 @@ impl Encoder {
         let mut buffer =
             gst::Buffer::with_size(row * self.size.1 as usize).map_err(|e| EncodeError::Media {
                 path: self.final_path.clone(),
-                source: MediaError::Other(e.to_string()),
+                cause: MediaError::Other(e.to_string()),
             })?;
         {
             let b = buffer.get_mut().expect("new buffer is writable");
@@ -376,7 +376,7 @@ impl Encoder {
                 if let Some(err) = media::bus_error(&msg) {
                     return Err(EncodeError::Media {
                         path: self.final_path.clone(),
-                        source: err,
+                        cause: err,
                     });
                 }
             }
@@ -393,7 +393,7 @@ impl Encoder {
         std::fs::rename(&self.tmp_path, &self.final_path).map_err(|e| {
             EncodeError::NotWritable {
                 path: self.final_path.clone(),
-                source: e,
+                cause: e,
             }
         })?;
         self.finished = true;

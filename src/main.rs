@@ -59,6 +59,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Bench(args) => stereosplat::bench::run(&args),
+        Command::MakeSample { dir, frames } => {
+            std::fs::create_dir_all(&dir)?;
+            stereosplat::synth::write_sample(&dir, (480, 270), frames, 24)?;
+            log::info!(
+                "wrote {0}/sample.mp4 and {0}/sample_depth.mkv",
+                dir.display()
+            );
+            Ok(())
+        }
         Command::Adapters => {
             for line in stereosplat::gpu::list_adapters() {
                 println!("{line}");

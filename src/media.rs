@@ -53,7 +53,7 @@ pub fn bus_error(msg: &gst::Message) -> Option<MediaError> {
             Some(MediaError::Pipeline {
                 element: msg
                     .src()
-                    .map(|s| s.path_string().to_string())
+                    .map(|s| s.name().to_string())
                     .unwrap_or_else(|| "pipeline".into()),
                 message: e.error().to_string(),
                 debug: e.debug().map(|d| d.to_string()),

@@ -181,16 +181,6 @@ pub fn render(
     };
     let start_nanos = (job.start_secs * 1e9).round() as u64;
 
-    let depth_path = match &job.depth {
-        Some(p) => p.clone(),
-        None => depth::find_sidecar(&job.input, None).with_context(|| {
-            format!(
-                "no depth for {}: pass --depth FILE, or put a depth video or image named {}_depth.<ext> beside it",
-                job.input.display(),
-                job.input.file_stem().map(|s| s.to_string_lossy()).unwrap_or_default()
-            )
-        })?,
-    };
     let mut decoder = Decoder::open(
         &job.input,
         PixelFormat::Rgba,
@@ -218,6 +208,16 @@ pub fn render(
         );
     }
 
+    let depth_path = match &job.depth {
+        Some(p) => p.clone(),
+        None => depth::find_sidecar(&job.input, None).with_context(|| {
+            format!(
+                "no depth for {}: pass --depth FILE, or put a depth video or image named {}_depth.<ext> beside it",
+                job.input.display(),
+                job.input.file_stem().map(|s| s.to_string_lossy()).unwrap_or_default()
+            )
+        })?,
+    };
     let scan = DepthScan::run(&depth_path)?;
     log::info!(
         "depth {}: {}x{}, {} frame(s), values {}..{}",
@@ -304,6 +304,7 @@ pub fn render(
             );
         }
         let origin = *range_start.get_or_insert(frame.pts_nanos);
+        log::trace!("frame {done}: source pts {} ns", frame.pts_nanos);
         let (dframe, changed) = depth.frame_for(start_index + done, frame.pts_nanos)?;
         warper.upload_color(&ctx.queue, frame.data(), frame.stride_bytes());
         if changed {

@@ -81,3 +81,296 @@ pub fn depth_clip(
         q(path)
     ))
 }
+
+/// A small ray-cast scene: a checkered floor, a striped back wall and three textured
+/// spheres (one moving), seen by a pinhole camera. It gives colour, exact metric depth,
+/// and the view from any camera shifted sideways — the ground truth for stereo tests.
+#[derive(Clone, Copy, Debug)]
+pub struct Scene {
+    /// Animation time in seconds (the blue sphere moves).
+    pub time: f32,
+}
+
+/// Pinhole camera at (x, 0, 0) looking down -z, y up.
+#[derive(Clone, Copy, Debug)]
+pub struct Camera {
+    pub width: u32,
+    pub height: u32,
+    /// Focal length in pixels.
+    pub fx: f32,
+    /// Sideways position in metres (a right eye sits at +baseline).
+    pub x: f32,
+}
+
+impl Camera {
+    /// Camera with the given horizontal field of view in degrees.
+    pub fn with_fov(width: u32, height: u32, xfov_deg: f32) -> Self {
+        let fx = width as f32 / (2.0 * (xfov_deg.to_radians() / 2.0).tan());
+        Self {
+            width,
+            height,
+            fx,
+            x: 0.0,
+        }
+    }
+}
+
+/// Nearest depth the scene can have; nearness = NEAREST_M / z fills 0..1.
+pub const NEAREST_M: f32 = 1.0;
+
+struct Hit {
+    t: f32,
+    colour: [f32; 3],
+    normal: [f32; 3],
+}
+
+fn dot(a: [f32; 3], b: [f32; 3]) -> f32 {
+    a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
+}
+
+fn checker(u: f32, v: f32) -> bool {
+    (u.floor() as i64 + v.floor() as i64) % 2 == 0
+}
+
+impl Scene {
+    fn spheres(&self) -> [([f32; 3], f32, u8); 3] {
+        [
+            ([-1.3, -0.35, -4.5], 0.65, 0),
+            ([0.9 + 0.5 * (self.time * 1.5).sin(), -0.1, -3.2], 0.5, 1),
+            ([0.15, -0.65, -2.3], 0.35, 2),
+        ]
+    }
+
+    fn trace(&self, o: [f32; 3], d: [f32; 3]) -> Option<Hit> {
+        let mut best: Option<Hit> = None;
+        let mut take = |h: Hit| {
+            if h.t > 1e-4 && best.as_ref().is_none_or(|b| h.t < b.t) {
+                best = Some(h);
+            }
+        };
+        // Floor y = -1: 0.5 m checker, warm and cool greys.
+        if d[1] < 0.0 {
+            let t = (-1.0 - o[1]) / d[1];
+            let p = [o[0] + t * d[0], -1.0, o[2] + t * d[2]];
+            let c = if checker(p[0] * 2.0, p[2] * 2.0) {
+                [0.85, 0.8, 0.7]
+            } else {
+                [0.25, 0.3, 0.35]
+            };
+            take(Hit {
+                t,
+                colour: c,
+                normal: [0.0, 1.0, 0.0],
+            });
+        }
+        // Back wall z = -9: vertical stripes with a finer horizontal weave.
+        if d[2] < 0.0 {
+            let t = (-9.0 - o[2]) / d[2];
+            let p = [o[0] + t * d[0], o[1] + t * d[1], -9.0];
+            let stripe = (p[0] * 3.0).rem_euclid(1.0) < 0.5;
+            let weave = 0.08 * ((p[1] * 23.0).sin() + (p[0] * 17.0).cos());
+            let c = if stripe {
+                [0.55 + weave, 0.2, 0.25]
+            } else {
+                [0.9, 0.75 + weave, 0.35]
+            };
+            take(Hit {
+                t,
+                colour: c,
+                normal: [0.0, 0.0, 1.0],
+            });
+        }
+        for (centre, r, kind) in self.spheres() {
+            let oc = [o[0] - centre[0], o[1] - centre[1], o[2] - centre[2]];
+            let b = dot(oc, d);
+            let c = dot(oc, oc) - r * r;
+            let disc = b * b - c;
+            if disc < 0.0 {
+                continue;
+            }
+            let t = -b - disc.sqrt();
+            let p = [o[0] + t * d[0], o[1] + t * d[1], o[2] + t * d[2]];
+            let n = [
+                (p[0] - centre[0]) / r,
+                (p[1] - centre[1]) / r,
+                (p[2] - centre[2]) / r,
+            ];
+            let (u, v) = (n[0].atan2(n[2]) * 3.0, n[1].asin() * 3.0);
+            let colour = match kind {
+                0 => {
+                    if checker(u * 1.5, v * 1.5) {
+                        [0.9, 0.15, 0.1]
+                    } else {
+                        [0.95, 0.95, 0.9]
+                    }
+                }
+                1 => {
+                    if checker(u * 2.0, v * 2.0) {
+                        [0.1, 0.3, 0.9]
+                    } else {
+                        [0.6, 0.85, 1.0]
+                    }
+                }
+                _ => [0.2 + 0.3 * (v * 4.0).sin().abs(), 0.75, 0.25],
+            };
+            take(Hit {
+                t,
+                colour,
+                normal: n,
+            });
+        }
+        best
+    }
+
+    /// Renders RGBA8 colour and metric depth z (metres along the view axis).
+    pub fn render(&self, cam: &Camera) -> (Vec<u8>, Vec<f32>) {
+        let (w, h) = (cam.width as usize, cam.height as usize);
+        let mut rgba = Vec::with_capacity(w * h * 4);
+        let mut depth = Vec::with_capacity(w * h);
+        let light = {
+            let l = [0.4f32, 0.8, 0.45];
+            let n = dot(l, l).sqrt();
+            [l[0] / n, l[1] / n, l[2] / n]
+        };
+        let (cx, cy) = (cam.width as f32 / 2.0, cam.height as f32 / 2.0);
+        for y in 0..h {
+            for x in 0..w {
+                // Pixel centres; the image plane is at z = -1 in units of fx.
+                let dir = [
+                    (x as f32 + 0.5 - cx) / cam.fx,
+                    (cy - y as f32 - 0.5) / cam.fx,
+                    -1.0,
+                ];
+                let len = dot(dir, dir).sqrt();
+                let d = [dir[0] / len, dir[1] / len, dir[2] / len];
+                match self.trace([cam.x, 0.0, 0.0], d) {
+                    Some(hit) => {
+                        let shade = 0.35 + 0.65 * dot(hit.normal, light).max(0.0);
+                        for c in hit.colour {
+                            rgba.push(((c * shade).clamp(0.0, 1.0) * 255.0).round() as u8);
+                        }
+                        rgba.push(255);
+                        depth.push(hit.t * d[2].abs());
+                    }
+                    None => {
+                        rgba.extend_from_slice(&[0, 0, 0, 255]);
+                        depth.push(f32::INFINITY);
+                    }
+                }
+            }
+        }
+        (rgba, depth)
+    }
+}
+
+/// Metric depth -> 16-bit inverse depth (near = bright), as depth models and the batch
+/// processor's depth videos store it.
+pub fn nearness16(depth_m: &[f32]) -> Vec<u16> {
+    depth_m
+        .iter()
+        .map(|z| ((NEAREST_M / z).clamp(0.0, 1.0) * 65535.0).round() as u16)
+        .collect()
+}
+
+/// Writes frames through `appsrc name=src ! <tail>` (a gst-launch description).
+pub fn write_frames(
+    caps: &gst::Caps,
+    tail: &str,
+    frames: impl Iterator<Item = Vec<u8>>,
+    fps: u32,
+) -> Result<(), MediaError> {
+    use gstreamer_app as gst_app;
+    media::init()?;
+    let pipeline = gst::parse::launch(&format!("appsrc name=src ! {tail}"))
+        .map_err(|e| MediaError::Other(format!("{tail}: {e}")))?
+        .downcast::<gst::Pipeline>()
+        .map_err(|_| MediaError::Other("not a pipeline".into()))?;
+    let src = pipeline
+        .by_name("src")
+        .and_then(|e| e.downcast::<gst_app::AppSrc>().ok())
+        .ok_or_else(|| MediaError::Other("no appsrc".into()))?;
+    src.set_caps(Some(caps));
+    src.set_format(gst::Format::Time);
+    src.set_block(true);
+    pipeline
+        .set_state(gst::State::Playing)
+        .map_err(|e| MediaError::Other(e.to_string()))?;
+    let bus = pipeline.bus().expect("bus");
+    for (i, data) in frames.enumerate() {
+        let mut buf = gst::Buffer::from_mut_slice(data);
+        {
+            let b = buf.get_mut().expect("fresh buffer");
+            let frame = gst::ClockTime::SECOND
+                .mul_div_floor(1, u64::from(fps))
+                .expect("fps > 0");
+            b.set_pts(frame * i as u64);
+            b.set_duration(frame);
+        }
+        if src.push_buffer(buf).is_err() {
+            break;
+        }
+        media::poll_bus(&bus)?;
+    }
+    let _ = src.end_of_stream();
+    let msg = bus.timed_pop_filtered(
+        gst::ClockTime::NONE,
+        &[gst::MessageType::Eos, gst::MessageType::Error],
+    );
+    let _ = pipeline.set_state(gst::State::Null);
+    match msg.as_ref().and_then(media::bus_error) {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// The README's sample: `<dir>/sample.mp4` (H.264 + AAC tone) and
+/// `<dir>/sample_depth.mkv` (16-bit inverse depth, FFV1) of the ray-cast scene.
+pub fn write_sample(
+    dir: &Path,
+    (w, h): (u32, u32),
+    frames: u64,
+    fps: u32,
+) -> Result<(), MediaError> {
+    use gstreamer_video as gst_video;
+    media::init()?;
+    let cam = Camera::with_fov(w, h, 60.0);
+    let scene = |i: u64| Scene {
+        time: i as f32 / fps as f32,
+    };
+    let video = |fmt| {
+        gst_video::VideoInfo::builder(fmt, w, h)
+            .fps(gst::Fraction::new(fps as i32, 1))
+            .build()
+            .expect("valid video info")
+            .to_caps()
+            .expect("caps")
+    };
+    let colour = dir.join("sample.mp4");
+    let samples = 48000 * frames / u64::from(fps);
+    write_frames(
+        &video(gst_video::VideoFormat::Rgba),
+        &format!(
+            "videoconvert ! video/x-raw,format=I420 ! x264enc speed-preset=slow pass=qual quantizer=20 ! h264parse ! \
+             mp4mux name=mux ! filesink location={} \
+             audiotestsrc wave=ticks freq=660 num-buffers={} samplesperbuffer=1024 ! audio/x-raw,rate=48000,channels=2 ! \
+             audioconvert ! avenc_aac ! aacparse ! mux.",
+            q(&colour),
+            samples.div_ceil(1024)
+        ),
+        (0..frames).map(|i| scene(i).render(&cam).0),
+        fps,
+    )?;
+    let depth = dir.join("sample_depth.mkv");
+    write_frames(
+        &video(gst_video::VideoFormat::Gray16Le),
+        &format!("avenc_ffv1 ! matroskamux ! filesink location={}", q(&depth)),
+        (0..frames).map(|i| {
+            let (_, z) = scene(i).render(&cam);
+            nearness16(&z)
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect()
+        }),
+        fps,
+    )
+}

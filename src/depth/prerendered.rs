@@ -10,7 +10,7 @@ use crate::gpu::warp::DepthRange;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DepthError {
-    #[error("depth input: {0}")]
+    #[error(transparent)]
     Decode(#[from] DecodeError),
     #[error(
         "depth {depth} is {dw}x{dh} (aspect {da:.3}) but the video is {vw}x{vh} (aspect {va:.3}). \

@@ -13,10 +13,10 @@ pub enum GpuError {
     NoAdapter,
     #[error("no GPU adapter matches --adapter {wanted:?}. Adapters found:\n{available}")]
     AdapterNotFound { wanted: String, available: String },
-    #[error("the GPU adapter {adapter} refused to create a device: {source}")]
+    #[error("the GPU adapter {adapter} refused to create a device: {cause}")]
     RequestDevice {
         adapter: String,
-        source: wgpu::RequestDeviceError,
+        cause: wgpu::RequestDeviceError,
     },
     #[error("shader {file} failed to build: {message}")]
     Shader { file: String, message: String },
@@ -193,7 +193,7 @@ impl GpuContext {
         let (device, queue) = pollster::block_on(adapter.request_device(&desc)).map_err(|e| {
             GpuError::RequestDevice {
                 adapter: describe(&info),
-                source: e,
+                cause: e,
             }
         })?;
         Ok(Self {

@@ -1,0 +1,232 @@
+//! The `stereosplat` binary on bad input: each case exits non-zero with a message that
+//! says what is wrong and what to do, never panics, and leaves no output file.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+struct Run {
+    code: Option<i32>,
+    stderr: String,
+}
+
+fn stereosplat(args: &[&str]) -> Run {
+    let out = Command::new(common::bin())
+        .args(args)
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .expect("run stereosplat");
+    Run {
+        code: out.status.code(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// Runs `render` and checks failure, message fragments, no panic, and no output.
+fn fails<'a>(dir: &Path, mut args: Vec<&'a str>, output: &'a Path, expect: &[&str]) {
+    args.splice(0..0, ["render"]);
+    args.extend(["-o", s(output)]);
+    let r = stereosplat(&args);
+    assert_eq!(
+        r.code,
+        Some(1),
+        "{args:?} should fail with exit code 1; stderr:\n{}",
+        r.stderr
+    );
+    assert!(
+        !r.stderr.contains("panicked"),
+        "{args:?} panicked:\n{}",
+        r.stderr
+    );
+    for e in expect {
+        assert!(
+            r.stderr.to_lowercase().contains(&e.to_lowercase()),
+            "{args:?}: message should mention {e:?}:\n{}",
+            r.stderr
+        );
+    }
+    assert!(!output.exists(), "{args:?} left {}", output.display());
+    let stray: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(stray.is_empty(), "{args:?} left temporary files {stray:?}");
+}
+
+fn sample(dir: &Path, size: (u32, u32), frames: u64, fps: u32) -> PathBuf {
+    stereosplat::synth::write_sample(dir, size, frames, fps).unwrap();
+    dir.join("sample.mp4")
+}
+
+#[test]
+fn unusable_inputs_are_refused_with_a_reason() {
+    let dir = common::work_dir("cli_inputs");
+    let out = dir.join("out.mp4");
+    fails(
+        &dir,
+        vec![s(&dir.join("nope.mp4"))],
+        &out,
+        &["no such file"],
+    );
+    fails(&dir, vec![s(&dir)], &out, &["is a directory", "batch"]);
+    let empty = dir.join("empty.mp4");
+    std::fs::write(&empty, b"").unwrap();
+    fails(&dir, vec![s(&empty)], &out, &["empty"]);
+    let text = dir.join("notes.mp4");
+    std::fs::write(&text, "this is not a video\n".repeat(100)).unwrap();
+    fails(
+        &dir,
+        vec![s(&text)],
+        &out,
+        &["notes.mp4", "not a video or image"],
+    );
+    let audio_only = dir.join("song.mp4");
+    stereosplat::synth::run_launch(&format!(
+        "audiotestsrc num-buffers=20 ! avenc_aac ! aacparse ! mp4mux ! filesink location=\"{}\"",
+        audio_only.display()
+    ))
+    .unwrap();
+    fails(&dir, vec![s(&audio_only)], &out, &["no video stream"]);
+    // A truncated mp4: the first half of a real one.
+    let input = sample(&dir, (64, 36), 12, 24);
+    let bytes = std::fs::read(&input).unwrap();
+    let cut = dir.join("cut.mp4");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let cut_depth = dir.join("cut_depth.mkv");
+    std::fs::copy(dir.join("sample_depth.mkv"), &cut_depth).unwrap();
+    fails(&dir, vec![s(&cut)], &out, &["cut.mp4"]);
+}
+
+#[test]
+fn outputs_and_parameters_are_checked_before_any_work() {
+    let dir = common::work_dir("cli_params");
+    let input = sample(&dir, (64, 36), 6, 24);
+    let out = dir.join("out.mp4");
+    fails(
+        &dir,
+        vec![s(&input)],
+        &dir.join("out.avi"),
+        &["unsupported output type", ".mp4"],
+    );
+    // Output equal to the input: refused, and the input is untouched.
+    let before = std::fs::read(&input).unwrap();
+    let r = stereosplat(&["render", s(&input), "-o", s(&input)]);
+    assert_eq!(r.code, Some(1));
+    assert!(r.stderr.contains("refusing to overwrite"), "{}", r.stderr);
+    assert_eq!(std::fs::read(&input).unwrap(), before);
+    fails(
+        &dir,
+        vec![s(&input), "--max-disp", "NaN"],
+        &out,
+        &["--max-disp"],
+    );
+    fails(
+        &dir,
+        vec![s(&input), "--max-disp", "-3"],
+        &out,
+        &["--max-disp"],
+    );
+    fails(
+        &dir,
+        vec![s(&input), "--max-disp", "40"],
+        &out,
+        &["half the frame width"],
+    );
+    fails(&dir, vec![s(&input), "--crf", "70"], &out, &["--crf"]);
+    fails(
+        &dir,
+        vec![s(&input), "--speed-preset", "warp9"],
+        &out,
+        &["speed-preset", "medium"],
+    );
+    fails(&dir, vec![s(&input), "--frames", "0"], &out, &["--frames"]);
+    // Clap's own usage errors exit with 2.
+    let r = stereosplat(&["render", s(&input), "-o", s(&out), "--layout", "diagonal"]);
+    assert_eq!(r.code, Some(2));
+    assert!(r.stderr.contains("possible values"), "{}", r.stderr);
+}
+
+#[test]
+fn depth_that_cannot_be_paired_is_explained() {
+    let dir = common::work_dir("cli_depth");
+    let input = sample(&dir, (64, 36), 12, 24);
+    let out = dir.join("out.mp4");
+    // No depth anywhere.
+    let lonely = dir.join("lonely.mp4");
+    std::fs::copy(&input, &lonely).unwrap();
+    fails(
+        &dir,
+        vec![s(&lonely)],
+        &out,
+        &["no depth", "--depth", "lonely_depth"],
+    );
+    fails(
+        &dir,
+        vec![s(&input), "--depth", s(&dir.join("missing.mkv"))],
+        &out,
+        &["missing.mkv", "no such file"],
+    );
+    // Depth with fewer frames than the video.
+    let short = common::work_dir("cli_depth_short");
+    stereosplat::synth::write_sample(&short, (64, 36), 6, 24).unwrap();
+    fails(
+        &dir,
+        vec![s(&input), "--depth", s(&short.join("sample_depth.mkv"))],
+        &out,
+        &["6 frames", "re-render the depth", "--frames"],
+    );
+    // ...which works when only the frames it covers are rendered.
+    let r = stereosplat(&[
+        "render",
+        s(&input),
+        "--depth",
+        s(&short.join("sample_depth.mkv")),
+        "--frames",
+        "6",
+        "-o",
+        s(&out),
+        "--speed-preset",
+        "ultrafast",
+    ]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert!(out.exists());
+    std::fs::remove_file(&out).unwrap();
+    // Depth of another shape.
+    let square = common::work_dir("cli_depth_square");
+    stereosplat::synth::write_sample(&square, (36, 36), 12, 24).unwrap();
+    fails(
+        &dir,
+        vec![s(&input), "--depth", s(&square.join("sample_depth.mkv"))],
+        &out,
+        &["aspect", "36x36"],
+    );
+}
+
+#[test]
+fn a_good_render_succeeds_and_names_its_output() {
+    let dir = common::work_dir("cli_ok");
+    let input = sample(&dir, (64, 36), 6, 24);
+    let r = stereosplat(&[
+        "render",
+        s(&input),
+        "-o",
+        s(&dir.join("clip.mkv")),
+        "--layout",
+        "half-sbs",
+        "--name-tags",
+        "--speed-preset",
+        "ultrafast",
+    ]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert!(
+        dir.join("clip_LR.mkv").exists(),
+        "--name-tags should add _LR"
+    );
+    assert!(r.stderr.contains("wrote"), "{}", r.stderr);
+}

@@ -1,0 +1,294 @@
+//! End to end on generated media: the ray-cast sample (H.264 + AAC, 16-bit FFV1 depth),
+//! rendered in every layout, decoded back and checked for frame count, size, timestamps,
+//! audio and container stereo metadata; stills; ranges; depth at another size or rate.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use stereosplat::decode::{DecodeOptions, Decoder, PixelFormat};
+use stereosplat::encode::find_stereo_mode;
+use stereosplat::layout::Layout;
+use stereosplat::progress::Silent;
+use stereosplat::render::{Cancel, RenderJob, render};
+
+const W: u32 = 96;
+const H: u32 = 54;
+const FRAMES: u64 = 12;
+
+fn sample(dir: &Path) -> PathBuf {
+    stereosplat::synth::write_sample(dir, (W, H), FRAMES, 24).expect("sample media");
+    dir.join("sample.mp4")
+}
+
+struct Decoded {
+    frames: Vec<(u64, Vec<u8>)>,
+    size: (u32, u32),
+    audio: bool,
+}
+
+fn decode_all(path: &Path) -> Decoded {
+    let mut dec = Decoder::open(
+        path,
+        PixelFormat::Rgba,
+        &DecodeOptions {
+            with_audio: true,
+            ..Default::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("{} does not decode: {e}", path.display()));
+    let size = (dec.info().width, dec.info().height);
+    let mut frames = Vec::new();
+    while let Some(f) = dec.next_frame().unwrap() {
+        let row = f.width() as usize * 4;
+        let tight: Vec<u8> = f
+            .data()
+            .chunks(f.stride_bytes() as usize)
+            .take(f.height() as usize)
+            .flat_map(|r| r[..row].to_vec())
+            .collect();
+        frames.push((f.pts_nanos, tight));
+    }
+    let audio = dec.audio_caps().is_some();
+    Decoded {
+        frames,
+        size,
+        audio,
+    }
+}
+
+fn job(input: &Path, output: PathBuf, layout: Layout) -> RenderJob {
+    RenderJob {
+        input: input.into(),
+        output,
+        layout,
+        encode: stereosplat::encode::EncodeSettings {
+            speed_preset: "ultrafast".into(),
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+#[test]
+fn every_layout_renders_a_complete_file() {
+    let dir = common::work_dir("e2e_layouts");
+    let input = sample(&dir);
+    let cases = [
+        (Layout::Sbs, (2 * W, H), Some(1u8)),
+        (Layout::HalfSbs, (W, H), Some(1)),
+        (Layout::Tb, (W, 2 * H), Some(3)),
+        (Layout::HalfTb, (W, H), Some(3)),
+        (Layout::Anaglyph, (W, H), Some(10)),
+        (Layout::Cross, (2 * W, H), Some(11)),
+        (Layout::HalfCross, (W, H), Some(11)),
+        (Layout::Left, (W, H), None),
+        (Layout::Right, (W, H), None),
+        (Layout::Grid, (2 * W, 2 * H), None),
+    ];
+    for (layout, size, stereo_mode) in cases {
+        let out = dir.join(format!("{layout:?}.mkv"));
+        let report = render(
+            common::gpu(),
+            &job(&input, out.clone(), layout),
+            &mut Silent,
+            &Cancel::default(),
+        )
+        .unwrap_or_else(|e| panic!("{layout:?}: {e:#}"));
+        assert_eq!(report.frames, FRAMES, "{layout:?}");
+        let d = decode_all(&out);
+        assert_eq!(d.size, size, "{layout:?} size");
+        assert_eq!(d.frames.len() as u64, FRAMES, "{layout:?} frame count");
+        assert!(d.audio, "{layout:?} lost the audio");
+        assert!(
+            d.frames.windows(2).all(|p| p[0].0 < p[1].0),
+            "{layout:?} pts not increasing"
+        );
+        assert_eq!(d.frames[0].0, 0, "{layout:?} first pts");
+        let bytes = std::fs::read(&out).unwrap();
+        let mode = find_stereo_mode(&bytes[..bytes.len().min(64 * 1024)]).map(|i| bytes[i]);
+        assert_eq!(mode, stereo_mode, "{layout:?} Matroska StereoMode");
+        // Frames are not blank: the scene has strong texture everywhere.
+        let (_, px) = &d.frames[FRAMES as usize / 2];
+        let mean = px.iter().map(|&v| v as f64).sum::<f64>() / px.len() as f64;
+        assert!(mean > 40.0, "{layout:?} frame looks blank (mean {mean})");
+    }
+}
+
+#[test]
+fn mp4_keeps_timestamps_of_the_source_and_the_audio() {
+    let dir = common::work_dir("e2e_mp4");
+    let input = sample(&dir);
+    let out = dir.join("out.mp4");
+    render(
+        common::gpu(),
+        &job(&input, out.clone(), Layout::HalfSbs),
+        &mut Silent,
+        &Cancel::default(),
+    )
+    .unwrap();
+    let src = decode_all(&input);
+    let d = decode_all(&out);
+    assert!(d.audio);
+    assert_eq!(d.frames.len(), src.frames.len());
+    for (o, s) in d.frames.iter().zip(&src.frames) {
+        // mp4 stores times in its own timescale: equal to within a microsecond.
+        assert!(
+            o.0.abs_diff(s.0) <= 1_000,
+            "output pts {} vs source {}",
+            o.0,
+            s.0
+        );
+    }
+    // No temporary file left beside the output.
+    let leftovers: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn left_eye_layout_is_the_input_frame_exactly() {
+    let dir = common::work_dir("e2e_left");
+    let input = sample(&dir);
+    let out = dir.join("left.png");
+    render(
+        common::gpu(),
+        &job(&input, out.clone(), Layout::Left),
+        &mut Silent,
+        &Cancel::default(),
+    )
+    .unwrap();
+    let src = decode_all(&input);
+    let got = decode_all(&out);
+    assert_eq!(got.frames.len(), 1);
+    assert_eq!(
+        got.frames[0].1, src.frames[0].1,
+        "left eye must be the source frame, bit for bit"
+    );
+    // And the synthesised right eye differs from it (there is parallax).
+    let out = dir.join("right.png");
+    render(
+        common::gpu(),
+        &job(&input, out.clone(), Layout::Right),
+        &mut Silent,
+        &Cancel::default(),
+    )
+    .unwrap();
+    let right = decode_all(&out);
+    let diff = right.frames[0]
+        .1
+        .iter()
+        .zip(&src.frames[0].1)
+        .filter(|(a, b)| a != b)
+        .count();
+    assert!(
+        diff > (W * H) as usize / 10,
+        "the right eye barely differs ({diff} bytes)"
+    );
+}
+
+#[test]
+fn still_image_with_16_bit_png_depth() {
+    let dir = common::work_dir("e2e_still");
+    let cam = stereosplat::synth::Camera::with_fov(W, H, 60.0);
+    let (rgba, z) = stereosplat::synth::Scene { time: 0.0 }.render(&cam);
+    let caps = |fmt: &str| {
+        gstreamer::Caps::builder("video/x-raw")
+            .field("format", fmt)
+            .field("width", W as i32)
+            .field("height", H as i32)
+            .field("framerate", gstreamer::Fraction::new(0, 1))
+            .build()
+    };
+    let png = dir.join("photo.png");
+    let depth = dir.join("photo_depth.png");
+    stereosplat::synth::write_frames(
+        &caps("RGBA"),
+        &format!("pngenc ! filesink location=\"{}\"", png.display()),
+        std::iter::once(rgba.clone()),
+        1,
+    )
+    .unwrap();
+    let depth16: Vec<u8> = stereosplat::synth::nearness16(&z)
+        .iter()
+        .flat_map(|v| v.to_be_bytes())
+        .collect();
+    stereosplat::synth::write_frames(
+        &caps("GRAY16_BE"),
+        &format!("pngenc ! filesink location=\"{}\"", depth.display()),
+        std::iter::once(depth16),
+        1,
+    )
+    .unwrap();
+    let out = dir.join("photo_sbs.png");
+    // The depth is found beside the input by name (photo_depth.png).
+    render(
+        common::gpu(),
+        &job(&png, out.clone(), Layout::Sbs),
+        &mut Silent,
+        &Cancel::default(),
+    )
+    .unwrap();
+    let d = decode_all(&out);
+    assert_eq!(d.size, (2 * W, H));
+    let row = 2 * W as usize * 4;
+    for y in 0..H as usize {
+        let left = &d.frames[0].1[y * row..y * row + W as usize * 4];
+        assert_eq!(
+            left,
+            &rgba[y * W as usize * 4..(y + 1) * W as usize * 4],
+            "row {y} of the left half"
+        );
+    }
+}
+
+#[test]
+fn frames_and_start_select_a_range() {
+    let dir = common::work_dir("e2e_range");
+    let input = sample(&dir);
+    let out = dir.join("part.mkv");
+    let mut j = job(&input, out.clone(), Layout::HalfSbs);
+    j.frames = Some(5);
+    j.start_secs = 0.25; // frame 6 at 24 fps
+    let report = render(common::gpu(), &j, &mut Silent, &Cancel::default()).unwrap();
+    assert_eq!(report.frames, 5);
+    let d = decode_all(&out);
+    assert_eq!(d.frames.len(), 5);
+    assert_eq!(d.frames[0].0, 0, "the range starts at 0 in the output");
+    // The first output frame's left half is source frame 6.
+    let src = decode_all(&input);
+    let row_out = W as usize * 4;
+    let (_, first) = &d.frames[0];
+    let (_, want) = &src.frames[6];
+    let err: f64 = (0..H as usize)
+        .flat_map(|y| (0..W as usize / 2).map(move |x| (y, x)))
+        .map(|(y, x)| {
+            let o = first[y * row_out + x * 4] as f64;
+            let s = (want[y * row_out + 8 * x] as f64 + want[y * row_out + 8 * x + 4] as f64) / 2.0;
+            (o - s).abs()
+        })
+        .sum::<f64>()
+        / f64::from(W * H / 2);
+    assert!(
+        err < 12.0,
+        "the range does not start at frame 6 (mean error {err})"
+    );
+}
+
+#[test]
+fn depth_at_another_size_and_rate_is_matched() {
+    let dir = common::work_dir("e2e_depth_mismatch");
+    let input = sample(&dir);
+    // Smaller depth (same aspect) at half the frame rate, same duration.
+    let small = common::work_dir("e2e_depth_mismatch_small");
+    stereosplat::synth::write_sample(&small, (64, 36), FRAMES / 2, 12).unwrap();
+    let out = dir.join("out.mkv");
+    let mut j = job(&input, out.clone(), Layout::Sbs);
+    j.depth = Some(small.join("sample_depth.mkv"));
+    let report = render(common::gpu(), &j, &mut Silent, &Cancel::default()).unwrap();
+    assert_eq!(report.frames, FRAMES, "one output frame per input frame");
+    assert_eq!(decode_all(&out).size, (2 * W, H));
+}
