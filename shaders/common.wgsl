@@ -35,8 +35,8 @@ struct ComposeParams {
     // added for 4:2:0 encoders) repeats the edge.
     content_size: vec2<u32>,
     eye_size: vec2<u32>,
-    layout_id: u32,
     _pad0: u32,
+    _pad1: u32,
     // Anaglyph: out.rgb = L * left rows + R * right rows (rows as vec4, w unused).
     left_r: vec4<f32>,
     left_g: vec4<f32>,

@@ -13,6 +13,10 @@ const LAYOUT_RIGHT: u32 = 7u;
 const LAYOUT_GRID: u32 = 8u;
 const LAYOUT_HALF_CROSS: u32 = 9u;
 
+// The layout is fixed per pipeline (src/gpu/compose.rs builds one per layout), so the
+// compiler keeps only its branch.
+override LAYOUT_ID: u32 = 0u;
+
 @group(0) @binding(0) var<uniform> params: ComposeParams;
 @group(0) @binding(1) var left_view: texture_2d<f32>;
 @group(0) @binding(2) var right_view: texture_2d<f32>;
@@ -100,7 +104,7 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
     let p = min(id.xy, params.content_size - 1u);
     let full = params.content_size;
     var c = vec4<f32>(0.0, 0.0, 0.0, 1.0);
-    switch params.layout_id {
+    switch LAYOUT_ID {
         case LAYOUT_SBS, LAYOUT_HALF_SBS: {
             c = side_by_side(p, left_view, right_view);
         }

@@ -247,7 +247,7 @@ pub fn render(
     let (out_size, _) = Composer::frame_sizes(job.layout, size, even);
     ctx.check_frame_fits(size.0, size.1, out_size.0, out_size.1)?;
     warper.prepare(ctx, size, depth.size(), job.stereo.eye);
-    composer.prepare(ctx, &warper, job.layout, job.anaglyph, even);
+    composer.prepare(ctx, &warper, job.layout, job.anaglyph, even)?;
 
     let fps = info
         .fps

@@ -62,7 +62,7 @@ pub fn colour_clip(
     run_launch(&d)
 }
 
-/// Lossless-enough grey depth clip: a horizontal gradient (near on the right) that drifts.
+/// 8-bit grey depth clip (lossless H.264): a moving ball (near) over a vertical gradient.
 pub fn depth_clip(
     path: &Path,
     (w, h): (u32, u32),
@@ -75,8 +75,8 @@ pub fn depth_clip(
         "mp4mux"
     };
     run_launch(&format!(
-        "videotestsrc num-buffers={frames} pattern=gradient ! video/x-raw,width={h},height={w},framerate={fps}/1 ! \
-         videoflip method=clockwise ! videoconvert ! video/x-raw,format=I420 ! \
+        "videotestsrc num-buffers={frames} pattern=ball ! video/x-raw,width={w},height={h},framerate={fps}/1 ! \
+         videoconvert ! video/x-raw,format=I420 ! \
          x264enc speed-preset=ultrafast pass=quant quantizer=0 ! h264parse ! {mux} ! filesink location={}",
         q(path)
     ))

@@ -371,3 +371,22 @@ fn gpu_matches_the_cpu_reference_on_a_rough_scene() {
         "{mask_mismatch} pixels differ in coverage"
     );
 }
+
+#[test]
+fn a_frame_shifted_entirely_off_screen_fills_black_without_stalling() {
+    // Every pixel lands outside the frame: all holes, nothing to fill from. The fill is
+    // linear per row, so this is as cheap as any other frame.
+    let (w, h) = (64, 8);
+    let out = &gpu_warp(
+        &ramp(w, h),
+        &vec![1.0; (w * h) as usize],
+        (w, h),
+        right_eye(100.0),
+    )[0];
+    assert!(out.warped.iter().all(|p| p[3] == 0.0));
+    assert!(
+        out.filled
+            .iter()
+            .all(|p| p[..3] == [0.0, 0.0, 0.0] && p[3] == 1.0)
+    );
+}

@@ -21,7 +21,10 @@ struct Output {
 pub struct Composer {
     layout: wgpu::BindGroupLayout,
     pipeline_layout: wgpu::PipelineLayout,
-    pipeline: wgpu::ComputePipeline,
+    shaders: ShaderSet,
+    /// One specialised pipeline per layout, built on first use.
+    pipelines: Vec<(Layout, wgpu::ComputePipeline)>,
+    current: Layout,
     sampler: wgpu::Sampler,
     uniform: wgpu::Buffer,
     output: Option<Output>,
@@ -45,7 +48,6 @@ impl Composer {
                 b::storage_texture(7, OUTPUT_FORMAT),
             ],
         );
-        let pipeline = ctx.compute_pipeline(shaders, "compose.wgsl", &pipeline_layout)?;
         let sampler = device.create_sampler(&wgpu::SamplerDescriptor {
             label: Some(&format!("{LABEL}.compose.linear_clamp")),
             mag_filter: wgpu::FilterMode::Linear,
@@ -58,19 +60,52 @@ impl Composer {
             usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        Ok(Self {
+        let mut composer = Self {
             layout,
             pipeline_layout,
-            pipeline,
+            shaders: shaders.clone(),
+            pipelines: Vec::new(),
+            current: Layout::Sbs,
             sampler,
             uniform,
             output: None,
             params: ComposeParams::default(),
-        })
+        };
+        // Build the default now so a broken shader fails here, not mid-render.
+        composer.pipeline_for(ctx, Layout::Sbs)?;
+        Ok(composer)
     }
 
+    fn pipeline_for(
+        &mut self,
+        ctx: &GpuContext,
+        layout: Layout,
+    ) -> Result<&wgpu::ComputePipeline, GpuError> {
+        let i = match self.pipelines.iter().position(|(l, _)| *l == layout) {
+            Some(i) => i,
+            None => {
+                let p = ctx.specialised_pipeline(
+                    &self.shaders,
+                    "compose.wgsl",
+                    &self.pipeline_layout,
+                    &[("LAYOUT_ID", f64::from(layout.shader_id()))],
+                )?;
+                self.pipelines.push((layout, p));
+                self.pipelines.len() - 1
+            }
+        };
+        Ok(&self.pipelines[i].1)
+    }
+
+    /// Rebuilds the pipelines from `shaders` (live editing); on error the old ones stay.
     pub fn reload(&mut self, ctx: &GpuContext, shaders: &ShaderSet) -> Result<(), GpuError> {
-        self.pipeline = ctx.compute_pipeline(shaders, "compose.wgsl", &self.pipeline_layout)?;
+        let old = std::mem::replace(&mut self.shaders, shaders.clone());
+        let kept = std::mem::take(&mut self.pipelines);
+        if let Err(e) = self.pipeline_for(ctx, self.current) {
+            self.shaders = old;
+            self.pipelines = kept;
+            return Err(e);
+        }
         Ok(())
     }
 
@@ -94,7 +129,9 @@ impl Composer {
         layout: Layout,
         anaglyph: Anaglyph,
         even: bool,
-    ) {
+    ) -> Result<(), GpuError> {
+        self.pipeline_for(ctx, layout)?;
+        self.current = layout;
         let eye = warper
             .frame_size()
             .expect("Warper::prepare must run before Composer::prepare");
@@ -104,8 +141,7 @@ impl Composer {
             out_size: [out.0, out.1],
             content_size: [content.0, content.1],
             eye_size: [eye.0, eye.1],
-            layout: layout.shader_id(),
-            _pad: 0,
+            _pad: [0; 2],
             left_rows,
             right_rows,
         };
@@ -113,7 +149,7 @@ impl Composer {
             && o.size == out
             && o.warper_generation == warper.generation()
         {
-            return;
+            return Ok(());
         }
         let device = &ctx.device;
         let (texture, view) = b::texture_2d(
@@ -148,6 +184,7 @@ impl Composer {
             group,
             warper_generation: warper.generation(),
         });
+        Ok(())
     }
 
     pub fn encode(&self, queue: &wgpu::Queue, encoder: &mut wgpu::CommandEncoder) {
@@ -160,7 +197,13 @@ impl Composer {
             label: Some(&format!("{LABEL}.compose")),
             timestamp_writes: None,
         });
-        pass.set_pipeline(&self.pipeline);
+        let pipeline = &self
+            .pipelines
+            .iter()
+            .find(|(l, _)| *l == self.current)
+            .expect("prepare built the pipeline")
+            .1;
+        pass.set_pipeline(pipeline);
         pass.set_bind_group(0, &o.group, &[]);
         let (gx, gy) = dispatch_size(o.size.0, o.size.1);
         pass.dispatch_workgroups(gx, gy, 1);

@@ -261,6 +261,19 @@ impl GpuContext {
         file: &str,
         layout: &wgpu::PipelineLayout,
     ) -> Result<wgpu::ComputePipeline, GpuError> {
+        self.specialised_pipeline(shaders, file, layout, &[])
+    }
+
+    /// Like [`Self::compute_pipeline`], with values for the shader's `override` constants:
+    /// the compiler then drops the branches they rule out (software rasterisers run every
+    /// branch of a switch otherwise).
+    pub fn specialised_pipeline(
+        &self,
+        shaders: &super::ShaderSet,
+        file: &str,
+        layout: &wgpu::PipelineLayout,
+        constants: &[(&str, f64)],
+    ) -> Result<wgpu::ComputePipeline, GpuError> {
         let source = shaders.source(file)?;
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let module = self
@@ -276,7 +289,10 @@ impl GpuContext {
                 layout: Some(layout),
                 module: &module,
                 entry_point: Some("main"),
-                compilation_options: Default::default(),
+                compilation_options: wgpu::PipelineCompilationOptions {
+                    constants,
+                    ..Default::default()
+                },
                 cache: None,
             });
         match pollster::block_on(scope.pop()) {

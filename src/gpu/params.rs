@@ -33,8 +33,7 @@ pub struct ComposeParams {
     pub out_size: [u32; 2],
     pub content_size: [u32; 2],
     pub eye_size: [u32; 2],
-    pub layout: u32,
-    pub _pad: u32,
+    pub _pad: [u32; 2],
     /// Rows of the left and right anaglyph matrices (w unused).
     pub left_rows: [[f32; 4]; 3],
     pub right_rows: [[f32; 4]; 3],

@@ -151,6 +151,8 @@ pub struct Warper {
 
 const NEARNESS_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::R32Float;
 const VIEW_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba16Float;
+/// `@workgroup_size` of fill_scanline.wgsl: rows per workgroup.
+const FILL_ROWS_PER_GROUP: u32 = 64;
 
 impl Warper {
     pub fn new(ctx: &GpuContext, shaders: &ShaderSet) -> Result<Self, GpuError> {
@@ -198,6 +200,7 @@ impl Warper {
                 b::float_texture(1),
                 b::unfilterable_texture(2),
                 b::storage_texture(3, VIEW_FORMAT),
+                b::storage_buffer(4, false),
             ],
         )?;
         Ok(Self {
@@ -373,6 +376,7 @@ impl Warper {
                         wgpu::BindingResource::TextureView(&warped_view),
                         wgpu::BindingResource::TextureView(&warped_near_view),
                         wgpu::BindingResource::TextureView(&filled_view),
+                        zbuffer.as_entire_binding(),
                     ],
                 );
                 EyeTargets {
@@ -466,12 +470,15 @@ impl Warper {
             for (pipeline, group) in [
                 (&self.splat.pipeline, &eye.splat),
                 (&self.resolve.pipeline, &eye.resolve),
-                (&self.fill.pipeline, &eye.fill),
             ] {
                 pass.set_pipeline(pipeline);
                 pass.set_bind_group(0, group, &[]);
                 pass.dispatch_workgroups(gx, gy, 1);
             }
+            // One invocation per row (see fill_scanline.wgsl).
+            pass.set_pipeline(&self.fill.pipeline);
+            pass.set_bind_group(0, &eye.fill, &[]);
+            pass.dispatch_workgroups(t.size.1.div_ceil(FILL_ROWS_PER_GROUP), 1, 1);
         }
     }
 

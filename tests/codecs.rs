@@ -1,0 +1,95 @@
+//! Decoding breadth: the containers and codecs users bring (mp4, mkv, webm, mov, avi;
+//! H.264, H.265, VP9, AV1, MPEG-4 part 2), 8-bit depth videos, and audio the output
+//! container cannot take as it is (re-encoded to AAC).
+
+mod common;
+
+use std::path::Path;
+
+use stereosplat::decode::{DecodeOptions, Decoder, PixelFormat};
+use stereosplat::layout::Layout;
+use stereosplat::progress::Silent;
+use stereosplat::render::{Cancel, RenderJob, render};
+
+const W: u32 = 64;
+const H: u32 = 48;
+const FRAMES: u64 = 8;
+
+fn encode(path: &Path, encoder: &str, mux: &str) {
+    stereosplat::synth::run_launch(&format!(
+        "videotestsrc num-buffers={FRAMES} pattern=smpte ! video/x-raw,width={W},height={H},framerate=24/1 ! \
+         videoconvert ! video/x-raw,format=I420 ! {encoder} ! {mux} ! filesink location=\"{}\"",
+        path.display()
+    ))
+    .unwrap_or_else(|e| panic!("cannot make {}: {e}", path.display()));
+}
+
+fn count_frames(path: &Path) -> (u64, (u32, u32)) {
+    let mut dec = Decoder::open(path, PixelFormat::Rgba, &DecodeOptions::default())
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let size = (dec.info().width, dec.info().height);
+    let mut n = 0;
+    while dec.next_frame().unwrap().is_some() {
+        n += 1;
+    }
+    (n, size)
+}
+
+#[test]
+fn common_codecs_and_containers_decode_every_frame() {
+    let dir = common::work_dir("codecs");
+    let cases = [
+        ("h265.mp4", "x265enc ! h265parse", "mp4mux"),
+        ("h265.mkv", "x265enc ! h265parse", "matroskamux"),
+        ("vp9.webm", "vp9enc deadline=1", "webmmux"),
+        ("mpeg4.avi", "avenc_mpeg4 ! mpeg4videoparse", "avimux"),
+        ("h264.mov", "x264enc ! h264parse", "qtmux"),
+        ("av1.mkv", "av1enc cpu-used=8 ! av1parse", "matroskamux"),
+    ];
+    for (name, enc, mux) in cases {
+        let path = dir.join(name);
+        encode(&path, enc, mux);
+        let (n, size) = count_frames(&path);
+        assert_eq!((n, size), (FRAMES, (W, H)), "{name}");
+    }
+}
+
+#[test]
+fn eight_bit_depth_video_and_vorbis_audio_into_mp4() {
+    let dir = common::work_dir("codecs_depth8");
+    let input = dir.join("clip.mkv");
+    stereosplat::synth::run_launch(&format!(
+        "videotestsrc num-buffers={FRAMES} ! video/x-raw,width={W},height={H},framerate=24/1 ! videoconvert ! \
+         video/x-raw,format=I420 ! x264enc ! h264parse ! matroskamux name=m ! filesink location=\"{}\" \
+         audiotestsrc num-buffers=20 ! audioconvert ! vorbisenc ! m.",
+        input.display()
+    ))
+    .unwrap();
+    stereosplat::synth::depth_clip(&dir.join("clip_depth.mp4"), (W, H), FRAMES, 24).unwrap();
+    let out = dir.join("out.mp4");
+    let job = RenderJob {
+        input: input.clone(),
+        output: out.clone(),
+        layout: Layout::HalfSbs,
+        ..Default::default()
+    };
+    let report = render(common::gpu(), &job, &mut Silent, &Cancel::default()).unwrap();
+    assert_eq!(report.frames, FRAMES);
+    assert!(
+        report.audio,
+        "vorbis cannot go into mp4 as is: it must be re-encoded, not dropped"
+    );
+    let dec = Decoder::open(
+        &out,
+        PixelFormat::Rgba,
+        &DecodeOptions {
+            with_audio: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let caps = dec.audio_caps().expect("audio in the output");
+    let s = caps.structure(0).unwrap();
+    assert_eq!(s.name(), "audio/mpeg");
+    assert_eq!(s.get::<i32>("mpegversion").unwrap(), 4, "AAC: {caps}");
+}
