@@ -11,21 +11,33 @@ struct WarpParams {
     zero_nearness: f32,
     // Neighbours warped further apart than this are different surfaces (a disocclusion).
     max_stretch_px: f32,
+    // Maps the depth quantity (nearness, 1/metres or pixels) into 0..1 for z-buffer keys.
+    key_scale: f32,
     _pad0: u32,
     _pad1: u32,
-    _pad2: u32,
 }
+
+const DEPTH_RELATIVE: u32 = 0u;
+const DEPTH_METRIC: u32 = 1u;
+const DEPTH_DISPARITY: u32 = 2u;
 
 // Twin: gpu::params::DepthParams.
 struct DepthParams {
     out_size: vec2<u32>,
     raw_size: vec2<u32>,
-    // Raw depth (0..1 of the 16-bit range) maps to nearness (raw - range_min) * range_scale.
+    // Relative: raw depth (0..1 of the 16-bit range) maps to nearness
+    // (raw - range_min) * range_scale.
     range_min: f32,
     range_scale: f32,
-    // 1 when the raw value grows with distance (far = bright); nearness is then inverted.
+    // Relative: 1 when the raw value grows with distance (far = bright).
     far_is_bright: u32,
+    // DEPTH_RELATIVE, DEPTH_METRIC or DEPTH_DISPARITY.
+    kind: u32,
+    // Metric: metres per 16-bit step; disparity: pixels per 16-bit step. 0 marks unknown.
+    value_scale: f32,
     _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 // Twin: gpu::params::ComposeParams.
@@ -53,8 +65,8 @@ const KEY_X_BITS: u32 = 14u;
 const KEY_X_MASK: u32 = 0x3FFFu;
 const KEY_NEAR_LEVELS: f32 = 262142.0;
 
-fn pack_key(nearness: f32, source_x: u32) -> u32 {
-    let q = u32(clamp(nearness, 0.0, 1.0) * KEY_NEAR_LEVELS + 0.5) + 1u;
+fn pack_key(nearness: f32, source_x: u32, p: WarpParams) -> u32 {
+    let q = u32(clamp(nearness * p.key_scale, 0.0, 1.0) * KEY_NEAR_LEVELS + 0.5) + 1u;
     return (q << KEY_X_BITS) | (source_x & KEY_X_MASK);
 }
 
@@ -62,7 +74,8 @@ fn key_source_x(key: u32) -> u32 {
     return key & KEY_X_MASK;
 }
 
-// Where a source pixel lands on its row, in pixel-centre coordinates.
+// Where a source pixel lands on its row, in pixel-centre coordinates. `nearness` is the
+// depth quantity of the clip's kind: relative nearness, 1/z for metric depth, or pixels.
 fn warped_x(x: u32, nearness: f32, p: WarpParams) -> f32 {
     return f32(x) + p.shift_gain_px * (nearness - p.zero_nearness);
 }

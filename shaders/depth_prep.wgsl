@@ -1,5 +1,7 @@
-// Raw depth (16-bit grey, any size) -> nearness in 0..1 at the frame size.
-// Resamples bilinearly on the GPU and applies the clip's normalisation.
+// Raw depth (16-bit grey, any size) -> the warp's depth quantity at the frame size:
+// relative nearness in 0..1 (normalised per clip), 1/z for metric depth (1/metres), or
+// disparity in pixels. Resamples bilinearly on the GPU; for metric and disparity maps a
+// stored 0 means "unknown" and becomes -1 (not splatted: a hole).
 // Rust side: src/gpu/warp.rs (Warper::encode).
 
 @group(0) @binding(0) var<uniform> params: DepthParams;
@@ -8,7 +10,7 @@
 
 fn raw_at(x: i32, y: i32) -> f32 {
     let c = clamp(vec2<i32>(x, y), vec2<i32>(0), vec2<i32>(params.raw_size) - 1);
-    return f32(textureLoad(raw_depth, c, 0).r) / 65535.0;
+    return f32(textureLoad(raw_depth, c, 0).r);
 }
 
 @compute @workgroup_size(16, 16)
@@ -23,17 +25,33 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
     let f = pos - base;
     let x0 = i32(base.x);
     let y0 = i32(base.y);
-    let top = mix(raw_at(x0, y0), raw_at(x0 + 1, y0), f.x);
-    let bottom = mix(raw_at(x0, y0 + 1), raw_at(x0 + 1, y0 + 1), f.x);
-    let raw = mix(top, bottom, f.y);
+    let a = raw_at(x0, y0);
+    let b = raw_at(x0 + 1, y0);
+    let c = raw_at(x0, y0 + 1);
+    let d = raw_at(x0 + 1, y0 + 1);
+    var raw = mix(mix(a, b, f.x), mix(c, d, f.x), f.y);
+    let out = vec2<i32>(id.xy);
 
-    var nearness = clamp((raw - params.range_min) * params.range_scale, 0.0, 1.0);
-    if (params.range_scale == 0.0) {
-        // Constant depth: no parallax anywhere.
-        nearness = 0.5;
+    if (params.kind == DEPTH_RELATIVE) {
+        var nearness = clamp((raw / 65535.0 - params.range_min) * params.range_scale, 0.0, 1.0);
+        if (params.range_scale == 0.0) {
+            // Constant depth: no parallax anywhere.
+            nearness = 0.5;
+        }
+        if (params.far_is_bright == 1u) {
+            nearness = 1.0 - nearness;
+        }
+        textureStore(nearness_out, out, vec4<f32>(nearness, 0.0, 0.0, 0.0));
+        return;
     }
-    if (params.far_is_bright == 1u) {
-        nearness = 1.0 - nearness;
+    // Never blend a known value with an unknown one: take the nearest tap instead.
+    if (min(min(a, b), min(c, d)) == 0.0) {
+        raw = raw_at(i32(round(pos.x)), i32(round(pos.y)));
     }
-    textureStore(nearness_out, vec2<i32>(id.xy), vec4<f32>(nearness, 0.0, 0.0, 0.0));
+    var q = -1.0;
+    if (raw > 0.0) {
+        let value = raw * params.value_scale;
+        q = select(value, 1.0 / value, params.kind == DEPTH_METRIC);
+    }
+    textureStore(nearness_out, out, vec4<f32>(q, 0.0, 0.0, 0.0));
 }

@@ -45,7 +45,7 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
             let last = i32(floor(p1));
             for (var t = first; t <= last; t++) {
                 let f = clamp((f32(t) - p0) / (p1 - p0), 0.0, 1.0);
-                splat(t, y, pack_key(mix(n0, n1, f), x));
+                splat(t, y, pack_key(mix(n0, n1, f), x, params));
             }
         }
     }
@@ -66,7 +66,7 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
         }
         let on_ramp = (nl < n0 && n0 < nr) || (nl > n0 && n0 > nr);
         if (!on_ramp) {
-            splat(i32(round(p0)), y, pack_key(n0, x));
+            splat(i32(round(p0)), y, pack_key(n0, x, params));
         }
     }
 }

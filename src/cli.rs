@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::encode::EncodeSettings;
-use crate::gpu::{AdapterChoice, Eye, ShaderSet, StereoParams};
+use crate::gpu::{AdapterChoice, DepthKind, Eye, MetricCamera, ShaderSet, StereoParams};
 use crate::layout::{Anaglyph, Layout};
 use crate::render::RenderJob;
 
@@ -88,6 +88,16 @@ pub struct StereoArgs {
         allow_negative_numbers = true
     )]
     pub max_stretch: f32,
+    /// Metric depth: distance between the eyes in millimetres.
+    #[arg(long = "ipd-mm", default_value_t = 63.0, allow_negative_numbers = true)]
+    pub ipd_mm: f32,
+    /// Metric depth: distance in metres that appears at the screen plane (default: infinity).
+    #[arg(
+        long = "convergence-depth",
+        value_name = "M",
+        allow_negative_numbers = true
+    )]
+    pub convergence_depth: Option<f32>,
 }
 
 impl StereoArgs {
@@ -97,6 +107,11 @@ impl StereoArgs {
             convergence: self.convergence,
             eye: self.eye,
             max_stretch_px: self.max_stretch,
+            camera: MetricCamera {
+                ipd_m: self.ipd_mm / 1000.0,
+                fx_px: 0.0, // set from --xfov/--yfov once the frame size is known
+                convergence_m: self.convergence_depth,
+            },
         }
     }
 }
@@ -111,9 +126,30 @@ pub struct RenderArgs {
     /// Depth video or image (grey, 8 or 16 bit; near = bright). Default: <stem>_depth.<ext> beside the input.
     #[arg(long)]
     pub depth: Option<PathBuf>,
-    /// The depth file stores distance (far = bright) instead of inverse depth.
+    /// The depth file stores distance (far = bright) instead of inverse depth (relative kind).
     #[arg(long)]
     pub depth_far_bright: bool,
+    /// What depth values mean: relative inverse depth, metric distance, or disparity in pixels.
+    #[arg(long, value_enum, default_value_t = DepthKind::Relative)]
+    pub depth_kind: DepthKind,
+    /// Metres (metric) or pixels (disparity) per stored step, e.g. 1/256 for 16-bit
+    /// disparity PNGs. Default: metric uses --max-depth at full scale, disparity 1.
+    #[arg(long, value_name = "S", allow_negative_numbers = true)]
+    pub depth_scale: Option<f32>,
+    /// Metric depth: distance in metres of the largest stored value (when no --depth-scale).
+    #[arg(
+        long,
+        default_value_t = 20.0,
+        value_name = "M",
+        allow_negative_numbers = true
+    )]
+    pub max_depth: f32,
+    /// Metric depth: horizontal field of view of the camera in degrees.
+    #[arg(long, value_name = "DEG", allow_negative_numbers = true)]
+    pub xfov: Option<f32>,
+    /// Metric depth: vertical field of view in degrees (used when --xfov is not given).
+    #[arg(long, value_name = "DEG", allow_negative_numbers = true)]
+    pub yfov: Option<f32>,
     #[command(flatten)]
     pub stereo: StereoArgs,
     /// Output layout.
@@ -156,6 +192,11 @@ impl RenderArgs {
             output: self.output.clone(),
             depth: self.depth.clone(),
             depth_far_is_bright: self.depth_far_bright,
+            depth_kind: self.depth_kind,
+            depth_scale: self.depth_scale,
+            max_depth_m: self.max_depth,
+            xfov_deg: self.xfov,
+            yfov_deg: self.yfov,
             stereo: self.stereo.params(),
             layout: self.layout,
             anaglyph: self.anaglyph,

@@ -94,6 +94,8 @@ pub struct StreamInfo {
     pub fps: Option<gst::Fraction>,
     pub duration_nanos: Option<u64>,
     pub is_still: bool,
+    /// Bits per sample of the decoded source before conversion (8, 10, 12 or 16).
+    pub source_bits: u32,
 }
 
 impl StreamInfo {
@@ -129,6 +131,9 @@ struct Shared {
     pads_done: AtomicBool,
     /// The video stream is a still image (png, jpeg...).
     is_image: AtomicBool,
+    /// Bits per sample the decoder produced before conversion (8 for most video, 16 for
+    /// 16-bit grey PNG or FFV1), so stored depth values can be read in their own units.
+    source_bits: std::sync::atomic::AtomicU32,
     audio_caps: Mutex<Option<gst::Caps>>,
 }
 
@@ -210,6 +215,7 @@ impl Decoder {
             video_linked: AtomicBool::new(false),
             pads_done: AtomicBool::new(false),
             is_image: AtomicBool::new(false),
+            source_bits: std::sync::atomic::AtomicU32::new(8),
             audio_caps: Mutex::new(None),
         });
         let (audio_tx, audio_rx) = mpsc::channel();
@@ -235,7 +241,7 @@ impl Decoder {
                     shared
                         .is_image
                         .store(name.starts_with("image/"), Ordering::SeqCst);
-                    link_video(&pipeline, pad, &sink)
+                    link_video(&pipeline, pad, &sink, shared.clone())
                 } else if name.starts_with("audio/")
                     && with_audio
                     && shared.audio_caps.lock().unwrap().is_none()
@@ -271,6 +277,7 @@ impl Decoder {
                 fps: None,
                 duration_nanos: None,
                 is_still: false,
+                source_bits: 8,
             },
             format,
             origin_nanos: 0,
@@ -296,6 +303,7 @@ impl Decoder {
                 .query_duration::<gst::ClockTime>()
                 .map(|d| d.nseconds().saturating_sub(dec.origin_nanos)),
             is_still,
+            source_bits: dec.shared.source_bits.load(Ordering::SeqCst),
         };
         if opts.start_nanos > 0 {
             dec.seek(opts.start_nanos)?;
@@ -492,6 +500,19 @@ impl Drop for Decoder {
     }
 }
 
+/// Bits per sample of a GStreamer raw video format name.
+fn bits_of(format: &str) -> u32 {
+    if format.contains("16") || format.contains("64") {
+        16
+    } else if format.contains("12") {
+        12
+    } else if format.contains("10") {
+        10
+    } else {
+        8
+    }
+}
+
 /// A buffer's position on the stream's own timeline (what seeks use). Buffer timestamps
 /// can be offset from it, e.g. by an mp4 edit list that hides B-frame delay.
 fn stream_time(sample: &gst::Sample) -> Option<u64> {
@@ -538,6 +559,7 @@ fn link_video(
     pipeline: &gst::Pipeline,
     pad: &gst::Pad,
     sink: &gst_app::AppSink,
+    shared: Arc<Shared>,
 ) -> Result<(), MediaError> {
     let queue = media::make("queue")?;
     let decode = media::make("decodebin")?;
@@ -559,11 +581,13 @@ fn link_video(
         let Some(flip) = flip_weak.upgrade() else {
             return;
         };
-        let is_video = pad
-            .current_caps()
-            .unwrap_or_else(|| pad.query_caps(None))
+        let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
+        let is_video = caps
             .structure(0)
             .is_some_and(|s| s.name().starts_with("video/"));
+        if let Some(format) = caps.structure(0).and_then(|s| s.get::<&str>("format").ok()) {
+            shared.source_bits.store(bits_of(format), Ordering::SeqCst);
+        }
         let target = flip.static_pad("sink").expect("videoflip sink pad");
         if is_video
             && !target.is_linked()

@@ -14,7 +14,9 @@ use anyhow::{Context, bail};
 use crate::decode::{DecodeOptions, Decoder, PixelFormat};
 use crate::depth::{self, DepthScan, DepthStream};
 use crate::encode::{Container, EncodeSettings, Encoder};
-use crate::gpu::{Composer, GpuContext, Readback, ShaderSet, StereoParams, Warper};
+use crate::gpu::{
+    Composer, DepthKind, GpuContext, MetricCamera, Readback, ShaderSet, StereoParams, Warper,
+};
 use crate::layout::{Anaglyph, Layout, tagged_stem};
 use crate::progress::Progress;
 
@@ -27,6 +29,14 @@ pub struct RenderJob {
     pub depth: Option<PathBuf>,
     /// The depth file stores distance (far = bright) rather than inverse depth.
     pub depth_far_is_bright: bool,
+    pub depth_kind: DepthKind,
+    /// Metres or pixels per stored depth step (metric / disparity).
+    pub depth_scale: Option<f32>,
+    /// Metric: metres at the largest stored value when no scale is given.
+    pub max_depth_m: f32,
+    /// Metric: camera field of view in degrees (one of them is needed).
+    pub xfov_deg: Option<f32>,
+    pub yfov_deg: Option<f32>,
     pub stereo: StereoParams,
     pub layout: Layout,
     pub anaglyph: Anaglyph,
@@ -47,6 +57,11 @@ impl Default for RenderJob {
             output: PathBuf::new(),
             depth: None,
             depth_far_is_bright: false,
+            depth_kind: DepthKind::Relative,
+            depth_scale: None,
+            max_depth_m: 20.0,
+            xfov_deg: None,
+            yfov_deg: None,
             stereo: StereoParams::default(),
             layout: Layout::Sbs,
             anaglyph: Anaglyph::Dubois,
@@ -113,6 +128,36 @@ impl RenderJob {
             bail!(
                 "--start must be a number of seconds >= 0, got {}",
                 self.start_secs
+            );
+        }
+        let positive = |v: f32| v.is_finite() && v > 0.0;
+        if !positive(s.camera.ipd_m) {
+            bail!(
+                "--ipd-mm must be a distance > 0 in millimetres, got {}",
+                s.camera.ipd_m * 1000.0
+            );
+        }
+        if s.camera.convergence_m.is_some_and(|z| !positive(z)) {
+            bail!("--convergence-depth must be a distance > 0 in metres");
+        }
+        for (name, fov) in [("--xfov", self.xfov_deg), ("--yfov", self.yfov_deg)] {
+            if fov.is_some_and(|f| !(f.is_finite() && f > 0.0 && f < 180.0)) {
+                bail!("{name} must be an angle in degrees between 0 and 180");
+            }
+        }
+        if self.depth_scale.is_some_and(|v| !positive(v)) {
+            bail!("--depth-scale must be a number > 0");
+        }
+        if !positive(self.max_depth_m) {
+            bail!("--max-depth must be a distance > 0 in metres");
+        }
+        if self.depth_kind == DepthKind::Metric
+            && self.xfov_deg.is_none()
+            && self.yfov_deg.is_none()
+        {
+            bail!(
+                "metric depth needs the camera's field of view: pass --xfov DEG or --yfov DEG \
+                 (a phone's main camera is about 65-75 degrees wide; a 50 mm lens on full frame about 40)"
             );
         }
         if self.frames == Some(0) {
@@ -199,7 +244,9 @@ pub fn render(
             .map(|f| format!(", {:.3} fps", f64::from(f.numer()) / f64::from(f.denom())))
             .unwrap_or_default()
     );
-    if job.stereo.max_disparity_px > info.width as f32 / 2.0 {
+    if job.depth_kind == DepthKind::Relative
+        && job.stereo.max_disparity_px > info.width as f32 / 2.0
+    {
         bail!(
             "--max-disp {} is more than half the frame width ({} px): nothing sensible can be shown; use a value below {}",
             job.stereo.max_disparity_px,
@@ -238,7 +285,29 @@ pub fn render(
     let matching = depth::prerendered::choose_matching(&scan, &info, frames_wanted)?;
     let start_index = frame_nanos.map(|d| start_nanos / d.max(1)).unwrap_or(0);
     let mut depth = DepthStream::open(&scan, matching, start_nanos, start_index)?;
-    let range = scan.range(job.depth_far_is_bright);
+    let range = scan.range(
+        job.depth_kind,
+        job.depth_far_is_bright,
+        job.depth_scale,
+        job.max_depth_m,
+    );
+    let mut stereo = job.stereo;
+    if let Some(fx) = MetricCamera::fx_from_fov(info.width, info.height, job.xfov_deg, job.yfov_deg)
+    {
+        stereo.camera.fx_px = fx;
+    }
+    if job.depth_kind != DepthKind::Relative {
+        log::info!(
+            "depth is {:?}: {} per stored step{}",
+            job.depth_kind,
+            range.value_scale * 65535.0 / ((1u32 << scan.source_bits.min(16)) - 1) as f32,
+            if job.depth_kind == DepthKind::Metric {
+                " m"
+            } else {
+                " px"
+            }
+        );
+    }
 
     let mut warper = Warper::new(ctx, &job.shaders)?;
     let mut composer = Composer::new(ctx, &job.shaders)?;
@@ -315,7 +384,7 @@ pub fn render(
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {
                 label: Some("stereosplat.frame"),
             });
-        warper.encode(&ctx.queue, &mut enc, &job.stereo, &range);
+        warper.encode(&ctx.queue, &mut enc, &stereo, &range);
         composer.encode(&ctx.queue, &mut enc);
         let slot = readback.record(&mut enc, composer.output_texture());
         let index = ctx.queue.submit([enc.finish()]);

@@ -146,6 +146,19 @@ fn outputs_and_parameters_are_checked_before_any_work() {
         &["speed-preset", "medium"],
     );
     fails(&dir, vec![s(&input), "--frames", "0"], &out, &["--frames"]);
+    fails(
+        &dir,
+        vec![s(&input), "--depth-kind", "metric"],
+        &out,
+        &["field of view", "--xfov"],
+    );
+    fails(
+        &dir,
+        vec![s(&input), "--depth-kind", "metric", "--xfov", "190"],
+        &out,
+        &["--xfov"],
+    );
+    fails(&dir, vec![s(&input), "--ipd-mm", "0"], &out, &["--ipd-mm"]);
     // Clap's own usage errors exit with 2.
     let r = stereosplat(&["render", s(&input), "-o", s(&out), "--layout", "diagonal"]);
     assert_eq!(r.code, Some(2));

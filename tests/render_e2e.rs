@@ -292,3 +292,62 @@ fn depth_at_another_size_and_rate_is_matched() {
     assert_eq!(report.frames, FRAMES, "one output frame per input frame");
     assert_eq!(decode_all(&out).size, (2 * W, H));
 }
+
+#[test]
+fn metric_depth_video_renders_with_camera_geometry() {
+    use gstreamer_video as gst_video;
+    let dir = common::work_dir("e2e_metric");
+    let input = sample(&dir);
+    // The same scene's depth in metres, 16-bit with 20 m full scale, as a lossless video.
+    let cam = stereosplat::synth::Camera::with_fov(W, H, 60.0);
+    let caps = gst_video::VideoInfo::builder(gst_video::VideoFormat::Gray16Le, W, H)
+        .fps(gstreamer::Fraction::new(24, 1))
+        .build()
+        .unwrap()
+        .to_caps()
+        .unwrap();
+    let metric = dir.join("metric_depth.mkv");
+    stereosplat::synth::write_frames(
+        &caps,
+        &format!(
+            "avenc_ffv1 ! matroskamux ! filesink location=\"{}\"",
+            metric.display()
+        ),
+        (0..FRAMES).map(|i| {
+            let (_, z) = stereosplat::synth::Scene {
+                time: i as f32 / 24.0,
+            }
+            .render(&cam);
+            z.iter()
+                .flat_map(|z| {
+                    ((z / 20.0 * 65535.0).round().clamp(1.0, 65535.0) as u16).to_le_bytes()
+                })
+                .collect()
+        }),
+        24,
+    )
+    .unwrap();
+    let out = dir.join("metric.mkv");
+    let mut j = job(&input, out.clone(), Layout::Sbs);
+    j.depth = Some(metric);
+    j.depth_kind = stereosplat::gpu::DepthKind::Metric;
+    j.xfov_deg = Some(60.0);
+    let report = render(common::gpu(), &j, &mut Silent, &Cancel::default()).unwrap();
+    assert_eq!(report.frames, FRAMES);
+    let d = decode_all(&out);
+    assert_eq!(d.size, (2 * W, H));
+    // The right half differs from the left (parallax), the left half is the source.
+    let (_, f) = &d.frames[0];
+    let row = 2 * W as usize * 4;
+    let diff: usize = (0..H as usize)
+        .map(|y| {
+            let l = &f[y * row..y * row + W as usize * 4];
+            let r = &f[y * row + W as usize * 4..(y + 1) * row];
+            l.iter()
+                .zip(r)
+                .filter(|(a, b)| a.abs_diff(**b) > 24)
+                .count()
+        })
+        .sum();
+    assert!(diff > (W * H) as usize / 20, "no visible parallax ({diff})");
+}

@@ -52,6 +52,7 @@ fn right_eye(max_disp: f32) -> StereoParams {
         convergence: 0.5,
         eye: Eye::Right,
         max_stretch_px: 2.0,
+        ..Default::default()
     }
 }
 

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::decode::{DecodeError, DecodeOptions, Decoder, Frame, PixelFormat, StreamInfo};
-use crate::gpu::warp::DepthRange;
+use crate::gpu::{DepthKind, DepthRange};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DepthError {
@@ -82,6 +82,10 @@ pub struct DepthScan {
     /// Smallest and largest raw value over the whole clip (16-bit scale).
     pub min: u16,
     pub max: u16,
+    /// Smallest value above 0 (0 marks unknown depth in metric and disparity maps).
+    pub min_nonzero: u16,
+    /// Bits per sample of the stored depth (8 or 16): the unit of `--depth-scale`.
+    pub source_bits: u32,
 }
 
 impl DepthScan {
@@ -89,9 +93,11 @@ impl DepthScan {
         let mut dec = Decoder::open(path, PixelFormat::Gray16, &DecodeOptions::default())?;
         let info = dec.info().clone();
         let (mut min, mut max, mut frames, mut end) = (u16::MAX, 0u16, 0u64, 0u64);
+        let mut min_nonzero = u16::MAX;
         while let Some(f) = dec.next_frame()? {
-            let (lo, hi) = gray16_range(&f);
+            let (lo, lo_nonzero, hi) = gray16_range(&f);
             min = min.min(lo);
+            min_nonzero = min_nonzero.min(lo_nonzero);
             max = max.max(hi);
             frames += 1;
             let dur = f
@@ -109,15 +115,40 @@ impl DepthScan {
             is_still: info.is_still || frames == 1,
             min,
             max,
+            min_nonzero,
+            source_bits: info.source_bits,
         })
     }
 
-    /// Per-clip normalisation: the clip's own min..max maps to 0..1.
-    pub fn range(&self, far_is_bright: bool) -> DepthRange {
+    /// How to read this clip's values. Relative depth is normalised with the clip's own
+    /// min..max (StereoCrafter). `scale` is metres (metric) or pixels (disparity) per
+    /// stored step; metric defaults to `max_depth_m` at full scale, disparity to 1.
+    pub fn range(
+        &self,
+        kind: DepthKind,
+        far_is_bright: bool,
+        scale: Option<f32>,
+        max_depth_m: f32,
+    ) -> DepthRange {
+        // 16-bit steps per stored step: 257 for 8-bit sources widened to 16 bits.
+        let unit = 65535.0 / ((1u32 << self.source_bits.min(16)) - 1) as f32;
+        let value_scale = match kind {
+            DepthKind::Relative => 0.0,
+            DepthKind::Metric => scale.map_or(max_depth_m / 65535.0, |s| s / unit),
+            DepthKind::Disparity => scale.unwrap_or(1.0) / unit,
+        };
+        let q_max = match kind {
+            DepthKind::Relative => 1.0,
+            DepthKind::Metric => 1.0 / (f32::from(self.min_nonzero.max(1)) * value_scale),
+            DepthKind::Disparity => f32::from(self.max) * value_scale,
+        };
         DepthRange {
+            kind,
             min: f32::from(self.min) / 65535.0,
             max: f32::from(self.max) / 65535.0,
             far_is_bright,
+            value_scale,
+            q_max,
         }
     }
 
@@ -126,17 +157,21 @@ impl DepthScan {
     }
 }
 
-fn gray16_range(f: &Frame) -> (u16, u16) {
+/// (min, min above 0, max) of a 16-bit grey frame.
+fn gray16_range(f: &Frame) -> (u16, u16, u16) {
     let (w, stride) = (f.width() as usize, f.stride_bytes() as usize);
-    let (mut lo, mut hi) = (u16::MAX, 0u16);
+    let (mut lo, mut lo_nonzero, mut hi) = (u16::MAX, u16::MAX, 0u16);
     for row in f.data().chunks(stride).take(f.height() as usize) {
         for px in row[..w * 2].chunks_exact(2) {
             let v = u16::from_le_bytes([px[0], px[1]]);
             lo = lo.min(v);
             hi = hi.max(v);
+            if v > 0 {
+                lo_nonzero = lo_nonzero.min(v);
+            }
         }
     }
-    (lo, hi)
+    (lo, lo_nonzero, hi)
 }
 
 /// How depth frames are paired with video frames.

@@ -14,7 +14,7 @@ pub use compose::Composer;
 pub use context::{AdapterChoice, GpuContext, GpuError, list_adapters};
 pub use readback::{Readback, ReadbackError, padded_row_bytes, read_texture};
 pub use shaders::ShaderSet;
-pub use warp::{Eye, StereoParams, Warper};
+pub use warp::{DepthKind, DepthRange, Eye, MetricCamera, StereoParams, Warper};
 
 /// Prefix of every GPU object label, so captures and validation errors name their owner.
 pub(crate) const LABEL: &str = "stereosplat";

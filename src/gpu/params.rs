@@ -11,7 +11,8 @@ pub struct WarpParams {
     pub shift_gain_px: f32,
     pub zero_nearness: f32,
     pub max_stretch_px: f32,
-    pub _pad: [u32; 3],
+    pub key_scale: f32,
+    pub _pad: [u32; 2],
 }
 
 /// Twin: `DepthParams` in shaders/common.wgsl.
@@ -23,7 +24,9 @@ pub struct DepthParams {
     pub range_min: f32,
     pub range_scale: f32,
     pub far_is_bright: u32,
-    pub _pad: u32,
+    pub kind: u32,
+    pub value_scale: f32,
+    pub _pad: [u32; 3],
 }
 
 /// Twin: `ComposeParams` in shaders/common.wgsl.

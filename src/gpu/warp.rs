@@ -25,17 +25,83 @@ impl Eye {
     }
 }
 
+/// What the values of a depth map mean (`--depth-kind`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum DepthKind {
+    /// Relative inverse depth (near = bright), normalised per clip; disparity follows
+    /// StereoCrafter: d = (2v - 1) * max_disp around the convergence.
+    #[default]
+    Relative,
+    /// Distance in metres; the eyes are real cameras --ipd-mm apart with the given field of
+    /// view (the metric depth toolbox's geometry).
+    Metric,
+    /// Disparity in pixels of the input view (stereo datasets, CG renders); no normalisation.
+    Disparity,
+}
+
+impl DepthKind {
+    fn shader_id(self) -> u32 {
+        match self {
+            DepthKind::Relative => 0,
+            DepthKind::Metric => 1,
+            DepthKind::Disparity => 2,
+        }
+    }
+}
+
+/// Camera geometry for metric depth (SPEC section 2).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MetricCamera {
+    /// Distance between the eyes in metres.
+    pub ipd_m: f32,
+    /// Focal length in pixels of the input frame: W / (2 tan(xfov / 2)).
+    pub fx_px: f32,
+    /// Distance that stays at the screen plane; None puts infinity there.
+    pub convergence_m: Option<f32>,
+}
+
+impl Default for MetricCamera {
+    fn default() -> Self {
+        Self {
+            ipd_m: 0.063,
+            fx_px: 0.0,
+            convergence_m: None,
+        }
+    }
+}
+
+impl MetricCamera {
+    /// Focal length from a horizontal or vertical field of view (square pixels).
+    pub fn fx_from_fov(
+        width: u32,
+        height: u32,
+        xfov_deg: Option<f32>,
+        yfov_deg: Option<f32>,
+    ) -> Option<f32> {
+        let half_tan = |deg: f32| (deg.to_radians() / 2.0).tan();
+        match (xfov_deg, yfov_deg) {
+            (Some(x), _) => Some(width as f32 / (2.0 * half_tan(x))),
+            (None, Some(y)) => Some(height as f32 / (2.0 * half_tan(y))),
+            (None, None) => None,
+        }
+    }
+}
+
 /// Per-frame stereo settings (all may change between frames, e.g. from the preview).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct StereoParams {
-    /// Disparity of the nearest point, as StereoCrafter's max_disp: d = 2 (v - c) max.
+    /// Relative depth: disparity of the nearest point, as StereoCrafter's max_disp:
+    /// d = 2 (v - c) max.
     pub max_disparity_px: f32,
-    /// Nearness (0 far .. 1 near) that stays at the screen plane.
+    /// Relative depth: nearness (0 far .. 1 near) that stays at the screen plane.
+    /// Disparity maps: the disparity (pixels) that stays at the screen plane.
     pub convergence: f32,
     pub eye: Eye,
     /// Neighbours warped further apart than this become a hole rather than a stretched
     /// surface.
     pub max_stretch_px: f32,
+    /// Metric depth: the cameras.
+    pub camera: MetricCamera,
 }
 
 impl Default for StereoParams {
@@ -45,26 +111,36 @@ impl Default for StereoParams {
             convergence: 0.5,
             eye: Eye::Right,
             max_stretch_px: 2.0,
+            camera: MetricCamera::default(),
         }
     }
 }
 
-/// How raw 16-bit depth values map to nearness in 0..1.
+/// How raw 16-bit depth values become the warp's depth quantity.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct DepthRange {
-    /// Smallest and largest raw value of the clip, as fractions of 65535.
+    pub kind: DepthKind,
+    /// Relative: smallest and largest raw value of the clip, as fractions of 65535.
     pub min: f32,
     pub max: f32,
-    /// The raw value grows with distance (true depth rather than inverse depth).
+    /// Relative: the raw value grows with distance (true depth rather than inverse depth).
     pub far_is_bright: bool,
+    /// Metric: metres per 16-bit step; disparity: pixels per 16-bit step.
+    pub value_scale: f32,
+    /// Largest depth quantity in the clip (1/metres of the nearest point, or the largest
+    /// disparity); scales z-buffer keys. Relative depth uses 1.
+    pub q_max: f32,
 }
 
 impl Default for DepthRange {
     fn default() -> Self {
         Self {
+            kind: DepthKind::Relative,
             min: 0.0,
             max: 1.0,
             far_is_bright: false,
+            value_scale: 0.0,
+            q_max: 1.0,
         }
     }
 }
@@ -79,20 +155,44 @@ impl DepthRange {
             // A constant depth map has no range: the shader then puts everything at 0.5.
             range_scale: if span > 1e-7 { 1.0 / span } else { 0.0 },
             far_is_bright: u32::from(self.far_is_bright),
-            _pad: 0,
+            kind: self.kind.shader_id(),
+            value_scale: self.value_scale,
+            _pad: [0; 3],
+        }
+    }
+
+    /// Shift gain (pixels per unit of the depth quantity, for both eyes together) and the
+    /// quantity that stays at the screen plane.
+    fn full_gain_and_zero(&self, p: &StereoParams) -> (f32, f32) {
+        match self.kind {
+            // d = 2 (v - c) max_disp
+            DepthKind::Relative => (2.0 * p.max_disparity_px, p.convergence),
+            // d = fx * ipd * (1/z - 1/zc)
+            DepthKind::Metric => (
+                p.camera.fx_px * p.camera.ipd_m,
+                p.camera.convergence_m.map_or(0.0, |z| 1.0 / z),
+            ),
+            DepthKind::Disparity => (1.0, p.convergence),
+        }
+    }
+
+    fn key_scale(&self) -> f32 {
+        if self.kind == DepthKind::Relative || self.q_max <= 0.0 {
+            1.0
+        } else {
+            1.0 / self.q_max
         }
     }
 }
 
-/// Horizontal shift per unit of nearness for each synthesised eye, in the order the
-/// eye targets are kept (left first).
-fn shift_gains(p: &StereoParams) -> Vec<f32> {
-    let d = 2.0 * p.max_disparity_px;
-    match p.eye {
+/// Horizontal shift per unit of the depth quantity for each synthesised eye, in the order
+/// the eye targets are kept (left first). `full` is the gain for the whole eye distance.
+fn shift_gains(eye: Eye, full: f32) -> Vec<f32> {
+    match eye {
         // x_right = x_left - d
-        Eye::Right => vec![-d],
-        Eye::Left => vec![d],
-        Eye::Both => vec![d / 2.0, -d / 2.0],
+        Eye::Right => vec![-full],
+        Eye::Left => vec![full],
+        Eye::Both => vec![full / 2.0, -full / 2.0],
     }
 }
 
@@ -453,13 +553,15 @@ impl Warper {
             pass.set_bind_group(0, &t.depth_group, &[]);
             pass.dispatch_workgroups(gx, gy, 1);
         }
-        for (eye, gain) in t.eyes.iter().zip(shift_gains(stereo)) {
+        let (full, zero) = range.full_gain_and_zero(stereo);
+        for (eye, gain) in t.eyes.iter().zip(shift_gains(stereo.eye, full)) {
             let params = WarpParams {
                 size: [t.size.0, t.size.1],
                 shift_gain_px: gain,
-                zero_nearness: stereo.convergence,
+                zero_nearness: zero,
                 max_stretch_px: stereo.max_stretch_px,
-                _pad: [0; 3],
+                key_scale: range.key_scale(),
+                _pad: [0; 2],
             };
             queue.write_buffer(&eye.uniform, 0, bytemuck::bytes_of(&params));
             encoder.clear_buffer(&t.zbuffer, 0, None);
