@@ -13,9 +13,17 @@ struct WarpParams {
     max_stretch_px: f32,
     // Maps the depth quantity (nearness, 1/metres or pixels) into 0..1 for z-buffer keys.
     key_scale: f32,
-    _pad0: u32,
-    _pad1: u32,
+    // Neighbours whose depth quantity differs by more than this fraction of the nearer
+    // one are different surfaces (edge removal); a huge value turns it off.
+    edge_threshold: f32,
+    // FILL_SCANLINE or FILL_BACKGROUND.
+    fill_mode: u32,
 }
+
+const FILL_SCANLINE: u32 = 0u;
+const FILL_BACKGROUND: u32 = 1u;
+// "No pixel" in index buffers.
+const NONE: u32 = 0xFFFFFFFFu;
 
 const DEPTH_RELATIVE: u32 = 0u;
 const DEPTH_METRIC: u32 = 1u;
@@ -81,8 +89,11 @@ fn warped_x(x: u32, nearness: f32, p: WarpParams) -> f32 {
 }
 
 // Two horizontally adjacent source pixels belong to one surface when neither has unknown
-// depth (< 0), their order is kept (no fold-over) and they do not stretch apart.
+// depth (< 0), their order is kept (no fold-over), they do not stretch apart, and their
+// depths do not jump (--edge-threshold; for 1/z this is the relative jump |dz|/z).
 fn same_surface(n0: f32, n1: f32, p0: f32, p1: f32, p: WarpParams) -> bool {
     let stretch = p1 - p0;
-    return n0 >= 0.0 && n1 >= 0.0 && stretch > 0.0 && stretch <= p.max_stretch_px;
+    let jump = abs(n1 - n0) / max(max(n0, n1), 1e-20);
+    return n0 >= 0.0 && n1 >= 0.0 && stretch > 0.0 && stretch <= p.max_stretch_px
+        && jump <= p.edge_threshold;
 }

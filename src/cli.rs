@@ -6,7 +6,10 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::encode::EncodeSettings;
-use crate::gpu::{AdapterChoice, DepthKind, Eye, MetricCamera, ShaderSet, StereoParams};
+use crate::gpu::{
+    AdapterChoice, DepthKind, Eye, FillMode, MetricCamera, NO_EDGE_THRESHOLD, ShaderSet,
+    StereoParams,
+};
 use crate::layout::{Anaglyph, Layout};
 use crate::render::RenderJob;
 
@@ -88,6 +91,14 @@ pub struct StereoArgs {
         allow_negative_numbers = true
     )]
     pub max_stretch: f32,
+    /// Remove edges: neighbours whose depth jumps by more than this fraction (|dz|/z for
+    /// metric depth, e.g. 0.03) become a hole instead of a stretched surface. Default: off.
+    #[arg(long, value_name = "FRACTION", allow_negative_numbers = true)]
+    pub edge_threshold: Option<f32>,
+    /// How holes are filled: background (blend of background pixels around the hole) or
+    /// scanline (copy the background-side pixel of the row).
+    #[arg(long, value_enum, default_value_t = FillMode::Background)]
+    pub fill: FillMode,
     /// Metric depth: distance between the eyes in millimetres.
     #[arg(long = "ipd-mm", default_value_t = 63.0, allow_negative_numbers = true)]
     pub ipd_mm: f32,
@@ -112,6 +123,8 @@ impl StereoArgs {
                 fx_px: 0.0, // set from --xfov/--yfov once the frame size is known
                 convergence_m: self.convergence_depth,
             },
+            edge_threshold: self.edge_threshold.unwrap_or(NO_EDGE_THRESHOLD),
+            fill: self.fill,
         }
     }
 }

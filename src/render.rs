@@ -145,6 +145,12 @@ impl RenderJob {
                 bail!("{name} must be an angle in degrees between 0 and 180");
             }
         }
+        if !positive(s.edge_threshold) {
+            bail!(
+                "--edge-threshold must be a fraction > 0 (e.g. 0.03), got {}",
+                s.edge_threshold
+            );
+        }
         if self.depth_scale.is_some_and(|v| !positive(v)) {
             bail!("--depth-scale must be a number > 0");
         }

@@ -6,7 +6,7 @@
 mod common;
 
 use stereosplat::gpu::warp::DepthRange;
-use stereosplat::gpu::{Eye, StereoParams, Warper, read_texture};
+use stereosplat::gpu::{Eye, FillMode, StereoParams, Warper, read_texture};
 
 const TOL: f32 = 1e-3;
 
@@ -177,7 +177,11 @@ fn nearer_surface_wins_outright_and_the_hole_is_2d_wide_and_filled_from_the_back
     let (a, b) = (40u32, 120u32);
     let d = 20.0;
     let (rgba, near) = square_scene(w, h, a, b);
-    let out = &gpu_warp(&rgba, &near, (w, h), right_eye(d))[0];
+    let scanline = StereoParams {
+        fill: FillMode::Scanline,
+        ..right_eye(d)
+    };
+    let out = &gpu_warp(&rgba, &near, (w, h), scanline)[0];
     let y = (h / 2) as usize;
     let row = |t: u32| out.warped[y * w as usize + t as usize];
     // The square lands d to the left and is pure foreground colour: no blending at all.
@@ -206,6 +210,15 @@ fn nearer_surface_wins_outright_and_the_hole_is_2d_wide_and_filled_from_the_back
                 "x={t} filled with {f:?}, background is {bg:?}"
             );
         }
+    }
+    // The default fill blends, but only background: no red from the square gets in.
+    let blended = &gpu_warp(&rgba, &near, (w, h), right_eye(d))[0];
+    for t in (b - 19)..=(b + 20) {
+        let f = blended.filled[y * w as usize + t as usize];
+        assert!(
+            (f[0] - 20.0 / 255.0).abs() < TOL && f[2] > 0.7,
+            "x={t} took foreground colour: {f:?}"
+        );
     }
     // Rows above the square only move by +d (background nearness 0 -> shift +d).
     let top = |t: usize| out.warped[t];

@@ -14,7 +14,9 @@ pub use compose::Composer;
 pub use context::{AdapterChoice, GpuContext, GpuError, list_adapters};
 pub use readback::{Readback, ReadbackError, padded_row_bytes, read_texture};
 pub use shaders::ShaderSet;
-pub use warp::{DepthKind, DepthRange, Eye, MetricCamera, StereoParams, Warper};
+pub use warp::{
+    DepthKind, DepthRange, Eye, FillMode, MetricCamera, NO_EDGE_THRESHOLD, StereoParams, Warper,
+};
 
 /// Prefix of every GPU object label, so captures and validation errors name their owner.
 pub(crate) const LABEL: &str = "stereosplat";

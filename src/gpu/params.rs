@@ -12,7 +12,8 @@ pub struct WarpParams {
     pub zero_nearness: f32,
     pub max_stretch_px: f32,
     pub key_scale: f32,
-    pub _pad: [u32; 2],
+    pub edge_threshold: f32,
+    pub fill_mode: u32,
 }
 
 /// Twin: `DepthParams` in shaders/common.wgsl.

@@ -22,8 +22,16 @@ pub const FILES: &[(&str, &str)] = &[
         include_str!("../../shaders/warp_resolve.wgsl"),
     ),
     (
-        "fill_scanline.wgsl",
-        include_str!("../../shaders/fill_scanline.wgsl"),
+        "fill_rows.wgsl",
+        include_str!("../../shaders/fill_rows.wgsl"),
+    ),
+    (
+        "fill_columns.wgsl",
+        include_str!("../../shaders/fill_columns.wgsl"),
+    ),
+    (
+        "fill_resolve.wgsl",
+        include_str!("../../shaders/fill_resolve.wgsl"),
     ),
     ("compose.wgsl", include_str!("../../shaders/compose.wgsl")),
 ];

@@ -1,7 +1,8 @@
 //! The warper: uploaded frame + raw depth -> nearness -> forward splat (z-buffered) ->
 //! resolve -> hole fill, for each synthesised eye. Long-lived pipelines are built once;
 //! textures and bind groups only when the frame size or eye mode changes.
-//! Shaders: shaders/depth_prep.wgsl, warp_splat.wgsl, warp_resolve.wgsl, fill_scanline.wgsl.
+//! Shaders: shaders/depth_prep.wgsl, warp_splat.wgsl, warp_resolve.wgsl, fill_rows.wgsl,
+//! fill_columns.wgsl, fill_resolve.wgsl.
 
 use super::binding as b;
 use super::params::{DepthParams, WarpParams};
@@ -45,6 +46,26 @@ impl DepthKind {
             DepthKind::Relative => 0,
             DepthKind::Metric => 1,
             DepthKind::Disparity => 2,
+        }
+    }
+}
+
+/// How disocclusions are filled (`--fill`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum FillMode {
+    /// Each hole pixel copies the background-side pixel of its row (the seeds' smear).
+    Scanline,
+    /// Background-only blend of the row's background and the covered pixels above and
+    /// below that are not nearer than it: no streaks, no foreground halo.
+    #[default]
+    Background,
+}
+
+impl FillMode {
+    fn shader_id(self) -> u32 {
+        match self {
+            FillMode::Scanline => 0,
+            FillMode::Background => 1,
         }
     }
 }
@@ -102,6 +123,10 @@ pub struct StereoParams {
     pub max_stretch_px: f32,
     /// Metric depth: the cameras.
     pub camera: MetricCamera,
+    /// Neighbours whose depth differs by more than this fraction (|dz|/z for metric
+    /// depth) are not joined into a stretched surface: the gap becomes a hole.
+    pub edge_threshold: f32,
+    pub fill: FillMode,
 }
 
 impl Default for StereoParams {
@@ -112,9 +137,14 @@ impl Default for StereoParams {
             eye: Eye::Right,
             max_stretch_px: 2.0,
             camera: MetricCamera::default(),
+            edge_threshold: NO_EDGE_THRESHOLD,
+            fill: FillMode::Background,
         }
     }
 }
+
+/// `edge_threshold` that never breaks a surface (edge removal off).
+pub const NO_EDGE_THRESHOLD: f32 = 1e30;
 
 /// How raw 16-bit depth values become the warp's depth quantity.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -204,7 +234,9 @@ struct EyeTargets {
     uniform: wgpu::Buffer,
     splat: wgpu::BindGroup,
     resolve: wgpu::BindGroup,
-    fill: wgpu::BindGroup,
+    fill_rows: wgpu::BindGroup,
+    fill_columns: wgpu::BindGroup,
+    fill_resolve: wgpu::BindGroup,
 }
 
 struct Targets {
@@ -217,6 +249,8 @@ struct Targets {
     nearness: wgpu::Texture,
     nearness_view: wgpu::TextureView,
     zbuffer: wgpu::Buffer,
+    /// Fill scratch: nearest covered pixel above/below each pixel.
+    _column_source: wgpu::Buffer,
     depth_uniform: wgpu::Buffer,
     depth_group: wgpu::BindGroup,
     eyes: Vec<EyeTargets>,
@@ -243,7 +277,9 @@ pub struct Warper {
     depth_prep: Pass,
     splat: Pass,
     resolve: Pass,
-    fill: Pass,
+    fill_rows: Pass,
+    fill_columns: Pass,
+    fill_resolve: Pass,
     targets: Option<Targets>,
     /// Bumped whenever targets are rebuilt, so the composer knows to rebind.
     generation: u64,
@@ -251,8 +287,8 @@ pub struct Warper {
 
 const NEARNESS_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::R32Float;
 const VIEW_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba16Float;
-/// `@workgroup_size` of fill_scanline.wgsl: rows per workgroup.
-const FILL_ROWS_PER_GROUP: u32 = 64;
+/// `@workgroup_size` of fill_rows.wgsl and fill_columns.wgsl: lines per workgroup.
+const FILL_LINES_PER_GROUP: u32 = 64;
 
 impl Warper {
     pub fn new(ctx: &GpuContext, shaders: &ShaderSet) -> Result<Self, GpuError> {
@@ -293,21 +329,41 @@ impl Warper {
                 b::storage_texture(5, NEARNESS_FORMAT),
             ],
         )?;
-        let fill = make(
-            "fill_scanline.wgsl",
+        let fill_rows = make(
+            "fill_rows.wgsl",
             &[
                 b::uniform(0),
                 b::float_texture(1),
                 b::unfilterable_texture(2),
-                b::storage_texture(3, VIEW_FORMAT),
-                b::storage_buffer(4, false),
+                b::storage_buffer(3, false),
+            ],
+        )?;
+        let fill_columns = make(
+            "fill_columns.wgsl",
+            &[
+                b::uniform(0),
+                b::float_texture(1),
+                b::storage_buffer(2, false),
+            ],
+        )?;
+        let fill_resolve = make(
+            "fill_resolve.wgsl",
+            &[
+                b::uniform(0),
+                b::float_texture(1),
+                b::unfilterable_texture(2),
+                b::storage_buffer(3, true),
+                b::storage_buffer(4, true),
+                b::storage_texture(5, VIEW_FORMAT),
             ],
         )?;
         Ok(Self {
             depth_prep,
             splat,
             resolve,
-            fill,
+            fill_rows,
+            fill_columns,
+            fill_resolve,
             targets: None,
             generation: 0,
         })
@@ -315,19 +371,37 @@ impl Warper {
 
     /// Rebuilds the shader pipelines (live shader editing). On error the old ones stay.
     pub fn reload(&mut self, ctx: &GpuContext, shaders: &ShaderSet) -> Result<(), GpuError> {
-        let depth_prep =
-            ctx.compute_pipeline(shaders, "depth_prep.wgsl", &self.depth_prep.pipeline_layout)?;
-        let splat =
-            ctx.compute_pipeline(shaders, "warp_splat.wgsl", &self.splat.pipeline_layout)?;
-        let resolve =
-            ctx.compute_pipeline(shaders, "warp_resolve.wgsl", &self.resolve.pipeline_layout)?;
-        let fill =
-            ctx.compute_pipeline(shaders, "fill_scanline.wgsl", &self.fill.pipeline_layout)?;
-        self.depth_prep.pipeline = depth_prep;
-        self.splat.pipeline = splat;
-        self.resolve.pipeline = resolve;
-        self.fill.pipeline = fill;
+        // Build all first, so one broken file leaves every old pipeline in place.
+        let mut built = Vec::new();
+        for (file, pass) in self.passes() {
+            built.push(ctx.compute_pipeline(shaders, file, &pass.pipeline_layout)?);
+        }
+        for ((_, pass), pipeline) in self.passes_mut().into_iter().zip(built) {
+            pass.pipeline = pipeline;
+        }
         Ok(())
+    }
+
+    fn passes(&self) -> [(&'static str, &Pass); 6] {
+        [
+            ("depth_prep.wgsl", &self.depth_prep),
+            ("warp_splat.wgsl", &self.splat),
+            ("warp_resolve.wgsl", &self.resolve),
+            ("fill_rows.wgsl", &self.fill_rows),
+            ("fill_columns.wgsl", &self.fill_columns),
+            ("fill_resolve.wgsl", &self.fill_resolve),
+        ]
+    }
+
+    fn passes_mut(&mut self) -> [(&'static str, &mut Pass); 6] {
+        [
+            ("depth_prep.wgsl", &mut self.depth_prep),
+            ("warp_splat.wgsl", &mut self.splat),
+            ("warp_resolve.wgsl", &mut self.resolve),
+            ("fill_rows.wgsl", &mut self.fill_rows),
+            ("fill_columns.wgsl", &mut self.fill_columns),
+            ("fill_resolve.wgsl", &mut self.fill_resolve),
+        ]
     }
 
     pub fn generation(&self) -> u64 {
@@ -392,6 +466,14 @@ impl Warper {
             label: Some(&format!("{LABEL}.warp.zbuffer")),
             size: u64::from(size.0) * u64::from(size.1) * 4,
             usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        // The fill reuses the z-buffer (free after resolve) for its row pass and needs one
+        // more buffer of the same size for its column pass.
+        let column_source = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(&format!("{LABEL}.warp.fill_columns")),
+            size: u64::from(size.0) * u64::from(size.1) * 4,
+            usage: wgpu::BufferUsages::STORAGE,
             mapped_at_creation: false,
         });
         let uniform = |label: &str, bytes: u64| {
@@ -467,16 +549,38 @@ impl Warper {
                         wgpu::BindingResource::TextureView(&warped_near_view),
                     ],
                 );
-                let fill = b::group(
+                let fill_rows = b::group(
                     device,
-                    &format!("{name}.fill"),
-                    &self.fill.layout,
+                    &format!("{name}.fill_rows"),
+                    &self.fill_rows.layout,
                     &[
                         uniform.as_entire_binding(),
                         wgpu::BindingResource::TextureView(&warped_view),
                         wgpu::BindingResource::TextureView(&warped_near_view),
-                        wgpu::BindingResource::TextureView(&filled_view),
                         zbuffer.as_entire_binding(),
+                    ],
+                );
+                let fill_columns = b::group(
+                    device,
+                    &format!("{name}.fill_columns"),
+                    &self.fill_columns.layout,
+                    &[
+                        uniform.as_entire_binding(),
+                        wgpu::BindingResource::TextureView(&warped_view),
+                        column_source.as_entire_binding(),
+                    ],
+                );
+                let fill_resolve = b::group(
+                    device,
+                    &format!("{name}.fill_resolve"),
+                    &self.fill_resolve.layout,
+                    &[
+                        uniform.as_entire_binding(),
+                        wgpu::BindingResource::TextureView(&warped_view),
+                        wgpu::BindingResource::TextureView(&warped_near_view),
+                        zbuffer.as_entire_binding(),
+                        column_source.as_entire_binding(),
+                        wgpu::BindingResource::TextureView(&filled_view),
                     ],
                 );
                 EyeTargets {
@@ -487,7 +591,9 @@ impl Warper {
                     uniform,
                     splat,
                     resolve,
-                    fill,
+                    fill_rows,
+                    fill_columns,
+                    fill_resolve,
                 }
             })
             .collect();
@@ -501,6 +607,7 @@ impl Warper {
             nearness,
             nearness_view,
             zbuffer,
+            _column_source: column_source,
             depth_uniform,
             depth_group,
             eyes,
@@ -561,7 +668,8 @@ impl Warper {
                 zero_nearness: zero,
                 max_stretch_px: stereo.max_stretch_px,
                 key_scale: range.key_scale(),
-                _pad: [0; 2],
+                edge_threshold: stereo.edge_threshold,
+                fill_mode: stereo.fill.shader_id(),
             };
             queue.write_buffer(&eye.uniform, 0, bytemuck::bytes_of(&params));
             encoder.clear_buffer(&t.zbuffer, 0, None);
@@ -577,10 +685,18 @@ impl Warper {
                 pass.set_bind_group(0, group, &[]);
                 pass.dispatch_workgroups(gx, gy, 1);
             }
-            // One invocation per row (see fill_scanline.wgsl).
-            pass.set_pipeline(&self.fill.pipeline);
-            pass.set_bind_group(0, &eye.fill, &[]);
-            pass.dispatch_workgroups(t.size.1.div_ceil(FILL_ROWS_PER_GROUP), 1, 1);
+            // Row and column sweeps run one invocation per row / column.
+            pass.set_pipeline(&self.fill_rows.pipeline);
+            pass.set_bind_group(0, &eye.fill_rows, &[]);
+            pass.dispatch_workgroups(t.size.1.div_ceil(FILL_LINES_PER_GROUP), 1, 1);
+            if stereo.fill == FillMode::Background {
+                pass.set_pipeline(&self.fill_columns.pipeline);
+                pass.set_bind_group(0, &eye.fill_columns, &[]);
+                pass.dispatch_workgroups(t.size.0.div_ceil(FILL_LINES_PER_GROUP), 1, 1);
+            }
+            pass.set_pipeline(&self.fill_resolve.pipeline);
+            pass.set_bind_group(0, &eye.fill_resolve, &[]);
+            pass.dispatch_workgroups(gx, gy, 1);
         }
     }
 

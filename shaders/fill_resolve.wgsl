@@ -1,0 +1,74 @@
+// Hole filling, step 3 of 3, per pixel. Covered pixels pass through.
+// FILL_SCANLINE: a hole takes the colour of the background-side pixel on its row.
+// FILL_BACKGROUND (default): a hole blends, by inverse distance, the row's background
+// pixel with the nearest covered pixels above and below that lie on that same background
+// surface. Smooth across rows (no streaks), never takes foreground colour, and is a
+// pure function of the frame, so a static scene gets a static fill.
+
+@group(0) @binding(0) var<uniform> params: WarpParams;
+@group(0) @binding(1) var warped: texture_2d<f32>;
+@group(0) @binding(2) var warped_near: texture_2d<f32>;
+@group(0) @binding(3) var<storage, read> row_source: array<u32>;
+@group(0) @binding(4) var<storage, read> column_source: array<u32>;
+@group(0) @binding(5) var filled_out: texture_storage_2d<rgba16float, write>;
+
+const NONE16: u32 = 0xFFFFu;
+// How far (in z-buffer key units, 0..1) a vertical neighbour's depth may be from the
+// row's background and still count as the same surface.
+const BACKGROUND_TOLERANCE: f32 = 0.02;
+
+@compute @workgroup_size(16, 16)
+fn main(@builtin(global_invocation_id) id: vec3<u32>) {
+    let w = params.size.x;
+    if (id.x >= w || id.y >= params.size.y) {
+        return;
+    }
+    let x = id.x;
+    let y = id.y;
+    let here = textureLoad(warped, vec2<u32>(x, y), 0);
+    if (here.a > 0.0) {
+        textureStore(filled_out, vec2<u32>(x, y), here);
+        return;
+    }
+    let src = row_source[y * w + x];
+    if (params.fill_mode == FILL_SCANLINE) {
+        var c = vec3<f32>(0.0);
+        if (src != NONE) {
+            c = textureLoad(warped, vec2<u32>(src, y), 0).rgb;
+        }
+        textureStore(filled_out, vec2<u32>(x, y), vec4<f32>(c, 1.0));
+        return;
+    }
+
+    var sum = vec3<f32>(0.0);
+    var weight = 0.0;
+    var n_bg = 1e30;
+    if (src != NONE) {
+        n_bg = textureLoad(warped_near, vec2<u32>(src, y), 0).r;
+        let s = src;
+        let d = f32(max(x, s) - min(x, s));
+        let wgt = 1.0 / d;
+        sum += textureLoad(warped, vec2<u32>(s, y), 0).rgb * wgt;
+        weight += wgt;
+    }
+    let packed = column_source[y * w + x];
+    for (var k = 0u; k < 2u; k++) {
+        let yy = select(packed & NONE16, packed >> 16u, k == 0u);
+        if (yy == NONE16) {
+            continue;
+        }
+        let n = textureLoad(warped_near, vec2<u32>(x, yy), 0).r;
+        if (src != NONE && abs(n - n_bg) * params.key_scale > BACKGROUND_TOLERANCE) {
+            continue; // another surface: an occluder, or a farther one seen past the hole
+        }
+        let d = f32(max(y, yy) - min(y, yy));
+        let wgt = 1.0 / d;
+        sum += textureLoad(warped, vec2<u32>(x, yy), 0).rgb * wgt;
+        weight += wgt;
+    }
+    var c = vec3<f32>(0.0);
+    if (weight > 0.0) {
+        c = sum / weight;
+    }
+    textureStore(filled_out, vec2<u32>(x, y), vec4<f32>(c, 1.0));
+}
