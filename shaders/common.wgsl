@@ -43,7 +43,8 @@ struct DepthParams {
     kind: u32,
     // Metric: metres per 16-bit step; disparity: pixels per 16-bit step. 0 marks unknown.
     value_scale: f32,
-    _pad0: u32,
+    // Radius of the depth max filter (depth_dilate.wgsl); 0 = off.
+    dilate_px: u32,
     _pad1: u32,
     _pad2: u32,
 }

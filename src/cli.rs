@@ -99,6 +99,10 @@ pub struct StereoArgs {
     /// scanline (copy the background-side pixel of the row).
     #[arg(long, value_enum, default_value_t = FillMode::Background)]
     pub fill: FillMode,
+    /// Grow the foreground in the depth map by this many pixels (iw3's edge dilation), so
+    /// thin foreground objects stay whole.
+    #[arg(long, default_value_t = 0, value_name = "PX")]
+    pub dilate: u32,
     /// Metric depth: distance between the eyes in millimetres.
     #[arg(long = "ipd-mm", default_value_t = 63.0, allow_negative_numbers = true)]
     pub ipd_mm: f32,
@@ -125,6 +129,7 @@ impl StereoArgs {
             },
             edge_threshold: self.edge_threshold.unwrap_or(NO_EDGE_THRESHOLD),
             fill: self.fill,
+            dilate_px: self.dilate,
         }
     }
 }

@@ -145,6 +145,12 @@ impl RenderJob {
                 bail!("{name} must be an angle in degrees between 0 and 180");
             }
         }
+        if s.dilate_px > MAX_DILATE_PX {
+            bail!(
+                "--dilate must be at most {MAX_DILATE_PX} pixels, got {}",
+                s.dilate_px
+            );
+        }
         if !positive(s.edge_threshold) {
             bail!(
                 "--edge-threshold must be a fraction > 0 (e.g. 0.03), got {}",
@@ -193,6 +199,9 @@ impl RenderJob {
         Ok(())
     }
 }
+
+/// Largest `--dilate`: the filter costs 2 * radius + 1 reads per pixel and pass.
+pub const MAX_DILATE_PX: u32 = 64;
 
 fn same_file(a: &Path, b: &Path) -> bool {
     match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {

@@ -159,6 +159,18 @@ fn outputs_and_parameters_are_checked_before_any_work() {
         &["--xfov"],
     );
     fails(&dir, vec![s(&input), "--ipd-mm", "0"], &out, &["--ipd-mm"]);
+    fails(
+        &dir,
+        vec![s(&input), "--dilate", "500"],
+        &out,
+        &["--dilate"],
+    );
+    fails(
+        &dir,
+        vec![s(&input), "--edge-threshold", "-1"],
+        &out,
+        &["--edge-threshold"],
+    );
     // Clap's own usage errors exit with 2.
     let r = stereosplat(&["render", s(&input), "-o", s(&out), "--layout", "diagonal"]);
     assert_eq!(r.code, Some(2));

@@ -404,3 +404,36 @@ fn a_frame_shifted_entirely_off_screen_fills_black_without_stalling() {
             .all(|p| p[..3] == [0.0, 0.0, 0.0] && p[3] == 1.0)
     );
 }
+
+#[test]
+fn dilation_grows_the_foreground_by_the_radius() {
+    let ctx = common::gpu();
+    let (w, h) = (32u32, 9u32);
+    // One near pixel in the middle of a far background.
+    let near: Vec<f32> = (0..w * h)
+        .map(|i| if i == 4 * w + 16 { 1.0 } else { 0.0 })
+        .collect();
+    let raw: Vec<u8> = near
+        .iter()
+        .flat_map(|n| ((n * 65535.0) as u16).to_le_bytes())
+        .collect();
+    let stereo = StereoParams {
+        dilate_px: 2,
+        ..right_eye(4.0)
+    };
+    let mut warper = Warper::new(ctx, &Default::default()).unwrap();
+    warper.prepare(ctx, (w, h), (w, h), stereo.eye);
+    warper.upload_color(&ctx.queue, &ramp(w, h), w * 4);
+    warper.upload_depth(&ctx.queue, &raw, w * 2);
+    let mut enc = ctx.device.create_command_encoder(&Default::default());
+    warper.encode(&ctx.queue, &mut enc, &stereo, &DepthRange::default());
+    ctx.queue.submit([enc.finish()]);
+    let nearness = common::r32f(&read_texture(ctx, warper.debug_textures().0));
+    for y in 0..h {
+        for x in 0..w {
+            let inside = x.abs_diff(16) <= 2 && y.abs_diff(4) <= 2;
+            let v = nearness[(y * w + x) as usize];
+            assert_eq!(v, if inside { 1.0 } else { 0.0 }, "({x}, {y})");
+        }
+    }
+}

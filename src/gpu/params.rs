@@ -27,7 +27,8 @@ pub struct DepthParams {
     pub far_is_bright: u32,
     pub kind: u32,
     pub value_scale: f32,
-    pub _pad: [u32; 3],
+    pub dilate_px: u32,
+    pub _pad: [u32; 2],
 }
 
 /// Twin: `ComposeParams` in shaders/common.wgsl.

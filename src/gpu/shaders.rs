@@ -14,6 +14,10 @@ pub const FILES: &[(&str, &str)] = &[
         include_str!("../../shaders/depth_prep.wgsl"),
     ),
     (
+        "depth_dilate.wgsl",
+        include_str!("../../shaders/depth_dilate.wgsl"),
+    ),
+    (
         "warp_splat.wgsl",
         include_str!("../../shaders/warp_splat.wgsl"),
     ),

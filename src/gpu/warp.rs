@@ -127,6 +127,8 @@ pub struct StereoParams {
     /// depth) are not joined into a stretched surface: the gap becomes a hole.
     pub edge_threshold: f32,
     pub fill: FillMode,
+    /// Grow the foreground in the depth map by this many pixels (0 = off).
+    pub dilate_px: u32,
 }
 
 impl Default for StereoParams {
@@ -139,6 +141,7 @@ impl Default for StereoParams {
             camera: MetricCamera::default(),
             edge_threshold: NO_EDGE_THRESHOLD,
             fill: FillMode::Background,
+            dilate_px: 0,
         }
     }
 }
@@ -176,7 +179,7 @@ impl Default for DepthRange {
 }
 
 impl DepthRange {
-    fn params(&self, out: (u32, u32), raw: (u32, u32)) -> DepthParams {
+    fn params(&self, out: (u32, u32), raw: (u32, u32), dilate_px: u32) -> DepthParams {
         let span = self.max - self.min;
         DepthParams {
             out_size: [out.0, out.1],
@@ -187,7 +190,8 @@ impl DepthRange {
             far_is_bright: u32::from(self.far_is_bright),
             kind: self.kind.shader_id(),
             value_scale: self.value_scale,
-            _pad: [0; 3],
+            dilate_px,
+            _pad: [0; 2],
         }
     }
 
@@ -253,6 +257,9 @@ struct Targets {
     _column_source: wgpu::Buffer,
     depth_uniform: wgpu::Buffer,
     depth_group: wgpu::BindGroup,
+    /// nearness -> scratch (horizontal max), scratch -> nearness (vertical max).
+    dilate_h_group: wgpu::BindGroup,
+    dilate_v_group: wgpu::BindGroup,
     eyes: Vec<EyeTargets>,
 }
 
@@ -275,6 +282,8 @@ pub struct EyeViews<'a> {
 
 pub struct Warper {
     depth_prep: Pass,
+    dilate_h: Pass,
+    dilate_v: Pass,
     splat: Pass,
     resolve: Pass,
     fill_rows: Pass,
@@ -286,6 +295,10 @@ pub struct Warper {
 }
 
 const NEARNESS_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::R32Float;
+/// Values for a shader's `override` constants.
+type Constants = &'static [(&'static str, f64)];
+const DILATE_H: [(&str, f64); 1] = [("VERTICAL", 0.0)];
+const DILATE_V: [(&str, f64); 1] = [("VERTICAL", 1.0)];
 const VIEW_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba16Float;
 /// `@workgroup_size` of fill_rows.wgsl and fill_columns.wgsl: lines per workgroup.
 const FILL_LINES_PER_GROUP: u32 = 64;
@@ -293,15 +306,27 @@ const FILL_LINES_PER_GROUP: u32 = 64;
 impl Warper {
     pub fn new(ctx: &GpuContext, shaders: &ShaderSet) -> Result<Self, GpuError> {
         let device = &ctx.device;
-        let make = |file: &str, entries: &[wgpu::BindGroupLayoutEntry]| -> Result<Pass, GpuError> {
+        let make_with = |file: &str,
+                         entries: &[wgpu::BindGroupLayoutEntry],
+                         constants: &[(&str, f64)]|
+         -> Result<Pass, GpuError> {
             let (layout, pipeline_layout) = b::layout(device, &format!("{LABEL}.{file}"), entries);
-            let pipeline = ctx.compute_pipeline(shaders, file, &pipeline_layout)?;
+            let pipeline = ctx.specialised_pipeline(shaders, file, &pipeline_layout, constants)?;
             Ok(Pass {
                 layout,
                 pipeline_layout,
                 pipeline,
             })
         };
+        let make =
+            |file: &str, entries: &[wgpu::BindGroupLayoutEntry]| make_with(file, entries, &[]);
+        let dilate_entries = [
+            b::uniform(0),
+            b::unfilterable_texture(1),
+            b::storage_texture(2, NEARNESS_FORMAT),
+        ];
+        let dilate_h = make_with("depth_dilate.wgsl", &dilate_entries, &DILATE_H)?;
+        let dilate_v = make_with("depth_dilate.wgsl", &dilate_entries, &DILATE_V)?;
         let depth_prep = make(
             "depth_prep.wgsl",
             &[
@@ -359,6 +384,8 @@ impl Warper {
         )?;
         Ok(Self {
             depth_prep,
+            dilate_h,
+            dilate_v,
             splat,
             resolve,
             fill_rows,
@@ -373,34 +400,44 @@ impl Warper {
     pub fn reload(&mut self, ctx: &GpuContext, shaders: &ShaderSet) -> Result<(), GpuError> {
         // Build all first, so one broken file leaves every old pipeline in place.
         let mut built = Vec::new();
-        for (file, pass) in self.passes() {
-            built.push(ctx.compute_pipeline(shaders, file, &pass.pipeline_layout)?);
+        for (file, pass, constants) in self.passes() {
+            built.push(ctx.specialised_pipeline(
+                shaders,
+                file,
+                &pass.pipeline_layout,
+                constants,
+            )?);
         }
-        for ((_, pass), pipeline) in self.passes_mut().into_iter().zip(built) {
+        for (pass, pipeline) in self.passes_mut().into_iter().zip(built) {
             pass.pipeline = pipeline;
         }
         Ok(())
     }
 
-    fn passes(&self) -> [(&'static str, &Pass); 6] {
+    /// Every pass with its shader file and override constants (same order as passes_mut).
+    fn passes(&self) -> [(&'static str, &Pass, Constants); 8] {
         [
-            ("depth_prep.wgsl", &self.depth_prep),
-            ("warp_splat.wgsl", &self.splat),
-            ("warp_resolve.wgsl", &self.resolve),
-            ("fill_rows.wgsl", &self.fill_rows),
-            ("fill_columns.wgsl", &self.fill_columns),
-            ("fill_resolve.wgsl", &self.fill_resolve),
+            ("depth_prep.wgsl", &self.depth_prep, &[]),
+            ("depth_dilate.wgsl", &self.dilate_h, &DILATE_H),
+            ("depth_dilate.wgsl", &self.dilate_v, &DILATE_V),
+            ("warp_splat.wgsl", &self.splat, &[]),
+            ("warp_resolve.wgsl", &self.resolve, &[]),
+            ("fill_rows.wgsl", &self.fill_rows, &[]),
+            ("fill_columns.wgsl", &self.fill_columns, &[]),
+            ("fill_resolve.wgsl", &self.fill_resolve, &[]),
         ]
     }
 
-    fn passes_mut(&mut self) -> [(&'static str, &mut Pass); 6] {
+    fn passes_mut(&mut self) -> [&mut Pass; 8] {
         [
-            ("depth_prep.wgsl", &mut self.depth_prep),
-            ("warp_splat.wgsl", &mut self.splat),
-            ("warp_resolve.wgsl", &mut self.resolve),
-            ("fill_rows.wgsl", &mut self.fill_rows),
-            ("fill_columns.wgsl", &mut self.fill_columns),
-            ("fill_resolve.wgsl", &mut self.fill_resolve),
+            &mut self.depth_prep,
+            &mut self.dilate_h,
+            &mut self.dilate_v,
+            &mut self.splat,
+            &mut self.resolve,
+            &mut self.fill_rows,
+            &mut self.fill_columns,
+            &mut self.fill_resolve,
         ]
     }
 
@@ -498,6 +535,30 @@ impl Warper {
                 wgpu::BindingResource::TextureView(&nearness_view),
             ],
         );
+        let (_dilate_scratch, dilate_scratch_view) = b::texture_2d(
+            device,
+            &format!("{LABEL}.warp.dilate_scratch"),
+            size,
+            NEARNESS_FORMAT,
+            storage,
+        );
+        let dilate_group =
+            |layout: &wgpu::BindGroupLayout, from: &wgpu::TextureView, to: &wgpu::TextureView| {
+                b::group(
+                    device,
+                    &format!("{LABEL}.warp.dilate"),
+                    layout,
+                    &[
+                        depth_uniform.as_entire_binding(),
+                        wgpu::BindingResource::TextureView(from),
+                        wgpu::BindingResource::TextureView(to),
+                    ],
+                )
+            };
+        let dilate_h_group =
+            dilate_group(&self.dilate_h.layout, &nearness_view, &dilate_scratch_view);
+        let dilate_v_group =
+            dilate_group(&self.dilate_v.layout, &dilate_scratch_view, &nearness_view);
         let eyes = (0..eye.synthesised())
             .map(|i| {
                 let name = format!("{LABEL}.warp.eye{i}");
@@ -610,6 +671,8 @@ impl Warper {
             _column_source: column_source,
             depth_uniform,
             depth_group,
+            dilate_h_group,
+            dilate_v_group,
             eyes,
         }
     }
@@ -649,7 +712,7 @@ impl Warper {
         queue.write_buffer(
             &t.depth_uniform,
             0,
-            bytemuck::bytes_of(&range.params(t.size, t.depth_size)),
+            bytemuck::bytes_of(&range.params(t.size, t.depth_size, stereo.dilate_px)),
         );
         {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
@@ -659,6 +722,16 @@ impl Warper {
             pass.set_pipeline(&self.depth_prep.pipeline);
             pass.set_bind_group(0, &t.depth_group, &[]);
             pass.dispatch_workgroups(gx, gy, 1);
+            if stereo.dilate_px > 0 {
+                for (pass_, group) in [
+                    (&self.dilate_h, &t.dilate_h_group),
+                    (&self.dilate_v, &t.dilate_v_group),
+                ] {
+                    pass.set_pipeline(&pass_.pipeline);
+                    pass.set_bind_group(0, group, &[]);
+                    pass.dispatch_workgroups(gx, gy, 1);
+                }
+            }
         }
         let (full, zero) = range.full_gain_and_zero(stereo);
         for (eye, gain) in t.eyes.iter().zip(shift_gains(stereo.eye, full)) {
