@@ -11,6 +11,10 @@
 @group(0) @binding(3) var<storage, read> row_source: array<u32>;
 @group(0) @binding(4) var<storage, read> column_source: array<u32>;
 @group(0) @binding(5) var filled_out: texture_storage_2d<rgba16float, write>;
+// Infill mask (the metric depth toolbox's convention): black where the view is known;
+// in a hole run, red at the end next to the nearer surface, blue at the end next to the
+// farther one, green inside.
+@group(0) @binding(6) var mask_out: texture_storage_2d<rgba8unorm, write>;
 
 const NONE16: u32 = 0xFFFFu;
 // How far (in z-buffer key units, 0..1) a vertical neighbour's depth may be from the
@@ -28,9 +32,19 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
     let here = textureLoad(warped, vec2<u32>(x, y), 0);
     if (here.a > 0.0) {
         textureStore(filled_out, vec2<u32>(x, y), here);
+        textureStore(mask_out, vec2<u32>(x, y), vec4<f32>(0.0, 0.0, 0.0, 1.0));
         return;
     }
     let src = row_source[y * w + x];
+    var mask = vec3<f32>(0.0, 1.0, 0.0);
+    let left_end = x > 0u && textureLoad(warped, vec2<u32>(x - 1u, y), 0).a > 0.0;
+    let right_end = x + 1u < w && textureLoad(warped, vec2<u32>(x + 1u, y), 0).a > 0.0;
+    if ((left_end && src != x - 1u) || (right_end && src != x + 1u)) {
+        mask = vec3<f32>(1.0, 0.0, 0.0);
+    } else if (left_end || right_end) {
+        mask = vec3<f32>(0.0, 0.0, 1.0);
+    }
+    textureStore(mask_out, vec2<u32>(x, y), vec4<f32>(mask, 1.0));
     if (params.fill_mode == FILL_SCANLINE) {
         var c = vec3<f32>(0.0);
         if (src != NONE) {

@@ -196,6 +196,10 @@ pub struct RenderArgs {
         allow_negative_numbers = true
     )]
     pub start: f64,
+    /// Also write the infill mask video: holes coloured (red next to the nearer surface,
+    /// blue next to the farther, green inside), the rest black.
+    #[arg(long, value_name = "FILE")]
+    pub mask_out: Option<PathBuf>,
     /// Leave the source audio out.
     #[arg(long)]
     pub no_audio: bool,
@@ -224,6 +228,7 @@ impl RenderArgs {
                 layout: self.layout,
             },
             name_tags: self.name_tags,
+            mask_out: self.mask_out.clone(),
             frames: self.frames,
             start_secs: self.start,
             audio: !self.no_audio,

@@ -41,6 +41,8 @@ pub struct RenderJob {
     pub layout: Layout,
     pub anaglyph: Anaglyph,
     pub encode: EncodeSettings,
+    /// Also write the infill mask video here (`--mask-out`).
+    pub mask_out: Option<PathBuf>,
     /// Append the player tag of the layout to the output name.
     pub name_tags: bool,
     /// Render at most this many frames.
@@ -67,6 +69,7 @@ impl Default for RenderJob {
             anaglyph: Anaglyph::Dubois,
             encode: EncodeSettings::default(),
             name_tags: false,
+            mask_out: None,
             frames: None,
             start_secs: 0.0,
             audio: true,
@@ -187,8 +190,24 @@ impl RenderJob {
         }
         Container::from_path(&self.final_output())?;
         let out = self.final_output();
-        for input in std::iter::once(&self.input).chain(self.depth.iter()) {
-            if same_file(input, &out) {
+        if let Some(mask) = &self.mask_out {
+            if Container::from_path(mask)?.is_still() != Container::from_path(&out)?.is_still() {
+                bail!(
+                    "--mask-out {} must be the same kind of file as the output (video or image)",
+                    mask.display()
+                );
+            }
+            if same_file(mask, &out) || mask == &out {
+                bail!("--mask-out must differ from the output {}", out.display());
+            }
+        }
+        let written = std::iter::once(&out).chain(self.mask_out.iter());
+        for (input, out) in [&self.input]
+            .into_iter()
+            .chain(self.depth.iter())
+            .flat_map(|i| written.clone().map(move |o| (i, o)))
+        {
+            if same_file(input, out) {
                 bail!(
                     "the output {} is the input {}: refusing to overwrite an input; choose another output name",
                     out.display(),
@@ -207,6 +226,50 @@ fn same_file(a: &Path, b: &Path) -> bool {
     match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
         (Ok(a), Ok(b)) => a == b,
         _ => false,
+    }
+}
+
+/// One encoded stream of composed frames: its composer, readback ring and encoder.
+struct Stream {
+    composer: Composer,
+    readback: Readback,
+    encoder: Encoder,
+}
+
+impl Stream {
+    fn record(&mut self, queue: &wgpu::Queue, enc: &mut wgpu::CommandEncoder) -> usize {
+        self.composer.encode(queue, enc);
+        self.readback.record(enc, self.composer.output_texture())
+    }
+
+    fn push(
+        &mut self,
+        ctx: &GpuContext,
+        slot: usize,
+        pts: u64,
+        dur: Option<u64>,
+    ) -> anyhow::Result<()> {
+        let stride = self.readback.stride_bytes();
+        let encoder = &mut self.encoder;
+        self.readback.read(ctx, slot, |bytes| {
+            encoder.push_video(bytes, stride, pts, dur)
+        })??;
+        Ok(())
+    }
+}
+
+/// Layout of the `--mask-out` video: the output's own stereo layout when it has one,
+/// else the synthesised eye(s).
+fn mask_layout(layout: Layout, eye: crate::gpu::Eye) -> Layout {
+    use crate::gpu::Eye;
+    if layout.is_stereo_pair() {
+        layout
+    } else {
+        match eye {
+            Eye::Right => Layout::Right,
+            Eye::Left => Layout::Left,
+            Eye::Both => Layout::Sbs,
+        }
     }
 }
 
@@ -343,30 +406,59 @@ pub fn render(
     }
     let mut settings = job.encode.clone();
     settings.layout = job.layout;
-    let mut encoder = Encoder::open(&output, out_size, fps, audio_caps.as_ref(), &settings)?;
-    let mut readback = Readback::new(ctx, out_size, 3);
-    let stride = readback.stride_bytes();
+    let encoder = Encoder::open(&output, out_size, fps, audio_caps.as_ref(), &settings)?;
+    let mut main = Stream {
+        readback: Readback::new(ctx, out_size, 3),
+        composer,
+        encoder,
+    };
+    let mut mask = match &job.mask_out {
+        None => None,
+        Some(path) => {
+            let layout = mask_layout(job.layout, job.stereo.eye);
+            let mut composer = Composer::new(ctx, &job.shaders)?;
+            composer.prepare_views(
+                ctx,
+                &warper,
+                &warper.mask_views(),
+                layout,
+                job.anaglyph,
+                even,
+            )?;
+            let size = composer.output_size();
+            let settings = EncodeSettings {
+                layout,
+                // Crisp edges: the mask is thresholded by whatever reads it.
+                crf: 0,
+                ..job.encode.clone()
+            };
+            Some(Stream {
+                readback: Readback::new(ctx, size, 3),
+                encoder: Encoder::open(path, size, fps, None, &settings)?,
+                composer,
+            })
+        }
+    };
 
     let total = frames_wanted.or_else(|| {
         info.estimated_frames()
             .map(|n| n.saturating_sub(start_index))
     });
     progress.start(total);
-    let mut in_flight: VecDeque<(usize, u64, Option<u64>)> = VecDeque::new();
+    let mut in_flight: VecDeque<(usize, Option<usize>, u64, Option<u64>)> = VecDeque::new();
     let mut audio = Vec::new();
     let mut range_start: Option<u64> = None;
     let mut range_end = 0u64;
     let mut done = 0u64;
 
-    let drain = |readback: &mut Readback,
-                 encoder: &mut Encoder,
-                 slot: usize,
-                 pts: u64,
-                 dur: Option<u64>|
+    let drain = |main: &mut Stream,
+                 mask: &mut Option<Stream>,
+                 (slot, mask_slot, pts, dur)|
      -> anyhow::Result<()> {
-        readback.read(ctx, slot, |bytes| {
-            encoder.push_video(bytes, stride, pts, dur)
-        })??;
+        main.push(ctx, slot, pts, dur)?;
+        if let (Some(m), Some(ms)) = (mask.as_mut(), mask_slot) {
+            m.push(ctx, ms, pts, dur)?;
+        }
         Ok(())
     };
 
@@ -400,31 +492,34 @@ pub fn render(
                 label: Some("stereosplat.frame"),
             });
         warper.encode(&ctx.queue, &mut enc, &stereo, &range);
-        composer.encode(&ctx.queue, &mut enc);
-        let slot = readback.record(&mut enc, composer.output_texture());
+        let slot = main.record(&ctx.queue, &mut enc);
+        let mask_slot = mask.as_mut().map(|m| m.record(&ctx.queue, &mut enc));
         let index = ctx.queue.submit([enc.finish()]);
-        readback.submitted(slot, index);
+        main.readback.submitted(slot, index.clone());
+        if let (Some(m), Some(ms)) = (mask.as_mut(), mask_slot) {
+            m.readback.submitted(ms, index);
+        }
 
         let dur = frame.duration_nanos.or(frame_nanos);
         let pts = frame.pts_nanos - origin;
         range_end = frame.pts_nanos + dur.unwrap_or(0);
-        in_flight.push_back((slot, pts, dur));
+        in_flight.push_back((slot, mask_slot, pts, dur));
         drop(frame);
         // Keep one frame on the GPU while the previous one goes to the encoder.
-        while in_flight.len() >= readback.capacity() - 1 {
-            let (slot, pts, dur) = in_flight.pop_front().expect("non-empty");
-            drain(&mut readback, &mut encoder, slot, pts, dur)?;
+        while in_flight.len() >= main.readback.capacity() - 1 {
+            let next = in_flight.pop_front().expect("non-empty");
+            drain(&mut main, &mut mask, next)?;
         }
         audio.clear();
         decoder.take_audio(origin, range_end, &mut audio);
         for buf in audio.drain(..) {
-            encoder.push_audio(rebase(buf, origin))?;
+            main.encoder.push_audio(rebase(buf, origin))?;
         }
         done += 1;
         progress.frame(done);
     }
-    while let Some((slot, pts, dur)) = in_flight.pop_front() {
-        drain(&mut readback, &mut encoder, slot, pts, dur)?;
+    while let Some(next) = in_flight.pop_front() {
+        drain(&mut main, &mut mask, next)?;
     }
     if done == 0 {
         bail!(
@@ -436,12 +531,16 @@ pub fn render(
         audio.clear();
         decoder.finish_audio(origin, range_end, &mut audio);
         for buf in audio.drain(..) {
-            encoder.push_audio(rebase(buf, origin))?;
+            main.encoder.push_audio(rebase(buf, origin))?;
         }
     }
-    let had_audio = encoder.has_audio();
+    let had_audio = main.encoder.has_audio();
     drop(decoder);
-    let output = encoder.finish()?;
+    // The mask first: the main output appearing under its name means everything is done.
+    if let Some(m) = mask {
+        m.encoder.finish()?;
+    }
+    let output = main.encoder.finish()?;
     progress.finish();
     Ok(RenderReport {
         output,

@@ -351,3 +351,61 @@ fn metric_depth_video_renders_with_camera_geometry() {
         .sum();
     assert!(diff > (W * H) as usize / 20, "no visible parallax ({diff})");
 }
+
+#[test]
+fn mask_out_marks_exactly_the_holes_in_the_toolbox_colours() {
+    let dir = common::work_dir("e2e_mask");
+    let input = sample(&dir);
+    let mut j = job(&input, dir.join("sbs.png"), Layout::Sbs);
+    j.mask_out = Some(dir.join("mask.png"));
+    render(common::gpu(), &j, &mut Silent, &Cancel::default()).unwrap();
+    let grid = job(&input, dir.join("grid.png"), Layout::Grid);
+    render(common::gpu(), &grid, &mut Silent, &Cancel::default()).unwrap();
+    let mask = decode_all(&dir.join("mask.png"));
+    let grid = decode_all(&dir.join("grid.png"));
+    assert_eq!(mask.size, (2 * W, H), "the mask has the output's layout");
+    let (m, g) = (&mask.frames[0].1, &grid.frames[0].1);
+    let (mut red, mut green, mut blue, mut holes) = (0, 0, 0, 0);
+    for y in 0..H as usize {
+        for x in 0..2 * W as usize {
+            let p = &m[(y * 2 * W as usize + x) * 4..][..3];
+            if x < W as usize {
+                assert_eq!(
+                    p,
+                    [0, 0, 0],
+                    "the input (left) eye needs no infill at ({x},{y})"
+                );
+                continue;
+            }
+            // The grid's bottom-left quadrant is the hole mask of the same view (white = hole).
+            let hole = g[((H as usize + y) * 2 * W as usize + (x - W as usize)) * 4] > 127;
+            let marked = p != [0, 0, 0];
+            assert_eq!(marked, hole, "mask and hole disagree at ({x},{y}): {p:?}");
+            match p {
+                [255, 0, 0] => red += 1,
+                [0, 255, 0] => green += 1,
+                [0, 0, 255] => blue += 1,
+                [0, 0, 0] => {}
+                other => panic!("unexpected mask colour {other:?}"),
+            }
+            holes += usize::from(hole);
+        }
+    }
+    assert!(
+        holes > 0 && red > 0 && green > 0 && blue > 0,
+        "r {red} g {green} b {blue} of {holes}"
+    );
+}
+
+#[test]
+fn mask_video_has_one_frame_per_output_frame() {
+    let dir = common::work_dir("e2e_mask_video");
+    let input = sample(&dir);
+    let mut j = job(&input, dir.join("out.mkv"), Layout::HalfSbs);
+    j.mask_out = Some(dir.join("out_infillmask.mkv"));
+    render(common::gpu(), &j, &mut Silent, &Cancel::default()).unwrap();
+    let mask = decode_all(&dir.join("out_infillmask.mkv"));
+    assert_eq!(mask.frames.len() as u64, FRAMES);
+    assert_eq!(mask.size, (W, H));
+    assert!(!mask.audio, "the mask carries no audio");
+}

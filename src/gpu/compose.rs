@@ -130,6 +130,20 @@ impl Composer {
         anaglyph: Anaglyph,
         even: bool,
     ) -> Result<(), GpuError> {
+        self.prepare_views(ctx, warper, &warper.views(), layout, anaglyph, even)
+    }
+
+    /// Like [`Self::prepare`] for another set of eye views of the same warper (the infill
+    /// masks for `--mask-out`).
+    pub fn prepare_views(
+        &mut self,
+        ctx: &GpuContext,
+        warper: &Warper,
+        views: &super::warp::EyeViews<'_>,
+        layout: Layout,
+        anaglyph: Anaglyph,
+        even: bool,
+    ) -> Result<(), GpuError> {
         self.pipeline_for(ctx, layout)?;
         self.current = layout;
         let eye = warper
@@ -161,7 +175,7 @@ impl Composer {
                 | wgpu::TextureUsages::TEXTURE_BINDING
                 | wgpu::TextureUsages::COPY_SRC,
         );
-        let v = warper.views();
+        let v = views;
         let group = b::group(
             device,
             &format!("{LABEL}.compose"),

@@ -235,6 +235,7 @@ struct EyeTargets {
     warped_view: wgpu::TextureView,
     filled: wgpu::Texture,
     filled_view: wgpu::TextureView,
+    mask_view: wgpu::TextureView,
     uniform: wgpu::Buffer,
     splat: wgpu::BindGroup,
     resolve: wgpu::BindGroup,
@@ -261,6 +262,8 @@ struct Targets {
     dilate_h_group: wgpu::BindGroup,
     dilate_v_group: wgpu::BindGroup,
     eyes: Vec<EyeTargets>,
+    /// Stands for the input eye in mask views: it needs no infill.
+    black_view: wgpu::TextureView,
 }
 
 struct Pass {
@@ -295,6 +298,7 @@ pub struct Warper {
 }
 
 const NEARNESS_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::R32Float;
+const MASK_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba8Unorm;
 /// Values for a shader's `override` constants.
 type Constants = &'static [(&'static str, f64)];
 const DILATE_H: [(&str, f64); 1] = [("VERTICAL", 0.0)];
@@ -380,6 +384,7 @@ impl Warper {
                 b::storage_buffer(3, true),
                 b::storage_buffer(4, true),
                 b::storage_texture(5, VIEW_FORMAT),
+                b::storage_texture(6, MASK_FORMAT),
             ],
         )?;
         Ok(Self {
@@ -576,6 +581,8 @@ impl Warper {
                     NEARNESS_FORMAT,
                     storage,
                 );
+                let (_mask, mask_view) =
+                    b::texture_2d(device, &format!("{name}.mask"), size, MASK_FORMAT, storage);
                 let (filled, filled_view) = b::texture_2d(
                     device,
                     &format!("{name}.filled"),
@@ -642,6 +649,7 @@ impl Warper {
                         zbuffer.as_entire_binding(),
                         column_source.as_entire_binding(),
                         wgpu::BindingResource::TextureView(&filled_view),
+                        wgpu::BindingResource::TextureView(&mask_view),
                     ],
                 );
                 EyeTargets {
@@ -649,6 +657,7 @@ impl Warper {
                     warped_view,
                     filled,
                     filled_view,
+                    mask_view,
                     uniform,
                     splat,
                     resolve,
@@ -658,7 +667,15 @@ impl Warper {
                 }
             })
             .collect();
+        let (_black, black_view) = b::texture_2d(
+            device,
+            &format!("{LABEL}.warp.black"),
+            (1, 1),
+            MASK_FORMAT,
+            wgpu::TextureUsages::TEXTURE_BINDING,
+        );
         Targets {
+            black_view,
             size,
             depth_size,
             eye,
@@ -797,6 +814,21 @@ impl Warper {
                 nearness: &t.nearness_view,
                 warped_raw: &t.eyes[1].warped_view,
             },
+        }
+    }
+
+    /// Infill masks of both eyes (black for the input eye), for `--mask-out`.
+    pub fn mask_views(&self) -> EyeViews<'_> {
+        let t = self.targets();
+        let (left, right) = match t.eye {
+            Eye::Right => (&t.black_view, &t.eyes[0].mask_view),
+            Eye::Left => (&t.eyes[0].mask_view, &t.black_view),
+            Eye::Both => (&t.eyes[0].mask_view, &t.eyes[1].mask_view),
+        };
+        EyeViews {
+            left,
+            right,
+            ..self.views()
         }
     }
 
