@@ -45,8 +45,9 @@ struct DepthParams {
     value_scale: f32,
     // Radius of the depth max filter (depth_dilate.wgsl); 0 = off.
     dilate_px: u32,
-    _pad1: u32,
-    _pad2: u32,
+    // 1: the depth texture is the metric depth toolbox's RGB encoding (value R * 256 + B).
+    rgb_encoded: u32,
+    _pad0: u32,
 }
 
 // Twin: gpu::params::ComposeParams.

@@ -1,4 +1,5 @@
-// Raw depth (16-bit grey, any size) -> the warp's depth quantity at the frame size:
+// Raw depth (16-bit grey, or the metric depth toolbox's RGB encoding; any size) -> the
+// warp's depth quantity at the frame size:
 // relative nearness in 0..1 (normalised per clip), 1/z for metric depth (1/metres), or
 // disparity in pixels. Resamples bilinearly on the GPU; for metric and disparity maps a
 // stored 0 means "unknown" and becomes -1 (not splatted: a hole).
@@ -10,7 +11,12 @@
 
 fn raw_at(x: i32, y: i32) -> f32 {
     let c = clamp(vec2<i32>(x, y), vec2<i32>(0), vec2<i32>(params.raw_size) - 1);
-    return f32(textureLoad(raw_depth, c, 0).r);
+    let t = textureLoad(raw_depth, c, 0);
+    if (params.rgb_encoded == 1u) {
+        // R = G = E >> 24, B = (E >> 16) & 255: the 16 bits that carry information.
+        return f32(t.r * 256u + t.b);
+    }
+    return f32(t.r);
 }
 
 @compute @workgroup_size(16, 16)

@@ -154,7 +154,12 @@ pub struct RenderArgs {
     /// disparity PNGs. Default: metric uses --max-depth at full scale, disparity 1.
     #[arg(long, value_name = "S", allow_negative_numbers = true)]
     pub depth_scale: Option<f32>,
-    /// Metric depth: distance in metres of the largest stored value (when no --depth-scale).
+    /// The depth video is the metric depth toolbox's RGB encoding (R, G = high byte, B = low
+    /// byte; lossless, e.g. FFV1 in MKV), decoded with --max-depth. Needs --depth-kind metric.
+    #[arg(long)]
+    pub depth_rgb: bool,
+    /// Metric depth: distance in metres of the largest stored value (when no --depth-scale),
+    /// or the toolbox's max_depth with --depth-rgb.
     #[arg(
         long,
         default_value_t = 20.0,
@@ -216,6 +221,7 @@ impl RenderArgs {
             depth_far_is_bright: self.depth_far_bright,
             depth_kind: self.depth_kind,
             depth_scale: self.depth_scale,
+            depth_rgb: self.depth_rgb,
             max_depth_m: self.max_depth,
             xfov_deg: self.xfov,
             yfov_deg: self.yfov,

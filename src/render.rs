@@ -32,6 +32,8 @@ pub struct RenderJob {
     pub depth_kind: DepthKind,
     /// Metres or pixels per stored depth step (metric / disparity).
     pub depth_scale: Option<f32>,
+    /// The depth is the metric depth toolbox's RGB encoding (with `max_depth_m`).
+    pub depth_rgb: bool,
     /// Metric: metres at the largest stored value when no scale is given.
     pub max_depth_m: f32,
     /// Metric: camera field of view in degrees (one of them is needed).
@@ -61,6 +63,7 @@ impl Default for RenderJob {
             depth_far_is_bright: false,
             depth_kind: DepthKind::Relative,
             depth_scale: None,
+            depth_rgb: false,
             max_depth_m: 20.0,
             xfov_deg: None,
             yfov_deg: None,
@@ -165,6 +168,14 @@ impl RenderJob {
         }
         if !positive(self.max_depth_m) {
             bail!("--max-depth must be a distance > 0 in metres");
+        }
+        if self.depth_rgb && self.depth_kind != DepthKind::Metric {
+            bail!(
+                "--depth-rgb is the metric depth toolbox's encoding: use it with --depth-kind metric and its --max-depth"
+            );
+        }
+        if self.depth_rgb && self.depth_scale.is_some() {
+            bail!("--depth-rgb fixes the scale from --max-depth; leave out --depth-scale");
         }
         if self.depth_kind == DepthKind::Metric
             && self.xfov_deg.is_none()
@@ -343,7 +354,7 @@ pub fn render(
             )
         })?,
     };
-    let scan = DepthScan::run(&depth_path)?;
+    let scan = DepthScan::run(&depth_path, job.depth_rgb)?;
     log::info!(
         "depth {}: {}x{}, {} frame(s), values {}..{}",
         depth_path.display(),
@@ -388,6 +399,7 @@ pub fn render(
     }
 
     let mut warper = Warper::new(ctx, &job.shaders)?;
+    warper.set_rgb_depth(job.depth_rgb);
     let mut composer = Composer::new(ctx, &job.shaders)?;
     let size = (info.width, info.height);
     let even = container.needs_even_size();

@@ -409,3 +409,88 @@ fn mask_video_has_one_frame_per_output_frame() {
     assert_eq!(mask.size, (W, H));
     assert!(!mask.audio, "the mask carries no audio");
 }
+
+/// Writes the scene's metric depth, either 16-bit grey (20 m full scale) or in the metric
+/// depth toolbox's RGB encoding (max_depth 20 m), as a lossless FFV1 video.
+fn metric_depth_video(path: &Path, rgb: bool) {
+    use gstreamer_video as gst_video;
+    let cam = stereosplat::synth::Camera::with_fov(W, H, 60.0);
+    let format = if rgb {
+        gst_video::VideoFormat::Rgba
+    } else {
+        gst_video::VideoFormat::Gray16Le
+    };
+    let caps = gst_video::VideoInfo::builder(format, W, H)
+        .fps(gstreamer::Fraction::new(24, 1))
+        .build()
+        .unwrap()
+        .to_caps()
+        .unwrap();
+    stereosplat::synth::write_frames(
+        &caps,
+        &format!(
+            // Lossless: BGRA for RGB (videoconvert would otherwise pick I420).
+            "videoconvert ! video/x-raw,format={} ! avenc_ffv1 ! matroskamux ! filesink location=\"{}\"",
+            if rgb { "BGRA" } else { "GRAY16_LE" },
+            path.display()
+        ),
+        (0..FRAMES).map(|i| {
+            let (_, z) = stereosplat::synth::Scene { time: i as f32 / 24.0 }.render(&cam);
+            z.iter()
+                .flat_map(|z| {
+                    if rgb {
+                        let [r, g, b] = stereosplat::depth::codec::rgb_from_metric(f64::from(*z), 20.0);
+                        vec![r, g, b, 255]
+                    } else {
+                        ((z / 20.0 * 65535.0).round().clamp(1.0, 65535.0) as u16).to_le_bytes().to_vec()
+                    }
+                })
+                .collect()
+        }),
+        24,
+    )
+    .unwrap();
+}
+
+#[test]
+fn toolbox_rgb_depth_renders_like_grey_metric_depth() {
+    let dir = common::work_dir("e2e_rgb_depth");
+    let input = sample(&dir);
+    let mut right_eyes = Vec::new();
+    for rgb in [false, true] {
+        let depth = dir.join(if rgb {
+            "rgb_depth.mkv"
+        } else {
+            "grey_depth.mkv"
+        });
+        metric_depth_video(&depth, rgb);
+        let out = dir.join(if rgb { "rgb.png" } else { "grey.png" });
+        let mut j = job(&input, out.clone(), Layout::Right);
+        j.depth = Some(depth);
+        j.depth_kind = stereosplat::gpu::DepthKind::Metric;
+        j.depth_rgb = rgb;
+        j.max_depth_m = 20.0;
+        j.xfov_deg = Some(60.0);
+        j.stereo.camera.ipd_m = 0.1;
+        render(common::gpu(), &j, &mut Silent, &Cancel::default()).unwrap();
+        right_eyes.push(decode_all(&out).frames.remove(0).1);
+    }
+    let src = decode_all(&input).frames.remove(0).1;
+    let mean_diff = |a: &[u8], b: &[u8]| {
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| f64::from(x.abs_diff(*y)))
+            .sum::<f64>()
+            / a.len() as f64
+    };
+    let same = mean_diff(&right_eyes[0], &right_eyes[1]);
+    let parallax = mean_diff(&right_eyes[0], &src);
+    assert!(
+        same < 0.5,
+        "RGB-encoded and grey metric depth should render alike (mean diff {same})"
+    );
+    assert!(
+        parallax > 5.0,
+        "the right eye should differ from the input ({parallax})"
+    );
+}

@@ -86,16 +86,18 @@ pub struct DepthScan {
     pub min_nonzero: u16,
     /// Bits per sample of the stored depth (8 or 16): the unit of `--depth-scale`.
     pub source_bits: u32,
+    /// Stored in the metric depth toolbox's RGB encoding (values are R * 256 + B).
+    pub rgb: bool,
 }
 
 impl DepthScan {
-    pub fn run(path: &Path) -> Result<Self, DepthError> {
-        let mut dec = Decoder::open(path, PixelFormat::Gray16, &DecodeOptions::default())?;
+    pub fn run(path: &Path, rgb: bool) -> Result<Self, DepthError> {
+        let mut dec = Decoder::open(path, pixel_format(rgb), &DecodeOptions::default())?;
         let info = dec.info().clone();
         let (mut min, mut max, mut frames, mut end) = (u16::MAX, 0u16, 0u64, 0u64);
         let mut min_nonzero = u16::MAX;
         while let Some(f) = dec.next_frame()? {
-            let (lo, lo_nonzero, hi) = gray16_range(&f);
+            let (lo, lo_nonzero, hi) = value_range(&f, rgb);
             min = min.min(lo);
             min_nonzero = min_nonzero.min(lo_nonzero);
             max = max.max(hi);
@@ -116,7 +118,8 @@ impl DepthScan {
             min,
             max,
             min_nonzero,
-            source_bits: info.source_bits,
+            source_bits: if rgb { 16 } else { info.source_bits },
+            rgb,
         })
     }
 
@@ -133,6 +136,10 @@ impl DepthScan {
         // 16-bit steps per stored step: 257 for 8-bit sources widened to 16 bits.
         let unit = 65535.0 / ((1u32 << self.source_bits.min(16)) - 1) as f32;
         let value_scale = match kind {
+            // The toolbox's encoding fixes the scale: maxD at 255^4.
+            DepthKind::Metric if self.rgb => {
+                super::codec::metres_per_rgb_step(f64::from(max_depth_m)) as f32
+            }
             DepthKind::Relative => 0.0,
             DepthKind::Metric => scale.map_or(max_depth_m / 65535.0, |s| s / unit),
             DepthKind::Disparity => scale.unwrap_or(1.0) / unit,
@@ -148,6 +155,7 @@ impl DepthScan {
             max: f32::from(self.max) / 65535.0,
             far_is_bright,
             value_scale,
+            rgb_encoded: self.rgb,
             q_max,
         }
     }
@@ -157,13 +165,27 @@ impl DepthScan {
     }
 }
 
-/// (min, min above 0, max) of a 16-bit grey frame.
-fn gray16_range(f: &Frame) -> (u16, u16, u16) {
+fn pixel_format(rgb: bool) -> PixelFormat {
+    if rgb {
+        PixelFormat::Rgba
+    } else {
+        PixelFormat::Gray16
+    }
+}
+
+/// (min, min above 0, max) of a depth frame's values: 16-bit grey, or R * 256 + B of the
+/// toolbox's RGB encoding.
+fn value_range(f: &Frame, rgb: bool) -> (u16, u16, u16) {
     let (w, stride) = (f.width() as usize, f.stride_bytes() as usize);
+    let bpp = if rgb { 4 } else { 2 };
     let (mut lo, mut lo_nonzero, mut hi) = (u16::MAX, u16::MAX, 0u16);
     for row in f.data().chunks(stride).take(f.height() as usize) {
-        for px in row[..w * 2].chunks_exact(2) {
-            let v = u16::from_le_bytes([px[0], px[1]]);
+        for px in row[..w * bpp].chunks_exact(bpp) {
+            let v = if rgb {
+                u16::from(px[0]) << 8 | u16::from(px[2])
+            } else {
+                u16::from_le_bytes([px[0], px[1]])
+            };
             lo = lo.min(v);
             hi = hi.max(v);
             if v > 0 {
@@ -260,7 +282,7 @@ impl DepthStream {
         };
         let mut decoder = Decoder::open(
             &scan.path,
-            PixelFormat::Gray16,
+            pixel_format(scan.rgb),
             &DecodeOptions {
                 start_nanos: start,
                 with_audio: false,

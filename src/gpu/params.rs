@@ -28,7 +28,8 @@ pub struct DepthParams {
     pub kind: u32,
     pub value_scale: f32,
     pub dilate_px: u32,
-    pub _pad: [u32; 2],
+    pub rgb_encoded: u32,
+    pub _pad: u32,
 }
 
 /// Twin: `ComposeParams` in shaders/common.wgsl.

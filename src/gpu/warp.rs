@@ -160,6 +160,8 @@ pub struct DepthRange {
     pub far_is_bright: bool,
     /// Metric: metres per 16-bit step; disparity: pixels per 16-bit step.
     pub value_scale: f32,
+    /// The depth texture holds the toolbox's RGB encoding (see depth::codec).
+    pub rgb_encoded: bool,
     /// Largest depth quantity in the clip (1/metres of the nearest point, or the largest
     /// disparity); scales z-buffer keys. Relative depth uses 1.
     pub q_max: f32,
@@ -173,6 +175,7 @@ impl Default for DepthRange {
             max: 1.0,
             far_is_bright: false,
             value_scale: 0.0,
+            rgb_encoded: false,
             q_max: 1.0,
         }
     }
@@ -191,7 +194,8 @@ impl DepthRange {
             kind: self.kind.shader_id(),
             value_scale: self.value_scale,
             dilate_px,
-            _pad: [0; 2],
+            rgb_encoded: u32::from(self.rgb_encoded),
+            _pad: 0,
         }
     }
 
@@ -247,6 +251,7 @@ struct EyeTargets {
 struct Targets {
     size: (u32, u32),
     depth_size: (u32, u32),
+    depth_format: wgpu::TextureFormat,
     eye: Eye,
     color: wgpu::Texture,
     color_view: wgpu::TextureView,
@@ -295,6 +300,8 @@ pub struct Warper {
     targets: Option<Targets>,
     /// Bumped whenever targets are rebuilt, so the composer knows to rebind.
     generation: u64,
+    /// R16Uint for grey depth, Rgba8Uint for the toolbox's RGB-encoded depth.
+    depth_format: wgpu::TextureFormat,
 }
 
 const NEARNESS_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::R32Float;
@@ -398,6 +405,7 @@ impl Warper {
             fill_resolve,
             targets: None,
             generation: 0,
+            depth_format: wgpu::TextureFormat::R16Uint,
         })
     }
 
@@ -455,6 +463,16 @@ impl Warper {
     }
 
     /// Makes sure textures exist for this frame size, depth size and eye mode.
+    /// Depth arrives RGB-encoded (the metric depth toolbox) instead of 16-bit grey; takes
+    /// effect at the next `prepare`.
+    pub fn set_rgb_depth(&mut self, rgb: bool) {
+        self.depth_format = if rgb {
+            wgpu::TextureFormat::Rgba8Uint
+        } else {
+            wgpu::TextureFormat::R16Uint
+        };
+    }
+
     pub fn prepare(
         &mut self,
         ctx: &GpuContext,
@@ -465,6 +483,7 @@ impl Warper {
         if let Some(t) = &self.targets
             && t.size == size
             && t.depth_size == depth_size
+            && t.depth_format == self.depth_format
             && t.eye == eye
         {
             return;
@@ -493,7 +512,7 @@ impl Warper {
             device,
             &format!("{LABEL}.warp.depth_raw"),
             depth_size,
-            wgpu::TextureFormat::R16Uint,
+            self.depth_format,
             tu | wgpu::TextureUsages::COPY_DST,
         );
         let storage = tu | wgpu::TextureUsages::STORAGE_BINDING | wgpu::TextureUsages::COPY_SRC;
@@ -678,6 +697,7 @@ impl Warper {
             black_view,
             size,
             depth_size,
+            depth_format: self.depth_format,
             eye,
             color,
             color_view,
@@ -706,7 +726,8 @@ impl Warper {
         write_texture(queue, &t.color, rgba, stride_bytes, t.size);
     }
 
-    /// Uploads 16-bit grey depth (little endian) whose rows are `stride_bytes` apart.
+    /// Uploads depth (16-bit grey little endian, or RGBA8 after `set_rgb_depth`) whose rows
+    /// are `stride_bytes` apart.
     pub fn upload_depth(&self, queue: &wgpu::Queue, gray16: &[u8], stride_bytes: u32) {
         let t = self.targets();
         write_texture(queue, &t.depth_raw, gray16, stride_bytes, t.depth_size);
