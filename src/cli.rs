@@ -33,7 +33,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Render a stereo video (or image) from a 2D input and its depth.
-    Render(RenderArgs),
+    Render(Box<RenderArgs>),
     /// Measure warp and end-to-end speed on this machine.
     Bench(BenchArgs),
     /// List the GPU adapters --adapter can pick.
@@ -201,6 +201,13 @@ pub struct RenderArgs {
         allow_negative_numbers = true
     )]
     pub start: f64,
+    /// Metric depth: per-frame convergence distances, one number (metres) per input frame
+    /// per line; `#` starts a comment; past the end the last value holds.
+    #[arg(long, value_name = "FILE")]
+    pub convergence_depth_file: Option<PathBuf>,
+    /// Smooth the per-frame convergence over this many frames (a centred average of 1/z).
+    #[arg(long, default_value_t = 1, value_name = "FRAMES")]
+    pub convergence_smooth: u32,
     /// Also write the infill mask video: holes coloured (red next to the nearer surface,
     /// blue next to the farther, green inside), the rest black.
     #[arg(long, value_name = "FILE")]
@@ -235,6 +242,8 @@ impl RenderArgs {
             },
             name_tags: self.name_tags,
             mask_out: self.mask_out.clone(),
+            convergence_file: self.convergence_depth_file.clone(),
+            convergence_smooth_frames: self.convergence_smooth,
             frames: self.frames,
             start_secs: self.start,
             audio: !self.no_audio,

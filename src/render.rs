@@ -43,6 +43,9 @@ pub struct RenderJob {
     pub layout: Layout,
     pub anaglyph: Anaglyph,
     pub encode: EncodeSettings,
+    /// Metric: per-frame convergence distances (one per input frame) and their smoothing.
+    pub convergence_file: Option<PathBuf>,
+    pub convergence_smooth_frames: u32,
     /// Also write the infill mask video here (`--mask-out`).
     pub mask_out: Option<PathBuf>,
     /// Append the player tag of the layout to the output name.
@@ -73,6 +76,8 @@ impl Default for RenderJob {
             encode: EncodeSettings::default(),
             name_tags: false,
             mask_out: None,
+            convergence_file: None,
+            convergence_smooth_frames: 1,
             frames: None,
             start_secs: 0.0,
             audio: true,
@@ -168,6 +173,14 @@ impl RenderJob {
         }
         if !positive(self.max_depth_m) {
             bail!("--max-depth must be a distance > 0 in metres");
+        }
+        if self.convergence_file.is_some() && self.depth_kind != DepthKind::Metric {
+            bail!(
+                "--convergence-depth-file needs --depth-kind metric (use --convergence for relative depth)"
+            );
+        }
+        if self.convergence_file.is_some() && s.camera.convergence_m.is_some() {
+            bail!("give either --convergence-depth or --convergence-depth-file, not both");
         }
         if self.depth_rgb && self.depth_kind != DepthKind::Metric {
             bail!(
@@ -398,6 +411,13 @@ pub fn render(
         );
     }
 
+    let convergence = job
+        .convergence_file
+        .as_deref()
+        .map(|p| {
+            crate::depth::convergence::ConvergenceTrack::load(p, job.convergence_smooth_frames)
+        })
+        .transpose()?;
     let mut warper = Warper::new(ctx, &job.shaders)?;
     warper.set_rgb_depth(job.depth_rgb);
     let mut composer = Composer::new(ctx, &job.shaders)?;
@@ -503,6 +523,9 @@ pub fn render(
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {
                 label: Some("stereosplat.frame"),
             });
+        if let Some(track) = &convergence {
+            stereo.camera.convergence_m = Some(track.at(start_index + done));
+        }
         warper.encode(&ctx.queue, &mut enc, &stereo, &range);
         let slot = main.record(&ctx.queue, &mut enc);
         let mask_slot = mask.as_mut().map(|m| m.record(&ctx.queue, &mut enc));

@@ -255,3 +255,29 @@ fn a_good_render_succeeds_and_names_its_output() {
     );
     assert!(r.stderr.contains("wrote"), "{}", r.stderr);
 }
+
+#[test]
+fn convergence_files_are_checked() {
+    let dir = common::work_dir("cli_convergence");
+    let input = sample(&dir, (64, 36), 6, 24);
+    let out = dir.join("out.mp4");
+    let bad = dir.join("conv.txt");
+    std::fs::write(&bad, "2.0\n2.1\nclose\n").unwrap();
+    let metric = [
+        "--depth-kind",
+        "metric",
+        "--xfov",
+        "60",
+        "--convergence-depth-file",
+    ];
+    let mut args = vec![s(&input)];
+    args.extend(metric);
+    args.push(s(&bad));
+    fails(&dir, args, &out, &["conv.txt", "line 3", "close"]);
+    fails(
+        &dir,
+        vec![s(&input), "--convergence-depth-file", s(&bad)],
+        &out,
+        &["--depth-kind metric"],
+    );
+}

@@ -494,3 +494,46 @@ fn toolbox_rgb_depth_renders_like_grey_metric_depth() {
         "the right eye should differ from the input ({parallax})"
     );
 }
+
+#[test]
+fn per_frame_convergence_moves_the_screen_plane() {
+    let dir = common::work_dir("e2e_convergence");
+    let input = sample(&dir);
+    let depth = dir.join("metric_depth.mkv");
+    metric_depth_video(&depth, false);
+    let file = dir.join("convergence.txt");
+    std::fs::write(&file, "1.5\n50\n").unwrap();
+    let mut frames = Vec::new();
+    for per_frame in [false, true] {
+        let out = dir.join(format!("conv_{per_frame}.mkv"));
+        let mut j = job(&input, out.clone(), Layout::Right);
+        j.depth = Some(depth.clone());
+        j.depth_kind = stereosplat::gpu::DepthKind::Metric;
+        j.xfov_deg = Some(60.0);
+        j.stereo.camera.ipd_m = 0.2;
+        j.frames = Some(2);
+        j.encode.crf = 0;
+        if per_frame {
+            j.convergence_file = Some(file.clone());
+        } else {
+            j.stereo.camera.convergence_m = Some(1.5);
+        }
+        render(common::gpu(), &j, &mut Silent, &Cancel::default()).unwrap();
+        frames.push(decode_all(&out).frames);
+    }
+    let diff = |a: &[u8], b: &[u8]| {
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| f64::from(x.abs_diff(*y)))
+            .sum::<f64>()
+            / a.len() as f64
+    };
+    assert!(
+        diff(&frames[0][0].1, &frames[1][0].1) < 1.0,
+        "frame 0 converges at 1.5 m in both"
+    );
+    assert!(
+        diff(&frames[0][1].1, &frames[1][1].1) > 3.0,
+        "frame 1 converges at 50 m from the file"
+    );
+}
