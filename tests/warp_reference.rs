@@ -318,6 +318,28 @@ fn reference(
                     for k in 0..3 {
                         c0[k] += (c1[k] - c0[k]) * f;
                     }
+                    // Compressed surface: box-filter the samples of the front surface.
+                    if p1 - p0 < 1.0 {
+                        let near = n(x) + (n(x + 1) - n(x)) * f;
+                        let (mut sum, mut count) = ([0f32; 3], 0);
+                        for s in x.saturating_sub(3)..(x + 5).min(w) {
+                            let ps = px(s, n(s));
+                            let d = ps - t as f32;
+                            if n(s) >= 0.0
+                                && (-0.5..0.5).contains(&d)
+                                && (n(s) - near).abs() <= 0.02
+                            {
+                                let c = col(s, y);
+                                for k in 0..3 {
+                                    sum[k] += c[k];
+                                }
+                                count += 1;
+                            }
+                        }
+                        if count >= 2 {
+                            c0 = sum.map(|v| v / count as f32);
+                        }
+                    }
                 }
             }
             out[y * w + t] = Some(c0);
@@ -436,4 +458,46 @@ fn dilation_grows_the_foreground_by_the_radius() {
             assert_eq!(v, if inside { 1.0 } else { 0.0 }, "({x}, {y})");
         }
     }
+}
+
+#[test]
+fn compressed_surfaces_are_box_filtered_not_point_sampled() {
+    // One-pixel black/white stripes on a surface slanted so the right view compresses it
+    // to half its width: two source pixels per output pixel. Point sampling would give
+    // pure black or white (aliasing); the visible surface's samples average to grey.
+    let (w, h) = (160u32, 2u32);
+    let rgba: Vec<u8> = (0..h)
+        .flat_map(|_| {
+            (0..w).flat_map(|x| {
+                let v = if x % 2 == 0 { 0 } else { 255 };
+                [v, v, v, 255]
+            })
+        })
+        .collect();
+    // Nearness rises 1/80 per column: with max_disp 20 the shift changes by -0.5 px per
+    // column; converging at 0.5025 puts source x at x/2 + 20.1: each output pixel in
+    // 21..60 gets exactly two samples (at -0.4 and +0.1), clear of the pixel borders.
+    // Interpolating at the centre alone would give 0.2 or 0.8.
+    let near: Vec<f32> = (0..w * h)
+        .map(|i| ((i % w) as f32 / 80.0).min(1.0))
+        .collect();
+    let stereo = StereoParams {
+        convergence: 0.5025,
+        ..right_eye(20.0)
+    };
+    let out = &gpu_warp(&rgba, &near, (w, h), stereo)[0];
+    let mut checked = 0;
+    for t in 24..56usize {
+        let px = out.warped[t];
+        if px[3] == 0.0 {
+            continue;
+        }
+        assert!(
+            (px[0] - 0.5).abs() < 0.15,
+            "x={t}: {} should be grey",
+            px[0]
+        );
+        checked += 1;
+    }
+    assert!(checked > 20, "too few covered pixels ({checked})");
 }
