@@ -34,6 +34,8 @@ pub struct Cli {
 pub enum Command {
     /// Render a stereo video (or image) from a 2D input and its depth.
     Render(Box<RenderArgs>),
+    /// Convert every video and image in a folder (depth paired as <stem>_depth.<ext>).
+    Batch(Box<BatchArgs>),
     /// Measure warp and end-to-end speed on this machine.
     Bench(BenchArgs),
     /// List the GPU adapters --adapter can pick.
@@ -144,6 +146,17 @@ pub struct RenderArgs {
     /// Depth video or image (grey, 8 or 16 bit; near = bright). Default: <stem>_depth.<ext> beside the input.
     #[arg(long)]
     pub depth: Option<PathBuf>,
+    /// Also write the infill mask video: holes coloured (red next to the nearer surface,
+    /// blue next to the farther, green inside), the rest black.
+    #[arg(long, value_name = "FILE")]
+    pub mask_out: Option<PathBuf>,
+    #[command(flatten)]
+    pub options: RenderOptions,
+}
+
+/// Everything `render` and `batch` share.
+#[derive(Debug, Args)]
+pub struct RenderOptions {
     /// The depth file stores distance (far = bright) instead of inverse depth (relative kind).
     #[arg(long)]
     pub depth_far_bright: bool,
@@ -208,10 +221,6 @@ pub struct RenderArgs {
     /// Smooth the per-frame convergence over this many frames (a centred average of 1/z).
     #[arg(long, default_value_t = 1, value_name = "FRAMES")]
     pub convergence_smooth: u32,
-    /// Also write the infill mask video: holes coloured (red next to the nearer surface,
-    /// blue next to the farther, green inside), the rest black.
-    #[arg(long, value_name = "FILE")]
-    pub mask_out: Option<PathBuf>,
     /// Leave the source audio out.
     #[arg(long)]
     pub no_audio: bool,
@@ -219,12 +228,13 @@ pub struct RenderArgs {
     pub gpu: GpuArgs,
 }
 
-impl RenderArgs {
-    pub fn job(&self) -> RenderJob {
+impl RenderOptions {
+    /// The job every file shares; input, output, depth and mask are set per file.
+    pub fn template(&self) -> RenderJob {
         RenderJob {
-            input: self.input.clone(),
-            output: self.output.clone(),
-            depth: self.depth.clone(),
+            input: PathBuf::new(),
+            output: PathBuf::new(),
+            depth: None,
             depth_far_is_bright: self.depth_far_bright,
             depth_kind: self.depth_kind,
             depth_scale: self.depth_scale,
@@ -241,13 +251,25 @@ impl RenderArgs {
                 layout: self.layout,
             },
             name_tags: self.name_tags,
-            mask_out: self.mask_out.clone(),
+            mask_out: None,
             convergence_file: self.convergence_depth_file.clone(),
             convergence_smooth_frames: self.convergence_smooth,
             frames: self.frames,
             start_secs: self.start,
             audio: !self.no_audio,
             shaders: self.gpu.shaders(),
+        }
+    }
+}
+
+impl RenderArgs {
+    pub fn job(&self) -> RenderJob {
+        RenderJob {
+            input: self.input.clone(),
+            output: self.output.clone(),
+            depth: self.depth.clone(),
+            mask_out: self.mask_out.clone(),
+            ..self.options.template()
         }
     }
 }
@@ -268,4 +290,55 @@ pub struct BenchArgs {
     pub work_dir: Option<PathBuf>,
     #[command(flatten)]
     pub gpu: GpuArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct BatchArgs {
+    /// Folder of videos and images to convert.
+    #[arg(long)]
+    pub input_dir: PathBuf,
+    /// Folder of pre-rendered depth (<stem>_depth.<ext>, same sub-folders); default: beside each input.
+    #[arg(long)]
+    pub depth_dir: Option<PathBuf>,
+    /// Where outputs go, as <stem>_splatted.<ext> in the same sub-folders.
+    #[arg(long)]
+    pub output_dir: PathBuf,
+    /// Include sub-folders.
+    #[arg(long)]
+    pub recursive: bool,
+    /// Skip files whose output already exists (outputs only appear once complete).
+    #[arg(long)]
+    pub resume: bool,
+    /// Go on with the next file after a failure (the exit code still reports it).
+    #[arg(long)]
+    pub skip_error: bool,
+    /// Write a JSON report of every file (status, frames, reason, seconds).
+    #[arg(long, value_name = "FILE.json")]
+    pub report: Option<PathBuf>,
+    /// Take only share I of N (0-based), stable per file: run N copies, e.g. as a Slurm
+    /// array or a Kubernetes indexed Job, with no coordinator.
+    #[arg(long, value_name = "I/N", value_parser = crate::batch::parse_shard)]
+    pub shard: Option<(u64, u64)>,
+    /// Container for video outputs: mp4, mkv or mov (default: the input's if it is one of those, else mp4).
+    #[arg(long, value_parser = ["mp4", "mkv", "mov"])]
+    pub format: Option<String>,
+    #[command(flatten)]
+    pub options: RenderOptions,
+}
+
+impl BatchArgs {
+    pub fn job(&self) -> crate::batch::BatchJob {
+        crate::batch::BatchJob {
+            input_dir: self.input_dir.clone(),
+            depth_dir: self.depth_dir.clone(),
+            output_dir: self.output_dir.clone(),
+            recursive: self.recursive,
+            resume: self.resume,
+            skip_error: self.skip_error,
+            report: self.report.clone(),
+            shard: self.shard,
+            video_ext: self.format.clone(),
+            template: self.options.template(),
+        }
+    }
 }

@@ -5,6 +5,7 @@
 //! [`gpu`] (upload, forward warp, hole fill, compose on the GPU) -> [`encode`]
 //! (GStreamer, with the source audio). [`render`] drives them for a whole clip.
 
+pub mod batch;
 pub mod bench;
 pub mod cli;
 pub mod decode;

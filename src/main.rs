@@ -42,7 +42,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             // Cheap checks first: a typo in a flag should not wait for GPU start-up.
             job.validate()?;
             stereosplat::decode::check_input_file(&job.input)?;
-            let ctx = GpuContext::new(&args.gpu.adapter)?;
+            let ctx = GpuContext::new(&args.options.gpu.adapter)?;
             let mut progress = stereosplat::progress::for_terminal(cli.quiet);
             let report =
                 stereosplat::render::render(&ctx, &job, progress.as_mut(), &Cancel::default())?;
@@ -56,6 +56,26 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 report.seconds,
                 report.frames as f64 / report.seconds.max(1e-9)
             );
+            Ok(())
+        }
+        Command::Batch(args) => {
+            let batch = args.job();
+            batch.template.validate_settings()?;
+            let ctx = GpuContext::new(&args.options.gpu.adapter)?;
+            let quiet = cli.quiet;
+            let results = batch.run(
+                &ctx,
+                &mut || stereosplat::progress::for_terminal(quiet),
+                &Cancel::default(),
+            )?;
+            print!("{}", stereosplat::batch::summary_table(&results));
+            let failed = results
+                .iter()
+                .filter(|r| matches!(r.outcome, stereosplat::batch::Outcome::Failed { .. }))
+                .count();
+            if failed > 0 {
+                anyhow::bail!("{failed} file(s) failed (see the table above)");
+            }
             Ok(())
         }
         Command::Bench(args) => stereosplat::bench::run(&args),

@@ -114,8 +114,8 @@ impl RenderJob {
         self.output.with_file_name(name)
     }
 
-    /// Checks everything that can be checked before opening any file.
-    pub fn validate(&self) -> anyhow::Result<()> {
+    /// Checks the settings (not the paths): shared by every file of a batch.
+    pub fn validate_settings(&self) -> anyhow::Result<()> {
         let s = &self.stereo;
         if !s.max_disparity_px.is_finite() || s.max_disparity_px < 0.0 {
             bail!(
@@ -212,6 +212,12 @@ impl RenderJob {
                 crate::encode::SPEED_PRESETS.join(", ")
             );
         }
+        Ok(())
+    }
+
+    /// Checks everything that can be checked before opening any file.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        self.validate_settings()?;
         Container::from_path(&self.final_output())?;
         let out = self.final_output();
         if let Some(mask) = &self.mask_out {

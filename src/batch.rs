@@ -1,0 +1,353 @@
+//! `stereosplat batch`: every video and image in a folder, each rendered with the same
+//! settings through [`crate::render::render`] on one GPU context. Depth pairs by the batch
+//! processor's convention (`clip.mp4` + `clip_depth.<ext>` in `--depth-dir` or beside the
+//! clip); depth files are never converted themselves. Outputs appear under their final
+//! name only when complete, so `--resume` just skips existing outputs.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+
+use crate::depth::{self, is_depth_file};
+use crate::gpu::GpuContext;
+use crate::progress::Progress;
+use crate::render::{Cancel, RenderJob, render};
+
+/// Extensions treated as inputs.
+pub const VIDEO_EXTS: &[&str] = &[
+    "mp4", "m4v", "mkv", "mov", "webm", "avi", "mpg", "mpeg", "ts", "m2ts", "mts", "wmv", "flv",
+    "3gp",
+];
+pub const IMAGE_EXTS: &[&str] = &["png", "jpg", "jpeg", "tif", "tiff", "bmp", "webp"];
+
+/// Suffix the batch processor gives its outputs.
+pub const OUTPUT_SUFFIX: &str = "_splatted";
+
+#[derive(Clone, Debug)]
+pub struct BatchJob {
+    pub input_dir: PathBuf,
+    pub depth_dir: Option<PathBuf>,
+    pub output_dir: PathBuf,
+    pub recursive: bool,
+    pub resume: bool,
+    pub skip_error: bool,
+    pub report: Option<PathBuf>,
+    /// (index, count): this run takes the files whose stable hash falls in its share.
+    pub shard: Option<(u64, u64)>,
+    /// Container for video outputs (default: the input's when it is mp4/mkv/mov, else mp4).
+    pub video_ext: Option<String>,
+    /// Settings shared by every file; input, output and depth are filled in per file.
+    pub template: RenderJob,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Done { frames: u64 },
+    Skipped { reason: String },
+    Failed { reason: String },
+}
+
+#[derive(Clone, Debug)]
+pub struct FileResult {
+    pub input: PathBuf,
+    pub output: PathBuf,
+    pub depth: Option<PathBuf>,
+    pub outcome: Outcome,
+    pub seconds: f64,
+}
+
+/// Parses `I/N` (0-based index I of N shards).
+pub fn parse_shard(s: &str) -> Result<(u64, u64), String> {
+    let (i, n) = s.split_once('/').ok_or("expected I/N, e.g. 0/4")?;
+    let (i, n): (u64, u64) = (
+        i.trim().parse().map_err(|_| "I must be a whole number")?,
+        n.trim().parse().map_err(|_| "N must be a whole number")?,
+    );
+    if n == 0 || i >= n {
+        return Err(format!("shard {i}/{n}: need 0 <= I < N"));
+    }
+    Ok((i, n))
+}
+
+/// FNV-1a of the path relative to the input folder: the same file lands in the same shard
+/// on every machine, whatever else is in the folder.
+pub fn shard_of(relative: &Path, count: u64) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in relative.to_string_lossy().replace('\\', "/").bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h % count
+}
+
+fn has_ext(path: &Path, exts: &[&str]) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| exts.contains(&e.to_ascii_lowercase().as_str()))
+}
+
+/// Inputs under `dir` in a stable (sorted) order, skipping depth files, hidden files and
+/// anything inside `exclude` (the output folder, when it sits inside the input folder).
+pub fn discover(dir: &Path, recursive: bool, exclude: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    let exclude = std::fs::canonicalize(exclude).ok();
+    while let Some(d) = stack.pop() {
+        let entries =
+            std::fs::read_dir(&d).with_context(|| format!("cannot list {}", d.display()))?;
+        for entry in entries {
+            let path = entry?.path();
+            let hidden = path
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'));
+            if hidden {
+                continue;
+            }
+            if path.is_dir() {
+                let inside_output = exclude
+                    .as_ref()
+                    .is_some_and(|x| std::fs::canonicalize(&path).is_ok_and(|p| p == *x));
+                if recursive && !inside_output {
+                    stack.push(path);
+                }
+            } else if (has_ext(&path, VIDEO_EXTS) || has_ext(&path, IMAGE_EXTS))
+                && !is_depth_file(&path)
+            {
+                found.push(path);
+            }
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+impl BatchJob {
+    /// Where the output of `input` goes: the same sub-folder under the output folder,
+    /// named `<stem>_splatted[<player tag>].<ext>`.
+    pub fn output_for(&self, input: &Path) -> PathBuf {
+        let relative = input.strip_prefix(&self.input_dir).unwrap_or(input);
+        let stem = input
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let ext = if has_ext(input, IMAGE_EXTS) {
+            "png".to_owned()
+        } else if let Some(e) = &self.video_ext {
+            e.clone()
+        } else {
+            match input
+                .extension()
+                .and_then(|e| e.to_str())
+                .map(str::to_ascii_lowercase)
+            {
+                Some(e) if ["mp4", "mkv", "mov"].contains(&e.as_str()) => e,
+                _ => "mp4".to_owned(),
+            }
+        };
+        let dir = self
+            .output_dir
+            .join(relative.parent().unwrap_or(Path::new("")));
+        dir.join(format!("{stem}{OUTPUT_SUFFIX}.{ext}"))
+    }
+
+    fn depth_for(&self, input: &Path) -> Option<PathBuf> {
+        if let Some(dd) = &self.depth_dir {
+            let relative = input.strip_prefix(&self.input_dir).unwrap_or(input);
+            let mirrored = dd.join(relative.parent().unwrap_or(Path::new("")));
+            if let Some(p) = depth::find_sidecar(input, Some(&mirrored)) {
+                return Some(p);
+            }
+            if let Some(p) = depth::find_sidecar(input, Some(dd)) {
+                return Some(p);
+            }
+        }
+        depth::find_sidecar(input, None)
+    }
+
+    /// Runs the batch. `progress` makes a progress reporter per file.
+    pub fn run(
+        &self,
+        ctx: &GpuContext,
+        progress: &mut dyn FnMut() -> Box<dyn Progress>,
+        cancel: &Cancel,
+    ) -> anyhow::Result<Vec<FileResult>> {
+        if !self.input_dir.is_dir() {
+            bail!("--input-dir {} is not a folder", self.input_dir.display());
+        }
+        std::fs::create_dir_all(&self.output_dir)
+            .with_context(|| format!("cannot create --output-dir {}", self.output_dir.display()))?;
+        let mut inputs = discover(&self.input_dir, self.recursive, &self.output_dir)?;
+        if let Some((i, n)) = self.shard {
+            inputs.retain(|p| shard_of(p.strip_prefix(&self.input_dir).unwrap_or(p), n) == i);
+        }
+        log::info!(
+            "{} file(s) to convert in {}",
+            inputs.len(),
+            self.input_dir.display()
+        );
+        let mut results = Vec::new();
+        for (k, input) in inputs.iter().enumerate() {
+            if cancel.is_cancelled() {
+                break;
+            }
+            let mut job = self.template.clone();
+            job.input = input.clone();
+            job.output = self.output_for(input);
+            job.depth = self.depth_for(input);
+            let output = job.final_output();
+            let started = Instant::now();
+            let outcome = if self.resume && output.is_file() {
+                Outcome::Skipped {
+                    reason: "output exists (--resume)".into(),
+                }
+            } else {
+                log::info!(
+                    "[{}/{}] {} -> {}",
+                    k + 1,
+                    inputs.len(),
+                    input.display(),
+                    output.display()
+                );
+                let mut p = progress();
+                match render(ctx, &job, p.as_mut(), cancel) {
+                    Ok(report) => Outcome::Done {
+                        frames: report.frames,
+                    },
+                    Err(e) => Outcome::Failed {
+                        reason: format!("{e:#}"),
+                    },
+                }
+            };
+            let failed = matches!(outcome, Outcome::Failed { .. });
+            if let Outcome::Failed { reason } = &outcome {
+                log::error!("{}: {reason}", input.display());
+            }
+            results.push(FileResult {
+                input: input.clone(),
+                output,
+                depth: job.depth.clone(),
+                outcome,
+                seconds: started.elapsed().as_secs_f64(),
+            });
+            if failed && !self.skip_error {
+                log::error!(
+                    "stopping at the first failure; pass --skip-error to go on with the other files"
+                );
+                break;
+            }
+        }
+        if let Some(path) = &self.report {
+            write_report(path, &results)?;
+        }
+        Ok(results)
+    }
+}
+
+/// The end-of-batch table: one line per file, then the totals.
+pub fn summary_table(results: &[FileResult]) -> String {
+    let mut out = String::new();
+    let (mut done, mut skipped, mut failed) = (0, 0, 0);
+    for r in results {
+        let (status, detail) = match &r.outcome {
+            Outcome::Done { frames } => {
+                done += 1;
+                (
+                    "done",
+                    format!(
+                        "{frames} frames, {:.1} s -> {}",
+                        r.seconds,
+                        r.output.display()
+                    ),
+                )
+            }
+            Outcome::Skipped { reason } => {
+                skipped += 1;
+                ("skipped", reason.clone())
+            }
+            Outcome::Failed { reason } => {
+                failed += 1;
+                ("FAILED", reason.lines().next().unwrap_or("").to_owned())
+            }
+        };
+        out.push_str(&format!("{status:<8} {}  {detail}\n", r.input.display()));
+    }
+    out.push_str(&format!(
+        "{done} done, {skipped} skipped, {failed} failed\n"
+    ));
+    out
+}
+
+fn write_report(path: &Path, results: &[FileResult]) -> anyhow::Result<()> {
+    let files: Vec<serde_json::Value> = results
+        .iter()
+        .map(|r| {
+            let (status, frames, reason) = match &r.outcome {
+                Outcome::Done { frames } => ("done", Some(*frames), None),
+                Outcome::Skipped { reason } => ("skipped", None, Some(reason.clone())),
+                Outcome::Failed { reason } => ("failed", None, Some(reason.clone())),
+            };
+            serde_json::json!({
+                "input": r.input,
+                "output": r.output,
+                "depth": r.depth,
+                "status": status,
+                "frames": frames,
+                "reason": reason,
+                "seconds": r.seconds,
+            })
+        })
+        .collect();
+    let count = |s: &str| {
+        results
+            .iter()
+            .filter(|r| status_name(&r.outcome) == s)
+            .count()
+    };
+    let doc = serde_json::json!({
+        "done": count("done"),
+        "skipped": count("skipped"),
+        "failed": count("failed"),
+        "files": files,
+    });
+    // Written beside its final name first, like every other output.
+    let tmp = crate::encode::temp_path_for(path);
+    std::fs::write(&tmp, serde_json::to_string_pretty(&doc)?)
+        .with_context(|| format!("cannot write the report {}", path.display()))?;
+    std::fs::rename(&tmp, path)
+        .with_context(|| format!("cannot write the report {}", path.display()))?;
+    Ok(())
+}
+
+fn status_name(o: &Outcome) -> &'static str {
+    match o {
+        Outcome::Done { .. } => "done",
+        Outcome::Skipped { .. } => "skipped",
+        Outcome::Failed { .. } => "failed",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_parse_and_partition() {
+        assert_eq!(parse_shard("1/4"), Ok((1, 4)));
+        assert!(parse_shard("4/4").is_err());
+        assert!(parse_shard("x").is_err());
+        let names: Vec<PathBuf> = (0..200)
+            .map(|i| PathBuf::from(format!("clip{i}.mp4")))
+            .collect();
+        let mut counts = [0; 4];
+        for n in &names {
+            counts[shard_of(n, 4) as usize] += 1;
+        }
+        assert_eq!(counts.iter().sum::<i32>(), 200);
+        assert!(counts.iter().all(|&c| c > 25), "uneven shards {counts:?}");
+        assert_eq!(
+            shard_of(Path::new("a/b.mp4"), 7),
+            shard_of(Path::new("a/b.mp4"), 7)
+        );
+    }
+}

@@ -1,0 +1,208 @@
+//! `stereosplat batch` on a generated folder: depth paired beside the input, in
+//! --depth-dir and in sub-folders; depth files never converted; a broken file with and
+//! without --skip-error; the JSON report; --resume; shards that split the work exactly.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn clip(dir: &Path, name: &str, depth_dir: &Path) {
+    // Unique per test: tests run in parallel.
+    let tag = dir.to_string_lossy().replace(['/', '\\'], "_");
+    let tmp = common::work_dir(&format!("batch_src_{tag}_{name}"));
+    stereosplat::synth::write_sample(&tmp, (64, 36), 6, 24).unwrap();
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::create_dir_all(depth_dir).unwrap();
+    std::fs::rename(tmp.join("sample.mp4"), dir.join(format!("{name}.mp4"))).unwrap();
+    std::fs::rename(
+        tmp.join("sample_depth.mkv"),
+        depth_dir.join(format!("{name}_depth.mkv")),
+    )
+    .unwrap();
+}
+
+/// in/clip1.mp4 (+ depth beside), in/clip2.mp4 (depth in depth/), in/sub/clip3.mp4
+/// (depth in depth/sub/), in/bad.mp4 (text).
+fn folder(root: &Path) -> (PathBuf, PathBuf) {
+    let input = root.join("in");
+    let depth = root.join("depth");
+    clip(&input, "clip1", &input);
+    clip(&input, "clip2", &depth);
+    clip(&input.join("sub"), "clip3", &depth.join("sub"));
+    std::fs::write(input.join("bad.mp4"), "not a video\n".repeat(50)).unwrap();
+    (input, depth)
+}
+
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+fn batch(input: &Path, depth: &Path, out: &Path, extra: &[&str]) -> Run {
+    let o = Command::new(common::bin())
+        .args(["batch", "--input-dir"])
+        .arg(input)
+        .arg("--depth-dir")
+        .arg(depth)
+        .arg("--output-dir")
+        .arg(out)
+        .args([
+            "--recursive",
+            "--layout",
+            "half-sbs",
+            "--speed-preset",
+            "ultrafast",
+        ])
+        .args(extra)
+        .output()
+        .unwrap();
+    Run {
+        code: o.status.code(),
+        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    }
+}
+
+fn outputs(out: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut stack = vec![out.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                found.push(p.strip_prefix(out).unwrap().to_string_lossy().into_owned());
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+#[test]
+fn a_folder_converts_reports_and_resumes() {
+    let root = common::work_dir("batch_folder");
+    let (input, depth) = folder(&root);
+    let out = root.join("out");
+    let report = root.join("report.json");
+    let r = batch(
+        &input,
+        &depth,
+        &out,
+        &["--skip-error", "--report", report.to_str().unwrap()],
+    );
+    assert_eq!(
+        r.code,
+        Some(1),
+        "a failed file makes the exit code 1\n{}{}",
+        r.stdout,
+        r.stderr
+    );
+    assert!(
+        r.stdout.contains("3 done, 0 skipped, 1 failed"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("bad.mp4"), "{}", r.stdout);
+    assert_eq!(
+        outputs(&out),
+        [
+            "clip1_splatted.mp4",
+            "clip2_splatted.mp4",
+            "sub/clip3_splatted.mp4"
+        ],
+        "depth files are never converted; sub-folders are mirrored"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(
+        (json["done"].as_u64(), json["failed"].as_u64()),
+        (Some(3), Some(1))
+    );
+    let bad = json["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["status"] == "failed")
+        .unwrap();
+    assert!(
+        bad["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not a video or image"),
+        "{bad}"
+    );
+    let good = json["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["status"] == "done")
+        .unwrap();
+    assert_eq!(good["frames"].as_u64(), Some(6));
+
+    // --resume: finished outputs are kept as they are.
+    let before = std::fs::metadata(out.join("clip1_splatted.mp4"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    let r = batch(&input, &depth, &out, &["--skip-error", "--resume"]);
+    assert!(
+        r.stdout.contains("0 done, 3 skipped, 1 failed"),
+        "{}",
+        r.stdout
+    );
+    let after = std::fs::metadata(out.join("clip1_splatted.mp4"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    assert_eq!(before, after, "--resume must not rewrite finished outputs");
+
+    // Without --skip-error the batch stops at the first failure (bad.mp4 sorts first).
+    let out2 = root.join("out2");
+    let r = batch(&input, &depth, &out2, &[]);
+    assert_eq!(r.code, Some(1));
+    assert!(
+        r.stdout.contains("0 done, 0 skipped, 1 failed"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stderr.contains("--skip-error"),
+        "the message should say how to go on: {}",
+        r.stderr
+    );
+    assert!(outputs(&out2).is_empty());
+}
+
+#[test]
+fn shards_split_the_folder_without_overlap() {
+    let root = common::work_dir("batch_shards");
+    let (input, depth) = folder(&root);
+    std::fs::remove_file(input.join("bad.mp4")).unwrap();
+    let mut all = Vec::new();
+    for i in 0..2 {
+        let out = root.join(format!("out{i}"));
+        let r = batch(&input, &depth, &out, &["--shard", &format!("{i}/2")]);
+        assert_eq!(r.code, Some(0), "{}{}", r.stdout, r.stderr);
+        all.extend(outputs(&out));
+    }
+    all.sort();
+    assert_eq!(
+        all,
+        [
+            "clip1_splatted.mp4",
+            "clip2_splatted.mp4",
+            "sub/clip3_splatted.mp4"
+        ]
+    );
+    let r = batch(&input, &depth, &root.join("x"), &["--shard", "2/2"]);
+    assert_eq!(
+        r.code,
+        Some(2),
+        "a bad shard is a usage error: {}",
+        r.stderr
+    );
+}
