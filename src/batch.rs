@@ -188,7 +188,7 @@ impl BatchJob {
         );
         let mut results = Vec::new();
         for (k, input) in inputs.iter().enumerate() {
-            if cancel.is_cancelled() {
+            if cancel.is_cancelled() || cancel.is_interrupted() {
                 break;
             }
             let mut job = self.template.clone();

@@ -35,6 +35,12 @@ pub enum EncodeError {
     Media { path: PathBuf, cause: MediaError },
     #[error("writing {path} failed: the encoder stopped accepting frames ({flow:?})")]
     Flow { path: PathBuf, flow: gst::FlowError },
+    #[error(
+        "cannot write {path} ({message}): the disk may be full, or the file larger than this \
+         file system or limit allows. Free some space or choose another folder and run again; \
+         nothing was left under the output name"
+    )]
+    WriteFailed { path: PathBuf, message: String },
     #[error("{path}: the encoder did not finish within {secs} s")]
     FinishTimeout { path: PathBuf, secs: u64 },
 }
@@ -156,6 +162,10 @@ impl Encoder {
             path: path.into(),
             cause: e,
         })?;
+        live_temp_files()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(tmp_path.clone());
 
         let pipeline = gst::Pipeline::with_name("stereosplat-encode");
         let video_info =
@@ -285,10 +295,7 @@ impl Encoder {
         let bus = self.pipeline.bus().expect("bus");
         media::poll_bus(&bus)
             .map(|_| ())
-            .map_err(|cause| EncodeError::Media {
-                path: self.final_path.clone(),
-                cause,
-            })
+            .map_err(|cause| media_failure(&self.final_path, cause))
     }
 
     /// Pushes one RGBA frame whose rows are `stride_bytes` apart; repacks rows tightly
@@ -352,8 +359,19 @@ impl Encoder {
         self.frames
     }
 
+    pub fn final_path(&self) -> &Path {
+        &self.final_path
+    }
+
     /// Closes the container and moves the file to its final name.
-    pub fn finish(mut self) -> Result<PathBuf, EncodeError> {
+    pub fn finish(self) -> Result<PathBuf, EncodeError> {
+        let target = self.final_path.clone();
+        self.finish_as(&target)
+    }
+
+    /// Closes the container and moves the file to `target` (e.g. a `.partial` name).
+    pub fn finish_as(mut self, target: &Path) -> Result<PathBuf, EncodeError> {
+        self.final_path = target.to_path_buf();
         let _ = self.video.end_of_stream();
         if let Some(a) = &self.audio {
             let _ = a.end_of_stream();
@@ -374,10 +392,7 @@ impl Encoder {
             }
             Some(msg) => {
                 if let Some(err) = media::bus_error(&msg) {
-                    return Err(EncodeError::Media {
-                        path: self.final_path.clone(),
-                        cause: err,
-                    });
+                    return Err(media_failure(&self.final_path, err));
                 }
             }
         }
@@ -407,6 +422,33 @@ impl Drop for Encoder {
             let _ = self.pipeline.set_state(gst::State::Null);
             let _ = std::fs::remove_file(&self.tmp_path);
         }
+        live_temp_files()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|p| p != &self.tmp_path);
+    }
+}
+
+/// Temporary files being written right now, so a second Ctrl-C can remove them before the
+/// process exits (destructors do not run then).
+pub fn live_temp_files() -> &'static std::sync::Mutex<Vec<PathBuf>> {
+    static FILES: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+    &FILES
+}
+
+/// A pipeline error, told as a write failure when the file sink is what failed.
+fn media_failure(path: &Path, cause: MediaError) -> EncodeError {
+    match cause {
+        MediaError::Pipeline {
+            element, message, ..
+        } if element.starts_with("filesink") => EncodeError::WriteFailed {
+            path: path.into(),
+            message,
+        },
+        cause => EncodeError::Media {
+            path: path.into(),
+            cause,
+        },
     }
 }
 

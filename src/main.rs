@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use stereosplat::cli::{Cli, Command};
 use stereosplat::gpu::GpuContext;
-use stereosplat::render::Cancel;
+use stereosplat::render::{Cancel, Interrupted};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -26,8 +26,19 @@ fn main() -> ExitCode {
     .format_target(false)
     .init();
 
-    match run(cli) {
+    // Over a file-size limit (ulimit -f, quotas) the kernel would kill us mid-write with
+    // SIGXFSZ, leaving the temporary file behind. Ignored, the write fails with EFBIG and
+    // the encoder cleans up and reports it like a full disk.
+    // SAFETY: setting a signal to SIG_IGN at start-up, before any thread exists.
+    unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) };
+    let cancel = Cancel::default();
+    install_ctrl_c(&cancel);
+    match run(cli, &cancel) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.downcast_ref::<Interrupted>().is_some() || cancel.is_interrupted() => {
+            eprintln!("{e:#}");
+            ExitCode::from(130)
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
@@ -35,7 +46,33 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+/// First Ctrl-C: finish the frame in hand, close the file properly and keep it as
+/// `<name>.partial.<ext>`. Second: remove what is being written and stop at once.
+fn install_ctrl_c(cancel: &Cancel) {
+    let cancel = cancel.clone();
+    let result = ctrlc::set_handler(move || {
+        if cancel.is_interrupted() {
+            for tmp in stereosplat::encode::live_temp_files()
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+            {
+                let _ = std::fs::remove_file(tmp);
+            }
+            eprintln!("\nstopped; the unfinished output was removed");
+            std::process::exit(130);
+        }
+        eprintln!(
+            "\nstopping after the current frame and keeping what is done (Ctrl-C again to stop at once)"
+        );
+        cancel.interrupt();
+    });
+    if let Err(e) = result {
+        log::warn!("Ctrl-C will stop the program without keeping partial output: {e}");
+    }
+}
+
+fn run(cli: Cli, cancel: &Cancel) -> anyhow::Result<()> {
     match cli.command {
         Command::Render(args) => {
             let job = args.job();
@@ -44,8 +81,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             stereosplat::decode::check_input_file(&job.input)?;
             let ctx = GpuContext::new(&args.options.gpu.adapter)?;
             let mut progress = stereosplat::progress::for_terminal(cli.quiet);
-            let report =
-                stereosplat::render::render(&ctx, &job, progress.as_mut(), &Cancel::default())?;
+            let report = stereosplat::render::render(&ctx, &job, progress.as_mut(), cancel)?;
             log::info!(
                 "wrote {} ({} frames, {}x{}{}) in {:.1} s, {:.1} fps",
                 report.output.display(),
@@ -66,13 +102,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let results = batch.run(
                 &ctx,
                 &mut || stereosplat::progress::for_terminal(quiet),
-                &Cancel::default(),
+                cancel,
             )?;
             print!("{}", stereosplat::batch::summary_table(&results));
             let failed = results
                 .iter()
                 .filter(|r| matches!(r.outcome, stereosplat::batch::Outcome::Failed { .. }))
                 .count();
+            if cancel.is_interrupted() {
+                anyhow::bail!("interrupted; run the same command with --resume to go on");
+            }
             if failed > 0 {
                 anyhow::bail!("{failed} file(s) failed (see the table above)");
             }

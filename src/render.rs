@@ -303,16 +303,46 @@ fn mask_layout(layout: Layout, eye: crate::gpu::Eye) -> Layout {
     }
 }
 
-/// Lets another thread stop a render between frames.
+/// Lets another thread stop a render between frames: `cancel` discards the output,
+/// `interrupt` (Ctrl-C) closes it properly and keeps it as `<name>.partial.<ext>`.
 #[derive(Clone, Debug, Default)]
-pub struct Cancel(Arc<AtomicBool>);
+pub struct Cancel {
+    cancelled: Arc<AtomicBool>,
+    interrupted: Arc<AtomicBool>,
+}
 
 impl Cancel {
     pub fn cancel(&self) {
-        self.0.store(true, Ordering::SeqCst);
+        self.cancelled.store(true, Ordering::SeqCst);
     }
     pub fn is_cancelled(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
+        self.cancelled.load(Ordering::SeqCst)
+    }
+    pub fn interrupt(&self) {
+        self.interrupted.store(true, Ordering::SeqCst);
+    }
+    pub fn is_interrupted(&self) -> bool {
+        self.interrupted.load(Ordering::SeqCst)
+    }
+}
+
+/// A render stopped by [`Cancel::interrupt`]: what was rendered is a complete file here.
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted after {frames} frame(s); kept what was rendered as {}", partial.display())]
+pub struct Interrupted {
+    pub partial: PathBuf,
+    pub frames: u64,
+}
+
+/// `clip.mp4` -> `clip.partial.mp4`.
+pub fn partial_path(path: &Path) -> PathBuf {
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    match path.extension() {
+        Some(ext) => path.with_file_name(format!("{stem}.partial.{}", ext.to_string_lossy())),
+        None => path.with_file_name(format!("{stem}.partial")),
     }
 }
 
@@ -504,6 +534,9 @@ pub fn render(
         if cancel.is_cancelled() {
             bail!("cancelled");
         }
+        if cancel.is_interrupted() {
+            break;
+        }
         let Some(frame) = decoder.next_frame()? else {
             break;
         };
@@ -577,11 +610,29 @@ pub fn render(
     }
     let had_audio = main.encoder.has_audio();
     drop(decoder);
+    let interrupted = cancel.is_interrupted();
+    let name = |p: &Path| {
+        if interrupted {
+            partial_path(p)
+        } else {
+            p.to_path_buf()
+        }
+    };
     // The mask first: the main output appearing under its name means everything is done.
     if let Some(m) = mask {
-        m.encoder.finish()?;
+        let target = name(m.encoder.final_path());
+        m.encoder.finish_as(&target)?;
     }
-    let output = main.encoder.finish()?;
+    let target = name(main.encoder.final_path());
+    let output = main.encoder.finish_as(&target)?;
+    if interrupted {
+        progress.finish();
+        return Err(Interrupted {
+            partial: output,
+            frames: done,
+        }
+        .into());
+    }
     progress.finish();
     Ok(RenderReport {
         output,

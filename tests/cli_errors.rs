@@ -281,3 +281,33 @@ fn convergence_files_are_checked() {
         &["--depth-kind metric"],
     );
 }
+
+#[test]
+fn a_full_disk_leaves_no_file_and_says_so() {
+    let dir = common::work_dir("cli_disk_full");
+    let input = sample(&dir, (320, 180), 48, 24);
+    let out = dir.join("out.mkv");
+    // 64 KiB file-size limit: the output cannot be written completely.
+    let o = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -f 64; exec \"{}\" render \"{}\" -o \"{}\" --crf 0",
+            common::bin(),
+            input.display(),
+            out.display()
+        ))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("out.mkv"), "{stderr}");
+    assert!(stderr.contains("disk may be full"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(!out.exists());
+    let stray: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert!(stray.is_empty(), "{stray:?}");
+}
