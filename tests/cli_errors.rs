@@ -311,3 +311,67 @@ fn a_full_disk_leaves_no_file_and_says_so() {
         .collect();
     assert!(stray.is_empty(), "{stray:?}");
 }
+
+#[test]
+fn odd_frame_sizes_are_padded_for_h264() {
+    let dir = common::work_dir("cli_odd_size");
+    // 853x481: H.264 4:2:0 needs even sides. FFV1 in 4:4:4 carries the odd size losslessly.
+    for (name, format) in [("odd.mkv", "Y444"), ("odd_depth.mkv", "GRAY8")] {
+        stereosplat::synth::run_launch(&format!(
+            "videotestsrc num-buffers=4 pattern=ball ! video/x-raw,format={format},width=853,height=481,framerate=24/1 ! \
+             avenc_ffv1 ! matroskamux ! filesink location=\"{}\"",
+            dir.join(name).display()
+        ))
+        .unwrap();
+    }
+    for (layout, size) in [
+        ("sbs", (1706, 482)),
+        ("half-sbs", (852, 482)),
+        ("tb", (854, 962)),
+    ] {
+        let out = dir.join(format!("{layout}.mp4"));
+        let r = stereosplat(&[
+            "render",
+            s(&dir.join("odd.mkv")),
+            "-o",
+            s(&out),
+            "--layout",
+            layout,
+            "--speed-preset",
+            "ultrafast",
+        ]);
+        assert_eq!(r.code, Some(0), "{layout}: {}", r.stderr);
+        let mut dec = stereosplat::decode::Decoder::open(
+            &out,
+            stereosplat::decode::PixelFormat::Rgba,
+            &Default::default(),
+        )
+        .unwrap();
+        assert_eq!((dec.info().width, dec.info().height), size, "{layout}");
+        let mut n = 0;
+        while dec.next_frame().unwrap().is_some() {
+            n += 1;
+        }
+        assert_eq!(n, 4, "{layout}");
+    }
+}
+
+#[test]
+fn frames_wider_than_the_gpu_allows_are_refused_clearly() {
+    let dir = common::work_dir("cli_too_wide");
+    // 17000 px wide: over the z-buffer key's 16384 columns and most adapters' texture limit.
+    for name in ["wide.png", "wide_depth.png"] {
+        stereosplat::synth::run_launch(&format!(
+            "videotestsrc num-buffers=1 ! video/x-raw,format=RGB,width=17000,height=8 ! pngenc ! filesink location=\"{}\"",
+            dir.join(name).display()
+        ))
+        .unwrap();
+    }
+    let out = dir.join("wide_sbs.png");
+    fails(
+        &dir,
+        vec![s(&dir.join("wide.png"))],
+        &out,
+        &["17000", "at most"],
+    );
+}
