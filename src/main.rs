@@ -83,14 +83,15 @@ fn run(cli: Cli, cancel: &Cancel) -> anyhow::Result<()> {
             let mut progress = stereosplat::progress::for_terminal(cli.quiet);
             let report = stereosplat::render::render(&ctx, &job, progress.as_mut(), cancel)?;
             log::info!(
-                "wrote {} ({} frames, {}x{}{}) in {:.1} s, {:.1} fps",
+                "wrote {} ({} frames, {}x{}{}) in {:.1} s, {:.1} fps, peak memory {} MiB",
                 report.output.display(),
                 report.frames,
                 report.size.0,
                 report.size.1,
                 if report.audio { ", with audio" } else { "" },
                 report.seconds,
-                report.frames as f64 / report.seconds.max(1e-9)
+                report.frames as f64 / report.seconds.max(1e-9),
+                stereosplat::bench::peak_rss_kib().unwrap_or(0) / 1024
             );
             Ok(())
         }

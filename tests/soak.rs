@@ -1,0 +1,78 @@
+//! Soak: a clip 10x longer renders with one output frame per input frame, the source's
+//! timestamps, and the same peak memory (within 10 %): nothing grows with clip length.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use stereosplat::decode::{DecodeOptions, Decoder, PixelFormat};
+
+/// Renders and returns the peak memory (MiB) the binary reports.
+fn render_peak_mib(input: &Path, out: &Path) -> u64 {
+    let o = Command::new(common::bin())
+        .arg("render")
+        .arg(input)
+        .arg("-o")
+        .arg(out)
+        .args(["--layout", "half-sbs", "--speed-preset", "ultrafast"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{stderr}");
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("peak memory"))
+        .expect("peak memory line");
+    line.rsplit("peak memory ")
+        .next()
+        .unwrap()
+        .trim_end_matches(" MiB")
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+fn timestamps(path: &Path) -> Vec<u64> {
+    let mut dec = Decoder::open(path, PixelFormat::Rgba, &DecodeOptions::default()).unwrap();
+    let mut pts = Vec::new();
+    while let Some(f) = dec.next_frame().unwrap() {
+        pts.push(f.pts_nanos);
+    }
+    pts
+}
+
+// Ignored: it fails at HEAD, and that failure is a known open defect, not a test problem.
+// Peak memory grows ~0.1-0.3 MB per rendered frame on lavapipe (162 -> 339 MiB here for
+// 60 -> 600 frames). Bisected on 2026-11-22: flat at 73994fd (204 -> 206 MB for 96 -> 480
+// frames of the 480x270 sample), growing from c5d13ef (231 -> 278 MB). It follows the
+// depth-prep pass reading the per-frame-uploaded R16Uint depth texture (a depth_prep that
+// does not read it is flat; --max-disp 0 still grows), and reproduces in a GPU-only loop
+// with no GStreamer. Run with `cargo test --test soak -- --ignored` once it is fixed.
+#[test]
+#[ignore = "known memory growth per frame since c5d13ef; see the comment above"]
+fn memory_stays_flat_and_every_frame_keeps_its_time() {
+    let mut peaks = Vec::new();
+    for frames in [60u64, 600] {
+        let dir = common::work_dir(&format!("soak_{frames}"));
+        stereosplat::synth::write_sample(&dir, (64, 36), frames, 24).unwrap();
+        let input = dir.join("sample.mp4");
+        let out = dir.join("out.mkv");
+        peaks.push(render_peak_mib(&input, &out));
+        let (src, got) = (timestamps(&input), timestamps(&out));
+        assert_eq!(got.len() as u64, frames, "one output frame per input frame");
+        for (a, b) in got.iter().zip(&src) {
+            assert!(a.abs_diff(*b) <= 1_000_000, "output pts {a} vs source {b}");
+        }
+        assert!(
+            got.windows(2).all(|w| w[0] < w[1]),
+            "timestamps must increase"
+        );
+    }
+    let (short, long) = (peaks[0] as f64, peaks[1] as f64);
+    println!("peak memory: {short} MiB for 60 frames, {long} MiB for 600");
+    assert!(
+        long <= short * 1.10 + 2.0,
+        "memory grew with clip length: {short} -> {long} MiB"
+    );
+}
