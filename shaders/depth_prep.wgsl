@@ -4,6 +4,10 @@
 // disparity in pixels. Resamples bilinearly on the GPU; for metric and disparity maps a
 // stored 0 means "unknown" and becomes -1 (not splatted: a hole).
 // Rust side: src/gpu/warp.rs (Warper::encode).
+//
+// Deliberately branch-free (select instead of if): on lavapipe (Mesa 22.3) the branchy
+// version of this shader leaked ~150 KB of host memory per dispatch, which made memory
+// grow with clip length. tests/soak.rs guards against its return.
 
 @group(0) @binding(0) var<uniform> params: DepthParams;
 @group(0) @binding(1) var raw_depth: texture_2d<u32>;
@@ -12,11 +16,8 @@
 fn raw_at(x: i32, y: i32) -> f32 {
     let c = clamp(vec2<i32>(x, y), vec2<i32>(0), vec2<i32>(params.raw_size) - 1);
     let t = textureLoad(raw_depth, c, 0);
-    if (params.rgb_encoded == 1u) {
-        // R = G = E >> 24, B = (E >> 16) & 255: the 16 bits that carry information.
-        return f32(t.r * 256u + t.b);
-    }
-    return f32(t.r);
+    // RGB encoding: R = G = E >> 24, B = (E >> 16) & 255, the 16 bits that carry information.
+    return select(f32(t.r), f32(t.r * 256u + t.b), params.rgb_encoded == 1u);
 }
 
 @compute @workgroup_size(16, 16)
@@ -35,29 +36,21 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
     let b = raw_at(x0 + 1, y0);
     let c = raw_at(x0, y0 + 1);
     let d = raw_at(x0 + 1, y0 + 1);
-    var raw = mix(mix(a, b, f.x), mix(c, d, f.x), f.y);
-    let out = vec2<i32>(id.xy);
+    let blended = mix(mix(a, b, f.x), mix(c, d, f.x), f.y);
 
-    if (params.kind == DEPTH_RELATIVE) {
-        var nearness = clamp((raw / 65535.0 - params.range_min) * params.range_scale, 0.0, 1.0);
-        if (params.range_scale == 0.0) {
-            // Constant depth: no parallax anywhere.
-            nearness = 0.5;
-        }
-        if (params.far_is_bright == 1u) {
-            nearness = 1.0 - nearness;
-        }
-        textureStore(nearness_out, out, vec4<f32>(nearness, 0.0, 0.0, 0.0));
-        return;
-    }
-    // Never blend a known value with an unknown one: take the nearest tap instead.
-    if (min(min(a, b), min(c, d)) == 0.0) {
-        raw = raw_at(i32(round(pos.x)), i32(round(pos.y)));
-    }
-    var q = -1.0;
-    if (raw > 0.0) {
-        let value = raw * params.value_scale;
-        q = select(value, 1.0 / value, params.kind == DEPTH_METRIC);
-    }
-    textureStore(nearness_out, out, vec4<f32>(q, 0.0, 0.0, 0.0));
+    // Relative: the clip's normalisation; constant depth gives no parallax anywhere.
+    var nearness = clamp((blended / 65535.0 - params.range_min) * params.range_scale, 0.0, 1.0);
+    nearness = select(nearness, 0.5, params.range_scale == 0.0);
+    nearness = select(nearness, 1.0 - nearness, params.far_is_bright == 1u);
+
+    // Metric / disparity: never blend a known value with an unknown one (stored 0): take
+    // the nearest tap instead.
+    let nearest = raw_at(i32(round(pos.x)), i32(round(pos.y)));
+    let raw = select(blended, nearest, min(min(a, b), min(c, d)) == 0.0);
+    let value = max(raw, 1.0) * params.value_scale;
+    var q = select(value, 1.0 / value, params.kind == DEPTH_METRIC);
+    q = select(-1.0, q, raw > 0.0);
+
+    let result = select(q, nearness, params.kind == DEPTH_RELATIVE);
+    textureStore(nearness_out, vec2<i32>(id.xy), vec4<f32>(result, 0.0, 0.0, 0.0));
 }

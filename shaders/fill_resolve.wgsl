@@ -21,6 +21,9 @@ const NONE16: u32 = 0xFFFFu;
 // row's background and still count as the same surface.
 const BACKGROUND_TOLERANCE: f32 = 0.02;
 
+// Written with one store per output and no branch on a uniform (params.fill_mode is a
+// select): on lavapipe (Mesa 22.3) the earlier early-return form grew host memory every
+// frame once the frame was read back. tests/soak.rs guards it.
 @compute @workgroup_size(16, 16)
 fn main(@builtin(global_invocation_id) id: vec3<u32>) {
     let w = params.size.x;
@@ -30,12 +33,9 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
     let x = id.x;
     let y = id.y;
     let here = textureLoad(warped, vec2<u32>(x, y), 0);
-    if (here.a > 0.0) {
-        textureStore(filled_out, vec2<u32>(x, y), here);
-        textureStore(mask_out, vec2<u32>(x, y), vec4<f32>(0.0, 0.0, 0.0, 1.0));
-        return;
-    }
+    let covered = here.a > 0.0;
     let src = row_source[y * w + x];
+
     var mask = vec3<f32>(0.0, 1.0, 0.0);
     let left_end = x > 0u && textureLoad(warped, vec2<u32>(x - 1u, y), 0).a > 0.0;
     let right_end = x + 1u < w && textureLoad(warped, vec2<u32>(x + 1u, y), 0).a > 0.0;
@@ -44,45 +44,34 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
     } else if (left_end || right_end) {
         mask = vec3<f32>(0.0, 0.0, 1.0);
     }
-    textureStore(mask_out, vec2<u32>(x, y), vec4<f32>(mask, 1.0));
-    if (params.fill_mode == FILL_SCANLINE) {
-        var c = vec3<f32>(0.0);
-        if (src != NONE) {
-            c = textureLoad(warped, vec2<u32>(src, y), 0).rgb;
-        }
-        textureStore(filled_out, vec2<u32>(x, y), vec4<f32>(c, 1.0));
-        return;
-    }
+    mask = select(mask, vec3<f32>(0.0), covered);
 
-    var sum = vec3<f32>(0.0);
-    var weight = 0.0;
-    var n_bg = 1e30;
-    if (src != NONE) {
-        n_bg = textureLoad(warped_near, vec2<u32>(src, y), 0).r;
-        let s = src;
-        let d = f32(max(x, s) - min(x, s));
-        let wgt = 1.0 / d;
-        sum += textureLoad(warped, vec2<u32>(s, y), 0).rgb * wgt;
-        weight += wgt;
-    }
+    // The row's background-side pixel: the scanline fill, and the first background tap.
+    let has_src = src != NONE;
+    let s = select(x, src, has_src);
+    let row_colour = select(vec3<f32>(0.0), textureLoad(warped, vec2<u32>(s, y), 0).rgb, has_src);
+    let n_bg = textureLoad(warped_near, vec2<u32>(s, y), 0).r;
+    let row_weight = select(0.0, 1.0 / f32(max(max(x, s) - min(x, s), 1u)), has_src);
+    var sum = row_colour * row_weight;
+    var weight = row_weight;
+
+    // Background: the nearest covered pixels above and below on the same surface.
     let packed = column_source[y * w + x];
     for (var k = 0u; k < 2u; k++) {
         let yy = select(packed & NONE16, packed >> 16u, k == 0u);
-        if (yy == NONE16) {
-            continue;
-        }
-        let n = textureLoad(warped_near, vec2<u32>(x, yy), 0).r;
-        if (src != NONE && abs(n - n_bg) * params.key_scale > BACKGROUND_TOLERANCE) {
-            continue; // another surface: an occluder, or a farther one seen past the hole
-        }
-        let d = f32(max(y, yy) - min(y, yy));
-        let wgt = 1.0 / d;
-        sum += textureLoad(warped, vec2<u32>(x, yy), 0).rgb * wgt;
+        let found = yy != NONE16;
+        let ys = select(y, yy, found);
+        let n = textureLoad(warped_near, vec2<u32>(x, ys), 0).r;
+        // Another surface (an occluder, or a farther one seen past the hole) is skipped.
+        let same_surface = !has_src || abs(n - n_bg) * params.key_scale <= BACKGROUND_TOLERANCE;
+        let wgt = select(0.0, 1.0 / f32(max(max(y, ys) - min(y, ys), 1u)), found && same_surface);
+        sum += textureLoad(warped, vec2<u32>(x, ys), 0).rgb * wgt;
         weight += wgt;
     }
-    var c = vec3<f32>(0.0);
-    if (weight > 0.0) {
-        c = sum / weight;
-    }
-    textureStore(filled_out, vec2<u32>(x, y), vec4<f32>(c, 1.0));
+    let background = select(vec3<f32>(0.0), sum / max(weight, 1e-30), weight > 0.0);
+
+    let fill = select(background, row_colour, params.fill_mode == FILL_SCANLINE);
+    let colour = select(vec4<f32>(fill, 1.0), here, covered);
+    textureStore(filled_out, vec2<u32>(x, y), colour);
+    textureStore(mask_out, vec2<u32>(x, y), vec4<f32>(mask, 1.0));
 }

@@ -16,6 +16,11 @@ pub fn run_launch(description: &str) -> Result<(), MediaError> {
     pipeline
         .set_state(gst::State::Playing)
         .map_err(|e| MediaError::Other(e.to_string()))?;
+    finish(&pipeline)
+}
+
+/// Waits for EOS (or the first error) and stops the pipeline.
+fn finish(pipeline: &gst::Element) -> Result<(), MediaError> {
     let bus = pipeline.bus().expect("bus");
     let msg = bus.timed_pop_filtered(
         gst::ClockTime::NONE,
@@ -312,15 +317,7 @@ pub fn write_frames(
         media::poll_bus(&bus)?;
     }
     let _ = src.end_of_stream();
-    let msg = bus.timed_pop_filtered(
-        gst::ClockTime::NONE,
-        &[gst::MessageType::Eos, gst::MessageType::Error],
-    );
-    let _ = pipeline.set_state(gst::State::Null);
-    match msg.as_ref().and_then(media::bus_error) {
-        Some(e) => Err(e),
-        None => Ok(()),
-    }
+    finish(pipeline.upcast_ref())
 }
 
 /// The README's sample: `<dir>/sample.mp4` (H.264 + AAC tone) and

@@ -42,15 +42,9 @@ fn timestamps(path: &Path) -> Vec<u64> {
     pts
 }
 
-// Ignored: it fails at HEAD, and that failure is a known open defect, not a test problem.
-// Peak memory grows ~0.1-0.3 MB per rendered frame on lavapipe (162 -> 339 MiB here for
-// 60 -> 600 frames). Bisected on 2026-11-22: flat at 73994fd (204 -> 206 MB for 96 -> 480
-// frames of the 480x270 sample), growing from c5d13ef (231 -> 278 MB). It follows the
-// depth-prep pass reading the per-frame-uploaded R16Uint depth texture (a depth_prep that
-// does not read it is flat; --max-disp 0 still grows), and reproduces in a GPU-only loop
-// with no GStreamer. Run with `cargo test --test soak -- --ignored` once it is fixed.
+// Guards a real defect: from c5d13ef to its fix, lavapipe leaked ~150 KB per frame in the
+// branchy depth_prep shader (see the comment at the top of shaders/depth_prep.wgsl).
 #[test]
-#[ignore = "known memory growth per frame since c5d13ef; see the comment above"]
 fn memory_stays_flat_and_every_frame_keeps_its_time() {
     let mut peaks = Vec::new();
     for frames in [60u64, 600] {
