@@ -99,3 +99,17 @@ fn same_surface(n0: f32, n1: f32, p0: f32, p1: f32, p: WarpParams) -> bool {
     return n0 >= 0.0 && n1 >= 0.0 && stretch > 0.0 && stretch <= p.max_stretch_px
         && jump <= p.edge_threshold;
 }
+
+// Twin: gpu::params::ModelInputParams.
+struct ModelInputParams {
+    src_size: vec2<u32>,
+    dst_size: vec2<u32>,
+    // Per channel: tensor = (rgb - mean) * inv_std (ImageNet for Depth-Anything).
+    mean: vec4<f32>,
+    inv_std: vec4<f32>,
+    // Source pixels averaged per output pixel along each axis (area resampling).
+    taps: vec2<u32>,
+    // 1 when the previous frame's tensor is valid (depth_cues.wgsl's motion cue).
+    has_prev: u32,
+    _pad: u32,
+}

@@ -1,10 +1,13 @@
-//! Command line: `stereosplat render`, `bench`, `adapters`. Flags map one to one onto
+//! Command line: `stereosplat render`, `batch`, `depth`, `bench`, `adapters`. Flags map one to one onto
 //! [`crate::render::RenderJob`].
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::depth::estimate::{EstimateOptions, ExportFormat};
+use crate::depth::normalize::Normalize;
+use crate::depth::ort_runtime::Ep;
 use crate::encode::EncodeSettings;
 use crate::gpu::{
     AdapterChoice, DepthKind, Eye, FillMode, MetricCamera, NO_EDGE_THRESHOLD, ShaderSet,
@@ -38,8 +41,15 @@ pub enum Command {
     Batch(Box<BatchArgs>),
     /// Measure warp and end-to-end speed on this machine.
     Bench(BenchArgs),
-    /// List the GPU adapters --adapter can pick.
-    Adapters,
+    /// Estimate depth (ONNX model or the built-in cues) and write it as a depth file that
+    /// `render --depth` (and other tools) read back.
+    Depth(Box<DepthArgs>),
+    /// List the GPU adapters --adapter can pick, and the ONNX Runtime providers.
+    Adapters {
+        /// ONNX Runtime library to report on (default: found like --depth-model finds it).
+        #[arg(long, value_name = "FILE")]
+        ort_lib: Option<PathBuf>,
+    },
     /// Write the ray-traced sample clip and its depth (sample.mp4, sample_depth.mkv) into DIR.
     MakeSample {
         dir: PathBuf,
@@ -225,6 +235,89 @@ pub struct RenderOptions {
     #[arg(long)]
     pub no_audio: bool,
     #[command(flatten)]
+    pub model: ModelArgs,
+    #[command(flatten)]
+    pub gpu: GpuArgs,
+}
+
+/// Depth estimation: an ONNX model, or the built-in cue estimate when there is no depth.
+#[derive(Debug, Args)]
+pub struct ModelArgs {
+    /// ONNX depth model (e.g. Depth-Anything-V2-Small, see models/README.md). Used when no
+    /// --depth is given, even if a <stem>_depth file exists.
+    #[arg(long, value_name = "FILE.onnx")]
+    pub depth_model: Option<PathBuf>,
+    /// ONNX Runtime execution provider: auto tries the GPU providers the library offers,
+    /// then the CPU.
+    #[arg(long, value_enum, default_value_t = Ep::Auto)]
+    pub ep: Ep,
+    /// The ONNX Runtime library (libonnxruntime.so.1.31.1, onnxruntime.dll). Default:
+    /// ORT_DYLIB_PATH, then .venv/ from `bash .ci/setup`, then Python environments on PATH.
+    #[arg(long, value_name = "FILE")]
+    pub ort_lib: Option<PathBuf>,
+    /// Short side of the model input for dynamic-size models (multiples of 14 are used).
+    #[arg(long, default_value_t = 518, value_name = "N")]
+    pub depth_size: u32,
+    /// Temporal normalisation of estimated relative depth: ema (smoothed percentiles,
+    /// reset at scene cuts), clip (one range per clip) or frame (each frame alone).
+    #[arg(long, value_enum, default_value_t = Normalize::Ema)]
+    pub normalize: Normalize,
+    /// Frames per inference call.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub batch_size: usize,
+    /// Folder of cached depth estimates (default: $XDG_CACHE_HOME/stereosplat or ~/.cache/stereosplat).
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Do not read or keep cached depth estimates.
+    #[arg(long)]
+    pub no_cache: bool,
+}
+
+impl ModelArgs {
+    pub fn options(&self, kind: DepthKind, shaders: ShaderSet) -> EstimateOptions {
+        EstimateOptions {
+            model: self.depth_model.clone(),
+            ep: self.ep,
+            ort_lib: self.ort_lib.clone(),
+            depth_size: self.depth_size,
+            kind,
+            normalize: self.normalize,
+            batch: self.batch_size,
+            cache_dir: self.cache_dir.clone(),
+            no_cache: self.no_cache,
+            shaders,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct DepthArgs {
+    /// Input video or image.
+    pub input: PathBuf,
+    /// Output depth file: .mkv (FFV1, lossless) or .png for an image.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// gray16 (lossless; relative near = bright, or metric in millimetres), gray8, or rgb
+    /// (the metric depth toolbox's encoding, with --max-depth).
+    #[arg(long, value_enum, default_value_t = ExportFormat::Gray16)]
+    pub format: ExportFormat,
+    /// What the model outputs: relative (inverse depth) or metric (metres).
+    #[arg(long, value_enum, default_value_t = DepthKind::Relative)]
+    pub depth_kind: DepthKind,
+    /// --format rgb: the distance in metres of full scale.
+    #[arg(
+        long,
+        default_value_t = 20.0,
+        value_name = "M",
+        allow_negative_numbers = true
+    )]
+    pub max_depth: f32,
+    /// Estimate at most N frames from the start.
+    #[arg(long, value_name = "N")]
+    pub frames: Option<u64>,
+    #[command(flatten)]
+    pub model: ModelArgs,
+    #[command(flatten)]
     pub gpu: GpuArgs,
 }
 
@@ -258,6 +351,7 @@ impl RenderOptions {
             start_secs: self.start,
             audio: !self.no_audio,
             shaders: self.gpu.shaders(),
+            estimate: self.model.options(self.depth_kind, self.gpu.shaders()),
         }
     }
 }

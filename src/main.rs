@@ -128,9 +128,36 @@ fn run(cli: Cli, cancel: &Cancel) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Adapters => {
+        Command::Depth(args) => {
+            let opts = args.model.options(args.depth_kind, args.gpu.shaders());
+            stereosplat::depth::estimate::validate(&opts)?;
+            stereosplat::decode::check_input_file(&args.input)?;
+            let ctx = GpuContext::new(&args.gpu.adapter)?;
+            let mut progress = stereosplat::progress::for_terminal(cli.quiet);
+            stereosplat::depth::estimate::export(
+                &ctx,
+                &args.input,
+                &opts,
+                args.frames,
+                &args.output,
+                args.format,
+                args.max_depth,
+                progress.as_mut(),
+                cancel,
+            )
+        }
+        Command::Adapters { ort_lib } => {
             for line in stereosplat::gpu::list_adapters() {
                 println!("{line}");
+            }
+            use stereosplat::depth::ort_runtime;
+            match ort_runtime::runtime(ort_lib.as_deref()) {
+                Ok(rt) => println!(
+                    "ONNX Runtime {}: providers {}",
+                    rt.path.display(),
+                    ort_runtime::available_providers().join(", ")
+                ),
+                Err(e) => println!("ONNX Runtime: {e}"),
             }
             Ok(())
         }

@@ -12,6 +12,7 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 
 use crate::decode::{DecodeOptions, Decoder, PixelFormat};
+use crate::depth::estimate::{self, EstimateOptions, Estimated};
 use crate::depth::{self, DepthScan, DepthStream};
 use crate::encode::{Container, EncodeSettings, Encoder};
 use crate::gpu::{
@@ -55,6 +56,9 @@ pub struct RenderJob {
     pub start_secs: f64,
     pub audio: bool,
     pub shaders: ShaderSet,
+    /// How depth is estimated when there is no depth file (`--depth-model`, or the
+    /// built-in cues).
+    pub estimate: EstimateOptions,
 }
 
 impl Default for RenderJob {
@@ -82,6 +86,7 @@ impl Default for RenderJob {
             start_secs: 0.0,
             audio: true,
             shaders: ShaderSet::Embedded,
+            estimate: EstimateOptions::default(),
         }
     }
 }
@@ -116,6 +121,9 @@ impl RenderJob {
 
     /// Checks the settings (not the paths): shared by every file of a batch.
     pub fn validate_settings(&self) -> anyhow::Result<()> {
+        if self.estimate.model.is_some() && self.depth.is_none() {
+            estimate::validate(&self.estimate)?;
+        }
         let s = &self.stereo;
         if !s.max_disparity_px.is_finite() || s.max_disparity_px < 0.0 {
             bail!(
@@ -393,16 +401,39 @@ pub fn render(
         );
     }
 
-    let depth_path = match &job.depth {
-        Some(p) => p.clone(),
-        None => depth::find_sidecar(&job.input, None).with_context(|| {
-            format!(
-                "no depth for {}: pass --depth FILE, or put a depth video or image named {}_depth.<ext> beside it",
-                job.input.display(),
-                job.input.file_stem().map(|s| s.to_string_lossy()).unwrap_or_default()
-            )
-        })?,
+    // Depth: a file given or found beside the input, else an estimate (model or cues)
+    // from the cache or computed now. The estimate covers the clip from its start so it
+    // pairs with the frames by timestamp like any depth video.
+    let sidecar = if job.estimate.model.is_some() {
+        None
+    } else {
+        depth::find_sidecar(&job.input, None)
     };
+    // Kept alive to the end: with --no-cache it removes its scratch folder on drop.
+    let _estimated: Option<Estimated>;
+    let owned_job: RenderJob;
+    let job = if job.depth.is_none() && sidecar.is_none() {
+        let limit = frames_wanted.filter(|_| start_nanos == 0);
+        let est =
+            estimate::depth_for_render(ctx, &job.input, &job.estimate, limit, progress, cancel)?;
+        let mut j = job.clone();
+        j.depth = Some(est.path.clone());
+        j.depth_kind = est.kind;
+        j.depth_scale = est.depth_scale;
+        j.depth_rgb = false;
+        j.depth_far_is_bright = false;
+        _estimated = Some(est);
+        owned_job = j;
+        &owned_job
+    } else {
+        _estimated = None;
+        job
+    };
+    let depth_path = job
+        .depth
+        .clone()
+        .or(sidecar)
+        .expect("a depth file or an estimate");
     let scan = DepthScan::run(&depth_path, job.depth_rgb)?;
     log::info!(
         "depth {}: {}x{}, {} frame(s), values {}..{}",

@@ -182,15 +182,7 @@ fn depth_that_cannot_be_paired_is_explained() {
     let dir = common::work_dir("cli_depth");
     let input = sample(&dir, (64, 36), 12, 24);
     let out = dir.join("out.mp4");
-    // No depth anywhere.
-    let lonely = dir.join("lonely.mp4");
-    std::fs::copy(&input, &lonely).unwrap();
-    fails(
-        &dir,
-        vec![s(&lonely)],
-        &out,
-        &["no depth", "--depth", "lonely_depth"],
-    );
+    // (No depth anywhere is no longer an error: see tests/onnx_depth.rs, built-in estimate.)
     fails(
         &dir,
         vec![s(&input), "--depth", s(&dir.join("missing.mkv"))],

@@ -1,7 +1,7 @@
 //! Every shader file parses and validates with naga (as wgpu would), and the uniform
 //! structs in shaders/common.wgsl have the sizes of their Rust twins in src/gpu/params.rs.
 
-use stereosplat::gpu::params::{ComposeParams, DepthParams, WarpParams};
+use stereosplat::gpu::params::{ComposeParams, DepthParams, ModelInputParams, WarpParams};
 use stereosplat::gpu::shaders::{COMMON, FILES, with_prelude};
 
 fn module(name: &str, body: &str) -> (naga::Module, naga::valid::ModuleInfo) {
@@ -64,6 +64,10 @@ fn uniform_structs_match_their_rust_twins() {
     };
     assert_eq!(size_of("WarpParams"), std::mem::size_of::<WarpParams>());
     assert_eq!(size_of("DepthParams"), std::mem::size_of::<DepthParams>());
+    assert_eq!(
+        size_of("ModelInputParams"),
+        std::mem::size_of::<ModelInputParams>()
+    );
     assert_eq!(
         size_of("ComposeParams"),
         std::mem::size_of::<ComposeParams>()

@@ -5,6 +5,7 @@
 mod binding;
 mod compose;
 mod context;
+mod model_input;
 pub mod params;
 mod readback;
 pub mod shaders;
@@ -12,6 +13,7 @@ pub mod warp;
 
 pub use compose::Composer;
 pub use context::{AdapterChoice, GpuContext, GpuError, list_adapters};
+pub use model_input::{ChannelNorm, ModelInput};
 pub use readback::{Readback, ReadbackError, padded_row_bytes, read_texture};
 pub use shaders::ShaderSet;
 pub use warp::{

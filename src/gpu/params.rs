@@ -44,3 +44,16 @@ pub struct ComposeParams {
     pub left_rows: [[f32; 4]; 3],
     pub right_rows: [[f32; 4]; 3],
 }
+
+/// Twin: `ModelInputParams` in shaders/common.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable, PartialEq)]
+pub struct ModelInputParams {
+    pub src_size: [u32; 2],
+    pub dst_size: [u32; 2],
+    pub mean: [f32; 4],
+    pub inv_std: [f32; 4],
+    pub taps: [u32; 2],
+    pub has_prev: u32,
+    pub _pad: u32,
+}

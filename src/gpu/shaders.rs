@@ -38,6 +38,14 @@ pub const FILES: &[(&str, &str)] = &[
         include_str!("../../shaders/fill_resolve.wgsl"),
     ),
     ("compose.wgsl", include_str!("../../shaders/compose.wgsl")),
+    (
+        "model_input.wgsl",
+        include_str!("../../shaders/model_input.wgsl"),
+    ),
+    (
+        "depth_cues.wgsl",
+        include_str!("../../shaders/depth_cues.wgsl"),
+    ),
 ];
 
 /// Where shader text comes from.
