@@ -50,6 +50,9 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         ort_lib: Option<PathBuf>,
     },
+    /// Open a window to tune the stereo settings on a clip while watching the result, then
+    /// render it.
+    Preview(Box<PreviewArgs>),
     /// Write the ray-traced sample clip and its depth (sample.mp4, sample_depth.mkv) into DIR.
     MakeSample {
         dir: PathBuf,
@@ -234,6 +237,9 @@ pub struct RenderOptions {
     /// Leave the source audio out.
     #[arg(long)]
     pub no_audio: bool,
+    /// Settings saved by the preview (TOML); flags typed on the command line win over it.
+    #[arg(long, value_name = "FILE.toml")]
+    pub preset: Option<PathBuf>,
     #[command(flatten)]
     pub model: ModelArgs,
     #[command(flatten)]
@@ -366,6 +372,27 @@ impl RenderArgs {
             ..self.options.template()
         }
     }
+}
+
+#[derive(Debug, Args)]
+pub struct PreviewArgs {
+    /// Input video or image (can also be opened from the window).
+    pub input: Option<PathBuf>,
+    /// Depth video or image; default as for render.
+    #[arg(long)]
+    pub depth: Option<PathBuf>,
+    /// Start playing at once.
+    #[arg(long)]
+    pub play: bool,
+    /// Close the window after showing N frames (scripts and tests).
+    #[arg(long, value_name = "N")]
+    pub exit_after_frames: Option<u64>,
+    /// Benchmark: change the disparity N times and report the time from each change to
+    /// the next window frame after the updated picture was drawn, then close.
+    #[arg(long, value_name = "N")]
+    pub measure_latency: Option<u32>,
+    #[command(flatten)]
+    pub options: RenderOptions,
 }
 
 #[derive(Debug, Args)]

@@ -3,7 +3,10 @@
 
 use clap::ValueEnum;
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, ValueEnum,
+)]
+#[serde(rename_all = "kebab-case")]
 pub enum Layout {
     /// Full side by side: left | right, twice the input width.
     #[default]
@@ -90,7 +93,10 @@ impl Layout {
     }
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, ValueEnum,
+)]
+#[serde(rename_all = "kebab-case")]
 pub enum Anaglyph {
     /// Dubois least-squares red/cyan: the least ghosting for red/cyan glasses.
     #[default]

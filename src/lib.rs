@@ -14,6 +14,8 @@ pub mod encode;
 pub mod gpu;
 pub mod layout;
 pub mod media;
+pub mod preset;
+pub mod preview;
 pub mod progress;
 pub mod render;
 pub mod synth;

@@ -3,13 +3,14 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
 use stereosplat::cli::{Cli, Command};
 use stereosplat::gpu::GpuContext;
 use stereosplat::render::{Cancel, Interrupted};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = <Cli as clap::CommandFactory>::command().get_matches();
+    let cli =
+        <Cli as clap::FromArgMatches>::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     private_runtime_dir();
     let level = match (cli.quiet, cli.verbose) {
         (true, _) => "warn",
@@ -33,7 +34,7 @@ fn main() -> ExitCode {
     unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) };
     let cancel = Cancel::default();
     install_ctrl_c(&cancel);
-    match run(cli, &cancel) {
+    match run(cli, &matches, &cancel) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if e.downcast_ref::<Interrupted>().is_some() || cancel.is_interrupted() => {
             eprintln!("{e:#}");
@@ -72,10 +73,33 @@ fn install_ctrl_c(cancel: &Cancel) {
     }
 }
 
-fn run(cli: Cli, cancel: &Cancel) -> anyhow::Result<()> {
+/// Applies `--preset FILE` to `job`, except the settings typed on the command line.
+fn apply_preset(
+    options: &stereosplat::cli::RenderOptions,
+    job: &mut stereosplat::render::RenderJob,
+    typed: impl Fn(&str) -> bool,
+) -> anyhow::Result<()> {
+    if let Some(path) = &options.preset {
+        stereosplat::preset::Preset::load(path)?.apply(job, &typed);
+        log::info!("settings from preset {}", path.display());
+    }
+    Ok(())
+}
+
+fn run(cli: Cli, matches: &clap::ArgMatches, cancel: &Cancel) -> anyhow::Result<()> {
+    // Whether flag `id` of subcommand `sub` was typed (not a default).
+    let typed = |sub: &'static str| {
+        move |id: &str| {
+            matches.subcommand_matches(sub).is_some_and(|m| {
+                m.ids().any(|i| i.as_str() == id)
+                    && m.value_source(id) == Some(clap::parser::ValueSource::CommandLine)
+            })
+        }
+    };
     match cli.command {
         Command::Render(args) => {
-            let job = args.job();
+            let mut job = args.job();
+            apply_preset(&args.options, &mut job, typed("render"))?;
             // Cheap checks first: a typo in a flag should not wait for GPU start-up.
             job.validate()?;
             stereosplat::decode::check_input_file(&job.input)?;
@@ -96,7 +120,8 @@ fn run(cli: Cli, cancel: &Cancel) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Batch(args) => {
-            let batch = args.job();
+            let mut batch = args.job();
+            apply_preset(&args.options, &mut batch.template, typed("batch"))?;
             batch.template.validate_settings()?;
             let ctx = GpuContext::new(&args.options.gpu.adapter)?;
             let quiet = cli.quiet;
@@ -119,6 +144,24 @@ fn run(cli: Cli, cancel: &Cancel) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Bench(args) => stereosplat::bench::run(&args),
+        Command::Preview(args) => {
+            let mut job = args.options.template();
+            apply_preset(&args.options, &mut job, typed("preview"))?;
+            job.depth = args.depth.clone();
+            if let Some(input) = &args.input {
+                job.input = input.clone();
+            }
+            stereosplat::preview::run(
+                job,
+                &args.options.gpu.adapter,
+                stereosplat::preview::Options {
+                    play: args.play,
+                    exit_after_frames: args.exit_after_frames,
+                    measure_latency: args.measure_latency,
+                    preset_path: args.options.preset.clone(),
+                },
+            )
+        }
         Command::MakeSample { dir, frames } => {
             std::fs::create_dir_all(&dir)?;
             stereosplat::synth::write_sample(&dir, (480, 270), frames, 24)?;

@@ -355,6 +355,58 @@ pub fn partial_path(path: &Path) -> PathBuf {
 }
 
 /// Renders `job` on `ctx`. The output appears under its final name only on success.
+/// The depth a job renders with: the job's `--depth`, a `<stem>_depth` file beside the
+/// input, or (with `--depth-model`, or when there is none) an estimate from the cache or
+/// computed now. `job` comes back adjusted to read that file.
+pub struct ResolvedDepth {
+    pub job: RenderJob,
+    pub path: PathBuf,
+    /// Kept alive while the file is used: with `--no-cache` it removes its scratch folder.
+    pub estimated: Option<Estimated>,
+}
+
+/// See [`ResolvedDepth`]. An estimate covers the clip from its start (`frame_limit`
+/// frames at most) so it pairs with the frames by timestamp like any depth video.
+pub fn resolve_depth(
+    ctx: &GpuContext,
+    job: &RenderJob,
+    frame_limit: Option<u64>,
+    progress: &mut dyn Progress,
+    cancel: &Cancel,
+) -> anyhow::Result<ResolvedDepth> {
+    let sidecar = if job.estimate.model.is_some() {
+        None
+    } else {
+        depth::find_sidecar(&job.input, None)
+    };
+    if let Some(path) = job.depth.clone().or(sidecar) {
+        return Ok(ResolvedDepth {
+            job: job.clone(),
+            path,
+            estimated: None,
+        });
+    }
+    let est = estimate::depth_for_render(
+        ctx,
+        &job.input,
+        &job.estimate,
+        frame_limit,
+        progress,
+        cancel,
+    )?;
+    let mut j = job.clone();
+    j.depth = Some(est.path.clone());
+    j.depth_kind = est.kind;
+    j.depth_scale = est.depth_scale;
+    j.depth_rgb = false;
+    j.depth_far_is_bright = false;
+    Ok(ResolvedDepth {
+        job: j,
+        path: est.path.clone(),
+        estimated: Some(est),
+    })
+}
+
 pub fn render(
     ctx: &GpuContext,
     job: &RenderJob,
@@ -401,39 +453,16 @@ pub fn render(
         );
     }
 
-    // Depth: a file given or found beside the input, else an estimate (model or cues)
-    // from the cache or computed now. The estimate covers the clip from its start so it
-    // pairs with the frames by timestamp like any depth video.
-    let sidecar = if job.estimate.model.is_some() {
-        None
-    } else {
-        depth::find_sidecar(&job.input, None)
-    };
     // Kept alive to the end: with --no-cache it removes its scratch folder on drop.
-    let _estimated: Option<Estimated>;
-    let owned_job: RenderJob;
-    let job = if job.depth.is_none() && sidecar.is_none() {
-        let limit = frames_wanted.filter(|_| start_nanos == 0);
-        let est =
-            estimate::depth_for_render(ctx, &job.input, &job.estimate, limit, progress, cancel)?;
-        let mut j = job.clone();
-        j.depth = Some(est.path.clone());
-        j.depth_kind = est.kind;
-        j.depth_scale = est.depth_scale;
-        j.depth_rgb = false;
-        j.depth_far_is_bright = false;
-        _estimated = Some(est);
-        owned_job = j;
-        &owned_job
-    } else {
-        _estimated = None;
-        job
-    };
-    let depth_path = job
-        .depth
-        .clone()
-        .or(sidecar)
-        .expect("a depth file or an estimate");
+    let resolved = resolve_depth(
+        ctx,
+        job,
+        frames_wanted.filter(|_| start_nanos == 0),
+        progress,
+        cancel,
+    )?;
+    let job = &resolved.job;
+    let depth_path = resolved.path.clone();
     let scan = DepthScan::run(&depth_path, job.depth_rgb)?;
     log::info!(
         "depth {}: {}x{}, {} frame(s), values {}..{}",

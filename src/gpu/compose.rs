@@ -9,6 +9,8 @@ use super::{GpuContext, GpuError, LABEL, ShaderSet, dispatch_size};
 use crate::layout::{Anaglyph, Layout};
 
 pub const OUTPUT_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba8Unorm;
+/// How a window samples the output (see `display_view`).
+pub const DISPLAY_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba8UnormSrgb;
 
 struct Output {
     texture: wgpu::Texture,
@@ -166,15 +168,25 @@ impl Composer {
             return Ok(());
         }
         let device = &ctx.device;
-        let (texture, view) = b::texture_2d(
-            device,
-            &format!("{LABEL}.compose.output"),
-            out,
-            OUTPUT_FORMAT,
-            wgpu::TextureUsages::STORAGE_BINDING
+        // The pixels are sRGB-encoded video values; an sRGB view lets a window sample them
+        // as colours (the preview) while encoding reads the bytes unchanged.
+        let texture = device.create_texture(&wgpu::TextureDescriptor {
+            label: Some(&format!("{LABEL}.compose.output")),
+            size: wgpu::Extent3d {
+                width: out.0,
+                height: out.1,
+                depth_or_array_layers: 1,
+            },
+            mip_level_count: 1,
+            sample_count: 1,
+            dimension: wgpu::TextureDimension::D2,
+            format: OUTPUT_FORMAT,
+            usage: wgpu::TextureUsages::STORAGE_BINDING
                 | wgpu::TextureUsages::TEXTURE_BINDING
                 | wgpu::TextureUsages::COPY_SRC,
-        );
+            view_formats: &[DISPLAY_FORMAT],
+        });
+        let view = texture.create_view(&Default::default());
         let v = views;
         let group = b::group(
             device,
@@ -237,6 +249,21 @@ impl Composer {
             .as_ref()
             .expect("Composer::prepare must run first")
             .view
+    }
+
+    /// A view of the output that samples as colour (sRGB), for showing it in a window.
+    pub fn display_view(&self) -> wgpu::TextureView {
+        self.output_texture()
+            .create_view(&wgpu::TextureViewDescriptor {
+                format: Some(DISPLAY_FORMAT),
+                usage: Some(wgpu::TextureUsages::TEXTURE_BINDING),
+                ..Default::default()
+            })
+    }
+
+    /// Layout of the current output.
+    pub fn layout(&self) -> Layout {
+        self.current
     }
 
     pub fn output_size(&self) -> (u32, u32) {

@@ -1,6 +1,6 @@
-//! The one wgpu device everything shares. Headless runs create it here; the preview hands
-//! in eframe's device instead ([`GpuContext::from_parts`]) so warp output is displayed
-//! with no copy.
+//! The one wgpu device everything shares. It is created here; the preview hands it to
+//! eframe (`WgpuSetup::Existing`) so the window draws the composed frame from the same
+//! device with no copy.
 
 use std::fmt;
 
@@ -66,6 +66,8 @@ impl std::str::FromStr for AdapterChoice {
 }
 
 pub struct GpuContext {
+    /// Kept so a window (the preview) can create its surface on the same device.
+    pub instance: wgpu::Instance,
     pub adapter: wgpu::Adapter,
     pub device: wgpu::Device,
     pub queue: wgpu::Queue,
@@ -108,7 +110,7 @@ pub fn describe(info: &wgpu::AdapterInfo) -> String {
 }
 
 /// Every adapter wgpu finds, best first (the order `--adapter N` refers to).
-fn sorted_adapters() -> Vec<wgpu::Adapter> {
+fn sorted_adapters() -> (wgpu::Instance, Vec<wgpu::Adapter>) {
     let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
     // GL only duplicates the Vulkan adapters here and logs EGL noise when it finds no
     // display; it stays reachable with WGPU_BACKEND=gl.
@@ -122,12 +124,13 @@ fn sorted_adapters() -> Vec<wgpu::Adapter> {
         let info = a.get_info();
         (preference(&info), info.backend == wgpu::Backend::Gl)
     });
-    adapters
+    (instance, adapters)
 }
 
 /// One line per adapter, numbered as `--adapter N` expects.
 pub fn list_adapters() -> Vec<String> {
     sorted_adapters()
+        .1
         .iter()
         .enumerate()
         .map(|(i, a)| format!("{i}: {}", describe(&a.get_info())))
@@ -137,7 +140,7 @@ pub fn list_adapters() -> Vec<String> {
 impl GpuContext {
     /// Creates the device on the adapter `choice` picks and logs which one it is.
     pub fn new(choice: &AdapterChoice) -> Result<Self, GpuError> {
-        let mut adapters = sorted_adapters();
+        let (instance, mut adapters) = sorted_adapters();
         if adapters.is_empty() {
             return Err(GpuError::NoAdapter);
         }
@@ -197,22 +200,12 @@ impl GpuContext {
             }
         })?;
         Ok(Self {
+            instance,
             adapter,
             device,
             queue,
             info,
         })
-    }
-
-    /// Wraps a device created elsewhere (the preview window's).
-    pub fn from_parts(adapter: wgpu::Adapter, device: wgpu::Device, queue: wgpu::Queue) -> Self {
-        let info = adapter.get_info();
-        Self {
-            adapter,
-            device,
-            queue,
-            info,
-        }
     }
 
     pub fn describe(&self) -> String {

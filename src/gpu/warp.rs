@@ -9,7 +9,18 @@ use super::params::{DepthParams, WarpParams};
 use super::{GpuContext, GpuError, LABEL, ShaderSet, dispatch_size};
 
 /// Which eye the input is, and which is synthesised.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    clap::ValueEnum,
+)]
+#[serde(rename_all = "kebab-case")]
 pub enum Eye {
     /// The input is the left eye; the right eye is synthesised (the seeds' default).
     #[default]
@@ -27,7 +38,18 @@ impl Eye {
 }
 
 /// What the values of a depth map mean (`--depth-kind`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    clap::ValueEnum,
+)]
+#[serde(rename_all = "kebab-case")]
 pub enum DepthKind {
     /// Relative inverse depth (near = bright), normalised per clip; disparity follows
     /// StereoCrafter: d = (2v - 1) * max_disp around the convergence.
@@ -51,7 +73,18 @@ impl DepthKind {
 }
 
 /// How disocclusions are filled (`--fill`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    clap::ValueEnum,
+)]
+#[serde(rename_all = "kebab-case")]
 pub enum FillMode {
     /// Each hole pixel copies the background-side pixel of its row (the seeds' smear).
     Scanline,

@@ -1,0 +1,286 @@
+//! Presets: the tunable settings of a render as a TOML file. The preview saves and loads
+//! them, `render --preset FILE` and `batch --preset FILE` apply them, and
+//! [`Preset::command_line`] spells the same settings as `stereosplat render` flags. Field
+//! names are the flags' names with `_` for `-`.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::depth::normalize::Normalize;
+use crate::gpu::{DepthKind, Eye, FillMode, NO_EDGE_THRESHOLD};
+use crate::layout::{Anaglyph, Layout};
+use crate::render::RenderJob;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Preset {
+    pub max_disp: f32,
+    pub convergence: f32,
+    pub eye: Eye,
+    pub max_stretch: f32,
+    pub edge_threshold: Option<f32>,
+    pub fill: FillMode,
+    pub dilate: u32,
+    pub ipd_mm: f32,
+    pub convergence_depth: Option<f32>,
+    pub depth_kind: DepthKind,
+    pub depth_far_bright: bool,
+    pub depth_scale: Option<f32>,
+    pub depth_rgb: bool,
+    pub max_depth: f32,
+    pub xfov: Option<f32>,
+    pub yfov: Option<f32>,
+    pub layout: Layout,
+    pub anaglyph: Anaglyph,
+    pub crf: u32,
+    pub speed_preset: String,
+    pub depth_model: Option<PathBuf>,
+    pub depth_size: u32,
+    pub normalize: Normalize,
+}
+
+impl Default for Preset {
+    fn default() -> Self {
+        Self::from_job(&RenderJob::default())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PresetError {
+    #[error("cannot read preset {path}: {cause}")]
+    Read {
+        path: PathBuf,
+        cause: std::io::Error,
+    },
+    #[error("preset {path} is not a valid stereosplat preset: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("cannot write preset {path}: {cause}")]
+    Write {
+        path: PathBuf,
+        cause: std::io::Error,
+    },
+}
+
+impl Preset {
+    pub fn from_job(job: &RenderJob) -> Self {
+        let s = &job.stereo;
+        Self {
+            max_disp: s.max_disparity_px,
+            convergence: s.convergence,
+            eye: s.eye,
+            max_stretch: s.max_stretch_px,
+            edge_threshold: (s.edge_threshold < NO_EDGE_THRESHOLD).then_some(s.edge_threshold),
+            fill: s.fill,
+            dilate: s.dilate_px,
+            ipd_mm: s.camera.ipd_m * 1000.0,
+            convergence_depth: s.camera.convergence_m,
+            depth_kind: job.depth_kind,
+            depth_far_bright: job.depth_far_is_bright,
+            depth_scale: job.depth_scale,
+            depth_rgb: job.depth_rgb,
+            max_depth: job.max_depth_m,
+            xfov: job.xfov_deg,
+            yfov: job.yfov_deg,
+            layout: job.layout,
+            anaglyph: job.anaglyph,
+            crf: job.encode.crf,
+            speed_preset: job.encode.speed_preset.clone(),
+            depth_model: job.estimate.model.clone(),
+            depth_size: job.estimate.depth_size,
+            normalize: job.estimate.normalize,
+        }
+    }
+
+    /// Writes these settings into `job`, except the fields `keep` names (flags the user
+    /// typed, which win over the preset).
+    pub fn apply(&self, job: &mut RenderJob, keep: &dyn Fn(&str) -> bool) {
+        macro_rules! set {
+            ($name:literal, $target:expr, $value:expr) => {
+                if !keep($name) {
+                    $target = $value;
+                }
+            };
+        }
+        set!("max_disp", job.stereo.max_disparity_px, self.max_disp);
+        set!("convergence", job.stereo.convergence, self.convergence);
+        set!("eye", job.stereo.eye, self.eye);
+        set!("max_stretch", job.stereo.max_stretch_px, self.max_stretch);
+        set!(
+            "edge_threshold",
+            job.stereo.edge_threshold,
+            self.edge_threshold.unwrap_or(NO_EDGE_THRESHOLD)
+        );
+        set!("fill", job.stereo.fill, self.fill);
+        set!("dilate", job.stereo.dilate_px, self.dilate);
+        set!("ipd_mm", job.stereo.camera.ipd_m, self.ipd_mm / 1000.0);
+        set!(
+            "convergence_depth",
+            job.stereo.camera.convergence_m,
+            self.convergence_depth
+        );
+        set!("depth_kind", job.depth_kind, self.depth_kind);
+        set!("depth_kind", job.estimate.kind, self.depth_kind);
+        set!(
+            "depth_far_bright",
+            job.depth_far_is_bright,
+            self.depth_far_bright
+        );
+        set!("depth_scale", job.depth_scale, self.depth_scale);
+        set!("depth_rgb", job.depth_rgb, self.depth_rgb);
+        set!("max_depth", job.max_depth_m, self.max_depth);
+        set!("xfov", job.xfov_deg, self.xfov);
+        set!("yfov", job.yfov_deg, self.yfov);
+        set!("layout", job.layout, self.layout);
+        set!("layout", job.encode.layout, self.layout);
+        set!("anaglyph", job.anaglyph, self.anaglyph);
+        set!("crf", job.encode.crf, self.crf);
+        set!(
+            "speed_preset",
+            job.encode.speed_preset,
+            self.speed_preset.clone()
+        );
+        set!("depth_model", job.estimate.model, self.depth_model.clone());
+        set!("depth_size", job.estimate.depth_size, self.depth_size);
+        set!("normalize", job.estimate.normalize, self.normalize);
+    }
+
+    pub fn load(path: &Path) -> Result<Self, PresetError> {
+        let text = std::fs::read_to_string(path).map_err(|cause| PresetError::Read {
+            path: path.into(),
+            cause,
+        })?;
+        toml::from_str(&text).map_err(|e| PresetError::Parse {
+            path: path.into(),
+            message: e.to_string(),
+        })
+    }
+
+    pub fn save(&self, path: &Path) -> Result<(), PresetError> {
+        let text = format!(
+            "# stereosplat preset: `stereosplat render IN -o OUT --preset {}`\n{}",
+            path.display(),
+            toml::to_string_pretty(self).expect("presets serialise")
+        );
+        let tmp = crate::encode::temp_path_for(path);
+        std::fs::write(&tmp, text)
+            .and_then(|_| std::fs::rename(&tmp, path))
+            .map_err(|cause| {
+                let _ = std::fs::remove_file(&tmp);
+                PresetError::Write {
+                    path: path.into(),
+                    cause,
+                }
+            })
+    }
+
+    /// The same settings as `stereosplat render` flags (every setting, so the line does
+    /// not depend on future defaults).
+    pub fn command_line(&self, input: &Path, output: &Path) -> String {
+        use clap::ValueEnum;
+        fn name<T: ValueEnum>(v: &T) -> String {
+            v.to_possible_value()
+                .map(|p| p.get_name().to_owned())
+                .unwrap_or_default()
+        }
+        let mut a = vec![
+            "stereosplat".to_owned(),
+            "render".into(),
+            quote(&input.display().to_string()),
+            "-o".into(),
+            quote(&output.display().to_string()),
+        ];
+        let mut flag = |f: &str, v: String| {
+            a.push(format!("--{f}"));
+            a.push(v);
+        };
+        flag("max-disp", self.max_disp.to_string());
+        flag("convergence", self.convergence.to_string());
+        flag("eye", name(&self.eye));
+        flag("max-stretch", self.max_stretch.to_string());
+        if let Some(t) = self.edge_threshold {
+            flag("edge-threshold", t.to_string());
+        }
+        flag("fill", name(&self.fill));
+        flag("dilate", self.dilate.to_string());
+        flag("layout", name(&self.layout));
+        flag("anaglyph", name(&self.anaglyph));
+        flag("crf", self.crf.to_string());
+        flag("speed-preset", self.speed_preset.clone());
+        flag("depth-kind", name(&self.depth_kind));
+        flag("max-depth", self.max_depth.to_string());
+        flag("ipd-mm", self.ipd_mm.to_string());
+        if let Some(v) = self.convergence_depth {
+            flag("convergence-depth", v.to_string());
+        }
+        if let Some(v) = self.depth_scale {
+            flag("depth-scale", v.to_string());
+        }
+        if let Some(v) = self.xfov {
+            flag("xfov", v.to_string());
+        }
+        if let Some(v) = self.yfov {
+            flag("yfov", v.to_string());
+        }
+        if let Some(m) = &self.depth_model {
+            flag("depth-model", quote(&m.display().to_string()));
+            flag("depth-size", self.depth_size.to_string());
+        }
+        flag("normalize", name(&self.normalize));
+        let mut line = a.join(" ");
+        if self.depth_far_bright {
+            line.push_str(" --depth-far-bright");
+        }
+        if self.depth_rgb {
+            line.push_str(" --depth-rgb");
+        }
+        line
+    }
+}
+
+/// Shell quoting for paths with spaces or quotes.
+fn quote(s: &str) -> String {
+    if s.chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/._-+:,=".contains(c))
+    {
+        s.to_owned()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn toml_round_trip_and_unknown_fields_refused() {
+        let p = Preset {
+            max_disp: 12.5,
+            layout: Layout::HalfSbs,
+            edge_threshold: Some(0.03),
+            ..Preset::default()
+        };
+        let text = toml::to_string_pretty(&p).unwrap();
+        assert_eq!(toml::from_str::<Preset>(&text).unwrap(), p);
+        assert!(toml::from_str::<Preset>("max_dips = 3").is_err());
+        // Partial files keep the defaults for the rest.
+        let q: Preset = toml::from_str("layout = \"anaglyph\"").unwrap();
+        assert_eq!(q.layout, Layout::Anaglyph);
+        assert_eq!(q.max_disp, Preset::default().max_disp);
+    }
+
+    #[test]
+    fn typed_flags_win_over_the_preset() {
+        let p = Preset {
+            max_disp: 7.0,
+            convergence: 0.2,
+            ..Preset::default()
+        };
+        let mut job = RenderJob::default();
+        job.stereo.max_disparity_px = 30.0;
+        p.apply(&mut job, &|f| f == "max_disp");
+        assert_eq!(job.stereo.max_disparity_px, 30.0);
+        assert_eq!(job.stereo.convergence, 0.2);
+    }
+}

@@ -1,0 +1,622 @@
+//! The preview window: controls on the left, the composed frame in the middle (drawn from
+//! the composer's texture), the timeline and status at the bottom.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::Options;
+use super::controls::{self, View};
+use super::source::Source;
+use super::watch::ShaderWatch;
+use super::worker::RenderTask;
+use crate::gpu::{Composer, GpuContext, MetricCamera, ShaderSet, Warper};
+use crate::layout::Layout;
+use crate::preset::Preset;
+use crate::progress::Silent;
+use crate::render::RenderJob;
+
+/// How long each eye shows in the wiggle view.
+const WIGGLE: Duration = Duration::from_millis(140);
+
+struct Shown {
+    id: egui::TextureId,
+    size: (u32, u32),
+}
+
+pub struct PreviewApp {
+    ctx: Arc<GpuContext>,
+    /// Input, output, depth and model options; the tunable part lives in `preset`.
+    job: RenderJob,
+    preset: Preset,
+    view: View,
+    shaders: ShaderSet,
+    watch: Option<ShaderWatch>,
+    shader_error: Option<String>,
+    warper: Warper,
+    composer: Composer,
+    source: Option<Source>,
+    shown: Option<Shown>,
+    /// The frame on screen, and whether it must be recomposed.
+    current: u64,
+    dirty: bool,
+    playing: bool,
+    next_due: Instant,
+    wiggle_right: bool,
+    wiggle_at: Instant,
+    zoom: f32,
+    open_path: String,
+    output_path: String,
+    preset_path: String,
+    message: String,
+    task: Option<RenderTask>,
+    // Status.
+    frames_shown: u64,
+    dropped: u64,
+    decode_ms: f32,
+    gpu_ms: f32,
+    exit_after: Option<u64>,
+    /// `--measure-latency`: changes left, the pending change's time, the samples.
+    latency: Option<(u32, Option<Instant>, Vec<f64>)>,
+}
+
+impl PreviewApp {
+    pub fn new(
+        cc: &eframe::CreationContext<'_>,
+        ctx: Arc<GpuContext>,
+        job: RenderJob,
+        opts: Options,
+    ) -> anyhow::Result<Self> {
+        // Shaders from disk so edits apply live: --shader-dir, else ./shaders when present.
+        let shaders = match &job.shaders {
+            ShaderSet::Directory(d) => ShaderSet::Directory(d.clone()),
+            ShaderSet::Embedded if Path::new("shaders/compose.wgsl").is_file() => {
+                ShaderSet::Directory(PathBuf::from("shaders"))
+            }
+            ShaderSet::Embedded => ShaderSet::Embedded,
+        };
+        let watch = match &shaders {
+            ShaderSet::Directory(d) => {
+                log::info!(
+                    "preview: shaders from {} (saved edits apply live)",
+                    d.display()
+                );
+                Some(ShaderWatch::new(d))
+            }
+            ShaderSet::Embedded => None,
+        };
+        let warper = Warper::new(&ctx, &shaders)?;
+        let composer = Composer::new(&ctx, &shaders)?;
+        let preset = Preset::from_job(&job);
+        let view = match job.layout {
+            Layout::Sbs => View::Layout(Layout::Anaglyph),
+            l => View::Layout(l),
+        };
+        let output_path = if job.output.as_os_str().is_empty() {
+            String::new()
+        } else {
+            job.output.display().to_string()
+        };
+        let mut app = Self {
+            ctx,
+            preset,
+            view,
+            shaders,
+            watch,
+            shader_error: None,
+            warper,
+            composer,
+            source: None,
+            shown: None,
+            current: 0,
+            dirty: true,
+            playing: opts.play,
+            next_due: Instant::now(),
+            wiggle_right: false,
+            wiggle_at: Instant::now(),
+            zoom: 1.0,
+            open_path: job.input.display().to_string(),
+            output_path,
+            preset_path: opts
+                .preset_path
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| "preset.toml".into()),
+            message: String::new(),
+            task: None,
+            frames_shown: 0,
+            dropped: 0,
+            decode_ms: 0.0,
+            gpu_ms: 0.0,
+            exit_after: opts.exit_after_frames,
+            latency: opts.measure_latency.map(|n| (n, None, Vec::new())),
+            job,
+        };
+        cc.egui_ctx.set_pixels_per_point(1.0);
+        if !app.job.input.as_os_str().is_empty() {
+            let input = app.job.input.clone();
+            app.open(&input);
+        }
+        Ok(app)
+    }
+
+    fn open(&mut self, path: &Path) {
+        let mut job = self.job.clone();
+        job.input = path.to_path_buf();
+        // A depth file given on the command line belongs to the first clip only.
+        if self.source.is_some() {
+            job.depth = None;
+        }
+        self.preset.apply(&mut job, &|_| false);
+        match Source::open(&self.ctx, &job, &mut Silent) {
+            Ok(s) => {
+                self.message = format!(
+                    "{}: {}x{}, depth {}",
+                    path.display(),
+                    s.info.width,
+                    s.info.height,
+                    s.depth_path.display()
+                );
+                if self.output_path.is_empty() {
+                    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned());
+                    self.output_path = path
+                        .with_file_name(format!("{}_3d.mp4", stem.unwrap_or_default()))
+                        .display()
+                        .to_string();
+                }
+                self.job = job;
+                self.source = Some(s);
+                self.current = 0;
+                self.dirty = true;
+            }
+            Err(e) => self.message = format!("cannot open {}: {e:#}", path.display()),
+        }
+        self.open_path = path.display().to_string();
+    }
+
+    /// The job for the current settings (also what the Render button renders).
+    fn current_job(&self) -> RenderJob {
+        let mut job = self.job.clone();
+        self.preset.apply(&mut job, &|_| false);
+        job.output = PathBuf::from(&self.output_path);
+        job.shaders = self.shaders.clone();
+        job
+    }
+
+    fn reload_shaders(&mut self) {
+        let result = self
+            .warper
+            .reload(&self.ctx, &self.shaders)
+            .and_then(|_| self.composer.reload(&self.ctx, &self.shaders));
+        match result {
+            Ok(()) => {
+                log::info!("preview: shaders reloaded");
+                self.shader_error = None;
+            }
+            Err(e) => {
+                log::warn!("preview: shader error, keeping the last good pipeline: {e}");
+                self.shader_error = Some(e.to_string());
+            }
+        }
+        self.dirty = true;
+    }
+
+    fn layout_now(&mut self) -> Layout {
+        match self.view {
+            View::Layout(l) => l,
+            View::Wiggle => {
+                if self.wiggle_at.elapsed() >= WIGGLE {
+                    self.wiggle_right = !self.wiggle_right;
+                    self.wiggle_at = Instant::now();
+                    self.dirty = true;
+                }
+                if self.wiggle_right {
+                    Layout::Right
+                } else {
+                    Layout::Left
+                }
+            }
+        }
+    }
+
+    /// Warps and composes the current frame with the current settings, if anything
+    /// changed; returns whether a new picture was produced.
+    fn compose(&mut self, frame: &eframe::Frame) -> anyhow::Result<bool> {
+        let layout = self.layout_now();
+        let Some(source) = self.source.as_mut() else {
+            return Ok(false);
+        };
+        if !self.dirty {
+            return Ok(false);
+        }
+        let t = Instant::now();
+        let Some(f) = source.frame(self.current)? else {
+            // Past the end: stop on the last frame.
+            self.playing = false;
+            self.current = self.current.saturating_sub(1);
+            return Ok(false);
+        };
+        self.decode_ms = t.elapsed().as_secs_f32() * 1000.0;
+        let t = Instant::now();
+        let mut job = source.depth_job.clone();
+        // How the depth file's values are read stays as resolved for that file (an
+        // estimate is relative near = bright, or millimetres); the rest is the preset.
+        let estimated = source.is_estimated();
+        self.preset.apply(&mut job, &|f| {
+            matches!(
+                f,
+                "depth_scale" | "depth_rgb" | "depth_model" | "depth_size" | "normalize"
+            ) || (estimated && matches!(f, "depth_kind" | "depth_far_bright"))
+        });
+        let mut stereo = job.stereo;
+        let size = source.size();
+        if let Some(fx) = MetricCamera::fx_from_fov(size.0, size.1, job.xfov_deg, job.yfov_deg) {
+            stereo.camera.fx_px = fx;
+        }
+        let range = source.range(&job);
+        let ctx = &self.ctx;
+        self.warper.set_rgb_depth(job.depth_rgb);
+        self.warper
+            .prepare(ctx, size, source.depth_size(), stereo.eye);
+        self.composer
+            .prepare(ctx, &self.warper, layout, job.anaglyph, false)?;
+        self.warper.upload_color(&ctx.queue, &f.rgba, f.stride);
+        self.warper
+            .upload_depth(&ctx.queue, &f.depth, f.depth_stride);
+        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        self.warper.encode(&ctx.queue, &mut enc, &stereo, &range);
+        self.composer.encode(&ctx.queue, &mut enc);
+        ctx.queue.submit([enc.finish()]);
+        self.gpu_ms = t.elapsed().as_secs_f32() * 1000.0;
+        self.dirty = false;
+
+        // Show the composer's texture itself (registered once per texture).
+        let out_size = self.composer.output_size();
+        if let Some(rs) = frame.wgpu_render_state() {
+            let view = self.composer.display_view();
+            let mut renderer = rs.renderer.write();
+            match &mut self.shown {
+                Some(s) => {
+                    renderer.update_egui_texture_from_wgpu_texture(
+                        &rs.device,
+                        &view,
+                        wgpu::FilterMode::Nearest,
+                        s.id,
+                    );
+                    s.size = out_size;
+                }
+                None => {
+                    let id = renderer.register_native_texture(
+                        &rs.device,
+                        &view,
+                        wgpu::FilterMode::Nearest,
+                    );
+                    self.shown = Some(Shown { id, size: out_size });
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// `--measure-latency`: this call starts after the previous frame (with the changed
+    /// picture) was painted and presented, so now - change is the slider-to-screen time.
+    fn latency_probe(&mut self, egui_ctx: &egui::Context) {
+        let Some((left, pending, samples)) = &mut self.latency else {
+            return;
+        };
+        if self.source.is_none() || self.shown.is_none() {
+            egui_ctx.request_repaint();
+            return;
+        }
+        if let Some(t0) = pending.take() {
+            samples.push(t0.elapsed().as_secs_f64() * 1000.0);
+        }
+        if *left == 0 {
+            let mut s = samples.clone();
+            s.sort_by(f64::total_cmp);
+            eprintln!(
+                "preview latency: median {:.1} ms, min {:.1} ms, max {:.1} ms over {} changes ({}x{} frame, {:?} view) on {}",
+                s[s.len() / 2],
+                s[0],
+                s[s.len() - 1],
+                s.len(),
+                self.source.as_ref().map(|x| x.size().0).unwrap_or(0),
+                self.source.as_ref().map(|x| x.size().1).unwrap_or(0),
+                self.view,
+                self.ctx.describe()
+            );
+            self.latency = None;
+            egui_ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+            return;
+        }
+        *left -= 1;
+        self.preset.max_disp = if self.preset.max_disp == 20.0 {
+            10.0
+        } else {
+            20.0
+        };
+        *pending = Some(Instant::now());
+        self.dirty = true;
+        egui_ctx.request_repaint();
+    }
+
+    fn timeline(&mut self, ui: &mut egui::Ui) {
+        let Some(source) = self.source.as_ref() else {
+            ui.label("Open a clip: type its path above, or drop a file on the window.");
+            return;
+        };
+        let count = source.frame_count().unwrap_or(self.current + 1).max(1);
+        let frame_nanos = source.frame_nanos();
+        ui.horizontal(|ui| {
+            if ui
+                .button(if self.playing { "Pause" } else { "Play" })
+                .clicked()
+            {
+                self.playing = !self.playing;
+                self.next_due = Instant::now();
+            }
+            if ui.button("< Step").clicked() && self.current > 0 {
+                self.current -= 1;
+                self.playing = false;
+                self.dirty = true;
+            }
+            if ui.button("Step >").clicked() {
+                self.current = (self.current + 1).min(count - 1);
+                self.playing = false;
+                self.dirty = true;
+            }
+            let mut at = self.current;
+            ui.spacing_mut().slider_width = (ui.available_width() - 160.0).max(100.0);
+            let r = ui.add(egui::Slider::new(&mut at, 0..=count - 1).text("frame"));
+            if r.changed() {
+                self.current = at;
+                self.dirty = true;
+            }
+            ui.label(format!(
+                "{:.2} s",
+                self.current as f64 * frame_nanos as f64 / 1e9
+            ));
+        });
+    }
+
+    fn advance_playback(&mut self) {
+        let Some(source) = self.source.as_ref() else {
+            return;
+        };
+        if !self.playing {
+            return;
+        }
+        let now = Instant::now();
+        if now < self.next_due {
+            return;
+        }
+        let period = Duration::from_nanos(source.frame_nanos());
+        // Frames whose time has already passed are dropped to keep the source rate.
+        let late = (now - self.next_due).as_nanos() / period.as_nanos().max(1);
+        let late = late as u64;
+        self.dropped += late;
+        let count = source.frame_count().unwrap_or(u64::MAX);
+        let next = self.current + 1 + late;
+        if next >= count {
+            self.current = 0; // loop
+        } else {
+            self.current = next;
+        }
+        self.next_due = now + period;
+        self.dirty = true;
+    }
+
+    fn render_panel(&mut self, ui: &mut egui::Ui) {
+        ui.heading("Render");
+        controls::output_controls(ui, &mut self.preset);
+        ui.horizontal(|ui| {
+            ui.label("output");
+            ui.text_edit_singleline(&mut self.output_path);
+        });
+        let input = self.job.input.clone();
+        let output = PathBuf::from(&self.output_path);
+        if let Some(task) = &mut self.task {
+            let c = task.counts();
+            let fraction = c
+                .total
+                .map(|t| c.done as f32 / t.max(1) as f32)
+                .unwrap_or(0.0);
+            let eta = task
+                .eta_secs()
+                .map(|s| format!(", {s:.0} s left"))
+                .unwrap_or_default();
+            ui.add(egui::ProgressBar::new(fraction).text(format!(
+                "{} / {} frames{eta}",
+                c.done,
+                c.total.map(|t| t.to_string()).unwrap_or("?".into())
+            )));
+            if ui.button("Cancel").clicked() {
+                task.cancel();
+            }
+            if let Some(result) = task.take_result() {
+                self.message = match result {
+                    Ok(r) => format!(
+                        "rendered {} ({} frames in {:.1} s)",
+                        r.output.display(),
+                        r.frames,
+                        r.seconds
+                    ),
+                    Err(e) => format!("render failed: {e:#}"),
+                };
+                self.task = None;
+            }
+        } else if ui
+            .add_enabled(
+                self.source.is_some() && !self.output_path.is_empty(),
+                egui::Button::new("Render the whole clip"),
+            )
+            .clicked()
+        {
+            let job = self.current_job();
+            match job.validate() {
+                Ok(()) => {
+                    self.task = Some(RenderTask::start(self.ctx.clone(), job, ui.ctx().clone()))
+                }
+                Err(e) => self.message = format!("cannot render: {e:#}"),
+            }
+        }
+        ui.label("Same as:");
+        let line = self.preset.command_line(&input, &output);
+        ui.add(egui::Label::new(egui::RichText::new(&line).monospace()).wrap());
+        if ui.button("Copy command").clicked() {
+            ui.ctx().copy_text(line);
+        }
+
+        ui.separator();
+        ui.heading("Preset");
+        ui.horizontal(|ui| {
+            ui.text_edit_singleline(&mut self.preset_path);
+            if ui.button("Save").clicked() {
+                self.message = match self.preset.save(Path::new(&self.preset_path)) {
+                    Ok(()) => format!("saved {}", self.preset_path),
+                    Err(e) => e.to_string(),
+                };
+            }
+            if ui.button("Load").clicked() {
+                match Preset::load(Path::new(&self.preset_path)) {
+                    Ok(p) => {
+                        self.preset = p;
+                        self.dirty = true;
+                        self.message = format!("loaded {}", self.preset_path);
+                    }
+                    Err(e) => self.message = e.to_string(),
+                }
+            }
+        });
+    }
+}
+
+impl eframe::App for PreviewApp {
+    fn ui(&mut self, ui: &mut egui::Ui, frame: &mut eframe::Frame) {
+        let egui_ctx = ui.ctx().clone();
+        if let Some(w) = &mut self.watch
+            && w.changed()
+        {
+            self.reload_shaders();
+        }
+        let dropped: Vec<PathBuf> = egui_ctx.input(|i| {
+            i.raw
+                .dropped_files
+                .iter()
+                .map(|f| f.path().to_path_buf())
+                .filter(|p| !p.as_os_str().is_empty())
+                .collect()
+        });
+        if let Some(p) = dropped.first() {
+            self.open(p);
+        }
+        self.advance_playback();
+        self.latency_probe(&egui_ctx);
+        let produced = match self.compose(frame) {
+            Ok(p) => p,
+            Err(e) => {
+                self.message = format!("{e:#}");
+                self.playing = false;
+                self.dirty = false;
+                false
+            }
+        };
+
+        egui::Panel::top("file").show(ui, |ui| {
+            ui.horizontal(|ui| {
+                ui.label("clip");
+                ui.text_edit_singleline(&mut self.open_path);
+                if ui.button("Open").clicked() {
+                    let p = PathBuf::from(&self.open_path);
+                    self.open(&p);
+                }
+                ui.label(&self.message);
+            });
+        });
+        egui::Panel::bottom("status").show(ui, |ui| {
+            self.timeline(ui);
+            ui.horizontal(|ui| {
+                ui.label(format!(
+                    "{} · decode {:.1} ms · warp+compose submit {:.1} ms · shown {} · dropped {}",
+                    self.ctx.describe(),
+                    self.decode_ms,
+                    self.gpu_ms,
+                    self.frames_shown,
+                    self.dropped
+                ));
+            });
+        });
+        egui::Panel::left("controls").show(ui, |ui| {
+            egui::ScrollArea::vertical().show(ui, |ui| {
+                if controls::controls(ui, &mut self.preset, &mut self.view) {
+                    self.dirty = true;
+                }
+                if let Some(err) = &self.shader_error {
+                    ui.separator();
+                    ui.colored_label(
+                        egui::Color32::LIGHT_RED,
+                        "Shader error (the last good version keeps running):",
+                    );
+                    ui.label(
+                        egui::RichText::new(err)
+                            .monospace()
+                            .color(egui::Color32::LIGHT_RED),
+                    );
+                }
+                if let Some(w) = &self.watch {
+                    ui.small(format!("shaders: {} (live)", w.dir().display()));
+                }
+                ui.separator();
+                self.render_panel(ui);
+            });
+        });
+        egui::CentralPanel::default().show(ui, |ui| {
+            ui.horizontal(|ui| {
+                ui.add(
+                    egui::Slider::new(&mut self.zoom, 0.1..=8.0)
+                        .logarithmic(true)
+                        .text("zoom"),
+                );
+                if ui.button("1:1").clicked() {
+                    self.zoom = 1.0;
+                }
+                if ui.button("fit").clicked()
+                    && let Some(s) = &self.shown
+                {
+                    let avail = ui.available_size();
+                    self.zoom = (avail.x / s.size.0 as f32).min(avail.y / s.size.1 as f32);
+                }
+            });
+            if let Some(s) = &self.shown {
+                // 1:1 means one texel per physical pixel.
+                let ppp = ui.ctx().pixels_per_point();
+                let size = egui::vec2(s.size.0 as f32, s.size.1 as f32) * self.zoom / ppp;
+                egui::ScrollArea::both().show(ui, |ui| {
+                    ui.image((s.id, size));
+                });
+            }
+        });
+
+        if produced {
+            self.frames_shown += 1;
+            if self.exit_after.is_some() {
+                eprintln!(
+                    "preview: frame {} shown ({} total)",
+                    self.current, self.frames_shown
+                );
+            }
+        }
+        if let Some(n) = self.exit_after
+            && self.frames_shown >= n
+        {
+            eprintln!("preview: {n} frames shown, closing");
+            egui_ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+        }
+        if self.playing
+            || self.task.is_some()
+            || self.watch.is_some()
+            || matches!(self.view, View::Wiggle)
+        {
+            egui_ctx.request_repaint_after(Duration::from_millis(5));
+        }
+    }
+}

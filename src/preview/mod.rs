@@ -1,0 +1,66 @@
+//! `stereosplat preview`: an egui window (eframe, wgpu renderer) on the same wgpu device
+//! as the warper, so the composed frame is drawn straight from its GPU texture. The user
+//! tunes the settings while the clip plays or is scrubbed, then renders it from the
+//! window. Shaders are read from `shaders/` (or `--shader-dir`) and rebuilt when saved.
+//!
+//! - [`source`]: decoded frames and their depth, with seeking and an in-memory cache;
+//! - [`controls`]: the settings panel (a plain function of the settings, tested headless);
+//! - [`watch`]: shader-folder polling for live reload;
+//! - [`worker`]: the full render on a worker thread, with progress and cancel;
+//! - [`app`]: the window tying them together.
+
+mod app;
+pub mod controls;
+pub mod source;
+pub mod watch;
+pub mod worker;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::anyhow;
+
+use crate::gpu::{AdapterChoice, GpuContext};
+use crate::render::RenderJob;
+
+pub struct Options {
+    pub play: bool,
+    pub exit_after_frames: Option<u64>,
+    pub measure_latency: Option<u32>,
+    pub preset_path: Option<PathBuf>,
+}
+
+pub fn run(job: RenderJob, adapter: &AdapterChoice, opts: Options) -> anyhow::Result<()> {
+    if std::env::var_os("DISPLAY").is_none() && std::env::var_os("WAYLAND_DISPLAY").is_none() {
+        anyhow::bail!(
+            "the preview needs a display (DISPLAY or WAYLAND_DISPLAY is not set); on a headless machine use `stereosplat render`, or run it under Xvfb"
+        );
+    }
+    let ctx = Arc::new(GpuContext::new(adapter)?);
+    let native = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_inner_size([1280.0, 800.0])
+            .with_title("stereosplat preview")
+            .with_drag_and_drop(true),
+        renderer: eframe::Renderer::Wgpu,
+        wgpu_options: egui_wgpu::WgpuConfiguration {
+            wgpu_setup: egui_wgpu::WgpuSetup::Existing(egui_wgpu::WgpuSetupExisting {
+                instance: ctx.instance.clone(),
+                adapter: ctx.adapter.clone(),
+                device: ctx.device.clone(),
+                queue: ctx.queue.clone(),
+            }),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    eframe::run_native(
+        "stereosplat preview",
+        native,
+        Box::new(move |cc| {
+            let app = app::PreviewApp::new(cc, ctx, job, opts)?;
+            Ok(Box::new(app))
+        }),
+    )
+    .map_err(|e| anyhow!("the preview window failed: {e}"))
+}

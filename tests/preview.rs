@@ -1,0 +1,350 @@
+//! The preview: its control panel driven headless with egui_kittest, a real window under
+//! Xvfb showing the composed stereo frame, live shader reload keeping the last good
+//! pipeline, and presets giving the same render as the flags they stand for.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use egui::accesskit::Role;
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use stereosplat::decode::{DecodeOptions, Decoder, PixelFormat};
+use stereosplat::gpu::{
+    Composer, DepthKind, FillMode, ShaderSet, StereoParams, Warper, read_texture, warp::DepthRange,
+};
+use stereosplat::layout::{Anaglyph, Layout};
+use stereosplat::preset::Preset;
+use stereosplat::preview::controls::{View, controls};
+use stereosplat::preview::watch::ShaderWatch;
+
+#[test]
+fn control_panel_changes_the_settings() {
+    let mut harness = Harness::new_ui_state(
+        |ui, state: &mut (Preset, View, bool)| {
+            state.2 |= controls(ui, &mut state.0, &mut state.1);
+        },
+        (Preset::default(), View::Layout(Layout::Anaglyph), false),
+    );
+    harness.run();
+    assert!(!harness.state().2, "nothing changed yet");
+
+    harness
+        .get_by_role_and_label(Role::Slider, "max disparity (px)")
+        .set_value_accesskit(33.0);
+    harness.run();
+    assert_eq!(harness.state().0.max_disp, 33.0);
+    assert!(
+        harness.state().2,
+        "a change is reported so the frame is recomposed"
+    );
+
+    harness
+        .get_by_role_and_label(Role::Slider, "convergence")
+        .set_value_accesskit(0.25);
+    harness.get_by_label("scanline").click();
+    harness.get_by_label("remove edges").click();
+    harness.run();
+    let p = &harness.state().0;
+    assert_eq!(p.convergence, 0.25);
+    assert_eq!(p.fill, FillMode::Scanline);
+    assert!(p.edge_threshold.is_some());
+
+    // Metric depth shows the camera controls.
+    harness.get_by_label("metric").click();
+    harness.run();
+    assert_eq!(harness.state().0.depth_kind, DepthKind::Metric);
+    harness
+        .get_by_role_and_label(Role::Slider, "IPD (mm)")
+        .set_value_accesskit(70.0);
+    harness.run();
+    assert_eq!(harness.state().0.ipd_mm, 70.0);
+    assert!(harness.state().0.xfov.is_some());
+}
+
+/// Starts Xvfb on a free display; killed on drop.
+struct Xvfb(std::process::Child, String);
+
+impl Xvfb {
+    fn start() -> Self {
+        for n in 90..120 {
+            if Path::new(&format!("/tmp/.X11-unix/X{n}")).exists() {
+                continue;
+            }
+            let display = format!(":{n}");
+            let child = Command::new("Xvfb")
+                .args([&display, "-screen", "0", "1400x900x24", "-nolisten", "tcp"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("Xvfb (install xvfb; .ci/setup does)");
+            let socket = format!("/tmp/.X11-unix/X{n}");
+            let t = Instant::now();
+            while !Path::new(&socket).exists() && t.elapsed() < Duration::from_secs(10) {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            return Xvfb(child, display);
+        }
+        panic!("no free X display");
+    }
+}
+
+impl Drop for Xvfb {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn window_under_xvfb_shows_the_composed_anaglyph_and_exits_cleanly() {
+    let dir = common::work_dir("preview_window");
+    stereosplat::synth::write_sample(&dir, (160, 90), 48, 24).unwrap();
+    let x = Xvfb::start();
+    let mut child = Command::new(common::bin())
+        .args([
+            "preview",
+            "sample.mp4",
+            "--play",
+            "--exit-after-frames",
+            "40",
+        ])
+        .current_dir(&dir)
+        .env("DISPLAY", &x.1)
+        .env_remove("WAYLAND_DISPLAY")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let shot = dir.join("screen.png");
+    let mut log = String::new();
+    let mut shown = 0;
+    for line in stderr.lines() {
+        let line = line.unwrap();
+        log.push_str(&line);
+        log.push('\n');
+        if line.starts_with("preview: frame") {
+            shown += 1;
+            if shown == 10 {
+                let ok = Command::new("import")
+                    .args(["-display", &x.1, "-window", "root", shot.to_str().unwrap()])
+                    .status()
+                    .expect("ImageMagick's import (.ci/setup installs it)");
+                assert!(ok.success());
+            }
+        }
+    }
+    let status = child.wait().unwrap();
+    assert!(status.success(), "preview failed:\n{log}");
+    assert!(shown >= 40, "{log}");
+    assert!(log.contains("40 frames shown, closing"), "{log}");
+    assert!(!log.contains("panicked"), "{log}");
+
+    // The screenshot holds the anaglyph: many strongly red or cyan pixels, which the
+    // grey and black UI never has.
+    let mut dec = Decoder::open(&shot, PixelFormat::Rgba, &DecodeOptions::default()).unwrap();
+    let f = dec.next_frame().unwrap().unwrap();
+    let (w, h, stride) = (
+        f.width() as usize,
+        f.height() as usize,
+        f.stride_bytes() as usize,
+    );
+    let d = f.data();
+    let mut coloured = 0;
+    for y in 0..h {
+        for x in 0..w {
+            let p = &d[y * stride + 4 * x..];
+            let (r, g, b) = (i32::from(p[0]), i32::from(p[1]), i32::from(p[2]));
+            if (r - g).abs() > 60 || (r - b).abs() > 60 {
+                coloured += 1;
+            }
+        }
+    }
+    assert!(
+        coloured > 2000,
+        "the window shows no composed frame ({coloured} coloured pixels); see {}",
+        shot.display()
+    );
+}
+
+/// Warps and composes one synthetic frame (a ramp in depth) and reads the output back.
+fn compose_once(
+    ctx: &stereosplat::gpu::GpuContext,
+    warper: &mut Warper,
+    composer: &mut Composer,
+) -> Vec<u8> {
+    let size = (64u32, 32u32);
+    warper.prepare(ctx, size, size, StereoParams::default().eye);
+    composer
+        .prepare(ctx, warper, Layout::Anaglyph, Anaglyph::Dubois, false)
+        .unwrap();
+    let rgba: Vec<u8> = (0..64 * 32 * 4).map(|i| (i * 13 % 251) as u8).collect();
+    let depth: Vec<u8> = (0..64 * 32)
+        .flat_map(|i: u32| ((i % 64) as u16 * 1000).to_le_bytes())
+        .collect();
+    warper.upload_color(&ctx.queue, &rgba, 64 * 4);
+    warper.upload_depth(&ctx.queue, &depth, 64 * 2);
+    let mut enc = ctx.device.create_command_encoder(&Default::default());
+    let range = DepthRange {
+        min: 0.0,
+        max: 1.0,
+        ..Default::default()
+    };
+    warper.encode(&ctx.queue, &mut enc, &StereoParams::default(), &range);
+    composer.encode(&ctx.queue, &mut enc);
+    ctx.queue.submit([enc.finish()]);
+    read_texture(ctx, composer.output_texture())
+}
+
+fn copy_shaders(to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir("shaders").unwrap().flatten() {
+        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+}
+
+#[test]
+fn broken_shader_keeps_the_last_good_pipeline_and_a_fix_takes_effect() {
+    let ctx = common::gpu();
+    let dir = common::work_dir("preview_reload").join("shaders");
+    copy_shaders(&dir);
+    let set = ShaderSet::Directory(dir.clone());
+    let mut warper = Warper::new(ctx, &set).unwrap();
+    let mut composer = Composer::new(ctx, &set).unwrap();
+    let before = compose_once(ctx, &mut warper, &mut composer);
+    let mut watch = ShaderWatch::new(&dir);
+
+    // Break compose.wgsl: the error names the file and line; the old pipeline runs on.
+    let path = dir.join("compose.wgsl");
+    let good = std::fs::read_to_string(&path).unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    std::fs::write(&path, good.replacen("fn main(", "fn main(oops ", 1)).unwrap();
+    std::thread::sleep(Duration::from_millis(350));
+    assert!(watch.changed(), "the watcher sees the save");
+    let err = composer.reload(ctx, &set).unwrap_err().to_string();
+    assert!(err.contains("compose.wgsl"), "{err}");
+    assert!(err.contains(':'), "the message gives a position: {err}");
+    assert_eq!(compose_once(ctx, &mut warper, &mut composer), before);
+
+    // Fix it with a visible change (inverted colours): the new pipeline is used.
+    let inverted = good.replace(
+        "vec4<f32>(clamp(c.rgb, vec3<f32>(0.0), vec3<f32>(1.0)), 1.0)",
+        "vec4<f32>(1.0 - clamp(c.rgb, vec3<f32>(0.0), vec3<f32>(1.0)), 1.0)",
+    );
+    assert_ne!(
+        inverted, good,
+        "compose.wgsl's store line changed; update this test"
+    );
+    std::fs::write(&path, inverted).unwrap();
+    std::thread::sleep(Duration::from_millis(350));
+    assert!(watch.changed());
+    composer.reload(ctx, &set).unwrap();
+    let after = compose_once(ctx, &mut warper, &mut composer);
+    for (a, b) in after.chunks_exact(4).zip(before.chunks_exact(4)) {
+        for c in 0..3 {
+            assert!((i32::from(a[c]) - (255 - i32::from(b[c]))).abs() <= 1);
+        }
+    }
+
+    // The warper reloads the same way: a broken warp shader is an error, nothing changes.
+    let splat = dir.join("warp_splat.wgsl");
+    std::fs::write(&splat, "this is not wgsl").unwrap();
+    let err = warper.reload(ctx, &set).unwrap_err().to_string();
+    assert!(err.contains("warp_splat.wgsl"), "{err}");
+    assert_eq!(compose_once(ctx, &mut warper, &mut composer), after);
+}
+
+fn decoded_frames(path: &Path) -> Vec<Vec<u8>> {
+    let mut dec = Decoder::open(path, PixelFormat::Rgba, &DecodeOptions::default()).unwrap();
+    let mut out = Vec::new();
+    while let Some(f) = dec.next_frame().unwrap() {
+        out.push(f.data().to_vec());
+    }
+    out
+}
+
+#[test]
+fn a_saved_preset_renders_exactly_like_its_command_line() {
+    let dir = common::work_dir("preview_preset");
+    stereosplat::synth::write_sample(&dir, (96, 54), 8, 24).unwrap();
+    let input = dir.join("sample.mp4");
+    let preset = Preset {
+        max_disp: 9.0,
+        convergence: 0.3,
+        layout: Layout::HalfSbs,
+        fill: FillMode::Scanline,
+        dilate: 2,
+        edge_threshold: Some(0.05),
+        speed_preset: "ultrafast".into(),
+        crf: 18,
+        ..Preset::default()
+    };
+    let preset_path = dir.join("look.toml");
+    preset.save(&preset_path).unwrap();
+    assert_eq!(Preset::load(&preset_path).unwrap(), preset);
+
+    let run = |args: Vec<String>| {
+        let o = Command::new(common::bin()).args(&args).output().unwrap();
+        assert!(
+            o.status.success(),
+            "{args:?}\n{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    let from_preset = dir.join("from_preset.mkv");
+    run(vec![
+        "render".into(),
+        input.display().to_string(),
+        "-o".into(),
+        from_preset.display().to_string(),
+        "--preset".into(),
+        preset_path.display().to_string(),
+    ]);
+    // The command line the window shows, run as is.
+    let from_flags = dir.join("from_flags.mkv");
+    let line = preset.command_line(&input, &from_flags);
+    let args: Vec<String> = line.split_whitespace().skip(1).map(String::from).collect();
+    run(args);
+    let a = decoded_frames(&from_preset);
+    assert_eq!(a.len(), 8);
+    assert!(
+        a == decoded_frames(&from_flags),
+        "preset and flags must give the same frames"
+    );
+
+    // A typed flag wins over the preset.
+    let typed = dir.join("typed.mkv");
+    run(vec![
+        "render".into(),
+        input.display().to_string(),
+        "-o".into(),
+        typed.display().to_string(),
+        "--preset".into(),
+        preset_path.display().to_string(),
+        "--max-disp".into(),
+        "0".into(),
+    ]);
+    let flat = decoded_frames(&typed);
+    assert!(flat != a, "--max-disp 0 must override the preset's 9");
+
+    // A broken preset is a clear error.
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, "max_dips = 3\n").unwrap();
+    let o = Command::new(common::bin())
+        .args(["render", input.to_str().unwrap(), "-o"])
+        .arg(dir.join("x.mkv"))
+        .arg("--preset")
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("bad.toml") && err.contains("max_dips"),
+        "{err}"
+    );
+    let _: PathBuf = dir;
+}
