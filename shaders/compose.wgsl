@@ -1,5 +1,5 @@
 // Packs the two eyes into the output frame layout (side by side, top-bottom, anaglyph,
-// one eye, or StereoCrafter's 2x2 grid). Output is 8-bit RGBA ready for the encoder.
+// one eye, StereoCrafter's 2x2 grid, or the depth / holes alone for inspection). Output is 8-bit RGBA ready for the encoder.
 // Rust side: src/gpu/compose.rs; layout ids match layout::Layout::shader_id.
 
 const LAYOUT_SBS: u32 = 0u;
@@ -12,6 +12,8 @@ const LAYOUT_LEFT: u32 = 6u;
 const LAYOUT_RIGHT: u32 = 7u;
 const LAYOUT_GRID: u32 = 8u;
 const LAYOUT_HALF_CROSS: u32 = 9u;
+const LAYOUT_DEPTH: u32 = 10u;
+const LAYOUT_HOLES: u32 = 11u;
 
 // The layout is fixed per pipeline (src/gpu/compose.rs builds one per layout), so the
 // compiler keeps only its branch.
@@ -127,6 +129,13 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
         }
         case LAYOUT_GRID: {
             c = grid(p);
+        }
+        case LAYOUT_DEPTH: {
+            c = vec4<f32>(inferno(textureLoad(nearness, p, 0).r), 1.0);
+        }
+        case LAYOUT_HOLES: {
+            let hole = 1.0 - textureLoad(warped_raw, p, 0).a;
+            c = vec4<f32>(hole, hole, hole, 1.0);
         }
         default: {}
     }

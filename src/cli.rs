@@ -237,6 +237,11 @@ pub struct RenderOptions {
     /// Leave the source audio out.
     #[arg(long)]
     pub no_audio: bool,
+    /// Post-process slot: a WGSL file defining `fn post(p: vec2<u32>) -> vec4<f32>`, the
+    /// colour of each output pixel, from the eyes, depth and input (see
+    /// shaders/post/row_interleaved.wgsl). The output size is the --layout's.
+    #[arg(long, value_name = "FILE.wgsl")]
+    pub post: Option<PathBuf>,
     /// Settings saved by the preview (TOML); flags typed on the command line win over it.
     #[arg(long, value_name = "FILE.toml")]
     pub preset: Option<PathBuf>,
@@ -292,6 +297,7 @@ impl ModelArgs {
             cache_dir: self.cache_dir.clone(),
             no_cache: self.no_cache,
             shaders,
+            force: false,
         }
     }
 }
@@ -358,6 +364,7 @@ impl RenderOptions {
             audio: !self.no_audio,
             shaders: self.gpu.shaders(),
             estimate: self.model.options(self.depth_kind, self.gpu.shaders()),
+            post: self.post.clone(),
         }
     }
 }

@@ -29,6 +29,10 @@ pub enum Layout {
     Right,
     /// StereoCrafter's 2x2 grid: input, depth (inferno), hole mask, warped view with holes.
     Grid,
+    /// The depth in use, as an inferno colour map (near = bright).
+    Depth,
+    /// The disocclusion holes of the synthesised view (white), before filling.
+    Holes,
 }
 
 impl Layout {
@@ -45,6 +49,8 @@ impl Layout {
             Layout::Right => 7,
             Layout::Grid => 8,
             Layout::HalfCross => 9,
+            Layout::Depth => 10,
+            Layout::Holes => 11,
         }
     }
 
@@ -56,7 +62,9 @@ impl Layout {
             Layout::Grid => (2 * w, 2 * h),
             Layout::HalfSbs | Layout::HalfCross => (w - w % 2, h),
             Layout::HalfTb => (w, h - h % 2),
-            Layout::Anaglyph | Layout::Left | Layout::Right => (w, h),
+            Layout::Anaglyph | Layout::Left | Layout::Right | Layout::Depth | Layout::Holes => {
+                (w, h)
+            }
         }
     }
 
@@ -67,7 +75,7 @@ impl Layout {
             Layout::Cross | Layout::HalfCross => Some(11),
             Layout::Tb | Layout::HalfTb => Some(3),
             Layout::Anaglyph => Some(10),
-            Layout::Left | Layout::Right | Layout::Grid => None,
+            Layout::Left | Layout::Right | Layout::Grid | Layout::Depth | Layout::Holes => None,
         }
     }
 
@@ -81,14 +89,19 @@ impl Layout {
             Layout::Cross => Some("_RLF"),
             Layout::HalfCross => Some("_RL"),
             Layout::Anaglyph => Some("_Anaglyph"),
-            Layout::Left | Layout::Right | Layout::Grid => None,
+            Layout::Left | Layout::Right | Layout::Grid | Layout::Depth | Layout::Holes => None,
         }
     }
 
     pub fn is_stereo_pair(self) -> bool {
         !matches!(
             self,
-            Layout::Left | Layout::Right | Layout::Grid | Layout::Anaglyph
+            Layout::Left
+                | Layout::Right
+                | Layout::Grid
+                | Layout::Anaglyph
+                | Layout::Depth
+                | Layout::Holes
         )
     }
 }

@@ -38,6 +38,7 @@ pub struct Preset {
     pub depth_model: Option<PathBuf>,
     pub depth_size: u32,
     pub normalize: Normalize,
+    pub post: Option<PathBuf>,
 }
 
 impl Default for Preset {
@@ -89,6 +90,7 @@ impl Preset {
             depth_model: job.estimate.model.clone(),
             depth_size: job.estimate.depth_size,
             normalize: job.estimate.normalize,
+            post: job.post.clone(),
         }
     }
 
@@ -143,6 +145,7 @@ impl Preset {
         set!("depth_model", job.estimate.model, self.depth_model.clone());
         set!("depth_size", job.estimate.depth_size, self.depth_size);
         set!("normalize", job.estimate.normalize, self.normalize);
+        set!("post", job.post, self.post.clone());
     }
 
     pub fn load(path: &Path) -> Result<Self, PresetError> {
@@ -227,6 +230,9 @@ impl Preset {
             flag("depth-size", self.depth_size.to_string());
         }
         flag("normalize", name(&self.normalize));
+        if let Some(p) = &self.post {
+            flag("post", quote(&p.display().to_string()));
+        }
         let mut line = a.join(" ");
         if self.depth_far_bright {
             line.push_str(" --depth-far-bright");

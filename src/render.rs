@@ -59,6 +59,8 @@ pub struct RenderJob {
     /// How depth is estimated when there is no depth file (`--depth-model`, or the
     /// built-in cues).
     pub estimate: EstimateOptions,
+    /// `--post FILE.wgsl`: a user `post()` function replacing the layout's packing.
+    pub post: Option<PathBuf>,
 }
 
 impl Default for RenderJob {
@@ -87,6 +89,7 @@ impl Default for RenderJob {
             audio: true,
             shaders: ShaderSet::Embedded,
             estimate: EstimateOptions::default(),
+            post: None,
         }
     }
 }
@@ -121,6 +124,14 @@ impl RenderJob {
 
     /// Checks the settings (not the paths): shared by every file of a batch.
     pub fn validate_settings(&self) -> anyhow::Result<()> {
+        if let Some(post) = &self.post
+            && !post.is_file()
+        {
+            bail!(
+                "--post {}: no such file (a WGSL file defining fn post(p: vec2<u32>) -> vec4<f32>)",
+                post.display()
+            );
+        }
         if self.estimate.model.is_some() && self.depth.is_none() {
             estimate::validate(&self.estimate)?;
         }
@@ -374,7 +385,7 @@ pub fn resolve_depth(
     progress: &mut dyn Progress,
     cancel: &Cancel,
 ) -> anyhow::Result<ResolvedDepth> {
-    let sidecar = if job.estimate.model.is_some() {
+    let sidecar = if job.estimate.model.is_some() || job.estimate.force {
         None
     } else {
         depth::find_sidecar(&job.input, None)
@@ -517,6 +528,9 @@ pub fn render(
     let mut warper = Warper::new(ctx, &job.shaders)?;
     warper.set_rgb_depth(job.depth_rgb);
     let mut composer = Composer::new(ctx, &job.shaders)?;
+    if let Some(post) = &job.post {
+        composer.set_post(ctx, Some(post))?;
+    }
     let size = (info.width, info.height);
     let even = container.needs_even_size();
     let (out_size, _) = Composer::frame_sizes(job.layout, size, even);

@@ -202,7 +202,9 @@ fn compose_once(
 fn copy_shaders(to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for e in std::fs::read_dir("shaders").unwrap().flatten() {
-        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        if e.path().is_file() {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
     }
 }
 
@@ -347,4 +349,89 @@ fn a_saved_preset_renders_exactly_like_its_command_line() {
         "{err}"
     );
     let _: PathBuf = dir;
+}
+
+fn png_rgba(path: &Path) -> (Vec<u8>, usize, usize) {
+    let mut dec = Decoder::open(path, PixelFormat::Rgba, &DecodeOptions::default()).unwrap();
+    let f = dec.next_frame().unwrap().unwrap();
+    let (w, h, stride) = (
+        f.width() as usize,
+        f.height() as usize,
+        f.stride_bytes() as usize,
+    );
+    let mut out = Vec::with_capacity(w * h * 4);
+    for y in 0..h {
+        out.extend_from_slice(&f.data()[y * stride..y * stride + 4 * w]);
+    }
+    (out, w, h)
+}
+
+#[test]
+fn post_process_slot_runs_user_wgsl_and_reports_its_errors() {
+    let dir = common::work_dir("preview_post");
+    stereosplat::synth::write_sample(&dir, (96, 54), 4, 24).unwrap();
+    let input = dir.join("sample.mp4");
+    let render = |out: &str, extra: &[&str]| {
+        Command::new(common::bin())
+            .arg("render")
+            .arg(&input)
+            .arg("-o")
+            .arg(dir.join(out))
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    for (out, extra) in [
+        ("left.png", vec!["--layout", "left"]),
+        ("right.png", vec!["--layout", "right"]),
+        (
+            "rows.png",
+            vec![
+                "--layout",
+                "left",
+                "--post",
+                "shaders/post/row_interleaved.wgsl",
+            ],
+        ),
+    ] {
+        let o = render(out, &extra);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let (left, w, h) = png_rgba(&dir.join("left.png"));
+    let (right, ..) = png_rgba(&dir.join("right.png"));
+    let (rows, rw, rh) = png_rgba(&dir.join("rows.png"));
+    assert_eq!((rw, rh), (w, h));
+    assert_ne!(
+        left, right,
+        "the eyes differ, so the test can tell them apart"
+    );
+    // (The layouts sample the eyes at texel centres, the example loads texels: the same
+    // values up to one step of 8-bit rounding.)
+    for y in 0..h {
+        let want = if y % 2 == 0 { &left } else { &right };
+        let row = y * w * 4..(y + 1) * w * 4;
+        let worst = rows[row.clone()]
+            .iter()
+            .zip(&want[row])
+            .map(|(a, b)| a.abs_diff(*b))
+            .max()
+            .unwrap();
+        assert!(worst <= 1, "row {y} differs by {worst}");
+    }
+
+    // A mistake in the user's file names the file and the culprit, and writes nothing.
+    let broken = dir.join("broken.wgsl");
+    std::fs::write(
+        &broken,
+        "fn post(p: vec2<u32>) -> vec4<f32> {\n    return oops;\n}\n",
+    )
+    .unwrap();
+    let o = render("broken.png", &["--post", broken.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(err.contains("broken.wgsl") && err.contains("oops"), "{err}");
+    assert!(!dir.join("broken.png").exists());
+    let o = render("x.png", &["--post", "missing.wgsl"]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no such file"));
 }

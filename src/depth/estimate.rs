@@ -49,6 +49,8 @@ pub struct EstimateOptions {
     pub cache_dir: Option<PathBuf>,
     pub no_cache: bool,
     pub shaders: ShaderSet,
+    /// Estimate even when a `<stem>_depth` file sits beside the input.
+    pub force: bool,
 }
 
 impl Default for EstimateOptions {
@@ -64,6 +66,7 @@ impl Default for EstimateOptions {
             cache_dir: None,
             no_cache: false,
             shaders: ShaderSet::Embedded,
+            force: false,
         }
     }
 }

@@ -9,6 +9,29 @@ use super::{GpuContext, GpuError, LABEL, ShaderSet, dispatch_size};
 use crate::layout::{Anaglyph, Layout};
 
 pub const OUTPUT_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba8Unorm;
+/// The post-process slot's entry point: the user's `post(p)` gives output pixel `p`.
+const POST_MAIN: &str = "
+@compute @workgroup_size(16, 16)
+fn main(@builtin(global_invocation_id) id: vec3<u32>) {
+    if (id.x >= params.out_size.x || id.y >= params.out_size.y) {
+        return;
+    }
+    let c = post(min(id.xy, params.content_size - 1u));
+    textureStore(out_frame, vec2<i32>(id.xy), vec4<f32>(clamp(c.rgb, vec3<f32>(0.0), vec3<f32>(1.0)), 1.0));
+}
+";
+
+/// The user's file first (so its line numbers are the ones errors show), then the
+/// prelude and compose.wgsl, whose bindings and helpers (`sample_region`, `inferno`,
+/// `anaglyph`, `side_by_side`...) it may use; compose's own entry point is renamed.
+fn post_source(shaders: &ShaderSet, path: &std::path::Path) -> Result<String, GpuError> {
+    let user = std::fs::read_to_string(path)
+        .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+    let compose = shaders.source("compose.wgsl")?;
+    let compose = compose.replacen("fn main(", "fn layout_main(", 1);
+    Ok(format!("{user}\n{compose}\n{POST_MAIN}"))
+}
+
 /// How a window samples the output (see `display_view`).
 pub const DISPLAY_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba8UnormSrgb;
 
@@ -31,6 +54,8 @@ pub struct Composer {
     uniform: wgpu::Buffer,
     output: Option<Output>,
     params: ComposeParams,
+    /// `--post FILE.wgsl`: the user's `post()` replaces the layout's packing.
+    post: Option<std::path::PathBuf>,
 }
 
 impl Composer {
@@ -72,6 +97,7 @@ impl Composer {
             uniform,
             output: None,
             params: ComposeParams::default(),
+            post: None,
         };
         // Build the default now so a broken shader fails here, not mid-render.
         composer.pipeline_for(ctx, Layout::Sbs)?;
@@ -86,12 +112,21 @@ impl Composer {
         let i = match self.pipelines.iter().position(|(l, _)| *l == layout) {
             Some(i) => i,
             None => {
-                let p = ctx.specialised_pipeline(
-                    &self.shaders,
-                    "compose.wgsl",
-                    &self.pipeline_layout,
-                    &[("LAYOUT_ID", f64::from(layout.shader_id()))],
-                )?;
+                let constants = [("LAYOUT_ID", f64::from(layout.shader_id()))];
+                let p = match &self.post {
+                    None => ctx.specialised_pipeline(
+                        &self.shaders,
+                        "compose.wgsl",
+                        &self.pipeline_layout,
+                        &constants,
+                    )?,
+                    Some(path) => ctx.pipeline_from_source(
+                        &path.display().to_string(),
+                        post_source(&self.shaders, path)?,
+                        &self.pipeline_layout,
+                        &constants,
+                    )?,
+                };
                 self.pipelines.push((layout, p));
                 self.pipelines.len() - 1
             }
@@ -105,6 +140,23 @@ impl Composer {
         let kept = std::mem::take(&mut self.pipelines);
         if let Err(e) = self.pipeline_for(ctx, self.current) {
             self.shaders = old;
+            self.pipelines = kept;
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Uses the user's `post()` function from `path` (None: back to the layouts). On error
+    /// the previous pipelines stay.
+    pub fn set_post(
+        &mut self,
+        ctx: &GpuContext,
+        path: Option<&std::path::Path>,
+    ) -> Result<(), GpuError> {
+        let old = std::mem::replace(&mut self.post, path.map(|p| p.to_path_buf()));
+        let kept = std::mem::take(&mut self.pipelines);
+        if let Err(e) = self.pipeline_for(ctx, self.current) {
+            self.post = old;
             self.pipelines = kept;
             return Err(e);
         }

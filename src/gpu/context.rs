@@ -268,6 +268,18 @@ impl GpuContext {
         constants: &[(&str, f64)],
     ) -> Result<wgpu::ComputePipeline, GpuError> {
         let source = shaders.source(file)?;
+        self.pipeline_from_source(file, source, layout, constants)
+    }
+
+    /// Builds a compute pipeline from complete WGSL text (entry point `main`); `file`
+    /// names it in labels and errors.
+    pub fn pipeline_from_source(
+        &self,
+        file: &str,
+        source: String,
+        layout: &wgpu::PipelineLayout,
+        constants: &[(&str, f64)],
+    ) -> Result<wgpu::ComputePipeline, GpuError> {
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let module = self
             .device

@@ -9,11 +9,11 @@ use super::Options;
 use super::controls::{self, View};
 use super::source::Source;
 use super::watch::ShaderWatch;
-use super::worker::RenderTask;
+use super::worker::{Counts, RenderTask, SharedProgress};
+use crate::depth::normalize::Normalize;
 use crate::gpu::{Composer, GpuContext, MetricCamera, ShaderSet, Warper};
 use crate::layout::Layout;
 use crate::preset::Preset;
-use crate::progress::Silent;
 use crate::render::RenderJob;
 
 /// How long each eye shows in the wiggle view.
@@ -58,6 +58,24 @@ pub struct PreviewApp {
     exit_after: Option<u64>,
     /// `--measure-latency`: changes left, the pending change's time, the samples.
     latency: Option<(u32, Option<Instant>, Vec<f64>)>,
+    loading: Option<Loading>,
+    depth_choice: DepthChoice,
+    depth_file: String,
+    model_path: String,
+}
+
+/// A clip being opened on a worker thread.
+struct Loading {
+    job: RenderJob,
+    handle: std::thread::JoinHandle<anyhow::Result<Source>>,
+    counts: Arc<std::sync::Mutex<Counts>>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum DepthChoice {
+    File,
+    Model,
+    Builtin,
 }
 
 impl PreviewApp {
@@ -75,7 +93,7 @@ impl PreviewApp {
             }
             ShaderSet::Embedded => ShaderSet::Embedded,
         };
-        let watch = match &shaders {
+        let mut watch = match &shaders {
             ShaderSet::Directory(d) => {
                 log::info!(
                     "preview: shaders from {} (saved edits apply live)",
@@ -85,8 +103,21 @@ impl PreviewApp {
             }
             ShaderSet::Embedded => None,
         };
+        if let Some(post) = &job.post {
+            // A folder that does not exist just holds no shaders: only the file is watched.
+            let w = watch
+                .take()
+                .unwrap_or_else(|| ShaderWatch::new(Path::new("")));
+            watch = Some(w.with_file(post));
+        }
         let warper = Warper::new(&ctx, &shaders)?;
-        let composer = Composer::new(&ctx, &shaders)?;
+        let mut composer = Composer::new(&ctx, &shaders)?;
+        let mut shader_error = None;
+        if let Some(post) = &job.post
+            && let Err(e) = composer.set_post(&ctx, Some(post))
+        {
+            shader_error = Some(e.to_string());
+        }
         let preset = Preset::from_job(&job);
         let view = match job.layout {
             Layout::Sbs => View::Layout(Layout::Anaglyph),
@@ -103,7 +134,7 @@ impl PreviewApp {
             view,
             shaders,
             watch,
-            shader_error: None,
+            shader_error,
             warper,
             composer,
             source: None,
@@ -129,32 +160,88 @@ impl PreviewApp {
             gpu_ms: 0.0,
             exit_after: opts.exit_after_frames,
             latency: opts.measure_latency.map(|n| (n, None, Vec::new())),
+            loading: None,
+            depth_choice: DepthChoice::File,
+            depth_file: job
+                .depth
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+            model_path: job
+                .estimate
+                .model
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
             job,
         };
         cc.egui_ctx.set_pixels_per_point(1.0);
         if !app.job.input.as_os_str().is_empty() {
-            let input = app.job.input.clone();
-            app.open(&input);
+            let job = app.job.clone();
+            app.start_loading(job, &cc.egui_ctx);
         }
         Ok(app)
     }
 
-    fn open(&mut self, path: &Path) {
+    /// Opens a clip (keeping the depth choice for it: a file given for the first clip,
+    /// else what the depth panel says).
+    fn open(&mut self, path: &Path, egui_ctx: &egui::Context) {
         let mut job = self.job.clone();
         job.input = path.to_path_buf();
-        // A depth file given on the command line belongs to the first clip only.
-        if self.source.is_some() {
+        if self.source.is_some() || self.loading.is_some() {
+            // A depth file given on the command line belongs to the first clip only.
             job.depth = None;
+            self.depth_file.clear();
         }
-        self.preset.apply(&mut job, &|_| false);
-        match Source::open(&self.ctx, &job, &mut Silent) {
-            Ok(s) => {
+        self.open_path = path.display().to_string();
+        self.start_loading(job, egui_ctx);
+    }
+
+    /// Opens `job`'s clip and depth on a worker thread: estimating depth can take long,
+    /// and the window stays live meanwhile.
+    fn start_loading(&mut self, mut job: RenderJob, egui_ctx: &egui::Context) {
+        self.preset.apply(&mut job, &|f| f == "depth_model");
+        let counts = Arc::new(std::sync::Mutex::new(Counts::default()));
+        let (ctx, j, c, repaint) = (
+            self.ctx.clone(),
+            job.clone(),
+            counts.clone(),
+            egui_ctx.clone(),
+        );
+        let handle = std::thread::spawn(move || {
+            let mut progress = SharedProgress::new(c, repaint.clone());
+            let result = Source::open(&ctx, &j, &mut progress);
+            repaint.request_repaint();
+            result
+        });
+        self.message = format!("opening {}...", job.input.display());
+        self.loading = Some(Loading {
+            job,
+            handle,
+            counts,
+        });
+    }
+
+    /// Picks up a finished load.
+    fn poll_loading(&mut self) {
+        if !self
+            .loading
+            .as_ref()
+            .is_some_and(|l| l.handle.is_finished())
+        {
+            return;
+        }
+        let l = self.loading.take().expect("checked above");
+        let path = l.job.input.clone();
+        match l.handle.join() {
+            Ok(Ok(s)) => {
                 self.message = format!(
-                    "{}: {}x{}, depth {}",
+                    "{}: {}x{}, depth {}{}",
                     path.display(),
                     s.info.width,
                     s.info.height,
-                    s.depth_path.display()
+                    s.depth_path.display(),
+                    if s.is_estimated() { " (estimated)" } else { "" }
                 );
                 if self.output_path.is_empty() {
                     let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned());
@@ -163,14 +250,103 @@ impl PreviewApp {
                         .display()
                         .to_string();
                 }
-                self.job = job;
+                if self.source.as_ref().is_none_or(|old| old.input != s.input) {
+                    self.current = 0;
+                }
+                self.depth_choice = match (&l.job.depth, &l.job.estimate.model) {
+                    (Some(_), _) => DepthChoice::File,
+                    (None, Some(_)) => DepthChoice::Model,
+                    (None, None) if !s.is_estimated() => DepthChoice::File,
+                    (None, None) => DepthChoice::Builtin,
+                };
+                if !s.is_estimated() {
+                    self.depth_file = s.depth_path.display().to_string();
+                }
+                self.job = l.job;
                 self.source = Some(s);
-                self.current = 0;
                 self.dirty = true;
+                self.next_due = Instant::now();
             }
-            Err(e) => self.message = format!("cannot open {}: {e:#}", path.display()),
+            Ok(Err(e)) => self.message = format!("cannot open {}: {e:#}", path.display()),
+            Err(_) => self.message = format!("opening {} crashed", path.display()),
         }
-        self.open_path = path.display().to_string();
+    }
+
+    fn depth_panel(&mut self, ui: &mut egui::Ui) {
+        ui.heading("Depth source");
+        ui.horizontal(|ui| {
+            ui.selectable_value(&mut self.depth_choice, DepthChoice::File, "file");
+            ui.selectable_value(&mut self.depth_choice, DepthChoice::Model, "ONNX model");
+            ui.selectable_value(&mut self.depth_choice, DepthChoice::Builtin, "built-in");
+        });
+        match self.depth_choice {
+            DepthChoice::File => {
+                ui.horizontal(|ui| {
+                    ui.label("depth file");
+                    ui.text_edit_singleline(&mut self.depth_file);
+                });
+            }
+            DepthChoice::Model => {
+                ui.horizontal(|ui| {
+                    ui.label("model");
+                    ui.text_edit_singleline(&mut self.model_path);
+                });
+                ui.add(
+                    egui::Slider::new(&mut self.preset.depth_size, 14..=1036)
+                        .text("model input short side"),
+                );
+            }
+            DepthChoice::Builtin => {
+                ui.small("image cues: position, focus, colour, motion");
+            }
+        }
+        if matches!(self.depth_choice, DepthChoice::Model | DepthChoice::Builtin) {
+            egui::ComboBox::from_label("normalise over time")
+                .selected_text(self.preset.normalize.name())
+                .show_ui(ui, |ui| {
+                    for n in [Normalize::Ema, Normalize::Clip, Normalize::Frame] {
+                        ui.selectable_value(&mut self.preset.normalize, n, n.name());
+                    }
+                });
+        }
+        if let Some(l) = &self.loading {
+            let c = l.counts.lock().map(|c| *c).unwrap_or_default();
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.label(match c.total {
+                    Some(t) if c.done > 0 => format!("estimating depth: {} / {t} frames", c.done),
+                    _ => "opening...".into(),
+                });
+            });
+        } else if ui
+            .add_enabled(
+                !self.job.input.as_os_str().is_empty(),
+                egui::Button::new("Use this depth"),
+            )
+            .clicked()
+        {
+            let mut job = self.job.clone();
+            job.depth = None;
+            job.estimate.model = None;
+            self.preset.depth_model = None;
+            match self.depth_choice {
+                DepthChoice::File => job.depth = Some(PathBuf::from(&self.depth_file)),
+                DepthChoice::Model => {
+                    job.estimate.model = Some(PathBuf::from(&self.model_path));
+                    self.preset.depth_model = job.estimate.model.clone();
+                }
+                DepthChoice::Builtin => {
+                    // No file beside the clip is used: estimate from the cues.
+                    job.estimate.model = None;
+                }
+            }
+            job.estimate.depth_size = self.preset.depth_size;
+            job.estimate.normalize = self.preset.normalize;
+            if self.depth_choice == DepthChoice::Builtin {
+                job.estimate.force = true;
+            }
+            self.start_loading(job, ui.ctx());
+        }
     }
 
     /// The job for the current settings (also what the Render button renders).
@@ -507,8 +683,9 @@ impl eframe::App for PreviewApp {
                 .collect()
         });
         if let Some(p) = dropped.first() {
-            self.open(p);
+            self.open(p, &egui_ctx);
         }
+        self.poll_loading();
         self.advance_playback();
         self.latency_probe(&egui_ctx);
         let produced = match self.compose(frame) {
@@ -527,7 +704,7 @@ impl eframe::App for PreviewApp {
                 ui.text_edit_singleline(&mut self.open_path);
                 if ui.button("Open").clicked() {
                     let p = PathBuf::from(&self.open_path);
-                    self.open(&p);
+                    self.open(&p, ui.ctx());
                 }
                 ui.label(&self.message);
             });
@@ -550,6 +727,8 @@ impl eframe::App for PreviewApp {
                 if controls::controls(ui, &mut self.preset, &mut self.view) {
                     self.dirty = true;
                 }
+                ui.separator();
+                self.depth_panel(ui);
                 if let Some(err) = &self.shader_error {
                     ui.separator();
                     ui.colored_label(
@@ -564,6 +743,12 @@ impl eframe::App for PreviewApp {
                 }
                 if let Some(w) = &self.watch {
                     ui.small(format!("shaders: {} (live)", w.dir().display()));
+                }
+                if let Some(p) = &self.job.post {
+                    ui.small(format!(
+                        "post-process: {} (live; replaces the view's packing)",
+                        p.display()
+                    ));
                 }
                 ui.separator();
                 self.render_panel(ui);

@@ -17,7 +17,7 @@ pub enum View {
 }
 
 impl View {
-    pub const ALL: [(View, &'static str); 11] = [
+    pub const ALL: [(View, &'static str); 13] = [
         (View::Layout(Layout::Anaglyph), "Anaglyph"),
         (View::Layout(Layout::Sbs), "Side by side"),
         (View::Layout(Layout::HalfSbs), "Half SBS"),
@@ -26,6 +26,8 @@ impl View {
         (View::Layout(Layout::Left), "Left eye"),
         (View::Layout(Layout::Right), "Right eye"),
         (View::Wiggle, "Wiggle"),
+        (View::Layout(Layout::Depth), "Depth"),
+        (View::Layout(Layout::Holes), "Hole mask"),
         (View::Layout(Layout::Grid), "Grid: depth and holes"),
         (View::Layout(Layout::HalfTb), "Half TB"),
         (View::Layout(Layout::HalfCross), "Half cross"),

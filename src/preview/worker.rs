@@ -15,12 +15,19 @@ pub struct Counts {
     pub total: Option<u64>,
 }
 
-struct Shared {
+/// Progress shared with the window (which repaints on each update).
+pub struct SharedProgress {
     counts: Arc<Mutex<Counts>>,
     repaint: egui::Context,
 }
 
-impl Progress for Shared {
+impl SharedProgress {
+    pub fn new(counts: Arc<Mutex<Counts>>, repaint: egui::Context) -> Self {
+        Self { counts, repaint }
+    }
+}
+
+impl Progress for SharedProgress {
     fn start(&mut self, total: Option<u64>) {
         *self.counts.lock().unwrap_or_else(|e| e.into_inner()) = Counts { done: 0, total };
         self.repaint.request_repaint();
@@ -50,7 +57,7 @@ impl RenderTask {
         let handle = std::thread::Builder::new()
             .name("stereosplat-render".into())
             .spawn(move || {
-                let mut progress = Shared { counts: c, repaint };
+                let mut progress = SharedProgress::new(c, repaint);
                 crate::render::render(&ctx, &j, &mut progress, &k)
             })
             .expect("spawn the render thread");
