@@ -1,0 +1,247 @@
+//! Fuzzing on stable Rust (the project's only toolchain has no cargo-fuzz): every parser of
+//! user text gets thousands of generated and mutated inputs, and the binary gets corrupted
+//! and truncated media, depth and model files. Nothing may panic or crash; a failure must
+//! be an ordinary error exit with a message, leaving no output behind. Seeds are fixed so
+//! a failure reproduces.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use stereosplat::depth::convergence::ConvergenceTrack;
+use stereosplat::depth::normalize::FrameStats;
+use stereosplat::preset::Preset;
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+/// Text built from fragments that parsers care about, plus raw noise.
+fn text(rng: &mut Rng) -> String {
+    const PIECES: &[&str] = &[
+        "0",
+        "1",
+        "-1",
+        "3/8",
+        "/",
+        "8/3",
+        "0/0",
+        "18446744073709551616",
+        "1e309",
+        "NaN",
+        "inf",
+        "-0",
+        " ",
+        "\n",
+        "#",
+        "=",
+        "\"",
+        "[",
+        "]",
+        "{",
+        "}",
+        ",",
+        ".",
+        "max_disp",
+        "layout",
+        "\"half-sbs\"",
+        "true",
+        "0.5",
+        "é",
+        "\u{0}",
+        "\r\n",
+        "\t",
+        "max_disp = ",
+        "= 3",
+        "[[x]]",
+        "post = \"a.wgsl\"",
+        "eye = \"both\"",
+    ];
+    let mut s = String::new();
+    for _ in 0..rng.below(24) {
+        if rng.below(5) == 0 {
+            s.push(char::from_u32(rng.below(0x3000) as u32).unwrap_or('?'));
+        } else {
+            s.push_str(PIECES[rng.below(PIECES.len())]);
+        }
+    }
+    s
+}
+
+#[test]
+fn text_parsers_never_panic() {
+    let mut rng = Rng(0x5eed_1234_abcd_0001);
+    for _ in 0..20_000 {
+        let t = text(&mut rng);
+        // --shard I/N: valid results are always a share of N.
+        if let Ok((i, n)) = stereosplat::batch::parse_shard(&t) {
+            assert!(n > 0 && i < n, "{t:?} -> {i}/{n}");
+        }
+        // --convergence-depth-file: values that parse are finite and positive.
+        if let Ok(track) =
+            ConvergenceTrack::parse(&t, Path::new("fuzz.txt"), 1 + rng.below(5) as u32)
+        {
+            for i in 0..4 {
+                let v = track.at(i);
+                assert!(v.is_finite() && v > 0.0, "{t:?} -> {v}");
+            }
+        }
+        // Presets (TOML).
+        let _ = toml::from_str::<Preset>(&t);
+        // The depth cache's per-frame statistics (JSON written by us, read back).
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(&t) {
+            let _ = FrameStats::from_json(&v);
+        }
+        // --adapter accepts anything and decides later.
+        let _: stereosplat::gpu::AdapterChoice = t.parse().unwrap();
+    }
+}
+
+#[test]
+fn preset_mutations_are_errors_or_valid_presets() {
+    let mut rng = Rng(0x0dd_ba11);
+    let good = toml::to_string_pretty(&Preset::default()).unwrap();
+    let lines: Vec<&str> = good.lines().collect();
+    for _ in 0..3_000 {
+        let mut l: Vec<String> = lines.iter().map(|s| s.to_string()).collect();
+        for _ in 0..1 + rng.below(3) {
+            let i = rng.below(l.len());
+            match rng.below(4) {
+                0 => l[i] = text(&mut rng),
+                1 => {
+                    l.remove(i);
+                }
+                2 => l.insert(i, l[i].clone()),
+                _ => l[i] = l[i].replace(" = ", &format!(" = {}", text(&mut rng))),
+            }
+            if l.is_empty() {
+                break;
+            }
+        }
+        if let Ok(p) = toml::from_str::<Preset>(&l.join("\n")) {
+            // Whatever parses round-trips.
+            let again = toml::to_string_pretty(&p).unwrap();
+            assert_eq!(toml::from_str::<Preset>(&again).unwrap(), p);
+        }
+    }
+}
+
+/// Runs the binary; it must end with 0 or an ordinary error (1 or clap's 2) and never a
+/// panic (101) or a signal.
+fn run_clean(args: &[&str], out: &Path) -> bool {
+    let o = Command::new(common::bin()).args(args).output().unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    let code = o.status.code();
+    assert!(
+        matches!(code, Some(0..=2)),
+        "{args:?} ended with {:?}\n{stderr}",
+        o.status
+    );
+    assert!(!stderr.contains("panicked"), "{args:?}\n{stderr}");
+    if code != Some(0) {
+        assert!(stderr.contains("error"), "a failure says why: {stderr}");
+        assert!(!out.exists(), "{args:?} failed but left {}", out.display());
+    }
+    code == Some(0)
+}
+
+/// `count` corruptions of `bytes`: flipped bytes, zeroed runs, truncations.
+fn corruptions(bytes: &[u8], rng: &mut Rng, count: usize) -> Vec<Vec<u8>> {
+    (0..count)
+        .map(|k| {
+            let mut b = bytes.to_vec();
+            match k % 3 {
+                0 => {
+                    for _ in 0..1 + rng.below(16) {
+                        let i = rng.below(b.len());
+                        b[i] ^= 1 << rng.below(8);
+                    }
+                }
+                1 => {
+                    let start = rng.below(b.len());
+                    let end = (start + 1 + rng.below(4096)).min(b.len());
+                    b[start..end].fill(0);
+                }
+                _ => b.truncate(rng.below(b.len())),
+            }
+            b
+        })
+        .collect()
+}
+
+#[test]
+fn corrupted_media_depth_and_models_fail_cleanly() {
+    let dir = common::work_dir("fuzz_media");
+    stereosplat::synth::write_sample(&dir, (64, 36), 12, 24).unwrap();
+    let video = std::fs::read(dir.join("sample.mp4")).unwrap();
+    let depth = std::fs::read(dir.join("sample_depth.mkv")).unwrap();
+    let model = std::fs::read("models/tiny-depth.onnx").unwrap();
+    let mut rng = Rng(0xfeed_f00d_1234_5678);
+    let s = |p: &Path| p.to_str().unwrap().to_owned();
+
+    for (i, bad) in corruptions(&video, &mut rng, 9).into_iter().enumerate() {
+        let case = dir.join(format!("v{i}"));
+        std::fs::create_dir_all(&case).unwrap();
+        std::fs::write(case.join("clip.mp4"), bad).unwrap();
+        std::fs::copy(dir.join("sample_depth.mkv"), case.join("clip_depth.mkv")).unwrap();
+        let out = case.join("out.mp4");
+        run_clean(
+            &[
+                "render",
+                &s(&case.join("clip.mp4")),
+                "-o",
+                &s(&out),
+                "--speed-preset",
+                "ultrafast",
+            ],
+            &out,
+        );
+    }
+    for (i, bad) in corruptions(&depth, &mut rng, 6).into_iter().enumerate() {
+        let case = dir.join(format!("d{i}"));
+        std::fs::create_dir_all(&case).unwrap();
+        std::fs::copy(dir.join("sample.mp4"), case.join("clip.mp4")).unwrap();
+        std::fs::write(case.join("clip_depth.mkv"), bad).unwrap();
+        let out = case.join("out.mp4");
+        run_clean(
+            &[
+                "render",
+                &s(&case.join("clip.mp4")),
+                "-o",
+                &s(&out),
+                "--speed-preset",
+                "ultrafast",
+            ],
+            &out,
+        );
+    }
+    for (i, bad) in corruptions(&model, &mut rng, 6).into_iter().enumerate() {
+        let case = dir.join(format!("m{i}"));
+        std::fs::create_dir_all(&case).unwrap();
+        let m = case.join("model.onnx");
+        std::fs::write(&m, bad).unwrap();
+        let out = case.join("depth.mkv");
+        run_clean(
+            &[
+                "depth",
+                &s(&dir.join("sample.mp4")),
+                "-o",
+                &s(&out),
+                "--depth-model",
+                &s(&m),
+                "--no-cache",
+            ],
+            &out,
+        );
+    }
+}
