@@ -5,10 +5,11 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::decode::DecoderChoice;
 use crate::depth::estimate::{EstimateOptions, ExportFormat};
 use crate::depth::normalize::Normalize;
 use crate::depth::ort_runtime::Ep;
-use crate::encode::EncodeSettings;
+use crate::encode::{EncodeSettings, VideoEncoder};
 use crate::gpu::{
     AdapterChoice, DepthKind, Eye, FillMode, MetricCamera, NO_EDGE_THRESHOLD, ShaderSet,
     StereoParams,
@@ -213,6 +214,17 @@ pub struct RenderOptions {
     /// x264 speed preset (ultrafast .. veryslow).
     #[arg(long, default_value = "medium")]
     pub speed_preset: String,
+    /// Video encoder: auto (hardware when GStreamer has one, else x264), x264, x265,
+    /// nvenc, nvenc-h265, vaapi, vaapi-h265, qsv, v4l2.
+    #[arg(long, value_enum, default_value_t = VideoEncoder::Auto)]
+    pub encoder: VideoEncoder,
+    /// Bits per sample of the output video: 8, or 10 (H.265 encoders).
+    #[arg(long, default_value_t = 8, value_parser = parse_bit_depth)]
+    pub bit_depth: u32,
+    /// Video decoder: auto (GStreamer's ranking, hardware first when present), software,
+    /// or hardware (fails when there is none).
+    #[arg(long, value_enum, default_value_t = DecoderChoice::Auto)]
+    pub decoder: DecoderChoice,
     /// Append the layout's player tag to the output name (_LRF_Full_SBS, _LR, _TB, ...).
     #[arg(long)]
     pub name_tags: bool,
@@ -333,6 +345,14 @@ pub struct DepthArgs {
     pub gpu: GpuArgs,
 }
 
+fn parse_bit_depth(s: &str) -> Result<u32, String> {
+    match s {
+        "8" => Ok(8),
+        "10" => Ok(10),
+        _ => Err("the output bit depth is 8 or 10".into()),
+    }
+}
+
 impl RenderOptions {
     /// The job every file shares; input, output, depth and mask are set per file.
     pub fn template(&self) -> RenderJob {
@@ -354,6 +374,8 @@ impl RenderOptions {
                 crf: self.crf,
                 speed_preset: self.speed_preset.clone(),
                 layout: self.layout,
+                encoder: self.encoder,
+                bit_depth: self.bit_depth,
             },
             name_tags: self.name_tags,
             mask_out: None,

@@ -88,11 +88,14 @@ impl Container {
 
 #[derive(Clone, Debug)]
 pub struct EncodeSettings {
-    /// x264 constant rate factor (0 lossless .. 51 worst; 18-23 is visually good).
+    /// Constant quality (x264/x265 CRF-like; a QP for hardware encoders): 0 best .. 51 worst.
     pub crf: u32,
-    /// x264 preset name (ultrafast .. placebo).
+    /// x264/x265 preset name (ultrafast .. placebo).
     pub speed_preset: String,
     pub layout: Layout,
+    pub encoder: VideoEncoder,
+    /// 8, or 10 (H.265 encoders only).
+    pub bit_depth: u32,
 }
 
 impl Default for EncodeSettings {
@@ -101,8 +104,165 @@ impl Default for EncodeSettings {
             crf: 20,
             speed_preset: "medium".into(),
             layout: Layout::Sbs,
+            encoder: VideoEncoder::Auto,
+            bit_depth: 8,
         }
     }
+}
+
+/// `--encoder`: which GStreamer video encoder writes the output.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    clap::ValueEnum,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum VideoEncoder {
+    /// A hardware encoder when GStreamer has one (NVENC, VA-API, Quick Sync, V4L2), else
+    /// x264 (x265 for 10-bit).
+    #[default]
+    Auto,
+    X264,
+    X265,
+    /// NVIDIA NVENC H.264 (nvh264enc).
+    Nvenc,
+    /// NVIDIA NVENC H.265 (nvh265enc).
+    NvencH265,
+    /// VA-API H.264 (Intel/AMD on Linux).
+    Vaapi,
+    /// VA-API H.265.
+    VaapiH265,
+    /// Intel Quick Sync H.264.
+    Qsv,
+    /// V4L2 memory-to-memory H.264 (Raspberry Pi and other SoCs).
+    V4l2,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Codec {
+    H264,
+    H265,
+}
+
+/// A concrete encoder element.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EncoderElement {
+    pub factory: &'static str,
+    pub codec: Codec,
+    pub hardware: bool,
+}
+
+const fn el(factory: &'static str, codec: Codec, hardware: bool) -> EncoderElement {
+    EncoderElement {
+        factory,
+        codec,
+        hardware,
+    }
+}
+
+/// Hardware encoders `auto` tries, best first.
+const HARDWARE_H264: [EncoderElement; 5] = [
+    el("nvh264enc", Codec::H264, true),
+    el("vah264enc", Codec::H264, true),
+    el("vaapih264enc", Codec::H264, true),
+    el("qsvh264enc", Codec::H264, true),
+    el("v4l2h264enc", Codec::H264, true),
+];
+const HARDWARE_H265: [EncoderElement; 4] = [
+    el("nvh265enc", Codec::H265, true),
+    el("vah265enc", Codec::H265, true),
+    el("vaapih265enc", Codec::H265, true),
+    el("qsvh265enc", Codec::H265, true),
+];
+
+impl VideoEncoder {
+    fn candidates(self, ten_bit: bool) -> Vec<EncoderElement> {
+        match self {
+            VideoEncoder::Auto if ten_bit => HARDWARE_H265
+                .into_iter()
+                .chain([el("x265enc", Codec::H265, false)])
+                .collect(),
+            VideoEncoder::Auto => HARDWARE_H264
+                .into_iter()
+                .chain([el("x264enc", Codec::H264, false)])
+                .collect(),
+            VideoEncoder::X264 => vec![el("x264enc", Codec::H264, false)],
+            VideoEncoder::X265 => vec![el("x265enc", Codec::H265, false)],
+            VideoEncoder::Nvenc => vec![HARDWARE_H264[0]],
+            VideoEncoder::NvencH265 => vec![HARDWARE_H265[0]],
+            VideoEncoder::Vaapi => vec![HARDWARE_H264[1], HARDWARE_H264[2]],
+            VideoEncoder::VaapiH265 => vec![HARDWARE_H265[1], HARDWARE_H265[2]],
+            VideoEncoder::Qsv => vec![HARDWARE_H264[3]],
+            VideoEncoder::V4l2 => vec![HARDWARE_H264[4]],
+        }
+    }
+
+    /// The `--encoder` value naming this choice.
+    pub fn flag(self) -> String {
+        use clap::ValueEnum;
+        self.to_possible_value()
+            .map(|v| v.get_name().to_owned())
+            .unwrap_or_default()
+    }
+
+    /// The element to use: the first candidate GStreamer has (and, for hardware, that
+    /// can start). An explicit choice that is missing is an error naming what exists.
+    pub fn resolve(self, bit_depth: u32) -> Result<EncoderElement, String> {
+        let ten_bit = bit_depth == 10;
+        if ten_bit
+            && !matches!(
+                self,
+                VideoEncoder::Auto
+                    | VideoEncoder::X265
+                    | VideoEncoder::NvencH265
+                    | VideoEncoder::VaapiH265
+            )
+        {
+            return Err(format!(
+                "--bit-depth 10 needs an H.265 encoder (--encoder x265, nvenc-h265 or vaapi-h265); --encoder {} writes 8-bit H.264",
+                self.flag()
+            ));
+        }
+        let _ = media::init();
+        for c in self.candidates(ten_bit) {
+            if usable(c.factory) {
+                return Ok(c);
+            }
+        }
+        let present: Vec<&str> = HARDWARE_H264
+            .iter()
+            .chain(HARDWARE_H265.iter())
+            .map(|e| e.factory)
+            .chain(["x264enc", "x265enc"])
+            .filter(|f| usable(f))
+            .collect();
+        Err(format!(
+            "--encoder {}: not available in this GStreamer installation (usable here: {}). \
+             Hardware encoders come with gstreamer1.0-plugins-bad (nvcodec, va) or gstreamer1.0-vaapi and the GPU's driver",
+            self.flag(),
+            if present.is_empty() {
+                "none".into()
+            } else {
+                present.join(", ")
+            }
+        ))
+    }
+}
+
+/// The element exists and, for hardware, can reach READY (a driver is present).
+fn usable(factory: &str) -> bool {
+    let Ok(e) = gst::ElementFactory::make(factory).build() else {
+        return false;
+    };
+    let ok = e.set_state(gst::State::Ready).is_ok();
+    let _ = e.set_state(gst::State::Null);
+    ok
 }
 
 pub const SPEED_PRESETS: &[&str] = &[
@@ -117,6 +277,90 @@ pub const SPEED_PRESETS: &[&str] = &[
     "veryslow",
     "placebo",
 ];
+
+/// The encoder element with the quality settings it understands.
+fn make_encoder(
+    chosen: EncoderElement,
+    settings: &EncodeSettings,
+) -> Result<gst::Element, MediaError> {
+    let e = media::make(chosen.factory)?;
+    let has = |p: &str| e.find_property(p).is_some();
+    match chosen.factory {
+        "x264enc" => {
+            e.set_property_from_str("speed-preset", &settings.speed_preset);
+            e.set_property_from_str("pass", "qual");
+            e.set_property("quantizer", settings.crf);
+            // Frame-packing SEI: YouTube and some TVs detect 3D from it.
+            match settings.layout {
+                Layout::Sbs | Layout::HalfSbs => {
+                    e.set_property_from_str("frame-packing", "side-by-side")
+                }
+                Layout::Tb | Layout::HalfTb => {
+                    e.set_property_from_str("frame-packing", "top-bottom")
+                }
+                _ => {}
+            }
+        }
+        "x265enc" => {
+            e.set_property_from_str("speed-preset", &settings.speed_preset);
+            e.set_property("option-string", format!("crf={}", settings.crf));
+        }
+        _ => {
+            // Hardware: constant QP where the element offers it (names differ by plugin).
+            let q = settings.crf;
+            if (set_enum(&e, "rc-mode", &["cqp", "constqp"])
+                || set_enum(&e, "rate-control", &["cqp", "constqp"]))
+                && !["qp-const", "init-qp", "qpi", "qp-i"]
+                    .iter()
+                    .any(|p| has(p) && set_int(&e, p, q))
+            {
+                log::debug!(
+                    "{}: no constant-QP property; its default rate control applies",
+                    chosen.factory
+                );
+            }
+        }
+    }
+    Ok(e)
+}
+
+/// Sets enum property `prop` to the first of `nicks` it knows; false if none.
+fn set_enum(e: &gst::Element, prop: &str, nicks: &[&str]) -> bool {
+    let Some(spec) = e.find_property(prop) else {
+        return false;
+    };
+    let Some(spec) = spec.downcast_ref::<gst::glib::ParamSpecEnum>() else {
+        return false;
+    };
+    let class = spec.enum_class();
+    for nick in nicks {
+        if class.value_by_nick(nick).is_some() {
+            e.set_property_from_str(prop, nick);
+            return true;
+        }
+    }
+    false
+}
+
+/// Sets integer property `prop` whatever its integer type; false if it is not one.
+fn set_int(e: &gst::Element, prop: &str, v: u32) -> bool {
+    let Some(spec) = e.find_property(prop) else {
+        return false;
+    };
+    let t = spec.value_type();
+    if t == u32::static_type() {
+        e.set_property(prop, v);
+    } else if t == i32::static_type() {
+        e.set_property(prop, v as i32);
+    } else if t == u64::static_type() {
+        e.set_property(prop, u64::from(v));
+    } else if t == i64::static_type() {
+        e.set_property(prop, i64::from(v));
+    } else {
+        return false;
+    }
+    true
+}
 
 pub struct Encoder {
     pipeline: gst::Pipeline,
@@ -212,36 +456,53 @@ impl Encoder {
         } else {
             let queue = media::make("queue").map_err(media_err)?;
             let convert = media::make("videoconvert").map_err(media_err)?;
-            let i420 = media::make("capsfilter").map_err(media_err)?;
-            i420.set_property(
-                "caps",
-                gst::Caps::builder("video/x-raw")
-                    .field("format", "I420")
-                    .build(),
+            let chosen = settings
+                .encoder
+                .resolve(settings.bit_depth)
+                .map_err(|m| media_err(MediaError::Other(m)))?;
+            log::info!(
+                "video encoder: {} ({}{}, {}-bit)",
+                chosen.factory,
+                if chosen.hardware { "hardware " } else { "" },
+                if chosen.codec == Codec::H264 {
+                    "H.264"
+                } else {
+                    "H.265"
+                },
+                settings.bit_depth
             );
-            let x264 = media::make("x264enc").map_err(media_err)?;
-            x264.set_property_from_str("speed-preset", &settings.speed_preset);
-            x264.set_property_from_str("pass", "qual");
-            x264.set_property("quantizer", settings.crf);
-            // Frame-packing SEI: YouTube and some TVs detect 3D from it.
-            match settings.layout {
-                Layout::Sbs | Layout::HalfSbs => {
-                    x264.set_property_from_str("frame-packing", "side-by-side")
-                }
-                Layout::Tb | Layout::HalfTb => {
-                    x264.set_property_from_str("frame-packing", "top-bottom")
-                }
-                _ => {}
+            let format = media::make("capsfilter").map_err(media_err)?;
+            let raw_format = match (chosen.hardware, settings.bit_depth == 10) {
+                (false, false) => Some("I420"),
+                (false, true) => Some("I420_10LE"),
+                (true, true) => Some("P010_10LE"),
+                (true, false) => None, // each hardware encoder has its own preferred layout
+            };
+            let mut raw = gst::Caps::builder("video/x-raw");
+            if let Some(f) = raw_format {
+                raw = raw.field("format", f);
             }
-            let parse = media::make("h264parse").map_err(media_err)?;
+            format.set_property("caps", raw.build());
+            let encoder = make_encoder(chosen, settings).map_err(media_err)?;
+            let parse = media::make(match chosen.codec {
+                Codec::H264 => "h264parse",
+                Codec::H265 => "h265parse",
+            })
+            .map_err(media_err)?;
             let mux = match container {
                 Container::Mp4 => media::make("mp4mux"),
                 Container::Mov => media::make("qtmux"),
                 _ => media::make("matroskamux"),
             }
             .map_err(media_err)?;
-            let mut chain: Vec<gst::Element> =
-                vec![video.clone().upcast(), queue, convert, i420, x264, parse];
+            let mut chain: Vec<gst::Element> = vec![
+                video.clone().upcast(),
+                queue,
+                convert,
+                format,
+                encoder,
+                parse,
+            ];
             if container == Container::Matroska
                 && let Some(mode) = multiview_caps_mode(settings.layout)
             {
@@ -249,9 +510,12 @@ impl Encoder {
                 let setter = media::make("capssetter").map_err(media_err)?;
                 setter.set_property(
                     "caps",
-                    gst::Caps::builder("video/x-h264")
-                        .field("multiview-mode", mode)
-                        .build(),
+                    gst::Caps::builder(match chosen.codec {
+                        Codec::H264 => "video/x-h264",
+                        Codec::H265 => "video/x-h265",
+                    })
+                    .field("multiview-mode", mode)
+                    .build(),
                 );
                 chain.push(setter);
             }

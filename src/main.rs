@@ -100,6 +100,7 @@ fn run(cli: Cli, matches: &clap::ArgMatches, cancel: &Cancel) -> anyhow::Result<
         Command::Render(args) => {
             let mut job = args.job();
             apply_preset(&args.options, &mut job, typed("render"))?;
+            args.options.decoder.apply()?;
             // Cheap checks first: a typo in a flag should not wait for GPU start-up.
             job.validate()?;
             stereosplat::decode::check_input_file(&job.input)?;
@@ -122,6 +123,7 @@ fn run(cli: Cli, matches: &clap::ArgMatches, cancel: &Cancel) -> anyhow::Result<
         Command::Batch(args) => {
             let mut batch = args.job();
             apply_preset(&args.options, &mut batch.template, typed("batch"))?;
+            args.options.decoder.apply()?;
             batch.template.validate_settings()?;
             let ctx = GpuContext::new(&args.options.gpu.adapter)?;
             let quiet = cli.quiet;
@@ -147,6 +149,7 @@ fn run(cli: Cli, matches: &clap::ArgMatches, cancel: &Cancel) -> anyhow::Result<
         Command::Preview(args) => {
             let mut job = args.options.template();
             apply_preset(&args.options, &mut job, typed("preview"))?;
+            args.options.decoder.apply()?;
             job.depth = args.depth.clone();
             if let Some(input) = &args.input {
                 job.input = input.clone();

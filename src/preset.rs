@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::depth::normalize::Normalize;
+use crate::encode::VideoEncoder;
 use crate::gpu::{DepthKind, Eye, FillMode, NO_EDGE_THRESHOLD};
 use crate::layout::{Anaglyph, Layout};
 use crate::render::RenderJob;
@@ -39,6 +40,8 @@ pub struct Preset {
     pub depth_size: u32,
     pub normalize: Normalize,
     pub post: Option<PathBuf>,
+    pub encoder: VideoEncoder,
+    pub bit_depth: u32,
 }
 
 impl Default for Preset {
@@ -91,6 +94,8 @@ impl Preset {
             depth_size: job.estimate.depth_size,
             normalize: job.estimate.normalize,
             post: job.post.clone(),
+            encoder: job.encode.encoder,
+            bit_depth: job.encode.bit_depth,
         }
     }
 
@@ -146,6 +151,8 @@ impl Preset {
         set!("depth_size", job.estimate.depth_size, self.depth_size);
         set!("normalize", job.estimate.normalize, self.normalize);
         set!("post", job.post, self.post.clone());
+        set!("encoder", job.encode.encoder, self.encoder);
+        set!("bit_depth", job.encode.bit_depth, self.bit_depth);
     }
 
     pub fn load(path: &Path) -> Result<Self, PresetError> {
@@ -210,6 +217,8 @@ impl Preset {
         flag("anaglyph", name(&self.anaglyph));
         flag("crf", self.crf.to_string());
         flag("speed-preset", self.speed_preset.clone());
+        flag("encoder", name(&self.encoder));
+        flag("bit-depth", self.bit_depth.to_string());
         flag("depth-kind", name(&self.depth_kind));
         flag("max-depth", self.max_depth.to_string());
         flag("ipd-mm", self.ipd_mm.to_string());

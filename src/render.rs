@@ -124,6 +124,10 @@ impl RenderJob {
 
     /// Checks the settings (not the paths): shared by every file of a batch.
     pub fn validate_settings(&self) -> anyhow::Result<()> {
+        self.encode
+            .encoder
+            .resolve(self.encode.bit_depth)
+            .map_err(|m| anyhow::anyhow!(m))?;
         if let Some(post) = &self.post
             && !post.is_file()
         {

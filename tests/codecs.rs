@@ -93,3 +93,101 @@ fn eight_bit_depth_video_and_vorbis_audio_into_mp4() {
     assert_eq!(s.name(), "audio/mpeg");
     assert_eq!(s.get::<i32>("mpegversion").unwrap(), 4, "AAC: {caps}");
 }
+
+/// Whether GStreamer here has a usable hardware H.264 encoder (then `auto` picks it).
+fn hardware_h264() -> bool {
+    stereosplat::encode::VideoEncoder::Auto
+        .resolve(8)
+        .is_ok_and(|e| e.hardware)
+}
+
+#[test]
+fn encoder_choice_h265_ten_bit_and_honest_auto() {
+    let dir = common::work_dir("codecs_encoders");
+    let input = dir.join("clip.mp4");
+    stereosplat::synth::colour_clip(&input, (W, H), FRAMES, 24, false).unwrap();
+    std::fs::copy(&input, dir.join("clip_depth.mp4")).unwrap();
+    let run = |args: &[&str]| {
+        let o = std::process::Command::new(common::bin())
+            .arg("render")
+            .arg(&input)
+            .args(args)
+            .args(["--speed-preset", "ultrafast"])
+            .output()
+            .unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+
+    // 10-bit H.265: the output decodes to a 10-bit format with every frame.
+    let out = dir.join("ten.mkv");
+    let (code, log) = run(&[
+        "-o",
+        out.to_str().unwrap(),
+        "--encoder",
+        "x265",
+        "--bit-depth",
+        "10",
+    ]);
+    assert_eq!(code, Some(0), "{log}");
+    assert!(log.contains("x265enc (H.265, 10-bit)"), "{log}");
+    let dec = Decoder::open(&out, PixelFormat::Rgba, &DecodeOptions::default()).unwrap();
+    assert_eq!(dec.info().source_bits, 10);
+    assert_eq!(count_frames(&out).0, FRAMES);
+
+    // auto says what it picked: a hardware encoder where GStreamer has one, else x264.
+    let out = dir.join("auto.mp4");
+    let (code, log) = run(&["-o", out.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{log}");
+    if !hardware_h264() {
+        assert!(
+            log.contains("video encoder: x264enc (H.264, 8-bit)"),
+            "{log}"
+        );
+    } else {
+        assert!(log.contains("(hardware H.264"), "{log}");
+    }
+
+    // A hardware encoder asked for by name that is missing is an error naming what exists.
+    if !hardware_h264() {
+        let out = dir.join("nv.mp4");
+        let (code, log) = run(&["-o", out.to_str().unwrap(), "--encoder", "nvenc"]);
+        assert_eq!(code, Some(1), "{log}");
+        assert!(
+            log.contains("--encoder nvenc: not available") && log.contains("x264enc"),
+            "{log}"
+        );
+        assert!(!out.exists());
+    }
+    // 10-bit needs H.265.
+    let (code, log) = run(&[
+        "-o",
+        dir.join("b.mp4").to_str().unwrap(),
+        "--encoder",
+        "x264",
+        "--bit-depth",
+        "10",
+    ]);
+    assert_eq!(code, Some(1));
+    assert!(
+        log.contains("--bit-depth 10 needs an H.265 encoder"),
+        "{log}"
+    );
+    let (code, log) = run(&[
+        "-o",
+        dir.join("c.mp4").to_str().unwrap(),
+        "--bit-depth",
+        "12",
+    ]);
+    assert_eq!(code, Some(2), "{log}");
+    // --decoder software always works; hardware needs a hardware decoder.
+    let (code, log) = run(&[
+        "-o",
+        dir.join("d.mp4").to_str().unwrap(),
+        "--decoder",
+        "software",
+    ]);
+    assert_eq!(code, Some(0), "{log}");
+}
