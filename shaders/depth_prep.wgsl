@@ -3,7 +3,8 @@
 // relative nearness in 0..1 (normalised per clip), 1/z for metric depth (1/metres), or
 // disparity in pixels. Resamples bilinearly on the GPU; for metric and disparity maps a
 // stored 0 means "unknown" and becomes -1 (not splatted: a hole).
-// Rust side: src/gpu/warp.rs (Warper::encode).
+// Rust side: src/gpu/warp.rs (Warper::encode). Depth smaller than the frame (a model's
+// output, a half-size depth video) is upsampled guided by the frame (--depth-upsample).
 //
 // Deliberately branch-free (select instead of if): on lavapipe (Mesa 22.3) the branchy
 // version of this shader leaked ~150 KB of host memory per dispatch, which made memory
@@ -12,6 +13,25 @@
 @group(0) @binding(0) var<uniform> params: DepthParams;
 @group(0) @binding(1) var raw_depth: texture_2d<u32>;
 @group(0) @binding(2) var nearness_out: texture_storage_2d<r32float, write>;
+// The frame itself: guides the upsampling of depth smaller than the frame.
+@group(0) @binding(3) var frame: texture_2d<f32>;
+
+// Colour difference (0..1 per channel) at which a tap's weight falls to 1/e^2: the scale
+// of "the same surface" in joint bilateral upsampling.
+const GUIDE_SIGMA: f32 = 0.08;
+
+// The frame's colour at the centre of raw depth texel `t`.
+fn guide_at(t: vec2<i32>) -> vec3<f32> {
+    let size = vec2<f32>(params.out_size);
+    let p = (vec2<f32>(t) + 0.5) * size / vec2<f32>(params.raw_size) - 0.5;
+    let c = clamp(vec2<i32>(round(p)), vec2<i32>(0), vec2<i32>(params.out_size) - 1);
+    return textureLoad(frame, c, 0).rgb;
+}
+
+fn similarity(here: vec3<f32>, there: vec3<f32>) -> f32 {
+    let d = here - there;
+    return exp(-dot(d, d) / (2.0 * GUIDE_SIGMA * GUIDE_SIGMA));
+}
 
 fn raw_at(x: i32, y: i32) -> f32 {
     let c = clamp(vec2<i32>(x, y), vec2<i32>(0), vec2<i32>(params.raw_size) - 1);
@@ -36,7 +56,19 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
     let b = raw_at(x0 + 1, y0);
     let c = raw_at(x0, y0 + 1);
     let d = raw_at(x0 + 1, y0 + 1);
-    let blended = mix(mix(a, b, f.x), mix(c, d, f.x), f.y);
+    let bilinear = mix(mix(a, b, f.x), mix(c, d, f.x), f.y);
+    // Joint bilateral: each tap also counts by how much the frame's colour at that tap
+    // resembles the colour here, so a depth edge lands on the frame's edge instead of
+    // being smeared across the tap spacing. Where no tap resembles (a thin feature) or
+    // the sizes match (weights collapse onto one tap), it is plain bilinear.
+    let here = textureLoad(frame, vec2<i32>(id.xy), 0).rgb;
+    let wa = (1.0 - f.x) * (1.0 - f.y) * similarity(here, guide_at(vec2<i32>(x0, y0)));
+    let wb = f.x * (1.0 - f.y) * similarity(here, guide_at(vec2<i32>(x0 + 1, y0)));
+    let wc = (1.0 - f.x) * f.y * similarity(here, guide_at(vec2<i32>(x0, y0 + 1)));
+    let wd = f.x * f.y * similarity(here, guide_at(vec2<i32>(x0 + 1, y0 + 1)));
+    let wsum = wa + wb + wc + wd;
+    let guided = (a * wa + b * wb + c * wc + d * wd) / max(wsum, 1e-20);
+    let blended = select(bilinear, guided, params.guided == 1u && wsum > 1e-4);
 
     // Relative: the clip's normalisation; constant depth gives no parallax anywhere.
     var nearness = clamp((blended / 65535.0 - params.range_min) * params.range_scale, 0.0, 1.0);

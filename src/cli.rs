@@ -82,6 +82,25 @@ impl GpuArgs {
     }
 }
 
+/// `--depth-upsample`.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum DepthUpsample {
+    #[default]
+    Guided,
+    Bilinear,
+}
+
 #[derive(Debug, Args)]
 pub struct StereoArgs {
     /// Disparity of the nearest point in pixels (StereoCrafter's max_disp): d = (2v - 1) * max.
@@ -115,6 +134,10 @@ pub struct StereoArgs {
     /// scanline (copy the background-side pixel of the row).
     #[arg(long, value_enum, default_value_t = FillMode::Background)]
     pub fill: FillMode,
+    /// How depth smaller than the frame is enlarged: guided (joint bilateral: depth edges
+    /// snap to the frame's colour edges) or bilinear.
+    #[arg(long, value_enum, default_value_t = DepthUpsample::Guided)]
+    pub depth_upsample: DepthUpsample,
     /// Grow the foreground in the depth map by this many pixels (iw3's edge dilation), so
     /// thin foreground objects stay whole.
     #[arg(long, default_value_t = 0, value_name = "PX")]
@@ -146,6 +169,7 @@ impl StereoArgs {
             edge_threshold: self.edge_threshold.unwrap_or(NO_EDGE_THRESHOLD),
             fill: self.fill,
             dilate_px: self.dilate,
+            guided_upsample: self.depth_upsample == DepthUpsample::Guided,
         }
     }
 }

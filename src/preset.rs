@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::cli::DepthUpsample;
 use crate::depth::normalize::Normalize;
 use crate::encode::VideoEncoder;
 use crate::gpu::{DepthKind, Eye, FillMode, NO_EDGE_THRESHOLD};
@@ -42,6 +43,7 @@ pub struct Preset {
     pub post: Option<PathBuf>,
     pub encoder: VideoEncoder,
     pub bit_depth: u32,
+    pub depth_upsample: DepthUpsample,
 }
 
 impl Default for Preset {
@@ -96,6 +98,11 @@ impl Preset {
             post: job.post.clone(),
             encoder: job.encode.encoder,
             bit_depth: job.encode.bit_depth,
+            depth_upsample: if s.guided_upsample {
+                DepthUpsample::Guided
+            } else {
+                DepthUpsample::Bilinear
+            },
         }
     }
 
@@ -153,6 +160,11 @@ impl Preset {
         set!("post", job.post, self.post.clone());
         set!("encoder", job.encode.encoder, self.encoder);
         set!("bit_depth", job.encode.bit_depth, self.bit_depth);
+        set!(
+            "depth_upsample",
+            job.stereo.guided_upsample,
+            self.depth_upsample == DepthUpsample::Guided
+        );
     }
 
     pub fn load(path: &Path) -> Result<Self, PresetError> {
@@ -213,6 +225,7 @@ impl Preset {
         }
         flag("fill", name(&self.fill));
         flag("dilate", self.dilate.to_string());
+        flag("depth-upsample", name(&self.depth_upsample));
         flag("layout", name(&self.layout));
         flag("anaglyph", name(&self.anaglyph));
         flag("crf", self.crf.to_string());

@@ -501,3 +501,83 @@ fn compressed_surfaces_are_box_filtered_not_point_sampled() {
     }
     assert!(checked > 20, "too few covered pixels ({checked})");
 }
+
+/// Nearness after depth prep of a low-resolution depth map upsampled to the frame.
+fn upsampled_nearness(
+    rgba: &[u8],
+    size: (u32, u32),
+    depth: &[u16],
+    dsize: (u32, u32),
+    guided: bool,
+) -> Vec<f32> {
+    let ctx = common::gpu();
+    let stereo = StereoParams {
+        guided_upsample: guided,
+        ..right_eye(4.0)
+    };
+    let mut warper = Warper::new(ctx, &Default::default()).unwrap();
+    warper.prepare(ctx, size, dsize, stereo.eye);
+    let raw: Vec<u8> = depth.iter().flat_map(|v| v.to_le_bytes()).collect();
+    warper.upload_color(&ctx.queue, rgba, size.0 * 4);
+    warper.upload_depth(&ctx.queue, &raw, dsize.0 * 2);
+    let mut enc = ctx.device.create_command_encoder(&Default::default());
+    let range = DepthRange {
+        min: 0.0,
+        max: 1.0,
+        ..Default::default()
+    };
+    warper.encode(&ctx.queue, &mut enc, &stereo, &range);
+    ctx.queue.submit([enc.finish()]);
+    common::r32f(&read_texture(ctx, warper.debug_textures().0))
+}
+
+#[test]
+fn guided_upsampling_puts_depth_edges_on_the_frames_edges() {
+    // A 64x16 frame: dark on the left, bright from x = 26 (not on the 4-pixel grid of
+    // the quarter-size depth). The depth was estimated at 16x4: near where the frame is
+    // bright, with the boundary texel (x 24..27 of the frame) half way, as a model's
+    // output is at an edge.
+    let (w, h) = (64u32, 16u32);
+    let edge = 26;
+    let rgba: Vec<u8> = (0..w * h)
+        .flat_map(|i| {
+            let v = if i % w >= edge { 230 } else { 20 };
+            [v, v, v, 255]
+        })
+        .collect();
+    let depth: Vec<u16> = (0..16 * 4)
+        .map(|i| match i % 16 {
+            x if x < 6 => 0,
+            6 => 32768,
+            _ => 65535,
+        })
+        .collect();
+    let bilinear = upsampled_nearness(&rgba, (w, h), &depth, (16, 4), false);
+    let guided = upsampled_nearness(&rgba, (w, h), &depth, (16, 4), true);
+    let row = 8 * w as usize;
+    // Bilinear leaks the near surface into the dark (far) side of the edge, so those
+    // pixels would be torn along with the foreground; guided stops exactly at the colour
+    // edge (the bright side still blends the boundary texel's own mixed value).
+    let leaked = |n: &[f32]| (0..edge as usize).filter(|&x| n[row + x] > 0.1).count();
+    assert!(
+        leaked(&bilinear) >= 2,
+        "bilinear: {:?}",
+        &bilinear[row..row + w as usize]
+    );
+    assert_eq!(
+        leaked(&guided),
+        0,
+        "guided: {:?}",
+        &guided[row..row + w as usize]
+    );
+    for x in edge as usize..w as usize {
+        let n = guided[row + x];
+        assert!(
+            n >= 0.5,
+            "x {x}: {n} (the bright side comes near from the edge on)"
+        );
+    }
+    // Away from edges, and at equal sizes, guided and bilinear agree.
+    assert!((guided[row + 50] - bilinear[row + 50]).abs() < 1e-6);
+    assert!((guided[row + 5] - bilinear[row + 5]).abs() < 1e-6);
+}

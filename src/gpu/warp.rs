@@ -162,6 +162,9 @@ pub struct StereoParams {
     pub fill: FillMode,
     /// Grow the foreground in the depth map by this many pixels (0 = off).
     pub dilate_px: u32,
+    /// Upsample lower-resolution depth guided by the frame's colours (joint bilateral), so
+    /// depth edges follow image edges; false: plain bilinear.
+    pub guided_upsample: bool,
 }
 
 impl Default for StereoParams {
@@ -175,6 +178,7 @@ impl Default for StereoParams {
             edge_threshold: NO_EDGE_THRESHOLD,
             fill: FillMode::Background,
             dilate_px: 0,
+            guided_upsample: true,
         }
     }
 }
@@ -215,7 +219,13 @@ impl Default for DepthRange {
 }
 
 impl DepthRange {
-    fn params(&self, out: (u32, u32), raw: (u32, u32), dilate_px: u32) -> DepthParams {
+    fn params(
+        &self,
+        out: (u32, u32),
+        raw: (u32, u32),
+        dilate_px: u32,
+        guided: bool,
+    ) -> DepthParams {
         let span = self.max - self.min;
         DepthParams {
             out_size: [out.0, out.1],
@@ -228,7 +238,7 @@ impl DepthRange {
             value_scale: self.value_scale,
             dilate_px,
             rgb_encoded: u32::from(self.rgb_encoded),
-            _pad: 0,
+            guided: u32::from(guided),
         }
     }
 
@@ -377,6 +387,7 @@ impl Warper {
                 b::uniform(0),
                 b::texture(1, wgpu::TextureSampleType::Uint),
                 b::storage_texture(2, NEARNESS_FORMAT),
+                b::float_texture(3),
             ],
         )?;
         let splat = make(
@@ -590,6 +601,7 @@ impl Warper {
                 depth_uniform.as_entire_binding(),
                 wgpu::BindingResource::TextureView(&depth_raw_view),
                 wgpu::BindingResource::TextureView(&nearness_view),
+                wgpu::BindingResource::TextureView(&color_view),
             ],
         );
         let (_dilate_scratch, dilate_scratch_view) = b::texture_2d(
@@ -783,7 +795,12 @@ impl Warper {
         queue.write_buffer(
             &t.depth_uniform,
             0,
-            bytemuck::bytes_of(&range.params(t.size, t.depth_size, stereo.dilate_px)),
+            bytemuck::bytes_of(&range.params(
+                t.size,
+                t.depth_size,
+                stereo.dilate_px,
+                stereo.guided_upsample,
+            )),
         );
         {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {

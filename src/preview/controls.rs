@@ -3,6 +3,7 @@
 
 use egui::Ui;
 
+use crate::cli::DepthUpsample;
 use crate::gpu::{DepthKind, Eye, FillMode};
 use crate::layout::{Anaglyph, Layout};
 use crate::preset::Preset;
@@ -123,6 +124,17 @@ pub fn controls(ui: &mut Ui, p: &mut Preset, view: &mut View) -> bool {
     }
     ui.add(egui::Slider::new(&mut p.max_stretch, 0.5..=16.0).text("max stretch (px)"));
     ui.add(egui::Slider::new(&mut p.dilate, 0..=64).text("dilation (px)"));
+    let mut guided = p.depth_upsample == DepthUpsample::Guided;
+    if ui
+        .checkbox(&mut guided, "edge-aware depth upsampling")
+        .changed()
+    {
+        p.depth_upsample = if guided {
+            DepthUpsample::Guided
+        } else {
+            DepthUpsample::Bilinear
+        };
+    }
     ui.horizontal(|ui| {
         ui.label("fill");
         ui.selectable_value(&mut p.fill, FillMode::Background, "background");
