@@ -83,6 +83,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         n / report.seconds,
         report.seconds
     );
+    println!("time in the render loop: {}", report.stages);
     println!(
         "decode+encode only (same clip, same x264 settings): {:.2} fps ({:.1} s); ratio {:.2}x",
         n / base_s,

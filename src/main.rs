@@ -118,6 +118,7 @@ fn run(cli: Cli, matches: &clap::ArgMatches, cancel: &Cancel) -> anyhow::Result<
                 report.frames as f64 / report.seconds.max(1e-9),
                 stereosplat::bench::peak_rss_kib().unwrap_or(0) / 1024
             );
+            log::info!("time in the render loop: {}", report.stages);
             Ok(())
         }
         Command::Batch(args) => {

@@ -101,6 +101,7 @@ pub struct RenderReport {
     pub seconds: f64,
     pub size: (u32, u32),
     pub audio: bool,
+    pub stages: StageTimes,
 }
 
 impl RenderJob {
@@ -301,13 +302,43 @@ impl Stream {
         slot: usize,
         pts: u64,
         dur: Option<u64>,
+        stages: &mut StageTimes,
     ) -> anyhow::Result<()> {
         let stride = self.readback.stride_bytes();
         let encoder = &mut self.encoder;
-        self.readback.read(ctx, slot, |bytes| {
-            encoder.push_video(bytes, stride, pts, dur)
+        let t = Instant::now();
+        let encode_secs = self.readback.read(ctx, slot, |bytes| {
+            let t = Instant::now();
+            encoder
+                .push_video(bytes, stride, pts, dur)
+                .map(|_| t.elapsed().as_secs_f64())
         })??;
+        stages.encoder += encode_secs;
+        stages.gpu_wait += t.elapsed().as_secs_f64() - encode_secs;
         Ok(())
+    }
+}
+
+/// Where the render loop's time went, seen from its thread: waiting for decoded frames,
+/// reading depth, uploading and recording GPU work, waiting for the GPU's result, and
+/// handing frames to the encoder (which waits when x264 is behind). The stage that
+/// dominates is the one that sets the speed.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct StageTimes {
+    pub decoder: f64,
+    pub depth: f64,
+    pub gpu_submit: f64,
+    pub gpu_wait: f64,
+    pub encoder: f64,
+}
+
+impl std::fmt::Display for StageTimes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "waiting for decoded frames {:.2} s, depth {:.2} s, GPU upload+submit {:.2} s, waiting for the GPU {:.2} s, handing to the encoder {:.2} s",
+            self.decoder, self.depth, self.gpu_submit, self.gpu_wait, self.encoder
+        )
     }
 }
 
@@ -597,13 +628,15 @@ pub fn render(
     let mut range_end = 0u64;
     let mut done = 0u64;
 
+    let mut stages = StageTimes::default();
     let drain = |main: &mut Stream,
                  mask: &mut Option<Stream>,
+                 stages: &mut StageTimes,
                  (slot, mask_slot, pts, dur)|
      -> anyhow::Result<()> {
-        main.push(ctx, slot, pts, dur)?;
+        main.push(ctx, slot, pts, dur, stages)?;
         if let (Some(m), Some(ms)) = (mask.as_mut(), mask_slot) {
-            m.push(ctx, ms, pts, dur)?;
+            m.push(ctx, ms, pts, dur, stages)?;
         }
         Ok(())
     };
@@ -615,9 +648,11 @@ pub fn render(
         if cancel.is_interrupted() {
             break;
         }
+        let t = Instant::now();
         let Some(frame) = decoder.next_frame()? else {
             break;
         };
+        stages.decoder += t.elapsed().as_secs_f64();
         if (frame.width(), frame.height()) != size {
             bail!(
                 "{} changes frame size mid-stream ({}x{} -> {}x{}); this is not supported yet",
@@ -630,7 +665,10 @@ pub fn render(
         }
         let origin = *range_start.get_or_insert(frame.pts_nanos);
         log::trace!("frame {done}: source pts {} ns", frame.pts_nanos);
+        let t = Instant::now();
         let (dframe, changed) = depth.frame_for(start_index + done, frame.pts_nanos)?;
+        stages.depth += t.elapsed().as_secs_f64();
+        let t = Instant::now();
         warper.upload_color(&ctx.queue, frame.data(), frame.stride_bytes());
         if changed {
             warper.upload_depth(&ctx.queue, dframe.data(), dframe.stride_bytes());
@@ -647,6 +685,7 @@ pub fn render(
         let slot = main.record(&ctx.queue, &mut enc);
         let mask_slot = mask.as_mut().map(|m| m.record(&ctx.queue, &mut enc));
         let index = ctx.queue.submit([enc.finish()]);
+        stages.gpu_submit += t.elapsed().as_secs_f64();
         main.readback.submitted(slot, index.clone());
         if let (Some(m), Some(ms)) = (mask.as_mut(), mask_slot) {
             m.readback.submitted(ms, index);
@@ -660,7 +699,7 @@ pub fn render(
         // Keep one frame on the GPU while the previous one goes to the encoder.
         while in_flight.len() >= main.readback.capacity() - 1 {
             let next = in_flight.pop_front().expect("non-empty");
-            drain(&mut main, &mut mask, next)?;
+            drain(&mut main, &mut mask, &mut stages, next)?;
         }
         audio.clear();
         decoder.take_audio(origin, range_end, &mut audio);
@@ -671,7 +710,7 @@ pub fn render(
         progress.frame(done);
     }
     while let Some(next) = in_flight.pop_front() {
-        drain(&mut main, &mut mask, next)?;
+        drain(&mut main, &mut mask, &mut stages, next)?;
     }
     if done == 0 {
         bail!(
@@ -718,6 +757,7 @@ pub fn render(
         seconds: started.elapsed().as_secs_f64(),
         size: out_size,
         audio: had_audio,
+        stages,
     })
 }
 
