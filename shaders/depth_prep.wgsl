@@ -16,6 +16,10 @@
 // The frame itself: guides the upsampling of depth smaller than the frame.
 @group(0) @binding(3) var frame: texture_2d<f32>;
 
+// Built twice: with GUIDED = true the upsampling is guided by the frame (joint
+// bilateral); the plain build compiles the guide loads away (equal sizes, bilinear).
+override GUIDED: bool = false;
+
 // Colour difference (0..1 per channel) at which a tap's weight falls to 1/e^2: the scale
 // of "the same surface" in joint bilateral upsampling.
 const GUIDE_SIGMA: f32 = 0.08;
@@ -68,7 +72,7 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
     let wd = f.x * f.y * similarity(here, guide_at(vec2<i32>(x0 + 1, y0 + 1)));
     let wsum = wa + wb + wc + wd;
     let guided = (a * wa + b * wb + c * wc + d * wd) / max(wsum, 1e-20);
-    let blended = select(bilinear, guided, params.guided == 1u && wsum > 1e-4);
+    let blended = select(bilinear, guided, GUIDED && params.guided == 1u && wsum > 1e-4);
 
     // Relative: the clip's normalisation; constant depth gives no parallax anywhere.
     var nearness = clamp((blended / 65535.0 - params.range_min) * params.range_scale, 0.0, 1.0);

@@ -333,6 +333,8 @@ pub struct EyeViews<'a> {
 
 pub struct Warper {
     depth_prep: Pass,
+    /// depth_prep built with GUIDED = true (used when the depth is smaller than the frame).
+    depth_prep_guided: Pass,
     dilate_h: Pass,
     dilate_v: Pass,
     splat: Pass,
@@ -352,6 +354,7 @@ const MASK_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba8Unorm;
 /// Values for a shader's `override` constants.
 type Constants = &'static [(&'static str, f64)];
 const DILATE_H: [(&str, f64); 1] = [("VERTICAL", 0.0)];
+const GUIDED: [(&str, f64); 1] = [("GUIDED", 1.0)];
 const DILATE_V: [(&str, f64); 1] = [("VERTICAL", 1.0)];
 const VIEW_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba16Float;
 /// `@workgroup_size` of fill_rows.wgsl and fill_columns.wgsl: lines per workgroup.
@@ -390,6 +393,16 @@ impl Warper {
                 b::float_texture(3),
             ],
         )?;
+        let depth_prep_guided = Pass {
+            pipeline: ctx.specialised_pipeline(
+                shaders,
+                "depth_prep.wgsl",
+                &depth_prep.pipeline_layout,
+                &GUIDED,
+            )?,
+            layout: depth_prep.layout.clone(),
+            pipeline_layout: depth_prep.pipeline_layout.clone(),
+        };
         let splat = make(
             "warp_splat.wgsl",
             &[
@@ -440,6 +453,7 @@ impl Warper {
         )?;
         Ok(Self {
             depth_prep,
+            depth_prep_guided,
             dilate_h,
             dilate_v,
             splat,
@@ -472,9 +486,10 @@ impl Warper {
     }
 
     /// Every pass with its shader file and override constants (same order as passes_mut).
-    fn passes(&self) -> [(&'static str, &Pass, Constants); 8] {
+    fn passes(&self) -> [(&'static str, &Pass, Constants); 9] {
         [
             ("depth_prep.wgsl", &self.depth_prep, &[]),
+            ("depth_prep.wgsl", &self.depth_prep_guided, &GUIDED),
             ("depth_dilate.wgsl", &self.dilate_h, &DILATE_H),
             ("depth_dilate.wgsl", &self.dilate_v, &DILATE_V),
             ("warp_splat.wgsl", &self.splat, &[]),
@@ -485,9 +500,10 @@ impl Warper {
         ]
     }
 
-    fn passes_mut(&mut self) -> [&mut Pass; 8] {
+    fn passes_mut(&mut self) -> [&mut Pass; 9] {
         [
             &mut self.depth_prep,
+            &mut self.depth_prep_guided,
             &mut self.dilate_h,
             &mut self.dilate_v,
             &mut self.splat,
@@ -807,7 +823,14 @@ impl Warper {
                 label: Some(&format!("{LABEL}.warp.depth_prep")),
                 timestamp_writes: None,
             });
-            pass.set_pipeline(&self.depth_prep.pipeline);
+            // Guided upsampling costs four more loads per pixel; only pay them when the
+            // depth is actually smaller than the frame.
+            let prep = if stereo.guided_upsample && t.depth_size != t.size {
+                &self.depth_prep_guided
+            } else {
+                &self.depth_prep
+            };
+            pass.set_pipeline(&prep.pipeline);
             pass.set_bind_group(0, &t.depth_group, &[]);
             pass.dispatch_workgroups(gx, gy, 1);
             if stereo.dilate_px > 0 {
