@@ -578,8 +578,12 @@ pub fn render(
         .or(info.is_still.then(|| gstreamer::Fraction::new(25, 1)));
     let audio_caps = decoder.audio_caps();
     if let Some(parent) = output.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("cannot create the output folder {}", parent.display()))?;
+        std::fs::create_dir_all(parent).with_context(|| {
+            format!(
+                "cannot create the output folder {} (is part of the path a file, or read-only?); choose another output path",
+                parent.display()
+            )
+        })?;
     }
     let mut settings = job.encode.clone();
     settings.layout = job.layout;

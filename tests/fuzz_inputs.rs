@@ -108,6 +108,48 @@ fn text_parsers_never_panic() {
 }
 
 #[test]
+fn depth_codecs_hold_for_any_value() {
+    use stereosplat::depth::codec::{metres_per_rgb_step, metric_from_rgb, rgb_from_metric};
+    let mut rng = Rng(0xc0dec);
+    let specials = [
+        f64::NAN,
+        f64::INFINITY,
+        -f64::INFINITY,
+        -1.0,
+        0.0,
+        1e-300,
+        1e300,
+    ];
+    for i in 0..200_000 {
+        let max = [0.5, 1.0, 20.0, 80.0, 1000.0][i % 5];
+        let z = if i % 97 == 0 {
+            specials[rng.below(specials.len())]
+        } else {
+            f64::from_bits(rng.next()) % (2.0 * max)
+        };
+        let rgb = rgb_from_metric(z, max);
+        assert_eq!(rgb[0], rgb[1], "R = G in the toolbox's encoding");
+        let back = metric_from_rgb(rgb, max);
+        assert!(
+            (0.0..=max).contains(&back),
+            "z {z} max {max}: decoded {back}"
+        );
+        if (0.0..max).contains(&z) {
+            assert!(
+                z - back >= 0.0 && z - back < metres_per_rgb_step(max),
+                "z {z}: {back}"
+            );
+        }
+    }
+    // Every 16-bit value the GPU can read decodes into range.
+    for v in 0..=u16::MAX {
+        let rgb = [(v >> 8) as u8, (v >> 8) as u8, (v & 255) as u8];
+        let z = metric_from_rgb(rgb, 20.0);
+        assert!((0.0..=20.0).contains(&z));
+    }
+}
+
+#[test]
 fn preset_mutations_are_errors_or_valid_presets() {
     let mut rng = Rng(0x0dd_ba11);
     let good = toml::to_string_pretty(&Preset::default()).unwrap();

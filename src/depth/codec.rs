@@ -14,9 +14,10 @@ pub fn rgb_from_metric(z_m: f64, max_depth_m: f64) -> [u8; 3] {
     [r, r, b]
 }
 
-/// Decodes the toolbox's (R, G, B) into metres.
+/// Decodes the toolbox's (R, G, B) into metres. Values the encoder never writes (R above
+/// 252, from another tool or a damaged file) would decode past max_depth; they clamp to it.
 pub fn metric_from_rgb([r, _, b]: [u8; 3], max_depth_m: f64) -> f64 {
-    (f64::from(r) * 16_777_216.0 + f64::from(b) * 65_536.0) * max_depth_m / FULL
+    ((f64::from(r) * 16_777_216.0 + f64::from(b) * 65_536.0) * max_depth_m / FULL).min(max_depth_m)
 }
 
 /// The same decoding on the 16-bit value R * 256 + B that the GPU reads: metres per step.

@@ -1,0 +1,233 @@
+//! Inputs that look ordinary but are not: variable frame rate (timing must survive), a
+//! phone video with a rotation tag (must be upright), and paths that cannot be read or
+//! written.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use gstreamer_app as gst_app;
+use stereosplat::decode::{DecodeOptions, Decoder, PixelFormat};
+
+fn run(args: &[&str]) -> (Option<i32>, String) {
+    let o = Command::new(common::bin()).args(args).output().unwrap();
+    (
+        o.status.code(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// Writes RGBA frames with the given timestamps (ms) as lossless FFV1 in Matroska.
+fn write_timed(path: &Path, (w, h): (u32, u32), pts_ms: &[u64]) {
+    stereosplat::media::init().unwrap();
+    let pipeline = gst::parse::launch(&format!(
+        "appsrc name=src format=time ! videoconvert ! avenc_ffv1 ! matroskamux ! filesink location=\"{}\"",
+        path.display()
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let src = pipeline
+        .by_name("src")
+        .unwrap()
+        .downcast::<gst_app::AppSrc>()
+        .unwrap();
+    src.set_caps(Some(
+        &gst::Caps::builder("video/x-raw")
+            .field("format", "RGBA")
+            .field("width", w as i32)
+            .field("height", h as i32)
+            .field("framerate", gst::Fraction::new(0, 1))
+            .build(),
+    ));
+    pipeline.set_state(gst::State::Playing).unwrap();
+    for (i, &ms) in pts_ms.iter().enumerate() {
+        let data: Vec<u8> = (0..w * h)
+            .flat_map(|p| [(p % w * 4) as u8, (i * 20) as u8, 128, 255])
+            .collect();
+        let mut buf = gst::Buffer::from_mut_slice(data);
+        {
+            let b = buf.get_mut().unwrap();
+            b.set_pts(gst::ClockTime::from_mseconds(ms));
+            let next = pts_ms.get(i + 1).copied().unwrap_or(ms + 40);
+            b.set_duration(gst::ClockTime::from_mseconds(next - ms));
+        }
+        src.push_buffer(buf).unwrap();
+    }
+    src.end_of_stream().unwrap();
+    let bus = pipeline.bus().unwrap();
+    bus.timed_pop_filtered(
+        gst::ClockTime::NONE,
+        &[gst::MessageType::Eos, gst::MessageType::Error],
+    );
+    pipeline.set_state(gst::State::Null).unwrap();
+}
+
+fn timestamps_ms(path: &Path) -> Vec<u64> {
+    let mut dec = Decoder::open(path, PixelFormat::Rgba, &DecodeOptions::default()).unwrap();
+    let mut out = Vec::new();
+    while let Some(f) = dec.next_frame().unwrap() {
+        out.push((f.pts_nanos + 500_000) / 1_000_000);
+    }
+    out
+}
+
+#[test]
+fn variable_frame_rate_keeps_every_frame_at_its_time() {
+    let dir = common::work_dir("edge_vfr");
+    // Irregular gaps, as phones record: 40, 10, 80, 10, 33, 67 ... ms.
+    let pts = [0u64, 40, 50, 130, 140, 173, 240, 250, 330, 400];
+    let clip = dir.join("vfr.mkv");
+    write_timed(&clip, (64, 36), &pts);
+    // A still depth image pairs with every frame.
+    let depth = dir.join("depth.png");
+    stereosplat::synth::run_launch(&format!(
+        "videotestsrc num-buffers=1 pattern=gradient ! video/x-raw,width=64,height=36,format=GRAY16_BE ! pngenc ! filesink location=\"{}\"",
+        depth.display()
+    ))
+    .unwrap();
+    assert_eq!(timestamps_ms(&clip), pts);
+    let out = dir.join("out.mkv");
+    let (code, log) = run(&[
+        "render",
+        s(&clip),
+        "--depth",
+        s(&depth),
+        "-o",
+        s(&out),
+        "--speed-preset",
+        "ultrafast",
+    ]);
+    assert_eq!(code, Some(0), "{log}");
+    assert_eq!(
+        timestamps_ms(&out),
+        pts,
+        "one output frame per input frame, at its time"
+    );
+}
+
+/// Sets the first video track's tkhd matrix of an MP4 to a 90-degree clockwise rotation,
+/// as phones write it (GStreamer 1.22's muxer cannot write one itself).
+fn rotate_mp4_90(bytes: &mut [u8]) {
+    let at = bytes
+        .windows(4)
+        .position(|w| w == b"tkhd")
+        .expect("an mp4 with a track header");
+    // Box type at `at`; then version(1) flags(3), times and ids: 20 bytes (version 0),
+    // reserved 8, layer/group/volume/reserved 8 = the matrix starts 40 bytes in.
+    assert_eq!(bytes[at + 4], 0, "version 0 tkhd");
+    let m = at + 4 + 40;
+    let matrix: [u32; 9] = [0, 0x0001_0000, 0, 0xFFFF_0000, 0, 0, 0, 0, 0x4000_0000];
+    for (i, v) in matrix.iter().enumerate() {
+        bytes[m + 4 * i..m + 4 * i + 4].copy_from_slice(&v.to_be_bytes());
+    }
+}
+
+#[test]
+fn a_phone_video_with_a_rotation_tag_is_rendered_upright() {
+    let dir = common::work_dir("edge_rotated");
+    let flat = dir.join("flat.mp4");
+    // Landscape frames: a blue border added on the left (videobox left=-32) of a red half.
+    stereosplat::synth::run_launch(&format!(
+        "videotestsrc num-buffers=6 pattern=solid-color foreground-color=0xffff0000 ! video/x-raw,width=32,height=48 ! \
+         videobox left=-32 fill=blue ! video/x-raw,width=64,height=48,framerate=24/1 ! videoconvert ! video/x-raw,format=I420 ! \
+         x264enc speed-preset=ultrafast pass=quant quantizer=0 ! h264parse ! mp4mux ! filesink location=\"{}\"",
+        flat.display()
+    ))
+    .unwrap();
+    let mut bytes = std::fs::read(&flat).unwrap();
+    rotate_mp4_90(&mut bytes);
+    let phone = dir.join("phone.mp4");
+    std::fs::write(&phone, bytes).unwrap();
+
+    // The tag says "rotate 90 degrees clockwise" (qtdemux: rotate-90): decoded upright it
+    // is portrait with the left (blue) half on top.
+    let mut dec = Decoder::open(&phone, PixelFormat::Rgba, &DecodeOptions::default()).unwrap();
+    assert_eq!(
+        (dec.info().width, dec.info().height),
+        (48, 64),
+        "rotated to portrait"
+    );
+    let f = dec.next_frame().unwrap().unwrap();
+    let px = |x: usize, y: usize| {
+        let o = y * f.stride_bytes() as usize + 4 * x;
+        [f.data()[o], f.data()[o + 1], f.data()[o + 2]]
+    };
+    let top = px(24, 8);
+    let bottom = px(24, 56);
+    assert!(top[2] > 200 && top[0] < 60, "top should be blue: {top:?}");
+    assert!(
+        bottom[0] > 200 && bottom[2] < 60,
+        "bottom should be red: {bottom:?}"
+    );
+
+    // Rendered with a portrait depth it is a portrait stereo pair.
+    let depth = dir.join("phone_depth.png");
+    stereosplat::synth::run_launch(&format!(
+        "videotestsrc num-buffers=1 pattern=gradient ! video/x-raw,width=48,height=64,format=GRAY16_BE ! pngenc ! filesink location=\"{}\"",
+        depth.display()
+    ))
+    .unwrap();
+    let out = dir.join("phone_sbs.mp4");
+    let (code, log) = run(&[
+        "render",
+        s(&phone),
+        "-o",
+        s(&out),
+        "--speed-preset",
+        "ultrafast",
+    ]);
+    assert_eq!(code, Some(0), "{log}");
+    let dec = Decoder::open(&out, PixelFormat::Rgba, &DecodeOptions::default()).unwrap();
+    assert_eq!((dec.info().width, dec.info().height), (96, 64));
+}
+
+#[test]
+fn unreadable_and_unwritable_paths_are_clear_errors() {
+    let dir = common::work_dir("edge_paths");
+    stereosplat::synth::write_sample(&dir, (64, 36), 4, 24).unwrap();
+    let input = dir.join("sample.mp4");
+    // A path that goes through a file cannot be read, whoever we are (root included).
+    let through_file: PathBuf = input.join("clip.mp4");
+    let (code, log) = run(&["render", s(&through_file), "-o", s(&dir.join("a.mp4"))]);
+    assert_eq!(code, Some(1), "{log}");
+    assert!(
+        log.contains("clip.mp4") && !log.contains("panicked"),
+        "{log}"
+    );
+    // A folder nobody can create files in (/proc), and a "folder" that is a file. (A
+    // missing folder is created, as for the README's out/.)
+    for out in [
+        PathBuf::from("/proc/stereosplat-test.mp4"),
+        input.join("out.mp4"),
+    ] {
+        let (code, log) = run(&["render", s(&input), "-o", s(&out)]);
+        assert_eq!(code, Some(1), "{}: {log}", out.display());
+        assert!(
+            log.contains("cannot write") || log.contains("cannot create the output folder"),
+            "{}: {log}",
+            out.display()
+        );
+        assert!(!out.exists());
+    }
+    // Depth export and the preset file too.
+    let (code, log) = run(&["depth", s(&input), "-o", "/proc/d.mkv", "--no-cache"]);
+    assert_eq!(code, Some(1), "{log}");
+    let (code, log) = run(&[
+        "render",
+        s(&input),
+        "-o",
+        s(&dir.join("b.mp4")),
+        "--preset",
+        s(&through_file),
+    ]);
+    assert_eq!(code, Some(1), "{log}");
+    assert!(log.contains("cannot read preset"), "{log}");
+}
