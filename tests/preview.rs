@@ -435,3 +435,41 @@ fn post_process_slot_runs_user_wgsl_and_reports_its_errors() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("no such file"));
 }
+
+#[test]
+fn control_panel_renders_on_the_gpu_and_shows_what_changed() {
+    // The same panel drawn through egui-wgpu on whatever adapter exists (lavapipe in CI).
+    let mut harness = Harness::builder()
+        .with_size(egui::vec2(420.0, 640.0))
+        .wgpu()
+        .build_ui_state(
+            |ui, state: &mut (Preset, View)| {
+                controls(ui, &mut state.0, &mut state.1);
+            },
+            (Preset::default(), View::Layout(Layout::Anaglyph)),
+        );
+    harness.run();
+    let relative = harness.render().expect("a wgpu render of the panel");
+    assert_eq!(relative.dimensions(), (420, 640));
+    let distinct = |pixels: Vec<[u8; 4]>| {
+        let mut colours = pixels;
+        colours.sort_unstable();
+        colours.dedup();
+        colours.len()
+    };
+    // Text and widgets, not a blank or single-colour image.
+    let n = distinct(relative.pixels().map(|p| p.0).collect());
+    assert!(n > 20, "{n} colours");
+
+    // Switching to metric depth swaps the disparity sliders for the camera's: the
+    // picture changes.
+    harness.get_by_label("metric").click();
+    harness.run();
+    let metric = harness.render().unwrap();
+    let changed = relative
+        .pixels()
+        .zip(metric.pixels())
+        .filter(|(a, b)| a != b)
+        .count();
+    assert!(changed > 500, "only {changed} pixels changed");
+}
