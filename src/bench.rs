@@ -18,7 +18,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let ctx = GpuContext::new(&args.gpu.adapter)?;
     println!("adapter: {}", ctx.describe());
     for size in [(1920, 1080), (3840, 2160)] {
-        let ms = warp_ms(&ctx, args, size)?;
+        let ms = warp_ms(&ctx, &args.gpu.shaders(), size, args.iterations)?;
         println!(
             "warp+compose {}x{} half-sbs: {ms:.2} ms/frame ({:.1} fps)",
             size.0,
@@ -96,9 +96,16 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn warp_ms(ctx: &GpuContext, args: &BenchArgs, size: (u32, u32)) -> anyhow::Result<f64> {
-    let mut warper = Warper::new(ctx, &args.gpu.shaders())?;
-    let mut composer = Composer::new(ctx, &args.gpu.shaders())?;
+/// Milliseconds per frame of depth prep + warp + fill + half-SBS compose at `size`, with
+/// full-size 16-bit depth, GPU work only (no upload, no readback).
+pub fn warp_ms(
+    ctx: &GpuContext,
+    shaders: &crate::gpu::ShaderSet,
+    size: (u32, u32),
+    iterations: u32,
+) -> anyhow::Result<f64> {
+    let mut warper = Warper::new(ctx, shaders)?;
+    let mut composer = Composer::new(ctx, shaders)?;
     let stereo = StereoParams::default();
     warper.prepare(ctx, size, size, stereo.eye);
     composer.prepare(ctx, &warper, Layout::HalfSbs, Anaglyph::Dubois, true)?;
@@ -120,11 +127,20 @@ fn warp_ms(ctx: &GpuContext, args: &BenchArgs, size: (u32, u32)) -> anyhow::Resu
         one()?;
     }
     let t = Instant::now();
-    for _ in 0..args.iterations {
+    for _ in 0..iterations {
         one()?;
     }
-    Ok(t.elapsed().as_secs_f64() * 1000.0 / f64::from(args.iterations))
+    Ok(t.elapsed().as_secs_f64() * 1000.0 / f64::from(iterations))
 }
+
+/// A lower bound of the bytes the default warp (right eye, background fill) and the
+/// half-SBS compose read and write per pixel, counting each texture or buffer access of
+/// each pass once: depth prep 2 (16-bit depth) + 4 (nearness); splat 8 (two nearness
+/// reads) + 4 (z-buffer atomic); resolve 4 (key) + 4 (nearness) + 4 (colour) + 8 + 4
+/// (warped colour and nearness); row and column fills 8 + 4 + 4 each; fill resolve 8 + 4 +
+/// 4 + 4 + 8 + 4; compose 2 x 8 (both eyes) + 4 (output). Real traffic is higher (caches,
+/// neighbour taps), so bytes/s computed with it understate the bandwidth used.
+pub const WARP_BYTES_PER_PIXEL: f64 = 6.0 + 12.0 + 24.0 + 32.0 + 32.0 + 20.0;
 
 /// Decode + encode with the same x264 settings and no stereo work: the floor to compare with.
 fn baseline(input: &Path, output: &Path, s: &EncodeSettings) -> anyhow::Result<()> {

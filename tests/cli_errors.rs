@@ -367,3 +367,29 @@ fn frames_wider_than_the_gpu_allows_are_refused_clearly() {
         &["17000", "at most"],
     );
 }
+
+#[test]
+fn warp_bench_runs_without_the_media_stack() {
+    let bin = env!("CARGO_BIN_EXE_warp-bench");
+    let o = Command::new(bin)
+        .args(["--iterations", "2", "96x54"])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        out.contains("warp+compose 96x54 half-sbs:") && out.contains("GB/s"),
+        "{out}"
+    );
+    let o = Command::new(bin).arg("12x").output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("expected a size like 1920x1080"));
+    // No GStreamer (or GLib) among the libraries it needs, so it starts where they are absent.
+    if let Ok(ldd) = Command::new("ldd").arg(bin).output() {
+        let libs = String::from_utf8_lossy(&ldd.stdout);
+        assert!(
+            !libs.contains("gstreamer") && !libs.contains("libglib"),
+            "{libs}"
+        );
+    }
+}

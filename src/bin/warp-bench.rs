@@ -1,0 +1,68 @@
+//! `warp-bench`: the GPU warp and compose timing alone, in a binary that needs neither
+//! GStreamer nor ONNX Runtime at run time (only a Vulkan/Metal/DX12 driver), so GPU figures
+//! can be taken on machines that have no media stack.
+//!
+//!     warp-bench [--adapter auto|hardware|software|N|NAME] [--iterations N] [WxH ...]
+
+use stereosplat::bench::{WARP_BYTES_PER_PIXEL, warp_ms};
+use stereosplat::gpu::{AdapterChoice, GpuContext, ShaderSet};
+
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<()> {
+    let mut adapter = AdapterChoice::Auto;
+    let mut iterations = 20u32;
+    let mut sizes = Vec::new();
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--adapter" => adapter = args.next().unwrap_or_default().parse()?,
+            "--iterations" => {
+                iterations = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .filter(|&n| n > 0)
+                    .ok_or_else(|| anyhow::anyhow!("--iterations needs a number > 0"))?
+            }
+            "-h" | "--help" => {
+                println!(
+                    "warp-bench [--adapter A] [--iterations N] [WxH ...]  (default 1920x1080 3840x2160)"
+                );
+                return Ok(());
+            }
+            size => {
+                let (w, h) = size
+                    .split_once('x')
+                    .and_then(|(w, h)| Some((w.parse::<u32>().ok()?, h.parse::<u32>().ok()?)))
+                    .filter(|&(w, h)| w > 0 && h > 0)
+                    .ok_or_else(|| anyhow::anyhow!("{size}: expected a size like 1920x1080"))?;
+                sizes.push((w, h));
+            }
+        }
+    }
+    if sizes.is_empty() {
+        sizes = vec![(1920, 1080), (3840, 2160)];
+    }
+    let ctx = GpuContext::new(&adapter)?;
+    println!("adapter: {}", ctx.describe());
+    for (w, h) in sizes {
+        ctx.check_frame_fits(w, h, w, h)?;
+        let ms = warp_ms(&ctx, &ShaderSet::Embedded, (w, h), iterations)?;
+        let bytes = WARP_BYTES_PER_PIXEL * f64::from(w) * f64::from(h);
+        println!(
+            "warp+compose {w}x{h} half-sbs: {ms:.3} ms/frame ({:.1} fps), at least {:.1} GB/s moved ({:.0} bytes/pixel lower bound)",
+            1000.0 / ms,
+            bytes / (ms / 1000.0) / 1e9,
+            WARP_BYTES_PER_PIXEL
+        );
+    }
+    Ok(())
+}
