@@ -175,7 +175,6 @@ impl PreviewApp {
                 .unwrap_or_default(),
             job,
         };
-        cc.egui_ctx.set_pixels_per_point(1.0);
         if !app.job.input.as_os_str().is_empty() {
             let job = app.job.clone();
             app.start_loading(job, &cc.egui_ctx);
