@@ -421,7 +421,7 @@ fn estimate(
     let mut stats = Vec::new();
     let mut pending: Vec<f32> = Vec::new();
     let mut pending_times: Vec<(u64, Option<u64>, bool)> = Vec::new();
-    let mut previous_rgb: Option<Vec<f32>> = None;
+    let mut previous_luma: Option<Vec<f32>> = None;
     let (mut model_secs, mut prep_secs, mut frames) = (0.0f64, 0.0f64, 0u64);
     // Post-processing (resize, statistics, quantisation, writing) counts as ours too.
     let post_secs = std::cell::Cell::new(0.0f64);
@@ -463,14 +463,14 @@ fn estimate(
         let with_cues = matches!(estimator, Estimator::Cues(_));
         let (tensor, cue_map) =
             prep.run(ctx, frame.data(), frame.stride_bytes(), norm, with_cues)?;
-        let rgb = unnormalise(&tensor, norm);
-        let cut = previous_rgb
+        let luma = luma_of(&tensor, norm);
+        let cut = previous_luma
             .as_ref()
-            .is_some_and(|p| normalize::luma_change(p, &rgb) > normalize::SCENE_CUT_LUMA);
+            .is_some_and(|p| normalize::luma_change(p, &luma) > normalize::SCENE_CUT_LUMA);
         if cut {
             log::debug!("scene cut before frame {frames}");
         }
-        previous_rgb = Some(rgb);
+        previous_luma = Some(luma);
         let times = (frame.pts_nanos, frame.duration_nanos, cut);
         match &mut estimator {
             Estimator::Cues(c) => {
@@ -550,16 +550,17 @@ fn estimate(
     })
 }
 
-/// The resampled frame as plain RGB in 0..1 (for scene-cut detection).
-fn unnormalise(tensor: &[f32], norm: ChannelNorm) -> Vec<f32> {
-    if norm == ChannelNorm::IDENTITY {
-        return tensor.to_vec();
-    }
+/// Luma (0..1) of the resampled frame, undoing the tensor's normalisation (for
+/// scene-cut detection).
+fn luma_of(tensor: &[f32], norm: ChannelNorm) -> Vec<f32> {
     let n = tensor.len() / 3;
-    tensor
-        .iter()
-        .enumerate()
-        .map(|(i, v)| v * norm.std[i / n] + norm.mean[i / n])
+    let weights = [0.299, 0.587, 0.114];
+    (0..n)
+        .map(|i| {
+            (0..3)
+                .map(|c| weights[c] * (tensor[c * n + i] * norm.std[c] + norm.mean[c]))
+                .sum()
+        })
         .collect()
 }
 

@@ -158,15 +158,13 @@ pub fn apply(v: f32, (lo, hi): (f32, f32)) -> f32 {
     }
 }
 
-/// Mean absolute luma difference of two planar RGB images (values 0..1).
+/// Mean absolute difference of two luma planes (values 0..1).
 pub fn luma_change(a: &[f32], b: &[f32]) -> f32 {
-    let n = a.len() / 3;
-    if n == 0 || a.len() != b.len() {
+    if a.is_empty() || a.len() != b.len() {
         return 0.0;
     }
-    let luma = |x: &[f32], i: usize| 0.299 * x[i] + 0.587 * x[n + i] + 0.114 * x[2 * n + i];
-    let sum: f32 = (0..n).map(|i| (luma(a, i) - luma(b, i)).abs()).sum();
-    sum / n as f32
+    let sum: f32 = a.iter().zip(b).map(|(x, y)| (x - y).abs()).sum();
+    sum / a.len() as f32
 }
 
 #[cfg(test)]
