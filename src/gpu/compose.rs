@@ -56,6 +56,8 @@ pub struct Composer {
     params: ComposeParams,
     /// `--post FILE.wgsl`: the user's `post()` replaces the layout's packing.
     post: Option<std::path::PathBuf>,
+    /// Bumped whenever the output texture is replaced (a window re-registers it then).
+    output_generation: u64,
 }
 
 impl Composer {
@@ -98,6 +100,7 @@ impl Composer {
             output: None,
             params: ComposeParams::default(),
             post: None,
+            output_generation: 0,
         };
         // Build the default now so a broken shader fails here, not mid-render.
         composer.pipeline_for(ctx, Layout::Sbs)?;
@@ -255,6 +258,7 @@ impl Composer {
                 wgpu::BindingResource::TextureView(&view),
             ],
         );
+        self.output_generation += 1;
         self.output = Some(Output {
             texture,
             view,
@@ -311,6 +315,11 @@ impl Composer {
                 usage: Some(wgpu::TextureUsages::TEXTURE_BINDING),
                 ..Default::default()
             })
+    }
+
+    /// Changes whenever `output_texture` is a new texture.
+    pub fn output_generation(&self) -> u64 {
+        self.output_generation
     }
 
     /// Layout of the current output.

@@ -22,6 +22,8 @@ const WIGGLE: Duration = Duration::from_millis(140);
 struct Shown {
     id: egui::TextureId,
     size: (u32, u32),
+    /// The composer output texture the id points at.
+    generation: u64,
 }
 
 pub struct PreviewApp {
@@ -444,10 +446,17 @@ impl PreviewApp {
         self.gpu_ms = t.elapsed().as_secs_f32() * 1000.0;
         self.dirty = false;
 
-        // Show the composer's texture itself (registered once per texture).
-        let out_size = self.composer.output_size();
-        if let Some(rs) = frame.wgpu_render_state() {
+        // Show the composer's texture itself, registered with egui once per texture: the
+        // id keeps pointing at it while new frames are composed into it.
+        let generation = self.composer.output_generation();
+        if self
+            .shown
+            .as_ref()
+            .is_none_or(|s| s.generation != generation)
+            && let Some(rs) = frame.wgpu_render_state()
+        {
             let view = self.composer.display_view();
+            let size = self.composer.output_size();
             let mut renderer = rs.renderer.write();
             match &mut self.shown {
                 Some(s) => {
@@ -457,7 +466,8 @@ impl PreviewApp {
                         wgpu::FilterMode::Nearest,
                         s.id,
                     );
-                    s.size = out_size;
+                    s.size = size;
+                    s.generation = generation;
                 }
                 None => {
                     let id = renderer.register_native_texture(
@@ -465,7 +475,11 @@ impl PreviewApp {
                         &view,
                         wgpu::FilterMode::Nearest,
                     );
-                    self.shown = Some(Shown { id, size: out_size });
+                    self.shown = Some(Shown {
+                        id,
+                        size,
+                        generation,
+                    });
                 }
             }
         }
