@@ -255,13 +255,21 @@ impl VideoEncoder {
     }
 }
 
-/// The element exists and, for hardware, can reach READY (a driver is present).
-fn usable(factory: &str) -> bool {
-    let Ok(e) = gst::ElementFactory::make(factory).build() else {
-        return false;
-    };
-    let ok = e.set_state(gst::State::Ready).is_ok();
-    let _ = e.set_state(gst::State::Null);
+/// The element exists and, for hardware, can reach READY (a driver is present). Probed
+/// once per process: opening a hardware encoder costs time, and every render of a batch
+/// (validation and encoder set-up) asks again.
+fn usable(factory: &'static str) -> bool {
+    static PROBED: std::sync::Mutex<Vec<(&str, bool)>> = std::sync::Mutex::new(Vec::new());
+    let mut probed = PROBED.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(&(_, ok)) = probed.iter().find(|(f, _)| *f == factory) {
+        return ok;
+    }
+    let ok = gst::ElementFactory::make(factory).build().is_ok_and(|e| {
+        let ready = e.set_state(gst::State::Ready).is_ok();
+        let _ = e.set_state(gst::State::Null);
+        ready
+    });
+    probed.push((factory, ok));
     ok
 }
 
