@@ -47,8 +47,7 @@ struct DepthParams {
     dilate_px: u32,
     // 1: the depth texture is the metric depth toolbox's RGB encoding (value R * 256 + B).
     rgb_encoded: u32,
-    // 1: upsample the depth guided by the frame's colours (joint bilateral); 0: bilinear.
-    guided: u32,
+    _pad0: u32,
 }
 
 // Twin: gpu::params::ComposeParams.

@@ -72,7 +72,7 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
     let wd = f.x * f.y * similarity(here, guide_at(vec2<i32>(x0 + 1, y0 + 1)));
     let wsum = wa + wb + wc + wd;
     let guided = (a * wa + b * wb + c * wc + d * wd) / max(wsum, 1e-20);
-    let blended = select(bilinear, guided, GUIDED && params.guided == 1u && wsum > 1e-4);
+    let blended = select(bilinear, guided, GUIDED && wsum > 1e-4);
 
     // Relative: the clip's normalisation; constant depth gives no parallax anywhere.
     var nearness = clamp((blended / 65535.0 - params.range_min) * params.range_scale, 0.0, 1.0);

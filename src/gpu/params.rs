@@ -29,7 +29,7 @@ pub struct DepthParams {
     pub value_scale: f32,
     pub dilate_px: u32,
     pub rgb_encoded: u32,
-    pub guided: u32,
+    pub _pad: u32,
 }
 
 /// Twin: `ComposeParams` in shaders/common.wgsl.

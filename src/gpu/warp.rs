@@ -219,13 +219,7 @@ impl Default for DepthRange {
 }
 
 impl DepthRange {
-    fn params(
-        &self,
-        out: (u32, u32),
-        raw: (u32, u32),
-        dilate_px: u32,
-        guided: bool,
-    ) -> DepthParams {
+    fn params(&self, out: (u32, u32), raw: (u32, u32), dilate_px: u32) -> DepthParams {
         let span = self.max - self.min;
         DepthParams {
             out_size: [out.0, out.1],
@@ -238,7 +232,7 @@ impl DepthRange {
             value_scale: self.value_scale,
             dilate_px,
             rgb_encoded: u32::from(self.rgb_encoded),
-            guided: u32::from(guided),
+            _pad: 0,
         }
     }
 
@@ -811,12 +805,7 @@ impl Warper {
         queue.write_buffer(
             &t.depth_uniform,
             0,
-            bytemuck::bytes_of(&range.params(
-                t.size,
-                t.depth_size,
-                stereo.dilate_px,
-                stereo.guided_upsample,
-            )),
+            bytemuck::bytes_of(&range.params(t.size, t.depth_size, stereo.dilate_px)),
         );
         {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
