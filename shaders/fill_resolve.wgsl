@@ -10,7 +10,7 @@
 @group(0) @binding(2) var warped_near: texture_2d<f32>;
 @group(0) @binding(3) var<storage, read> row_source: array<u32>;
 @group(0) @binding(4) var<storage, read> column_source: array<u32>;
-@group(0) @binding(5) var filled_out: texture_storage_2d<rgba16float, write>;
+@group(0) @binding(5) var filled_out: texture_storage_2d<rgba8unorm, write>;
 // Infill mask (the metric depth toolbox's convention): black where the view is known;
 // in a hole run, red at the end next to the nearer surface, blue at the end next to the
 // farther one, green inside.

@@ -9,7 +9,7 @@ use anyhow::Context;
 
 use crate::cli::BenchArgs;
 use crate::encode::EncodeSettings;
-use crate::gpu::{Composer, GpuContext, StereoParams, Warper, warp::DepthRange};
+use crate::gpu::{Composer, GpuContext, PassTimer, StereoParams, Warper, warp::DepthRange};
 use crate::layout::{Anaglyph, Layout};
 use crate::progress::Silent;
 use crate::render::{Cancel, RenderJob, render};
@@ -18,13 +18,17 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let ctx = GpuContext::new(&args.gpu.adapter)?;
     println!("adapter: {}", ctx.describe());
     for size in [(1920, 1080), (3840, 2160)] {
-        let ms = warp_ms(&ctx, &args.gpu.shaders(), size, args.iterations)?;
+        let timing = warp_ms(&ctx, &args.gpu.shaders(), size, args.iterations)?;
         println!(
-            "warp+compose {}x{} half-sbs: {ms:.2} ms/frame ({:.1} fps)",
+            "warp+compose {}x{} half-sbs: {:.2} ms/frame ({:.1} fps)",
             size.0,
             size.1,
-            1000.0 / ms
+            timing.ms,
+            1000.0 / timing.ms
         );
+        if !timing.passes.is_empty() {
+            println!("  GPU time per pass (ms): {}", timing.pass_summary());
+        }
     }
     if args.warp_only {
         return Ok(());
@@ -96,14 +100,35 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Milliseconds per frame of depth prep + warp + fill + half-SBS compose at `size`, with
-/// full-size 16-bit depth, GPU work only (no upload, no readback).
+/// Wall time per frame of the warp and compose, and GPU time per pass.
+pub struct WarpTiming {
+    /// Milliseconds per frame, submit to finish, passes untimed.
+    pub ms: f64,
+    /// Milliseconds per pass (mean over the iterations) from timestamp queries; empty when
+    /// the adapter has none.
+    pub passes: Vec<(&'static str, f64)>,
+}
+
+impl WarpTiming {
+    /// "depth_prep 12.1, splat 30.2, ..." (ms).
+    pub fn pass_summary(&self) -> String {
+        self.passes
+            .iter()
+            .map(|(name, ms)| format!("{name} {ms:.1}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// Depth prep + warp + fill + half-SBS compose at `size`, with full-size 16-bit depth,
+/// GPU work only (no upload, no readback). The wall time comes from untimed frames; a
+/// second round with timestamp queries splits it by pass.
 pub fn warp_ms(
     ctx: &GpuContext,
     shaders: &crate::gpu::ShaderSet,
     size: (u32, u32),
     iterations: u32,
-) -> anyhow::Result<f64> {
+) -> anyhow::Result<WarpTiming> {
     let mut warper = Warper::new(ctx, shaders)?;
     let mut composer = Composer::new(ctx, shaders)?;
     let stereo = StereoParams::default();
@@ -116,21 +141,40 @@ pub fn warp_ms(
         .collect();
     warper.upload_color(&ctx.queue, &rgba, size.0 * 4);
     warper.upload_depth(&ctx.queue, &depth, size.0 * 2);
-    let one = || {
+    let one = |timer: &mut PassTimer| {
+        timer.begin();
         let mut enc = ctx.device.create_command_encoder(&Default::default());
-        warper.encode(&ctx.queue, &mut enc, &stereo, &DepthRange::default());
-        composer.encode(&ctx.queue, &mut enc);
+        warper.encode_timed(&ctx.queue, &mut enc, &stereo, &DepthRange::default(), timer);
+        composer.encode_timed(&ctx.queue, &mut enc, timer);
+        timer.resolve(&mut enc);
         ctx.queue.submit([enc.finish()]);
         ctx.device.poll(wgpu::PollType::wait_indefinitely())
     };
+    let mut untimed = PassTimer::disabled();
     for _ in 0..3 {
-        one()?;
+        one(&mut untimed)?;
     }
     let t = Instant::now();
     for _ in 0..iterations {
-        one()?;
+        one(&mut untimed)?;
     }
-    Ok(t.elapsed().as_secs_f64() * 1000.0 / f64::from(iterations))
+    let ms = t.elapsed().as_secs_f64() * 1000.0 / f64::from(iterations);
+
+    let mut timer = PassTimer::new(ctx);
+    let mut passes: Vec<(&'static str, f64)> = Vec::new();
+    if timer.method() != "off" {
+        for _ in 0..iterations {
+            one(&mut timer)?;
+            let frame = timer.read(ctx)?;
+            if passes.is_empty() {
+                passes = frame.iter().map(|&(n, _)| (n, 0.0)).collect();
+            }
+            for (sum, (_, ms)) in passes.iter_mut().zip(frame) {
+                sum.1 += ms / f64::from(iterations);
+            }
+        }
+    }
+    Ok(WarpTiming { ms, passes })
 }
 
 /// A lower bound of the bytes the default warp (right eye, background fill) and the

@@ -55,7 +55,8 @@ fn run() -> anyhow::Result<()> {
     println!("adapter: {}", ctx.describe());
     for (w, h) in sizes {
         ctx.check_frame_fits(w, h, w, h)?;
-        let ms = warp_ms(&ctx, &ShaderSet::Embedded, (w, h), iterations)?;
+        let timing = warp_ms(&ctx, &ShaderSet::Embedded, (w, h), iterations)?;
+        let ms = timing.ms;
         let bytes = WARP_BYTES_PER_PIXEL * f64::from(w) * f64::from(h);
         println!(
             "warp+compose {w}x{h} half-sbs: {ms:.3} ms/frame ({:.1} fps), at least {:.1} GB/s moved ({:.0} bytes/pixel lower bound)",
@@ -63,6 +64,11 @@ fn run() -> anyhow::Result<()> {
             bytes / (ms / 1000.0) / 1e9,
             WARP_BYTES_PER_PIXEL
         );
+        if timing.passes.is_empty() {
+            println!("  (no per-pass times: the adapter has no timestamp queries)");
+        } else {
+            println!("  GPU time per pass (ms): {}", timing.pass_summary());
+        }
     }
     Ok(())
 }

@@ -5,7 +5,7 @@
 use super::binding as b;
 use super::params::ComposeParams;
 use super::warp::Warper;
-use super::{GpuContext, GpuError, LABEL, ShaderSet, dispatch_size};
+use super::{GpuContext, GpuError, LABEL, PassTimer, ShaderSet, dispatch_size};
 use crate::layout::{Anaglyph, Layout};
 
 pub const OUTPUT_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba8Unorm;
@@ -270,25 +270,33 @@ impl Composer {
     }
 
     pub fn encode(&self, queue: &wgpu::Queue, encoder: &mut wgpu::CommandEncoder) {
+        self.encode_timed(queue, encoder, &mut PassTimer::disabled());
+    }
+
+    /// [`Self::encode`] with its pass timed by `timer`.
+    pub fn encode_timed(
+        &self,
+        queue: &wgpu::Queue,
+        encoder: &mut wgpu::CommandEncoder,
+        timer: &mut PassTimer,
+    ) {
         let o = self
             .output
             .as_ref()
             .expect("Composer::prepare must run first");
         queue.write_buffer(&self.uniform, 0, bytemuck::bytes_of(&self.params));
-        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-            label: Some(&format!("{LABEL}.compose")),
-            timestamp_writes: None,
-        });
         let pipeline = &self
             .pipelines
             .iter()
             .find(|(l, _)| *l == self.current)
             .expect("prepare built the pipeline")
             .1;
-        pass.set_pipeline(pipeline);
-        pass.set_bind_group(0, &o.group, &[]);
         let (gx, gy) = dispatch_size(o.size.0, o.size.1);
-        pass.dispatch_workgroups(gx, gy, 1);
+        timer.pass(encoder, "compose", |pass| {
+            pass.set_pipeline(pipeline);
+            pass.set_bind_group(0, &o.group, &[]);
+            pass.dispatch_workgroups(gx, gy, 1);
+        });
     }
 
     pub fn output_texture(&self) -> &wgpu::Texture {

@@ -191,6 +191,8 @@ impl GpuContext {
         let desc = wgpu::DeviceDescriptor {
             label: Some(super::LABEL),
             required_limits: adapter.limits(),
+            // Timestamps feed the per-pass profile (gpu::PassTimer); optional everywhere.
+            required_features: adapter.features() & wgpu::Features::TIMESTAMP_QUERY,
             ..Default::default()
         };
         let (device, queue) = pollster::block_on(adapter.request_device(&desc)).map_err(|e| {

@@ -7,6 +7,7 @@ mod compose;
 mod context;
 mod model_input;
 pub mod params;
+mod profile;
 mod readback;
 pub mod shaders;
 pub mod warp;
@@ -14,6 +15,7 @@ pub mod warp;
 pub use compose::Composer;
 pub use context::{AdapterChoice, GpuContext, GpuError, list_adapters};
 pub use model_input::{ChannelNorm, ModelInput};
+pub use profile::PassTimer;
 pub use readback::{Readback, ReadbackError, padded_row_bytes, read_texture};
 pub use shaders::ShaderSet;
 pub use warp::{

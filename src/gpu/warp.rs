@@ -6,7 +6,7 @@
 
 use super::binding as b;
 use super::params::{DepthParams, WarpParams};
-use super::{GpuContext, GpuError, LABEL, ShaderSet, dispatch_size};
+use super::{GpuContext, GpuError, LABEL, PassTimer, ShaderSet, dispatch_size};
 
 /// Which eye the input is, and which is synthesised.
 #[derive(
@@ -350,7 +350,7 @@ type Constants = &'static [(&'static str, f64)];
 const DILATE_H: [(&str, f64); 1] = [("VERTICAL", 0.0)];
 const GUIDED: [(&str, f64); 1] = [("GUIDED", 1.0)];
 const DILATE_V: [(&str, f64); 1] = [("VERTICAL", 1.0)];
-const VIEW_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba16Float;
+const VIEW_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba8Unorm;
 /// `@workgroup_size` of fill_rows.wgsl and fill_columns.wgsl: lines per workgroup.
 const FILL_LINES_PER_GROUP: u32 = 64;
 
@@ -796,42 +796,49 @@ impl Warper {
         stereo: &StereoParams,
         range: &DepthRange,
     ) {
+        self.encode_timed(queue, encoder, stereo, range, &mut PassTimer::disabled());
+    }
+
+    /// [`Self::encode`], one compute pass per dispatch so `timer` can time each.
+    pub fn encode_timed(
+        &self,
+        queue: &wgpu::Queue,
+        encoder: &mut wgpu::CommandEncoder,
+        stereo: &StereoParams,
+        range: &DepthRange,
+        timer: &mut PassTimer,
+    ) {
         let t = self.targets();
         assert_eq!(
             t.eye, stereo.eye,
             "Warper::prepare was called with another eye mode"
         );
-        let (gx, gy) = dispatch_size(t.size.0, t.size.1);
+        let per_pixel = dispatch_size(t.size.0, t.size.1);
+        let per_row = (t.size.1.div_ceil(FILL_LINES_PER_GROUP), 1);
+        let per_column = (t.size.0.div_ceil(FILL_LINES_PER_GROUP), 1);
+        let mut run = |name: &'static str, pass: &Pass, group: &wgpu::BindGroup, n: (u32, u32)| {
+            timer.pass(encoder, name, |p| {
+                p.set_pipeline(&pass.pipeline);
+                p.set_bind_group(0, group, &[]);
+                p.dispatch_workgroups(n.0, n.1, 1);
+            });
+        };
         queue.write_buffer(
             &t.depth_uniform,
             0,
             bytemuck::bytes_of(&range.params(t.size, t.depth_size, stereo.dilate_px)),
         );
-        {
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some(&format!("{LABEL}.warp.depth_prep")),
-                timestamp_writes: None,
-            });
-            // Guided upsampling costs four more loads per pixel; only pay them when the
-            // depth is actually smaller than the frame.
-            let prep = if stereo.guided_upsample && t.depth_size != t.size {
-                &self.depth_prep_guided
-            } else {
-                &self.depth_prep
-            };
-            pass.set_pipeline(&prep.pipeline);
-            pass.set_bind_group(0, &t.depth_group, &[]);
-            pass.dispatch_workgroups(gx, gy, 1);
-            if stereo.dilate_px > 0 {
-                for (pass_, group) in [
-                    (&self.dilate_h, &t.dilate_h_group),
-                    (&self.dilate_v, &t.dilate_v_group),
-                ] {
-                    pass.set_pipeline(&pass_.pipeline);
-                    pass.set_bind_group(0, group, &[]);
-                    pass.dispatch_workgroups(gx, gy, 1);
-                }
-            }
+        // Guided upsampling costs four more loads per pixel; only pay them when the depth
+        // is actually smaller than the frame.
+        let prep = if stereo.guided_upsample && t.depth_size != t.size {
+            &self.depth_prep_guided
+        } else {
+            &self.depth_prep
+        };
+        run("depth_prep", prep, &t.depth_group, per_pixel);
+        if stereo.dilate_px > 0 {
+            run("dilate_h", &self.dilate_h, &t.dilate_h_group, per_pixel);
+            run("dilate_v", &self.dilate_v, &t.dilate_v_group, per_pixel);
         }
         let (full, zero) = range.full_gain_and_zero(stereo);
         for (eye, gain) in t.eyes.iter().zip(shift_gains(stereo.eye, full)) {
@@ -845,31 +852,35 @@ impl Warper {
                 fill_mode: stereo.fill.shader_id(),
             };
             queue.write_buffer(&eye.uniform, 0, bytemuck::bytes_of(&params));
+            // Each eye's passes reuse one z-buffer, so this clear orders after the
+            // previous eye's resolve.
             encoder.clear_buffer(&t.zbuffer, 0, None);
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some(&format!("{LABEL}.warp.eye")),
-                timestamp_writes: None,
-            });
-            for (pipeline, group) in [
-                (&self.splat.pipeline, &eye.splat),
-                (&self.resolve.pipeline, &eye.resolve),
-            ] {
-                pass.set_pipeline(pipeline);
-                pass.set_bind_group(0, group, &[]);
-                pass.dispatch_workgroups(gx, gy, 1);
-            }
+            let mut run =
+                |name: &'static str, pass: &Pass, group: &wgpu::BindGroup, n: (u32, u32)| {
+                    timer.pass(encoder, name, |p| {
+                        p.set_pipeline(&pass.pipeline);
+                        p.set_bind_group(0, group, &[]);
+                        p.dispatch_workgroups(n.0, n.1, 1);
+                    });
+                };
+            run("splat", &self.splat, &eye.splat, per_pixel);
+            run("resolve", &self.resolve, &eye.resolve, per_pixel);
             // Row and column sweeps run one invocation per row / column.
-            pass.set_pipeline(&self.fill_rows.pipeline);
-            pass.set_bind_group(0, &eye.fill_rows, &[]);
-            pass.dispatch_workgroups(t.size.1.div_ceil(FILL_LINES_PER_GROUP), 1, 1);
+            run("fill_rows", &self.fill_rows, &eye.fill_rows, per_row);
             if stereo.fill == FillMode::Background {
-                pass.set_pipeline(&self.fill_columns.pipeline);
-                pass.set_bind_group(0, &eye.fill_columns, &[]);
-                pass.dispatch_workgroups(t.size.0.div_ceil(FILL_LINES_PER_GROUP), 1, 1);
+                run(
+                    "fill_columns",
+                    &self.fill_columns,
+                    &eye.fill_columns,
+                    per_column,
+                );
             }
-            pass.set_pipeline(&self.fill_resolve.pipeline);
-            pass.set_bind_group(0, &eye.fill_resolve, &[]);
-            pass.dispatch_workgroups(gx, gy, 1);
+            run(
+                "fill_resolve",
+                &self.fill_resolve,
+                &eye.fill_resolve,
+                per_pixel,
+            );
         }
     }
 

@@ -18,15 +18,23 @@ pub fn gpu() -> &'static GpuContext {
     })
 }
 
-/// Unpacks an rgba16float texture read back with `read_texture`.
-pub fn rgba16f(bytes: &[u8]) -> Vec<[f32; 4]> {
-    bytes
-        .chunks_exact(8)
-        .map(|p| {
-            let c = |i: usize| half::f16::from_le_bytes([p[2 * i], p[2 * i + 1]]).to_f32();
-            [c(0), c(1), c(2), c(3)]
-        })
-        .collect()
+/// Reads back a warp view (rgba8unorm or rgba16float) as floats in 0..1.
+pub fn view_pixels(ctx: &GpuContext, texture: &wgpu::Texture) -> Vec<[f32; 4]> {
+    let bytes = stereosplat::gpu::read_texture(ctx, texture);
+    match texture.format() {
+        wgpu::TextureFormat::Rgba8Unorm => bytes
+            .chunks_exact(4)
+            .map(|p| std::array::from_fn(|i| f32::from(p[i]) / 255.0))
+            .collect(),
+        wgpu::TextureFormat::Rgba16Float => bytes
+            .chunks_exact(8)
+            .map(|p| {
+                let c = |i: usize| half::f16::from_le_bytes([p[2 * i], p[2 * i + 1]]).to_f32();
+                [c(0), c(1), c(2), c(3)]
+            })
+            .collect(),
+        other => panic!("view_pixels: unexpected format {other:?}"),
+    }
 }
 
 pub fn r32f(bytes: &[u8]) -> Vec<f32> {
