@@ -43,11 +43,12 @@ struct DepthParams {
     kind: u32,
     // Metric: metres per 16-bit step; disparity: pixels per 16-bit step. 0 marks unknown.
     value_scale: f32,
-    // Radius of the depth max filter (depth_dilate.wgsl); 0 = off.
+    // Radius of the depth max filter (depth_dilate.wgsl) along x, in warp pixels; 0 = off.
     dilate_px: u32,
     // 1: the depth texture is the metric depth toolbox's RGB encoding (value R * 256 + B).
     rgb_encoded: u32,
-    _pad0: u32,
+    // The same radius along y (they differ when the warp runs at a squeezed size).
+    dilate_y_px: u32,
 }
 
 // Twin: gpu::params::ComposeParams.

@@ -19,7 +19,7 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
     let p = vec2<i32>(id.xy);
     var best = textureLoad(source, p, 0).r;
     if (best >= 0.0) {
-        let r = i32(params.dilate_px);
+        let r = i32(select(params.dilate_px, params.dilate_y_px, VERTICAL));
         let step = select(vec2<i32>(1, 0), vec2<i32>(0, 1), VERTICAL);
         for (var k = -r; k <= r; k++) {
             let q = clamp(p + step * k, vec2<i32>(0), vec2<i32>(size) - 1);

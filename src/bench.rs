@@ -10,19 +10,28 @@ use anyhow::Context;
 use crate::cli::BenchArgs;
 use crate::encode::EncodeSettings;
 use crate::gpu::{Composer, GpuContext, PassTimer, StereoParams, Warper, warp::DepthRange};
-use crate::layout::{Anaglyph, Layout};
+use crate::layout::{Anaglyph, Layout, WarpResolution};
 use crate::progress::Silent;
 use crate::render::{Cancel, RenderJob, render};
 
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let ctx = GpuContext::new(&args.gpu.adapter)?;
     println!("adapter: {}", ctx.describe());
-    for size in [(1920, 1080), (3840, 2160)] {
-        let timing = warp_ms(&ctx, &args.gpu.shaders(), size, args.iterations)?;
+    for (size, resolution) in [
+        ((1920, 1080), WarpResolution::Output),
+        ((1920, 1080), WarpResolution::Input),
+        ((3840, 2160), WarpResolution::Output),
+        ((3840, 2160), WarpResolution::Input),
+    ] {
+        let timing = warp_ms(&ctx, &args.gpu.shaders(), size, resolution, args.iterations)?;
         println!(
-            "warp+compose {}x{} half-sbs: {:.2} ms/frame ({:.1} fps)",
+            "warp+compose {}x{} half-sbs, warp at {} size: {:.2} ms/frame ({:.1} fps)",
             size.0,
             size.1,
+            match resolution {
+                WarpResolution::Output => "output",
+                WarpResolution::Input => "input",
+            },
             timing.ms,
             1000.0 / timing.ms
         );
@@ -127,12 +136,14 @@ pub fn warp_ms(
     ctx: &GpuContext,
     shaders: &crate::gpu::ShaderSet,
     size: (u32, u32),
+    resolution: WarpResolution,
     iterations: u32,
 ) -> anyhow::Result<WarpTiming> {
     let mut warper = Warper::new(ctx, shaders)?;
     let mut composer = Composer::new(ctx, shaders)?;
     let stereo = StereoParams::default();
-    warper.prepare(ctx, size, size, stereo.eye);
+    let work = resolution.work_size(Layout::HalfSbs, size.0, size.1);
+    warper.prepare_at(ctx, size, size, stereo.eye, work);
     composer.prepare(ctx, &warper, Layout::HalfSbs, Anaglyph::Dubois, true)?;
     let (w, h) = (size.0 as usize, size.1 as usize);
     let rgba: Vec<u8> = (0..w * h * 4).map(|i| (i * 7 % 251) as u8).collect();
@@ -178,13 +189,24 @@ pub fn warp_ms(
 }
 
 /// A lower bound of the bytes the default warp (right eye, background fill) and the
-/// half-SBS compose read and write per pixel, counting each texture or buffer access of
-/// each pass once: depth prep 2 (16-bit depth) + 4 (nearness); splat 8 (two nearness
-/// reads) + 4 (z-buffer atomic); resolve 4 (key) + 4 (nearness) + 4 (colour) + 8 + 4
-/// (warped colour and nearness); row and column fills 8 + 4 + 4 each; fill resolve 8 + 4 +
-/// 4 + 4 + 8 + 4; compose 2 x 8 (both eyes) + 4 (output). Real traffic is higher (caches,
-/// neighbour taps), so bytes/s computed with it understate the bandwidth used.
-pub const WARP_BYTES_PER_PIXEL: f64 = 6.0 + 12.0 + 24.0 + 32.0 + 32.0 + 20.0;
+/// half-SBS compose read and write for one frame, counting each texture or buffer access
+/// of each pass once. Per warp pixel: depth prep 2 (16-bit depth) + 4 (nearness); splat
+/// 8 (two nearness reads) + 4 (z-buffer atomic); resolve 4 (key) + 4 (nearness) + 4
+/// (colour) + 4 + 4 (warped colour and nearness); row and column fills 4 + 4 + 4 each;
+/// fill resolve 4 x 6. A warp smaller than the frame first averages it down (4 + 4 per
+/// warp pixel, plus the frame's 4 per pixel read). Compose: both eyes 2 x 4 + 4 (output)
+/// per output pixel. Real traffic is higher (caches, neighbour taps), so bytes/s computed
+/// with it understate the bandwidth used.
+pub fn warp_bytes(frame: (u32, u32), work: (u32, u32)) -> f64 {
+    let px = |s: (u32, u32)| f64::from(s.0) * f64::from(s.1);
+    let per_work_pixel = 6.0 + 12.0 + 20.0 + 24.0 + 24.0;
+    let resample = if work == frame {
+        0.0
+    } else {
+        8.0 * px(work) + 4.0 * px(frame)
+    };
+    per_work_pixel * px(work) + resample + 12.0 * px(frame)
+}
 
 /// Decode + encode with the same x264 settings and no stereo work: the floor to compare with.
 fn baseline(input: &Path, output: &Path, s: &EncodeSettings) -> anyhow::Result<()> {

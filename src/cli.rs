@@ -14,7 +14,7 @@ use crate::gpu::{
     AdapterChoice, DepthKind, Eye, FillMode, MetricCamera, NO_EDGE_THRESHOLD, ShaderSet,
     StereoParams,
 };
-use crate::layout::{Anaglyph, Layout};
+use crate::layout::{Anaglyph, Layout, WarpResolution};
 use crate::render::RenderJob;
 
 #[derive(Debug, Parser)]
@@ -232,6 +232,10 @@ pub struct RenderOptions {
     /// Anaglyph colour method (with --layout anaglyph).
     #[arg(long, value_enum, default_value_t = Anaglyph::Dubois)]
     pub anaglyph: Anaglyph,
+    /// Where the warp runs: output (the size each eye is shown at; half-width and
+    /// half-height layouts warp half the pixels) or input (full size, then squeezed).
+    #[arg(long, value_enum, default_value_t = WarpResolution::Output)]
+    pub warp_resolution: WarpResolution,
     /// x264 constant rate factor: 0 lossless .. 51 worst.
     #[arg(long, default_value_t = 20)]
     pub crf: u32,
@@ -411,6 +415,7 @@ impl RenderOptions {
             shaders: self.gpu.shaders(),
             estimate: self.model.options(self.depth_kind, self.gpu.shaders()),
             post: self.post.clone(),
+            warp_resolution: self.warp_resolution,
         }
     }
 }

@@ -3,6 +3,31 @@
 
 use clap::ValueEnum;
 
+/// Where the warp runs (`--warp-resolution`).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, ValueEnum,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum WarpResolution {
+    /// At the size each eye is shown at in the output: half-width and half-height
+    /// layouts warp half the pixels (the frame is averaged down first, the box filter the
+    /// output squeeze applies anyway).
+    #[default]
+    Output,
+    /// At the input's size, squeezing the warped eyes afterwards.
+    Input,
+}
+
+impl WarpResolution {
+    /// The warp size for `layout` and an input frame of `w` x `h`.
+    pub fn work_size(self, layout: Layout, w: u32, h: u32) -> (u32, u32) {
+        match self {
+            WarpResolution::Output => layout.shown_eye_size(w, h),
+            WarpResolution::Input => (w, h),
+        }
+    }
+}
+
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, ValueEnum,
 )]
@@ -65,6 +90,17 @@ impl Layout {
             Layout::Anaglyph | Layout::Left | Layout::Right | Layout::Depth | Layout::Holes => {
                 (w, h)
             }
+        }
+    }
+
+    /// The size each eye is shown at in this layout's output, for an eye of `w` x `h`:
+    /// half-width and half-height layouts squeeze it. The warp runs at this size
+    /// (`--warp-resolution output`), so it never computes pixels the output drops.
+    pub fn shown_eye_size(self, w: u32, h: u32) -> (u32, u32) {
+        match self {
+            Layout::HalfSbs | Layout::HalfCross => ((w / 2).max(1), h),
+            Layout::HalfTb => (w, (h / 2).max(1)),
+            _ => (w, h),
         }
     }
 

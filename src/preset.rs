@@ -11,7 +11,7 @@ use crate::cli::DepthUpsample;
 use crate::depth::normalize::Normalize;
 use crate::encode::VideoEncoder;
 use crate::gpu::{DepthKind, Eye, FillMode, NO_EDGE_THRESHOLD};
-use crate::layout::{Anaglyph, Layout};
+use crate::layout::{Anaglyph, Layout, WarpResolution};
 use crate::render::RenderJob;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -44,6 +44,7 @@ pub struct Preset {
     pub encoder: VideoEncoder,
     pub bit_depth: u32,
     pub depth_upsample: DepthUpsample,
+    pub warp_resolution: WarpResolution,
 }
 
 impl Default for Preset {
@@ -103,6 +104,7 @@ impl Preset {
             } else {
                 DepthUpsample::Bilinear
             },
+            warp_resolution: job.warp_resolution,
         }
     }
 
@@ -165,6 +167,7 @@ impl Preset {
             job.stereo.guided_upsample,
             self.depth_upsample == DepthUpsample::Guided
         );
+        set!("warp_resolution", job.warp_resolution, self.warp_resolution);
     }
 
     pub fn load(path: &Path) -> Result<Self, PresetError> {
@@ -228,6 +231,7 @@ impl Preset {
         flag("depth-upsample", name(&self.depth_upsample));
         flag("layout", name(&self.layout));
         flag("anaglyph", name(&self.anaglyph));
+        flag("warp-resolution", name(&self.warp_resolution));
         flag("crf", self.crf.to_string());
         flag("speed-preset", self.speed_preset.clone());
         flag("encoder", name(&self.encoder));

@@ -18,7 +18,7 @@ use crate::encode::{Container, EncodeSettings, Encoder};
 use crate::gpu::{
     Composer, DepthKind, GpuContext, MetricCamera, Readback, ShaderSet, StereoParams, Warper,
 };
-use crate::layout::{Anaglyph, Layout, tagged_stem};
+use crate::layout::{Anaglyph, Layout, WarpResolution, tagged_stem};
 use crate::progress::Progress;
 
 /// Everything one render needs; the CLI flags map onto it one to one.
@@ -61,6 +61,20 @@ pub struct RenderJob {
     pub estimate: EstimateOptions,
     /// `--post FILE.wgsl`: a user `post()` function replacing the layout's packing.
     pub post: Option<PathBuf>,
+    /// `--warp-resolution`: warp at the size the eyes are shown at, or the input's.
+    pub warp_resolution: WarpResolution,
+}
+
+impl RenderJob {
+    /// The size the warp runs at for `layout` and input frames of `frame` size. A post
+    /// shader reads the eyes at output coordinates, so it always gets full-size eyes.
+    pub fn warp_size(&self, layout: Layout, frame: (u32, u32)) -> (u32, u32) {
+        if self.post.is_some() {
+            frame
+        } else {
+            self.warp_resolution.work_size(layout, frame.0, frame.1)
+        }
+    }
 }
 
 impl Default for RenderJob {
@@ -90,6 +104,7 @@ impl Default for RenderJob {
             shaders: ShaderSet::Embedded,
             estimate: EstimateOptions::default(),
             post: None,
+            warp_resolution: WarpResolution::Output,
         }
     }
 }
@@ -570,7 +585,8 @@ pub fn render(
     let even = container.needs_even_size();
     let (out_size, _) = Composer::frame_sizes(job.layout, size, even);
     ctx.check_frame_fits(size.0, size.1, out_size.0, out_size.1)?;
-    warper.prepare(ctx, size, depth.size(), job.stereo.eye);
+    let work = job.warp_size(job.layout, size);
+    warper.prepare_at(ctx, size, depth.size(), job.stereo.eye, work);
     composer.prepare(ctx, &warper, job.layout, job.anaglyph, even)?;
 
     let fps = info

@@ -378,7 +378,10 @@ fn warp_bench_runs_without_the_media_stack() {
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(
-        out.contains("warp+compose 96x54 half-sbs:") && out.contains("GB/s"),
+        out.contains("warp+compose 96x54 half-sbs, warp at 48x54:")
+            && out.contains("warp+compose 96x54 half-sbs, warp at 96x54:")
+            && out.contains("GB/s")
+            && out.contains("GPU time per pass (ms): resample"),
         "{out}"
     );
     let o = Command::new(bin).arg("12x").output().unwrap();

@@ -4,8 +4,9 @@
 //!
 //!     warp-bench [--adapter auto|hardware|software|N|NAME] [--iterations N] [WxH ...]
 
-use stereosplat::bench::{WARP_BYTES_PER_PIXEL, warp_ms};
+use stereosplat::bench::{warp_bytes, warp_ms};
 use stereosplat::gpu::{AdapterChoice, GpuContext, ShaderSet};
+use stereosplat::layout::{Layout, WarpResolution};
 
 fn main() -> std::process::ExitCode {
     match run() {
@@ -55,19 +56,24 @@ fn run() -> anyhow::Result<()> {
     println!("adapter: {}", ctx.describe());
     for (w, h) in sizes {
         ctx.check_frame_fits(w, h, w, h)?;
-        let timing = warp_ms(&ctx, &ShaderSet::Embedded, (w, h), iterations)?;
-        let ms = timing.ms;
-        let bytes = WARP_BYTES_PER_PIXEL * f64::from(w) * f64::from(h);
-        println!(
-            "warp+compose {w}x{h} half-sbs: {ms:.3} ms/frame ({:.1} fps), at least {:.1} GB/s moved ({:.0} bytes/pixel lower bound)",
-            1000.0 / ms,
-            bytes / (ms / 1000.0) / 1e9,
-            WARP_BYTES_PER_PIXEL
-        );
-        if timing.passes.is_empty() {
-            println!("  (no per-pass times: the adapter has no timestamp queries)");
-        } else {
-            println!("  GPU time per pass (ms): {}", timing.pass_summary());
+        for resolution in [WarpResolution::Output, WarpResolution::Input] {
+            let work = resolution.work_size(Layout::HalfSbs, w, h);
+            let timing = warp_ms(&ctx, &ShaderSet::Embedded, (w, h), resolution, iterations)?;
+            let ms = timing.ms;
+            let bytes = warp_bytes((w, h), work);
+            println!(
+                "warp+compose {w}x{h} half-sbs, warp at {}x{}: {ms:.3} ms/frame ({:.1} fps), at least {:.2} GB/s moved ({:.0} MB/frame lower bound)",
+                work.0,
+                work.1,
+                1000.0 / ms,
+                bytes / (ms / 1000.0) / 1e9,
+                bytes / 1e6
+            );
+            if timing.passes.is_empty() {
+                println!("  (no per-pass times: the adapter has no timestamp queries)");
+            } else {
+                println!("  GPU time per pass (ms): {}", timing.pass_summary());
+            }
         }
     }
     Ok(())

@@ -27,9 +27,10 @@ pub struct DepthParams {
     pub far_is_bright: u32,
     pub kind: u32,
     pub value_scale: f32,
+    /// Radius of the depth max filter along x and y (work pixels); 0 = off.
     pub dilate_px: u32,
     pub rgb_encoded: u32,
-    pub _pad: u32,
+    pub dilate_y_px: u32,
 }
 
 /// Twin: `ComposeParams` in shaders/common.wgsl.

@@ -10,6 +10,10 @@ pub const COMMON: (&str, &str) = ("common.wgsl", include_str!("../../shaders/com
 /// Every entry-point file, by name, with its embedded text.
 pub const FILES: &[(&str, &str)] = &[
     (
+        "resample_color.wgsl",
+        include_str!("../../shaders/resample_color.wgsl"),
+    ),
+    (
         "depth_prep.wgsl",
         include_str!("../../shaders/depth_prep.wgsl"),
     ),

@@ -219,7 +219,7 @@ impl Default for DepthRange {
 }
 
 impl DepthRange {
-    fn params(&self, out: (u32, u32), raw: (u32, u32), dilate_px: u32) -> DepthParams {
+    fn params(&self, out: (u32, u32), raw: (u32, u32), dilate: (u32, u32)) -> DepthParams {
         let span = self.max - self.min;
         DepthParams {
             out_size: [out.0, out.1],
@@ -230,9 +230,9 @@ impl DepthRange {
             far_is_bright: u32::from(self.far_is_bright),
             kind: self.kind.shader_id(),
             value_scale: self.value_scale,
-            dilate_px,
+            dilate_px: dilate.0,
             rgb_encoded: u32::from(self.rgb_encoded),
-            _pad: 0,
+            dilate_y_px: dilate.1,
         }
     }
 
@@ -286,12 +286,19 @@ struct EyeTargets {
 }
 
 struct Targets {
+    /// Where the warp runs: the frame size, or smaller (the size each eye is shown at in a
+    /// half-resolution layout).
     size: (u32, u32),
+    /// The uploaded frame's size.
+    frame_size: (u32, u32),
     depth_size: (u32, u32),
     depth_format: wgpu::TextureFormat,
     eye: Eye,
     color: wgpu::Texture,
     color_view: wgpu::TextureView,
+    /// The pass that resamples the frame to `size` when that is smaller (its output is
+    /// bound wherever the warp reads the frame).
+    resample_group: Option<wgpu::BindGroup>,
     depth_raw: wgpu::Texture,
     nearness: wgpu::Texture,
     nearness_view: wgpu::TextureView,
@@ -326,6 +333,8 @@ pub struct EyeViews<'a> {
 }
 
 pub struct Warper {
+    /// Averages the frame down to the warp size (resample_color.wgsl).
+    resample: Pass,
     depth_prep: Pass,
     /// depth_prep built with GUIDED = true (used when the depth is smaller than the frame).
     depth_prep_guided: Pass,
@@ -377,6 +386,14 @@ impl Warper {
             b::storage_texture(2, NEARNESS_FORMAT),
         ];
         let dilate_h = make_with("depth_dilate.wgsl", &dilate_entries, &DILATE_H)?;
+        let resample = make(
+            "resample_color.wgsl",
+            &[
+                b::float_texture(0),
+                b::sampler(1),
+                b::storage_texture(2, wgpu::TextureFormat::Rgba8Unorm),
+            ],
+        )?;
         let dilate_v = make_with("depth_dilate.wgsl", &dilate_entries, &DILATE_V)?;
         let depth_prep = make(
             "depth_prep.wgsl",
@@ -446,6 +463,7 @@ impl Warper {
             ],
         )?;
         Ok(Self {
+            resample,
             depth_prep,
             depth_prep_guided,
             dilate_h,
@@ -480,8 +498,9 @@ impl Warper {
     }
 
     /// Every pass with its shader file and override constants (same order as passes_mut).
-    fn passes(&self) -> [(&'static str, &Pass, Constants); 9] {
+    fn passes(&self) -> [(&'static str, &Pass, Constants); 10] {
         [
+            ("resample_color.wgsl", &self.resample, &[]),
             ("depth_prep.wgsl", &self.depth_prep, &[]),
             ("depth_prep.wgsl", &self.depth_prep_guided, &GUIDED),
             ("depth_dilate.wgsl", &self.dilate_h, &DILATE_H),
@@ -494,8 +513,9 @@ impl Warper {
         ]
     }
 
-    fn passes_mut(&mut self) -> [&mut Pass; 9] {
+    fn passes_mut(&mut self) -> [&mut Pass; 10] {
         [
+            &mut self.resample,
             &mut self.depth_prep,
             &mut self.depth_prep_guided,
             &mut self.dilate_h,
@@ -512,11 +532,16 @@ impl Warper {
         self.generation
     }
 
+    /// Size of the uploaded frames.
     pub fn frame_size(&self) -> Option<(u32, u32)> {
+        self.targets.as_ref().map(|t| t.frame_size)
+    }
+
+    /// Size the warp runs at (and of every view it produces).
+    pub fn work_size(&self) -> Option<(u32, u32)> {
         self.targets.as_ref().map(|t| t.size)
     }
 
-    /// Makes sure textures exist for this frame size, depth size and eye mode.
     /// Depth arrives RGB-encoded (the metric depth toolbox) instead of 16-bit grey; takes
     /// effect at the next `prepare`.
     pub fn set_rgb_depth(&mut self, rgb: bool) {
@@ -527,6 +552,8 @@ impl Warper {
         };
     }
 
+    /// Makes sure textures exist for this frame size, depth size and eye mode, warping
+    /// at the frame's own size.
     pub fn prepare(
         &mut self,
         ctx: &GpuContext,
@@ -534,34 +561,79 @@ impl Warper {
         depth_size: (u32, u32),
         eye: Eye,
     ) {
+        self.prepare_at(ctx, size, depth_size, eye, size);
+    }
+
+    /// Like [`Self::prepare`], warping at `work` (at most the frame size): the size each
+    /// eye is shown at (`Layout::shown_eye_size`), so a half-width layout does not pay
+    /// for columns the output drops. Disparities stay in frame pixels; they are scaled.
+    pub fn prepare_at(
+        &mut self,
+        ctx: &GpuContext,
+        size: (u32, u32),
+        depth_size: (u32, u32),
+        eye: Eye,
+        work: (u32, u32),
+    ) {
+        let work = (work.0.clamp(1, size.0), work.1.clamp(1, size.1));
         if let Some(t) = &self.targets
-            && t.size == size
+            && t.frame_size == size
+            && t.size == work
             && t.depth_size == depth_size
             && t.depth_format == self.depth_format
             && t.eye == eye
         {
             return;
         }
-        self.targets = Some(self.build_targets(ctx, size, depth_size, eye));
+        self.targets = Some(self.build_targets(ctx, size, depth_size, eye, work));
         self.generation += 1;
     }
 
     fn build_targets(
         &self,
         ctx: &GpuContext,
-        size: (u32, u32),
+        frame_size: (u32, u32),
         depth_size: (u32, u32),
         eye: Eye,
+        size: (u32, u32),
     ) -> Targets {
         let device = &ctx.device;
         let tu = wgpu::TextureUsages::TEXTURE_BINDING;
         let (color, color_view) = b::texture_2d(
             device,
             &format!("{LABEL}.warp.source"),
-            size,
+            frame_size,
             wgpu::TextureFormat::Rgba8Unorm,
             tu | wgpu::TextureUsages::COPY_DST,
         );
+        let (work_color_view, resample_group) = if size == frame_size {
+            (color_view.clone(), None)
+        } else {
+            let (_, view) = b::texture_2d(
+                device,
+                &format!("{LABEL}.warp.source_resampled"),
+                size,
+                wgpu::TextureFormat::Rgba8Unorm,
+                tu | wgpu::TextureUsages::STORAGE_BINDING,
+            );
+            let sampler = device.create_sampler(&wgpu::SamplerDescriptor {
+                label: Some(&format!("{LABEL}.warp.resample")),
+                mag_filter: wgpu::FilterMode::Linear,
+                min_filter: wgpu::FilterMode::Linear,
+                ..Default::default()
+            });
+            let group = b::group(
+                device,
+                &format!("{LABEL}.warp.resample"),
+                &self.resample.layout,
+                &[
+                    wgpu::BindingResource::TextureView(&color_view),
+                    wgpu::BindingResource::Sampler(&sampler),
+                    wgpu::BindingResource::TextureView(&view),
+                ],
+            );
+            (view, Some(group))
+        };
         let (depth_raw, depth_raw_view) = b::texture_2d(
             device,
             &format!("{LABEL}.warp.depth_raw"),
@@ -611,7 +683,7 @@ impl Warper {
                 depth_uniform.as_entire_binding(),
                 wgpu::BindingResource::TextureView(&depth_raw_view),
                 wgpu::BindingResource::TextureView(&nearness_view),
-                wgpu::BindingResource::TextureView(&color_view),
+                wgpu::BindingResource::TextureView(&work_color_view),
             ],
         );
         let (_dilate_scratch, dilate_scratch_view) = b::texture_2d(
@@ -686,7 +758,7 @@ impl Warper {
                         uniform.as_entire_binding(),
                         wgpu::BindingResource::TextureView(&nearness_view),
                         zbuffer.as_entire_binding(),
-                        wgpu::BindingResource::TextureView(&color_view),
+                        wgpu::BindingResource::TextureView(&work_color_view),
                         wgpu::BindingResource::TextureView(&warped_view),
                         wgpu::BindingResource::TextureView(&warped_near_view),
                     ],
@@ -751,11 +823,13 @@ impl Warper {
         Targets {
             black_view,
             size,
+            frame_size,
             depth_size,
             depth_format: self.depth_format,
             eye,
             color,
             color_view,
+            resample_group,
             depth_raw,
             nearness,
             nearness_view,
@@ -778,7 +852,7 @@ impl Warper {
     /// Uploads an RGBA8 frame whose rows are `stride_bytes` apart (GStreamer's plane stride).
     pub fn upload_color(&self, queue: &wgpu::Queue, rgba: &[u8], stride_bytes: u32) {
         let t = self.targets();
-        write_texture(queue, &t.color, rgba, stride_bytes, t.size);
+        write_texture(queue, &t.color, rgba, stride_bytes, t.frame_size);
     }
 
     /// Uploads depth (16-bit grey little endian, or RGBA8 after `set_rgb_depth`) whose rows
@@ -814,6 +888,17 @@ impl Warper {
             "Warper::prepare was called with another eye mode"
         );
         let per_pixel = dispatch_size(t.size.0, t.size.1);
+        // Settings are in frame pixels; the warp runs in work pixels.
+        let scale = (
+            t.size.0 as f32 / t.frame_size.0 as f32,
+            t.size.1 as f32 / t.frame_size.1 as f32,
+        );
+        // A dilation of at least one pixel stays at least one pixel when scaled down.
+        let scaled = |s: f32| match stereo.dilate_px {
+            0 => 0,
+            d => ((d as f32 * s).round() as u32).max(1),
+        };
+        let dilate = (scaled(scale.0), scaled(scale.1));
         let per_row = (t.size.1.div_ceil(FILL_LINES_PER_GROUP), 1);
         let per_column = (t.size.0.div_ceil(FILL_LINES_PER_GROUP), 1);
         let mut run = |name: &'static str, pass: &Pass, group: &wgpu::BindGroup, n: (u32, u32)| {
@@ -826,10 +911,13 @@ impl Warper {
         queue.write_buffer(
             &t.depth_uniform,
             0,
-            bytemuck::bytes_of(&range.params(t.size, t.depth_size, stereo.dilate_px)),
+            bytemuck::bytes_of(&range.params(t.size, t.depth_size, dilate)),
         );
+        if let Some(group) = &t.resample_group {
+            run("resample", &self.resample, group, per_pixel);
+        }
         // Guided upsampling costs four more loads per pixel; only pay them when the depth
-        // is actually smaller than the frame.
+        // is actually smaller than the warp.
         let prep = if stereo.guided_upsample && t.depth_size != t.size {
             &self.depth_prep_guided
         } else {
@@ -841,6 +929,7 @@ impl Warper {
             run("dilate_v", &self.dilate_v, &t.dilate_v_group, per_pixel);
         }
         let (full, zero) = range.full_gain_and_zero(stereo);
+        let full = full * scale.0;
         for (eye, gain) in t.eyes.iter().zip(shift_gains(stereo.eye, full)) {
             let params = WarpParams {
                 size: [t.size.0, t.size.1],

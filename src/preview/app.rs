@@ -432,8 +432,9 @@ impl PreviewApp {
         let range = source.range(&job);
         let ctx = &self.ctx;
         self.warper.set_rgb_depth(job.depth_rgb);
+        let work = job.warp_size(layout, size);
         self.warper
-            .prepare(ctx, size, source.depth_size(), stereo.eye);
+            .prepare_at(ctx, size, source.depth_size(), stereo.eye, work);
         self.composer
             .prepare(ctx, &self.warper, layout, job.anaglyph, false)?;
         self.warper.upload_color(&ctx.queue, &f.rgba, f.stride);
