@@ -114,3 +114,21 @@ struct ModelInputParams {
     has_prev: u32,
     _pad: u32,
 }
+
+// Twin: gpu::params::YuvParams.
+struct YuvParams {
+    size: vec2<u32>,
+    // Bytes between rows of the Y plane and of the U and V planes, and where U and V start
+    // (GStreamer's default I420 layout: all multiples of 4).
+    y_stride: u32,
+    c_stride: u32,
+    u_offset: u32,
+    v_offset: u32,
+    // Index of a scratch word past the planes (see yuv_pack.wgsl).
+    scratch_word: u32,
+    _pad: u32,
+    // Rows of the RGB -> Y'CbCr matrix in 8-bit code values: xyz the weights, w the offset.
+    y_row: vec4<f32>,
+    cb_row: vec4<f32>,
+    cr_row: vec4<f32>,
+}

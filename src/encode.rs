@@ -1,6 +1,6 @@
 //! Encoding composed frames and the source audio into the output file:
 //!
-//! `appsrc(RGBA) ! queue ! videoconvert ! I420 ! x264enc ! h264parse ! [capssetter] ! mp4mux|matroskamux ! filesink`
+//! `appsrc(I420, converted on the GPU) ! queue ! videoconvert (passthrough for x264) ! I420 ! x264enc ! h264parse ! [capssetter] ! mp4mux|matroskamux ! filesink`
 //! `appsrc(source audio) ! queue ! mux` (passed through), or `... ! decodebin ! audioconvert ! audioresample ! avenc_aac ! mux`
 //! `appsrc(RGBA) ! videoconvert ! pngenc|jpegenc ! filesink` for a still.
 //!
@@ -16,6 +16,7 @@ use gstreamer as gst;
 use gstreamer_app as gst_app;
 use gstreamer_video as gst_video;
 
+use crate::gpu::{I420Layout, YuvMatrix};
 use crate::layout::Layout;
 use crate::media::{self, MediaError};
 
@@ -379,8 +380,23 @@ pub struct Encoder {
     tmp_path: PathBuf,
     final_path: PathBuf,
     size: (u32, u32),
+    /// What `push_video` takes.
+    input: FrameInput,
+    /// Reused buffers for the video frames (a fresh multi-megabyte allocation per frame
+    /// costs page faults).
+    pool: gst::BufferPool,
     frames: u64,
     finished: bool,
+}
+
+/// The pixel data an encoder takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FrameInput {
+    /// RGBA8 rows (stills: PNG and JPEG stay lossless up to their own coding).
+    Rgba,
+    /// 8-bit I420 in GStreamer's default layout, with this matrix (videos: the GPU
+    /// converts, see gpu::YuvPacker).
+    I420(YuvMatrix),
 }
 
 /// Temporary name beside the target: same folder (so the rename is atomic), hidden.
@@ -420,22 +436,62 @@ impl Encoder {
             .push(tmp_path.clone());
 
         let pipeline = gst::Pipeline::with_name("stereosplat-encode");
-        let video_info =
-            gst_video::VideoInfo::builder(gst_video::VideoFormat::Rgba, size.0, size.1)
-                .fps(fps.unwrap_or_else(|| gst::Fraction::new(0, 1)))
-                .build()
-                .map_err(|e| media_err(MediaError::Other(e.to_string())))?;
+        let gst_err = |e: gst::glib::BoolError| media_err(MediaError::Other(e.to_string()));
+        // Videos take I420 from the GPU when 4:2:0 fits the size; stills take RGBA.
+        let input = if container.is_still() || size.0 % 2 == 1 || size.1 % 2 == 1 {
+            FrameInput::Rgba
+        } else {
+            FrameInput::I420(YuvMatrix::for_height(size.1))
+        };
+        let video_info = match input {
+            FrameInput::Rgba => {
+                gst_video::VideoInfo::builder(gst_video::VideoFormat::Rgba, size.0, size.1)
+            }
+            FrameInput::I420(matrix) => {
+                let colorimetry: gst_video::VideoColorimetry =
+                    matrix.colorimetry().parse().map_err(gst_err)?;
+                gst_video::VideoInfo::builder(gst_video::VideoFormat::I420, size.0, size.1)
+                    .colorimetry(&colorimetry)
+            }
+        }
+        .fps(fps.unwrap_or_else(|| gst::Fraction::new(0, 1)))
+        .build()
+        .map_err(gst_err)?;
+        if let FrameInput::I420(_) = input {
+            // The GPU writes this layout; GStreamer must agree on it byte for byte.
+            let gpu = I420Layout::new(size.0, size.1);
+            let offsets = video_info.offset();
+            let strides = video_info.stride();
+            let same = video_info.size() == gpu.len as usize
+                && offsets[1] == gpu.u_offset as usize
+                && offsets[2] == gpu.v_offset as usize
+                && strides[0] == gpu.y_stride as i32
+                && strides[1] == gpu.c_stride as i32;
+            if !same {
+                return Err(media_err(MediaError::Other(format!(
+                    "GStreamer's I420 layout for {}x{} differs from the GPU's",
+                    size.0, size.1
+                ))));
+            }
+        }
+        let frame_bytes = match input {
+            FrameInput::Rgba => size.0 as usize * size.1 as usize * 4,
+            FrameInput::I420(_) => video_info.size(),
+        };
+        let caps = video_info.to_caps().map_err(gst_err)?;
+        let pool = gst::BufferPool::new();
+        let mut config = pool.config();
+        // Up to the appsrc queue plus what the encoder holds; more are allocated if needed.
+        config.set_params(Some(&caps), frame_bytes as u32, 2, 0);
+        pool.set_config(config).map_err(gst_err)?;
+        pool.set_active(true).map_err(gst_err)?;
         let video = gst_app::AppSrc::builder()
-            .caps(
-                &video_info
-                    .to_caps()
-                    .map_err(|e| media_err(MediaError::Other(e.to_string())))?,
-            )
+            .caps(&caps)
             .format(gst::Format::Time)
             .is_live(false)
             .block(true)
             // A few frames of slack between the GPU and the encoder thread.
-            .max_bytes(u64::from(size.0) * u64::from(size.1) * 4 * 4)
+            .max_bytes(frame_bytes as u64 * 4)
             .build();
         let sink = media::make("filesink").map_err(media_err)?;
         sink.set_property("location", tmp_path.to_string_lossy().as_ref());
@@ -554,6 +610,8 @@ impl Encoder {
             tmp_path,
             final_path: path.into(),
             size,
+            input,
+            pool,
             frames: 0,
             finished: false,
         })
@@ -570,8 +628,14 @@ impl Encoder {
             .map_err(|cause| media_failure(&self.final_path, cause))
     }
 
-    /// Pushes one RGBA frame whose rows are `stride_bytes` apart; repacks rows tightly
-    /// while copying into the GStreamer buffer (the copy is needed anyway).
+    /// What `push_video` takes.
+    pub fn input(&self) -> FrameInput {
+        self.input
+    }
+
+    /// Pushes one frame in the `input()` format: RGBA rows `stride_bytes` apart (repacked
+    /// tightly while copying into the GStreamer buffer, a copy needed anyway), or a whole
+    /// I420 frame in GStreamer's layout (`stride_bytes` unused).
     pub fn push_video(
         &mut self,
         data: &[u8],
@@ -580,23 +644,28 @@ impl Encoder {
         duration_nanos: Option<u64>,
     ) -> Result<(), EncodeError> {
         self.check_bus()?;
-        let row = self.size.0 as usize * 4;
-        let stride = stride_bytes as usize;
-        let mut buffer =
-            gst::Buffer::with_size(row * self.size.1 as usize).map_err(|e| EncodeError::Media {
-                path: self.final_path.clone(),
-                cause: MediaError::Other(e.to_string()),
-            })?;
+        let mut buffer = self
+            .pool
+            .acquire_buffer(None)
+            .map_err(|flow| self.flow_error(flow))?;
         {
-            let b = buffer.get_mut().expect("new buffer is writable");
+            let b = buffer.get_mut().expect("a pooled buffer is ours alone");
             b.set_pts(gst::ClockTime::from_nseconds(pts_nanos));
             b.set_duration(duration_nanos.map(gst::ClockTime::from_nseconds));
-            let mut map = b.map_writable().expect("new buffer maps");
-            if stride == row {
-                map.copy_from_slice(&data[..row * self.size.1 as usize]);
-            } else {
-                for (dst, src) in map.chunks_exact_mut(row).zip(data.chunks(stride)) {
-                    dst.copy_from_slice(&src[..row]);
+            let mut map = b.map_writable().expect("a pooled buffer maps");
+            let len = map.len();
+            match self.input {
+                FrameInput::I420(_) => map.copy_from_slice(&data[..len]),
+                FrameInput::Rgba => {
+                    let row = self.size.0 as usize * 4;
+                    let stride = stride_bytes as usize;
+                    if stride == row {
+                        map.copy_from_slice(&data[..len]);
+                    } else {
+                        for (dst, src) in map.chunks_exact_mut(row).zip(data.chunks(stride)) {
+                            dst.copy_from_slice(&src[..row]);
+                        }
+                    }
                 }
             }
         }

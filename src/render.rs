@@ -14,9 +14,10 @@ use anyhow::{Context, bail};
 use crate::decode::{DecodeOptions, Decoder, PixelFormat};
 use crate::depth::estimate::{self, EstimateOptions, Estimated};
 use crate::depth::{self, DepthScan, DepthStream};
-use crate::encode::{Container, EncodeSettings, Encoder};
+use crate::encode::{Container, EncodeSettings, Encoder, FrameInput};
 use crate::gpu::{
-    Composer, DepthKind, GpuContext, MetricCamera, Readback, ShaderSet, StereoParams, Warper,
+    Composer, DepthKind, GpuContext, MetricCamera, PassTimer, Readback, ShaderSet, StereoParams,
+    Warper, YuvPacker,
 };
 use crate::layout::{Anaglyph, Layout, WarpResolution, tagged_stem};
 use crate::progress::Progress;
@@ -298,17 +299,57 @@ fn same_file(a: &Path, b: &Path) -> bool {
     }
 }
 
-/// One encoded stream of composed frames: its composer, readback ring and encoder.
+/// One encoded stream of composed frames: its composer, the GPU conversion to the
+/// encoder's format (I420 for videos), readback ring and encoder.
 struct Stream {
     composer: Composer,
+    yuv: Option<YuvPacker>,
     readback: Readback,
     encoder: Encoder,
 }
 
 impl Stream {
+    /// `composer` must be prepared; frames in flight: 3.
+    fn new(
+        ctx: &GpuContext,
+        composer: Composer,
+        encoder: Encoder,
+        shaders: &ShaderSet,
+    ) -> anyhow::Result<Self> {
+        let size = composer.output_size();
+        let (yuv, readback) = match encoder.input() {
+            FrameInput::Rgba => (None, Readback::new(ctx, size, 3)),
+            FrameInput::I420(matrix) => {
+                let mut packer = YuvPacker::new(ctx, shaders)?;
+                packer.prepare(
+                    ctx,
+                    composer.output_view(),
+                    size,
+                    composer.output_generation(),
+                    matrix,
+                );
+                let len = u64::from(packer.layout().len);
+                (Some(packer), Readback::with_len(ctx, len, 3))
+            }
+        };
+        Ok(Self {
+            composer,
+            yuv,
+            readback,
+            encoder,
+        })
+    }
+
     fn record(&mut self, queue: &wgpu::Queue, enc: &mut wgpu::CommandEncoder) -> usize {
-        self.composer.encode(queue, enc);
-        self.readback.record(enc, self.composer.output_texture())
+        let mut untimed = PassTimer::disabled();
+        self.composer.encode_timed(queue, enc, &mut untimed);
+        match &self.yuv {
+            Some(packer) => {
+                packer.encode(enc, &mut untimed);
+                self.readback.record_buffer(enc, packer.planes())
+            }
+            None => self.readback.record(enc, self.composer.output_texture()),
+        }
     }
 
     fn push(
@@ -604,11 +645,7 @@ pub fn render(
     let mut settings = job.encode.clone();
     settings.layout = job.layout;
     let encoder = Encoder::open(&output, out_size, fps, audio_caps.as_ref(), &settings)?;
-    let mut main = Stream {
-        readback: Readback::new(ctx, out_size, 3),
-        composer,
-        encoder,
-    };
+    let mut main = Stream::new(ctx, composer, encoder, &job.shaders)?;
     let mut mask = match &job.mask_out {
         None => None,
         Some(path) => {
@@ -629,11 +666,8 @@ pub fn render(
                 crf: 0,
                 ..job.encode.clone()
             };
-            Some(Stream {
-                readback: Readback::new(ctx, size, 3),
-                encoder: Encoder::open(path, size, fps, None, &settings)?,
-                composer,
-            })
+            let encoder = Encoder::open(path, size, fps, None, &settings)?;
+            Some(Stream::new(ctx, composer, encoder, &job.shaders)?)
         }
     };
 

@@ -1,7 +1,9 @@
 //! Every shader file parses and validates with naga (as wgpu would), and the uniform
 //! structs in shaders/common.wgsl have the sizes of their Rust twins in src/gpu/params.rs.
 
-use stereosplat::gpu::params::{ComposeParams, DepthParams, ModelInputParams, WarpParams};
+use stereosplat::gpu::params::{
+    ComposeParams, DepthParams, ModelInputParams, WarpParams, YuvParams,
+};
 use stereosplat::gpu::shaders::{COMMON, FILES, with_prelude};
 
 fn module(name: &str, body: &str) -> (naga::Module, naga::valid::ModuleInfo) {
@@ -72,4 +74,5 @@ fn uniform_structs_match_their_rust_twins() {
         size_of("ComposeParams"),
         std::mem::size_of::<ComposeParams>()
     );
+    assert_eq!(size_of("YuvParams"), std::mem::size_of::<YuvParams>());
 }

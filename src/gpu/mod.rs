@@ -11,6 +11,7 @@ mod profile;
 mod readback;
 pub mod shaders;
 pub mod warp;
+mod yuv;
 
 pub use compose::Composer;
 pub use context::{AdapterChoice, GpuContext, GpuError, list_adapters};
@@ -21,6 +22,7 @@ pub use shaders::ShaderSet;
 pub use warp::{
     DepthKind, DepthRange, Eye, FillMode, MetricCamera, NO_EDGE_THRESHOLD, StereoParams, Warper,
 };
+pub use yuv::{I420Layout, YuvMatrix, YuvPacker};
 
 /// Prefix of every GPU object label, so captures and validation errors name their owner.
 pub(crate) const LABEL: &str = "stereosplat";

@@ -58,3 +58,19 @@ pub struct ModelInputParams {
     pub has_prev: u32,
     pub _pad: u32,
 }
+
+/// Twin: `YuvParams` in shaders/common.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable, PartialEq)]
+pub struct YuvParams {
+    pub size: [u32; 2],
+    pub y_stride: u32,
+    pub c_stride: u32,
+    pub u_offset: u32,
+    pub v_offset: u32,
+    pub scratch_word: u32,
+    pub _pad: u32,
+    pub y_row: [f32; 4],
+    pub cb_row: [f32; 4],
+    pub cr_row: [f32; 4],
+}

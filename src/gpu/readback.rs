@@ -35,14 +35,23 @@ pub fn padded_row_bytes(width: u32, bytes_per_pixel: u32) -> u32 {
 }
 
 impl Readback {
-    /// `slots` frames may be in flight at once.
+    /// `slots` RGBA8 frames of `size` may be in flight at once.
     pub fn new(ctx: &GpuContext, size: (u32, u32), slots: usize) -> Self {
         let padded_row_bytes = padded_row_bytes(size.0, 4);
+        let mut r = Self::with_len(ctx, u64::from(padded_row_bytes) * u64::from(size.1), slots);
+        r.size = size;
+        r.padded_row_bytes = padded_row_bytes;
+        r
+    }
+
+    /// `slots` frames of `len` bytes copied from a buffer (`record_buffer`) may be in
+    /// flight at once.
+    pub fn with_len(ctx: &GpuContext, len: u64, slots: usize) -> Self {
         let slots = (0..slots)
             .map(|i| Slot {
                 buffer: ctx.device.create_buffer(&wgpu::BufferDescriptor {
                     label: Some(&format!("{LABEL}.readback.{i}")),
-                    size: u64::from(padded_row_bytes) * u64::from(size.1),
+                    size: len,
                     usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
                     mapped_at_creation: false,
                 }),
@@ -52,10 +61,33 @@ impl Readback {
             .collect();
         Self {
             slots,
-            size,
-            padded_row_bytes,
+            size: (0, 0),
+            padded_row_bytes: 0,
             next: 0,
         }
+    }
+
+    /// Records the copy of the first bytes of `source` (a slot's length) into the next
+    /// slot.
+    pub fn record_buffer(
+        &mut self,
+        encoder: &mut wgpu::CommandEncoder,
+        source: &wgpu::Buffer,
+    ) -> usize {
+        let slot = self.take_slot();
+        let s = &self.slots[slot];
+        encoder.copy_buffer_to_buffer(source, 0, &s.buffer, 0, s.buffer.size());
+        slot
+    }
+
+    fn take_slot(&mut self) -> usize {
+        let slot = self.next;
+        self.next = (self.next + 1) % self.slots.len();
+        assert!(
+            self.slots[slot].submission.is_none(),
+            "readback slot {slot} reused before it was read"
+        );
+        slot
     }
 
     pub fn size(&self) -> (u32, u32) {
@@ -72,13 +104,8 @@ impl Readback {
 
     /// Records the copy of `texture` (RGBA8, this readback's size) into the next slot.
     pub fn record(&mut self, encoder: &mut wgpu::CommandEncoder, texture: &wgpu::Texture) -> usize {
-        let slot = self.next;
-        self.next = (self.next + 1) % self.slots.len();
+        let slot = self.take_slot();
         let s = &self.slots[slot];
-        assert!(
-            s.submission.is_none(),
-            "readback slot {slot} reused before it was read"
-        );
         encoder.copy_texture_to_buffer(
             texture.as_image_copy(),
             wgpu::TexelCopyBufferInfo {

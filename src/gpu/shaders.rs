@@ -42,6 +42,7 @@ pub const FILES: &[(&str, &str)] = &[
         include_str!("../../shaders/fill_resolve.wgsl"),
     ),
     ("compose.wgsl", include_str!("../../shaders/compose.wgsl")),
+    ("yuv_pack.wgsl", include_str!("../../shaders/yuv_pack.wgsl")),
     (
         "model_input.wgsl",
         include_str!("../../shaders/model_input.wgsl"),

@@ -917,8 +917,10 @@ impl Warper {
             run("resample", &self.resample, group, per_pixel);
         }
         // Guided upsampling costs four more loads per pixel; only pay them when the depth
-        // is actually smaller than the warp.
-        let prep = if stereo.guided_upsample && t.depth_size != t.size {
+        // is actually enlarged (a full-size depth map is only averaged down to a
+        // half-size warp).
+        let enlarged = t.depth_size.0 < t.size.0 || t.depth_size.1 < t.size.1;
+        let prep = if stereo.guided_upsample && enlarged {
             &self.depth_prep_guided
         } else {
             &self.depth_prep
