@@ -98,6 +98,10 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     );
     println!("time in the render loop: {}", report.stages);
     println!(
+        "CPU time per frame by stage: {}",
+        report.cpu.per_frame(report.frames)
+    );
+    println!(
         "decode+encode only (same clip, same x264 settings): {:.2} fps ({:.1} s); ratio {:.2}x",
         n / base_s,
         base_s,

@@ -188,6 +188,10 @@ pub struct RenderArgs {
     /// blue next to the farther, green inside), the rest black.
     #[arg(long, value_name = "FILE")]
     pub mask_out: Option<PathBuf>,
+    /// Write a Chrome trace of the render (CPU use per stage over time and the render
+    /// loop's waits; open it in https://ui.perfetto.dev or chrome://tracing).
+    #[arg(long, value_name = "FILE.json")]
+    pub trace: Option<PathBuf>,
     #[command(flatten)]
     pub options: RenderOptions,
 }
@@ -416,6 +420,7 @@ impl RenderOptions {
             estimate: self.model.options(self.depth_kind, self.gpu.shaders()),
             post: self.post.clone(),
             warp_resolution: self.warp_resolution,
+            trace: None,
         }
     }
 }
@@ -427,6 +432,7 @@ impl RenderArgs {
             output: self.output.clone(),
             depth: self.depth.clone(),
             mask_out: self.mask_out.clone(),
+            trace: self.trace.clone(),
             ..self.options.template()
         }
     }

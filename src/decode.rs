@@ -561,7 +561,7 @@ fn link_video(
     sink: &gst_app::AppSink,
     shared: Arc<Shared>,
 ) -> Result<(), MediaError> {
-    let queue = media::make("queue")?;
+    let queue = media::make_named("queue", "dec-video")?;
     let decode = media::make("decodebin")?;
     // Phones store rotation as a tag; videoflip applies it.
     let flip = media::make("videoflip")?;
@@ -604,7 +604,7 @@ fn link_audio(
     pad: &gst::Pad,
     tx: mpsc::Sender<gst::Buffer>,
 ) -> Result<(), MediaError> {
-    let queue = media::make("queue")?;
+    let queue = media::make_named("queue", "dec-audio")?;
     let tx = Mutex::new(tx);
     // Audio never blocks the demuxer: it is tiny next to video, and blocking it could
     // starve the video branch that shares the demuxer's thread.

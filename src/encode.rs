@@ -486,6 +486,7 @@ impl Encoder {
         pool.set_config(config).map_err(gst_err)?;
         pool.set_active(true).map_err(gst_err)?;
         let video = gst_app::AppSrc::builder()
+            .name("enc-frames")
             .caps(&caps)
             .format(gst::Format::Time)
             .is_live(false)
@@ -518,7 +519,7 @@ impl Encoder {
             add(&[video.upcast_ref(), &convert, &enc, &sink])?;
             media::link_many(&[video.upcast_ref(), &convert, &enc, &sink]).map_err(media_err)?;
         } else {
-            let queue = media::make("queue").map_err(media_err)?;
+            let queue = media::make_named("queue", "enc-video").map_err(media_err)?;
             let convert = media::make("videoconvert").map_err(media_err)?;
             let chosen = settings
                 .encoder
@@ -816,7 +817,7 @@ fn add_audio(
         .block(false)
         .max_bytes(0)
         .build();
-    let queue = media::make("queue")?;
+    let queue = media::make_named("queue", "enc-audio")?;
     let err = |e: gst::glib::BoolError| MediaError::Other(e.to_string());
     let accepts = mux
         .pad_template("audio_%u")

@@ -19,3 +19,4 @@ pub mod preview;
 pub mod progress;
 pub mod render;
 pub mod synth;
+pub mod trace;

@@ -119,6 +119,10 @@ fn run(cli: Cli, matches: &clap::ArgMatches, cancel: &Cancel) -> anyhow::Result<
                 stereosplat::bench::peak_rss_kib().unwrap_or(0) / 1024
             );
             log::info!("time in the render loop: {}", report.stages);
+            log::info!(
+                "CPU time per frame: {}",
+                report.cpu.per_frame(report.frames)
+            );
             Ok(())
         }
         Command::Batch(args) => {

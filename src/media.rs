@@ -41,6 +41,16 @@ pub fn make(factory: &str) -> Result<gst::Element, MediaError> {
         .map_err(|_| MediaError::MissingElement(factory.to_owned()))
 }
 
+/// [`make`] with an element name. Streaming threads are named after the element whose
+/// pad runs them ("dec-video:src"), and threads an element starts (x264's, libav's)
+/// inherit that name, which is how `trace::CpuProfile` tells the stages apart.
+pub fn make_named(factory: &str, name: &str) -> Result<gst::Element, MediaError> {
+    gst::ElementFactory::make(factory)
+        .name(name)
+        .build()
+        .map_err(|_| MediaError::MissingElement(factory.to_owned()))
+}
+
 pub fn has_element(factory: &str) -> bool {
     gst::ElementFactory::find(factory).is_some()
 }

@@ -21,6 +21,7 @@ use crate::gpu::{
 };
 use crate::layout::{Anaglyph, Layout, WarpResolution, tagged_stem};
 use crate::progress::Progress;
+use crate::trace::{CpuProfile, CpuReport, Span, write_chrome_trace};
 
 /// Everything one render needs; the CLI flags map onto it one to one.
 #[derive(Clone, Debug)]
@@ -64,6 +65,8 @@ pub struct RenderJob {
     pub post: Option<PathBuf>,
     /// `--warp-resolution`: warp at the size the eyes are shown at, or the input's.
     pub warp_resolution: WarpResolution,
+    /// `--trace FILE.json`: write a Chrome trace of the render (CPU per stage, loop waits).
+    pub trace: Option<PathBuf>,
 }
 
 impl RenderJob {
@@ -106,6 +109,7 @@ impl Default for RenderJob {
             estimate: EstimateOptions::default(),
             post: None,
             warp_resolution: WarpResolution::Output,
+            trace: None,
         }
     }
 }
@@ -118,6 +122,8 @@ pub struct RenderReport {
     pub size: (u32, u32),
     pub audio: bool,
     pub stages: StageTimes,
+    /// CPU time per stage, from every thread (the warp's own cost on a software GPU).
+    pub cpu: CpuReport,
 }
 
 impl RenderJob {
@@ -258,6 +264,15 @@ impl RenderJob {
     /// Checks everything that can be checked before opening any file.
     pub fn validate(&self) -> anyhow::Result<()> {
         self.validate_settings()?;
+        if let Some(trace) = &self.trace {
+            let folder = trace.parent().filter(|p| !p.as_os_str().is_empty());
+            if folder.is_some_and(|f| !f.is_dir()) || trace.is_dir() {
+                bail!(
+                    "--trace {}: the folder does not exist or the path is a folder; give a file path like trace.json",
+                    trace.display()
+                );
+            }
+        }
         Container::from_path(&self.final_output())?;
         let out = self.final_output();
         if let Some(mask) = &self.mask_out {
@@ -359,19 +374,40 @@ impl Stream {
         pts: u64,
         dur: Option<u64>,
         stages: &mut StageTimes,
+        spans: &mut Spans,
     ) -> anyhow::Result<()> {
         let stride = self.readback.stride_bytes();
         let encoder = &mut self.encoder;
         let t = Instant::now();
-        let encode_secs = self.readback.read(ctx, slot, |bytes| {
+        let (pushed_at, encode_secs) = self.readback.read(ctx, slot, |bytes| {
             let t = Instant::now();
             encoder
                 .push_video(bytes, stride, pts, dur)
-                .map(|_| t.elapsed().as_secs_f64())
+                .map(|_| (t, t.elapsed().as_secs_f64()))
         })??;
         stages.encoder += encode_secs;
         stages.gpu_wait += t.elapsed().as_secs_f64() - encode_secs;
+        spans.add("wait for the GPU", t, pushed_at);
+        spans.add("hand to the encoder", pushed_at, Instant::now());
         Ok(())
+    }
+}
+
+/// The render loop's waits as trace spans, when `--trace` asks for them.
+struct Spans {
+    origin: Instant,
+    list: Option<Vec<Span>>,
+}
+
+impl Spans {
+    fn add(&mut self, name: &'static str, from: Instant, to: Instant) {
+        if let Some(list) = &mut self.list {
+            list.push(Span {
+                name,
+                start: from.duration_since(self.origin).as_secs_f64(),
+                secs: to.duration_since(from).as_secs_f64(),
+            });
+        }
     }
 }
 
@@ -517,6 +553,11 @@ pub fn render(
 ) -> anyhow::Result<RenderReport> {
     job.validate()?;
     let started = Instant::now();
+    let cpu = CpuProfile::start(std::time::Duration::from_millis(100));
+    let mut spans = Spans {
+        origin: started,
+        list: job.trace.is_some().then(Vec::new),
+    };
     let output = job.final_output();
     let container = Container::from_path(&output)?;
     let frames_wanted = if container.is_still() {
@@ -686,11 +727,12 @@ pub fn render(
     let drain = |main: &mut Stream,
                  mask: &mut Option<Stream>,
                  stages: &mut StageTimes,
+                 spans: &mut Spans,
                  (slot, mask_slot, pts, dur)|
      -> anyhow::Result<()> {
-        main.push(ctx, slot, pts, dur, stages)?;
+        main.push(ctx, slot, pts, dur, stages, spans)?;
         if let (Some(m), Some(ms)) = (mask.as_mut(), mask_slot) {
-            m.push(ctx, ms, pts, dur, stages)?;
+            m.push(ctx, ms, pts, dur, stages, spans)?;
         }
         Ok(())
     };
@@ -707,6 +749,7 @@ pub fn render(
             break;
         };
         stages.decoder += t.elapsed().as_secs_f64();
+        spans.add("wait for a decoded frame", t, Instant::now());
         if (frame.width(), frame.height()) != size {
             bail!(
                 "{} changes frame size mid-stream ({}x{} -> {}x{}); this is not supported yet",
@@ -722,6 +765,7 @@ pub fn render(
         let t = Instant::now();
         let (dframe, changed) = depth.frame_for(start_index + done, frame.pts_nanos)?;
         stages.depth += t.elapsed().as_secs_f64();
+        spans.add("depth frame", t, Instant::now());
         let t = Instant::now();
         warper.upload_color(&ctx.queue, frame.data(), frame.stride_bytes());
         if changed {
@@ -740,6 +784,7 @@ pub fn render(
         let mask_slot = mask.as_mut().map(|m| m.record(&ctx.queue, &mut enc));
         let index = ctx.queue.submit([enc.finish()]);
         stages.gpu_submit += t.elapsed().as_secs_f64();
+        spans.add("upload + GPU submit", t, Instant::now());
         main.readback.submitted(slot, index.clone());
         if let (Some(m), Some(ms)) = (mask.as_mut(), mask_slot) {
             m.readback.submitted(ms, index);
@@ -753,7 +798,7 @@ pub fn render(
         // Keep one frame on the GPU while the previous one goes to the encoder.
         while in_flight.len() >= main.readback.capacity() - 1 {
             let next = in_flight.pop_front().expect("non-empty");
-            drain(&mut main, &mut mask, &mut stages, next)?;
+            drain(&mut main, &mut mask, &mut stages, &mut spans, next)?;
         }
         audio.clear();
         decoder.take_audio(origin, range_end, &mut audio);
@@ -764,7 +809,7 @@ pub fn render(
         progress.frame(done);
     }
     while let Some(next) = in_flight.pop_front() {
-        drain(&mut main, &mut mask, &mut stages, next)?;
+        drain(&mut main, &mut mask, &mut stages, &mut spans, next)?;
     }
     if done == 0 {
         bail!(
@@ -805,6 +850,15 @@ pub fn render(
         .into());
     }
     progress.finish();
+    let cpu = cpu.finish();
+    if let (Some(path), Some(list)) = (&job.trace, &spans.list) {
+        write_chrome_trace(path, &cpu, list)
+            .with_context(|| format!("cannot write the trace {}", path.display()))?;
+        log::info!(
+            "trace written to {} (open it in https://ui.perfetto.dev)",
+            path.display()
+        );
+    }
     Ok(RenderReport {
         output,
         frames: done,
@@ -812,6 +866,7 @@ pub fn render(
         size: out_size,
         audio: had_audio,
         stages,
+        cpu,
     })
 }
 

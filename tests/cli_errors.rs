@@ -126,6 +126,13 @@ fn outputs_and_parameters_are_checked_before_any_work() {
         &out,
         &["--max-disp"],
     );
+    let no_folder = dir.join("missing").join("trace.json");
+    fails(
+        &dir,
+        vec![s(&input), "--trace", s(&no_folder)],
+        &out,
+        &["--trace", "folder does not exist"],
+    );
     fails(
         &dir,
         vec![s(&input), "--max-disp", "-3"],

@@ -537,3 +537,44 @@ fn per_frame_convergence_moves_the_screen_plane() {
         "frame 1 converges at 50 m from the file"
     );
 }
+
+#[test]
+fn trace_has_cpu_by_stage_and_one_span_per_loop_stage_and_frame() {
+    let dir = common::work_dir("e2e_trace");
+    let input = sample(&dir);
+    let trace = dir.join("trace.json");
+    let mut j = job(&input, dir.join("out.mkv"), Layout::HalfSbs);
+    j.trace = Some(trace.clone());
+    let report = render(common::gpu(), &j, &mut Silent, &Cancel::default()).unwrap();
+    let text = std::fs::read_to_string(&trace).expect("trace written");
+    let json: serde_json::Value = serde_json::from_str(&text).expect("trace is JSON");
+    let events = json["traceEvents"].as_array().expect("traceEvents");
+    let spans = |name: &str| {
+        events
+            .iter()
+            .filter(|e| e["ph"] == "X" && e["name"] == name)
+            .count() as u64
+    };
+    for name in [
+        "wait for a decoded frame",
+        "depth frame",
+        "upload + GPU submit",
+        "wait for the GPU",
+        "hand to the encoder",
+    ] {
+        assert_eq!(spans(name), FRAMES, "{name} spans");
+    }
+    let counters: Vec<_> = events.iter().filter(|e| e["ph"] == "C").collect();
+    assert!(!counters.is_empty(), "no CPU samples");
+    for stage in ["GPU driver", "decode", "encode", "render loop", "other"] {
+        assert!(counters[0]["args"][stage].is_number(), "{stage} missing");
+    }
+    // The CPU the render used was measured, and none of it is negative.
+    assert!(report.cpu.total.iter().all(|&s| s >= 0.0));
+    assert!(
+        report.cpu.total.iter().sum::<f64>() > 0.0,
+        "{:?}",
+        report.cpu
+    );
+    assert!(report.cpu.per_frame(report.frames).contains("GPU driver"));
+}
