@@ -132,3 +132,20 @@ struct YuvParams {
     cb_row: vec4<f32>,
     cr_row: vec4<f32>,
 }
+
+// Twin: gpu::params::UnpackParams.
+struct UnpackParams {
+    size: vec2<u32>,
+    // Byte offsets of the planes in `planes` and their bytes per row.
+    y_offset: u32,
+    u_offset: u32,
+    v_offset: u32,
+    y_stride: u32,
+    c_stride: u32,
+    // 1: U and V interleaved in one plane at u_offset (NV12); 0: separate planes (I420).
+    interleaved: u32,
+    // Rows of the Y'CbCr (code values) -> R'G'B' (0..1) matrix: xyz weights, w offset.
+    r_row: vec4<f32>,
+    g_row: vec4<f32>,
+    b_row: vec4<f32>,
+}

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::decode::DecoderChoice;
+use crate::decode::{ColourConvert, DecoderChoice};
 use crate::depth::estimate::{EstimateOptions, ExportFormat};
 use crate::depth::normalize::Normalize;
 use crate::depth::ort_runtime::Ep;
@@ -257,6 +257,11 @@ pub struct RenderOptions {
     /// or hardware (fails when there is none).
     #[arg(long, value_enum, default_value_t = DecoderChoice::Auto)]
     pub decoder: DecoderChoice,
+    /// Where decoded YUV frames become RGB: gpu (upload the decoder's planes, 1.5 bytes
+    /// per pixel, convert in a shader), cpu (GStreamer's videoconvert), or auto: gpu on a
+    /// hardware adapter, cpu on a software rasteriser (where it is cheaper).
+    #[arg(long, value_enum, default_value_t = ColourConvert::Auto)]
+    pub colour_convert: ColourConvert,
     /// Append the layout's player tag to the output name (_LRF_Full_SBS, _LR, _TB, ...).
     #[arg(long)]
     pub name_tags: bool,
@@ -421,6 +426,7 @@ impl RenderOptions {
             post: self.post.clone(),
             warp_resolution: self.warp_resolution,
             trace: None,
+            colour_convert: self.colour_convert,
         }
     }
 }

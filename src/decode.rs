@@ -16,6 +16,7 @@ use gstreamer as gst;
 use gstreamer_app as gst_app;
 use gstreamer_video as gst_video;
 
+use crate::gpu::{FramePixels, YuvColours, YuvMatrix};
 use crate::media::{self, MediaError};
 
 #[derive(Debug, thiserror::Error)]
@@ -46,18 +47,47 @@ pub enum DecodeError {
     StartBeyondEnd { path: PathBuf, start_secs: f64 },
 }
 
+/// Where decoded YUV frames become RGB (`--colour-convert`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColourConvert {
+    /// On the GPU with a hardware adapter; on the CPU with a software rasteriser, where
+    /// GStreamer's SIMD conversion costs a fraction of the shader's.
+    #[default]
+    Auto,
+    /// Upload the decoder's planes (1.5 bytes per pixel) and convert in a shader.
+    Gpu,
+    /// GStreamer's videoconvert to RGBA before upload.
+    Cpu,
+}
+
+impl ColourConvert {
+    /// The decoder output format for the frames the warp reads.
+    pub fn pixel_format(self, software_gpu: bool) -> PixelFormat {
+        match (self, software_gpu) {
+            (ColourConvert::Gpu, _) | (ColourConvert::Auto, false) => PixelFormat::Native,
+            (ColourConvert::Cpu, _) | (ColourConvert::Auto, true) => PixelFormat::Rgba,
+        }
+    }
+}
+
 /// What the appsink asks videoconvert for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PixelFormat {
     Rgba,
     Gray16,
+    /// 8-bit 4:2:0 as most decoders produce it (I420, or NV12 from hardware decoders),
+    /// else RGBA: the GPU converts (`Frame::pixels`), so the CPU never does.
+    Native,
 }
 
 impl PixelFormat {
-    fn gst(self) -> gst_video::VideoFormat {
+    /// The formats the appsink accepts, preferred first.
+    fn gst(self) -> &'static [gst_video::VideoFormat] {
+        use gst_video::VideoFormat as F;
         match self {
-            PixelFormat::Rgba => gst_video::VideoFormat::Rgba,
-            PixelFormat::Gray16 => gst_video::VideoFormat::Gray16Le,
+            PixelFormat::Rgba => &[F::Rgba],
+            PixelFormat::Gray16 => &[F::Gray16Le],
+            PixelFormat::Native => &[F::I420, F::Nv12, F::Rgba],
         }
     }
 }
@@ -82,6 +112,43 @@ impl Frame {
     }
     pub fn data(&self) -> &[u8] {
         self.frame.plane_data(0).expect("plane 0 of a mapped frame")
+    }
+
+    /// The pixels in whichever format was negotiated (see `PixelFormat::Native`).
+    pub fn pixels(&self) -> FramePixels<'_> {
+        let plane = |i: u32| {
+            (
+                self.frame.plane_data(i).expect("plane of a mapped frame"),
+                self.frame.plane_stride()[i as usize] as u32,
+            )
+        };
+        let colours = || {
+            let c = self.frame.info().colorimetry();
+            let matrix = match c.matrix() {
+                gst_video::VideoColorMatrix::Bt709 => YuvMatrix::Bt709,
+                gst_video::VideoColorMatrix::Bt2020 => YuvMatrix::Bt2020,
+                gst_video::VideoColorMatrix::Bt601 => YuvMatrix::Bt601,
+                _ => YuvMatrix::for_height(self.height()),
+            };
+            YuvColours {
+                matrix,
+                full_range: c.range() == gst_video::VideoColorRange::Range0_255,
+            }
+        };
+        match self.frame.format() {
+            gst_video::VideoFormat::I420 => FramePixels::I420 {
+                planes: [plane(0), plane(1), plane(2)],
+                colours: colours(),
+            },
+            gst_video::VideoFormat::Nv12 => FramePixels::Nv12 {
+                planes: [plane(0), plane(1)],
+                colours: colours(),
+            },
+            _ => FramePixels::Rgba {
+                data: self.data(),
+                stride: self.stride_bytes(),
+            },
+        }
     }
 }
 
@@ -196,8 +263,9 @@ impl Decoder {
         let src = media::make("filesrc").map_err(media_err)?;
         src.set_property("location", path.to_string_lossy().as_ref());
         let parse = media::make("parsebin").map_err(media_err)?;
+        let formats: Vec<&str> = format.gst().iter().map(|f| f.to_str().as_str()).collect();
         let caps = gst::Caps::builder("video/x-raw")
-            .field("format", format.gst().to_str())
+            .field("format", gst::List::new(formats))
             .build();
         let sink = gst_app::AppSink::builder()
             .caps(&caps)
@@ -291,6 +359,12 @@ impl Decoder {
             .pull_raw()?
             .ok_or_else(|| DecodeError::NoVideo { path: path.into() })?;
         let info = dec.video_info(&first)?;
+        log::debug!(
+            "{}: frames arrive as {} ({})",
+            path.display(),
+            info.format().to_str(),
+            info.colorimetry()
+        );
         let fps = info.fps();
         let is_still = fps.numer() == 0 && dec.shared.is_image.load(Ordering::SeqCst);
         dec.origin_nanos = stream_time(&first).unwrap_or(0);
@@ -451,7 +525,7 @@ impl Decoder {
                 cause: MediaError::Other("cannot map a decoded frame".into()),
             }
         })?;
-        debug_assert_eq!(frame.format(), self.format.gst());
+        debug_assert!(self.format.gst().contains(&frame.format()));
         Ok(Frame {
             frame,
             pts_nanos,

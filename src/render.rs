@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 
-use crate::decode::{DecodeOptions, Decoder, PixelFormat};
+use crate::decode::{ColourConvert, DecodeOptions, Decoder};
 use crate::depth::estimate::{self, EstimateOptions, Estimated};
 use crate::depth::{self, DepthScan, DepthStream};
 use crate::encode::{Container, EncodeSettings, Encoder, FrameInput};
@@ -67,6 +67,8 @@ pub struct RenderJob {
     pub warp_resolution: WarpResolution,
     /// `--trace FILE.json`: write a Chrome trace of the render (CPU per stage, loop waits).
     pub trace: Option<PathBuf>,
+    /// `--colour-convert`: where decoded YUV becomes RGB.
+    pub colour_convert: ColourConvert,
 }
 
 impl RenderJob {
@@ -110,6 +112,7 @@ impl Default for RenderJob {
             post: None,
             warp_resolution: WarpResolution::Output,
             trace: None,
+            colour_convert: ColourConvert::Auto,
         }
     }
 }
@@ -569,7 +572,7 @@ pub fn render(
 
     let mut decoder = Decoder::open(
         &job.input,
-        PixelFormat::Rgba,
+        job.colour_convert.pixel_format(ctx.is_software()),
         &DecodeOptions {
             start_nanos,
             with_audio: job.audio && !container.is_still(),
@@ -767,7 +770,7 @@ pub fn render(
         stages.depth += t.elapsed().as_secs_f64();
         spans.add("depth frame", t, Instant::now());
         let t = Instant::now();
-        warper.upload_color(&ctx.queue, frame.data(), frame.stride_bytes());
+        warper.upload_frame(ctx, &frame.pixels());
         if changed {
             warper.upload_depth(&ctx.queue, dframe.data(), dframe.stride_bytes());
         }

@@ -6,7 +6,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use stereosplat::decode::{DecodeOptions, Decoder, PixelFormat};
+use stereosplat::decode::{ColourConvert, DecodeOptions, Decoder, PixelFormat};
 use stereosplat::encode::find_stereo_mode;
 use stereosplat::layout::Layout;
 use stereosplat::progress::Silent;
@@ -577,4 +577,54 @@ fn trace_has_cpu_by_stage_and_one_span_per_loop_stage_and_frame() {
         report.cpu
     );
     assert!(report.cpu.per_frame(report.frames).contains("GPU driver"));
+}
+
+#[test]
+fn decoded_yuv_becomes_the_exact_colours_on_the_gpu() {
+    // Lossless I420 (raw video in Matroska): SMPTE bars, BT.601 limited range.
+    let dir = common::work_dir("e2e_colour_convert");
+    let input = dir.join("bars.mkv");
+    stereosplat::synth::run_launch(&format!(
+        "videotestsrc num-buffers=2 pattern=smpte ! video/x-raw,format=I420,width=320,height=180,framerate=24/1,colorimetry=bt601 ! matroskamux ! filesink location=\"{}\"",
+        input.display()
+    ))
+    .unwrap();
+    let render_with = |convert: ColourConvert, name: &str| {
+        let out = dir.join(name);
+        let mut j = job(&input, out.clone(), Layout::Left);
+        j.colour_convert = convert;
+        render(common::gpu(), &j, &mut Silent, &Cancel::default()).unwrap();
+        decode_all(&out).frames.remove(0).1
+    };
+    let bars = [
+        [255, 255, 255],
+        [255, 255, 0],
+        [0, 255, 255],
+        [0, 255, 0],
+        [255, 0, 255],
+        [255, 0, 0],
+        [0, 0, 255],
+    ];
+    let at = |px: &[u8], bar: usize| -> [u8; 3] {
+        let x = bar * 320 / 7 + 20;
+        let i = (20 * 320 + x) * 4;
+        [px[i], px[i + 1], px[i + 2]]
+    };
+    let gpu = render_with(ColourConvert::Gpu, "gpu.png");
+    let cpu = render_with(ColourConvert::Cpu, "cpu.png");
+    for (bar, want) in bars.iter().enumerate() {
+        let (g, c) = (at(&gpu, bar), at(&cpu, bar));
+        for ch in 0..3 {
+            // The shader's maths is exact to rounding; GStreamer's fast integer path
+            // lands a few steps short of full scale.
+            assert!(
+                g[ch].abs_diff(want[ch]) <= 1,
+                "bar {bar}: GPU {g:?} vs {want:?}"
+            );
+            assert!(
+                c[ch].abs_diff(want[ch]) <= 5,
+                "bar {bar}: CPU {c:?} vs {want:?}"
+            );
+        }
+    }
 }

@@ -2,7 +2,7 @@
 //! structs in shaders/common.wgsl have the sizes of their Rust twins in src/gpu/params.rs.
 
 use stereosplat::gpu::params::{
-    ComposeParams, DepthParams, ModelInputParams, WarpParams, YuvParams,
+    ComposeParams, DepthParams, ModelInputParams, UnpackParams, WarpParams, YuvParams,
 };
 use stereosplat::gpu::shaders::{COMMON, FILES, with_prelude};
 
@@ -75,4 +75,5 @@ fn uniform_structs_match_their_rust_twins() {
         std::mem::size_of::<ComposeParams>()
     );
     assert_eq!(size_of("YuvParams"), std::mem::size_of::<YuvParams>());
+    assert_eq!(size_of("UnpackParams"), std::mem::size_of::<UnpackParams>());
 }

@@ -1,11 +1,16 @@
-//! The GPU's RGBA -> I420 conversion for the encoder (gpu::YuvPacker) against a CPU
-//! reference of the same maths, and its plane layout against GStreamer's own.
+//! The GPU's colour conversions against CPU references: RGBA -> I420 for the encoder
+//! (gpu::YuvPacker, whose plane layout must also be GStreamer's), and decoded I420 / NV12
+//! -> RGBA for the warp (Warper::upload_frame).
 
 mod common;
 
 use gstreamer as gst;
 use gstreamer_video as gst_video;
-use stereosplat::gpu::{I420Layout, PassTimer, ShaderSet, YuvMatrix, YuvPacker};
+use stereosplat::gpu::warp::DepthRange;
+use stereosplat::gpu::{
+    Eye, FramePixels, I420Layout, PassTimer, ShaderSet, StereoParams, Warper, YuvColours,
+    YuvMatrix, YuvPacker, read_texture,
+};
 
 /// Limited-range Y'CbCr of one R'G'B' pixel (0..1), as code values.
 fn reference(rgb: [f32; 3], kr: f32, kb: f32) -> [f32; 3] {
@@ -152,5 +157,105 @@ fn layout_is_gstreamers_default_i420() {
         );
         assert_eq!(info.offset()[1], ours.u_offset as usize, "{w}x{h} U offset");
         assert_eq!(info.offset()[2], ours.v_offset as usize, "{w}x{h} V offset");
+    }
+}
+
+/// Limited-range BT.709 code values of an R'G'B' colour (0..255).
+fn ycbcr709(rgb: [u8; 3]) -> [u8; 3] {
+    let c = reference(rgb.map(|v| f32::from(v) / 255.0), 0.2126, 0.0722);
+    c.map(|v| v.round().clamp(0.0, 255.0) as u8)
+}
+
+/// A decoded 4:2:0 frame goes through Warper::upload_frame and comes back as RGBA.
+fn unpack(pixels: &FramePixels<'_>, size: (u32, u32)) -> Vec<u8> {
+    let ctx = common::gpu();
+    let mut warper = Warper::new(ctx, &ShaderSet::Embedded).expect("pipelines");
+    warper.prepare(ctx, size, size, Eye::Right);
+    warper.upload_frame(ctx, pixels);
+    warper.upload_depth(
+        &ctx.queue,
+        &vec![0u8; (size.0 * size.1 * 2) as usize],
+        size.0 * 2,
+    );
+    let mut enc = ctx.device.create_command_encoder(&Default::default());
+    warper.encode(
+        &ctx.queue,
+        &mut enc,
+        &StereoParams::default(),
+        &DepthRange::default(),
+    );
+    ctx.queue.submit([enc.finish()]);
+    read_texture(ctx, warper.frame_texture())
+}
+
+#[test]
+fn decoded_i420_and_nv12_planes_become_the_right_colours_on_the_gpu() {
+    // 36x8 in blocks of 4x4 flat colours (so 4:2:0 loses nothing inside them); 18 chroma
+    // columns, the last one at the border. Rows padded beyond the width, as decoders do.
+    let (w, h) = (36usize, 8usize);
+    let colour = |x: usize, y: usize| -> [u8; 3] {
+        let k = (x / 4 + 9 * (y / 4)) as u32;
+        let v = k.wrapping_mul(2654435761);
+        [v as u8, (v >> 8) as u8, (v >> 16) as u8]
+    };
+    let (ys, cs) = (48usize, 32usize);
+    let mut y_plane = vec![0u8; ys * h];
+    let mut u_plane = vec![0u8; cs * h / 2];
+    let mut v_plane = vec![0u8; cs * h / 2];
+    let mut uv_plane = vec![0u8; cs * 2 * h / 2];
+    for y in 0..h {
+        for x in 0..w {
+            let [l, cb, cr] = ycbcr709(colour(x, y));
+            y_plane[y * ys + x] = l;
+            if x % 2 == 0 && y % 2 == 0 {
+                let at = y / 2 * cs + x / 2;
+                u_plane[at] = cb;
+                v_plane[at] = cr;
+                uv_plane[y / 2 * cs * 2 + x] = cb;
+                uv_plane[y / 2 * cs * 2 + x + 1] = cr;
+            }
+        }
+    }
+    let colours = YuvColours {
+        matrix: YuvMatrix::Bt709,
+        full_range: false,
+    };
+    let size = (w as u32, h as u32);
+    let i420 = unpack(
+        &FramePixels::I420 {
+            planes: [
+                (&y_plane, ys as u32),
+                (&u_plane, cs as u32),
+                (&v_plane, cs as u32),
+            ],
+            colours,
+        },
+        size,
+    );
+    let nv12 = unpack(
+        &FramePixels::Nv12 {
+            planes: [(&y_plane, ys as u32), (&uv_plane, 2 * cs as u32)],
+            colours,
+        },
+        size,
+    );
+    assert_eq!(i420, nv12, "I420 and NV12 of the same frame differ");
+    for y in 0..h {
+        for x in 0..w {
+            // Chroma is interpolated across block edges (MPEG-2 siting: a chroma sample
+            // sits on even columns and between rows): only pixels whose chroma taps all
+            // lie in their own block are exact.
+            if x % 4 == 3 || y % 4 == 0 || y % 4 == 3 {
+                continue;
+            }
+            let want = colour(x, y);
+            let got = &i420[(y * w + x) * 4..][..3];
+            for c in 0..3 {
+                assert!(
+                    got[c].abs_diff(want[c]) <= 3,
+                    "pixel {x},{y}: {got:?} vs {want:?}"
+                );
+            }
+        }
     }
 }

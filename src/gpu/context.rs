@@ -214,6 +214,11 @@ impl GpuContext {
         describe(&self.info)
     }
 
+    /// A software rasteriser (lavapipe, llvmpipe, WARP): its "GPU" work runs on the CPU.
+    pub fn is_software(&self) -> bool {
+        is_software(&self.info)
+    }
+
     /// Fails with a clear message when a frame of this size cannot fit the device.
     pub fn check_frame_fits(
         &self,

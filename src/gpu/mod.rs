@@ -22,7 +22,7 @@ pub use shaders::ShaderSet;
 pub use warp::{
     DepthKind, DepthRange, Eye, FillMode, MetricCamera, NO_EDGE_THRESHOLD, StereoParams, Warper,
 };
-pub use yuv::{I420Layout, YuvMatrix, YuvPacker};
+pub use yuv::{FramePixels, I420Layout, YuvColours, YuvMatrix, YuvPacker};
 
 /// Prefix of every GPU object label, so captures and validation errors name their owner.
 pub(crate) const LABEL: &str = "stereosplat";

@@ -74,3 +74,19 @@ pub struct YuvParams {
     pub cb_row: [f32; 4],
     pub cr_row: [f32; 4],
 }
+
+/// Twin: `UnpackParams` in shaders/common.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable, PartialEq)]
+pub struct UnpackParams {
+    pub size: [u32; 2],
+    pub y_offset: u32,
+    pub u_offset: u32,
+    pub v_offset: u32,
+    pub y_stride: u32,
+    pub c_stride: u32,
+    pub interleaved: u32,
+    pub r_row: [f32; 4],
+    pub g_row: [f32; 4],
+    pub b_row: [f32; 4],
+}

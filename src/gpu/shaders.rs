@@ -44,6 +44,10 @@ pub const FILES: &[(&str, &str)] = &[
     ("compose.wgsl", include_str!("../../shaders/compose.wgsl")),
     ("yuv_pack.wgsl", include_str!("../../shaders/yuv_pack.wgsl")),
     (
+        "yuv_unpack.wgsl",
+        include_str!("../../shaders/yuv_unpack.wgsl"),
+    ),
+    (
         "model_input.wgsl",
         include_str!("../../shaders/model_input.wgsl"),
     ),

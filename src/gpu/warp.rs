@@ -5,7 +5,8 @@
 //! fill_columns.wgsl, fill_resolve.wgsl.
 
 use super::binding as b;
-use super::params::{DepthParams, WarpParams};
+use super::params::{DepthParams, UnpackParams, WarpParams};
+use super::yuv::FramePixels;
 use super::{GpuContext, GpuError, LABEL, PassTimer, ShaderSet, dispatch_size};
 
 /// Which eye the input is, and which is synthesised.
@@ -299,6 +300,10 @@ struct Targets {
     /// The pass that resamples the frame to `size` when that is smaller (its output is
     /// bound wherever the warp reads the frame).
     resample_group: Option<wgpu::BindGroup>,
+    /// Decoded 4:2:0 planes and the pass that turns them into `color`, once such a frame
+    /// was uploaded; `from_yuv` says whether the last upload was one.
+    yuv_input: Option<YuvInput>,
+    from_yuv: bool,
     depth_raw: wgpu::Texture,
     nearness: wgpu::Texture,
     nearness_view: wgpu::TextureView,
@@ -313,6 +318,12 @@ struct Targets {
     eyes: Vec<EyeTargets>,
     /// Stands for the input eye in mask views: it needs no infill.
     black_view: wgpu::TextureView,
+}
+
+struct YuvInput {
+    planes: wgpu::Buffer,
+    uniform: wgpu::Buffer,
+    group: wgpu::BindGroup,
 }
 
 struct Pass {
@@ -333,6 +344,8 @@ pub struct EyeViews<'a> {
 }
 
 pub struct Warper {
+    /// Decoded 4:2:0 planes -> the RGBA frame (yuv_unpack.wgsl).
+    unpack: Pass,
     /// Averages the frame down to the warp size (resample_color.wgsl).
     resample: Pass,
     depth_prep: Pass,
@@ -386,6 +399,14 @@ impl Warper {
             b::storage_texture(2, NEARNESS_FORMAT),
         ];
         let dilate_h = make_with("depth_dilate.wgsl", &dilate_entries, &DILATE_H)?;
+        let unpack = make(
+            "yuv_unpack.wgsl",
+            &[
+                b::uniform(0),
+                b::storage_buffer(1, true),
+                b::storage_texture(2, wgpu::TextureFormat::Rgba8Unorm),
+            ],
+        )?;
         let resample = make(
             "resample_color.wgsl",
             &[
@@ -463,6 +484,7 @@ impl Warper {
             ],
         )?;
         Ok(Self {
+            unpack,
             resample,
             depth_prep,
             depth_prep_guided,
@@ -498,8 +520,9 @@ impl Warper {
     }
 
     /// Every pass with its shader file and override constants (same order as passes_mut).
-    fn passes(&self) -> [(&'static str, &Pass, Constants); 10] {
+    fn passes(&self) -> [(&'static str, &Pass, Constants); 11] {
         [
+            ("yuv_unpack.wgsl", &self.unpack, &[]),
             ("resample_color.wgsl", &self.resample, &[]),
             ("depth_prep.wgsl", &self.depth_prep, &[]),
             ("depth_prep.wgsl", &self.depth_prep_guided, &GUIDED),
@@ -513,8 +536,9 @@ impl Warper {
         ]
     }
 
-    fn passes_mut(&mut self) -> [&mut Pass; 10] {
+    fn passes_mut(&mut self) -> [&mut Pass; 11] {
         [
+            &mut self.unpack,
             &mut self.resample,
             &mut self.depth_prep,
             &mut self.depth_prep_guided,
@@ -604,7 +628,10 @@ impl Warper {
             &format!("{LABEL}.warp.source"),
             frame_size,
             wgpu::TextureFormat::Rgba8Unorm,
-            tu | wgpu::TextureUsages::COPY_DST,
+            // Storage: yuv_unpack.wgsl writes decoded frames into it; copy source: tools.
+            tu | wgpu::TextureUsages::COPY_DST
+                | wgpu::TextureUsages::STORAGE_BINDING
+                | wgpu::TextureUsages::COPY_SRC,
         );
         let (work_color_view, resample_group) = if size == frame_size {
             (color_view.clone(), None)
@@ -830,6 +857,8 @@ impl Warper {
             color,
             color_view,
             resample_group,
+            yuv_input: None,
+            from_yuv: false,
             depth_raw,
             nearness,
             nearness_view,
@@ -850,9 +879,86 @@ impl Warper {
     }
 
     /// Uploads an RGBA8 frame whose rows are `stride_bytes` apart (GStreamer's plane stride).
-    pub fn upload_color(&self, queue: &wgpu::Queue, rgba: &[u8], stride_bytes: u32) {
-        let t = self.targets();
+    pub fn upload_color(&mut self, queue: &wgpu::Queue, rgba: &[u8], stride_bytes: u32) {
+        let t = self
+            .targets
+            .as_mut()
+            .expect("Warper::prepare must run first");
         write_texture(queue, &t.color, rgba, stride_bytes, t.frame_size);
+        t.from_yuv = false;
+    }
+
+    /// Uploads a decoded frame as it came from the decoder: RGBA rows, or the raw planes
+    /// of 8-bit 4:2:0 video, which the next `encode` converts on the GPU.
+    pub fn upload_frame(&mut self, ctx: &GpuContext, pixels: &FramePixels<'_>) {
+        let (planes, colours, interleaved): (&[(&[u8], u32)], _, _) = match pixels {
+            FramePixels::Rgba { data, stride } => {
+                return self.upload_color(&ctx.queue, data, *stride);
+            }
+            FramePixels::I420 { planes, colours } => (planes, colours, false),
+            FramePixels::Nv12 { planes, colours } => (planes, colours, true),
+        };
+        // Planes back to back at 4-byte boundaries (wgpu's copy alignment).
+        let mut offsets = [0u32; 3];
+        let mut end = 0u64;
+        for (o, (data, _)) in offsets.iter_mut().zip(planes) {
+            *o = end as u32;
+            end += (data.len() as u64).next_multiple_of(4);
+        }
+        let unpack_layout = &self.unpack.layout;
+        let t = self
+            .targets
+            .as_mut()
+            .expect("Warper::prepare must run first");
+        if t.yuv_input.as_ref().is_none_or(|y| y.planes.size() < end) {
+            let planes = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(&format!("{LABEL}.warp.yuv_planes")),
+                size: end,
+                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            let uniform = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(&format!("{LABEL}.warp.yuv_unpack")),
+                size: std::mem::size_of::<UnpackParams>() as u64,
+                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            let group = b::group(
+                &ctx.device,
+                &format!("{LABEL}.warp.yuv_unpack"),
+                unpack_layout,
+                &[
+                    uniform.as_entire_binding(),
+                    planes.as_entire_binding(),
+                    wgpu::BindingResource::TextureView(&t.color_view),
+                ],
+            );
+            t.yuv_input = Some(YuvInput {
+                planes,
+                uniform,
+                group,
+            });
+        }
+        let input = t.yuv_input.as_ref().expect("just made");
+        for ((data, _), &offset) in planes.iter().zip(&offsets) {
+            write_padded(&ctx.queue, &input.planes, u64::from(offset), data);
+        }
+        let [r_row, g_row, b_row] = colours.matrix.to_rgb_rows(colours.full_range);
+        let params = UnpackParams {
+            size: [t.frame_size.0, t.frame_size.1],
+            y_offset: offsets[0],
+            u_offset: offsets[1],
+            v_offset: offsets[2],
+            y_stride: planes[0].1,
+            c_stride: planes[1].1,
+            interleaved: u32::from(interleaved),
+            r_row,
+            g_row,
+            b_row,
+        };
+        ctx.queue
+            .write_buffer(&input.uniform, 0, bytemuck::bytes_of(&params));
+        t.from_yuv = true;
     }
 
     /// Uploads depth (16-bit grey little endian, or RGBA8 after `set_rgb_depth`) whose rows
@@ -913,6 +1019,10 @@ impl Warper {
             0,
             bytemuck::bytes_of(&range.params(t.size, t.depth_size, dilate)),
         );
+        if let (true, Some(input)) = (t.from_yuv, &t.yuv_input) {
+            let frame = dispatch_size(t.frame_size.0, t.frame_size.1);
+            run("yuv_unpack", &self.unpack, &input.group, frame);
+        }
         if let Some(group) = &t.resample_group {
             run("resample", &self.resample, group, per_pixel);
         }
@@ -1017,6 +1127,11 @@ impl Warper {
         }
     }
 
+    /// The uploaded frame as RGBA (after any YUV conversion), for tests and tools.
+    pub fn frame_texture(&self) -> &wgpu::Texture {
+        &self.targets().color
+    }
+
     /// Textures for tests and tools: (nearness, per-eye warped, per-eye filled).
     pub fn debug_textures(&self) -> (&wgpu::Texture, Vec<&wgpu::Texture>, Vec<&wgpu::Texture>) {
         let t = self.targets();
@@ -1025,6 +1140,19 @@ impl Warper {
             t.eyes.iter().map(|e| &e.warped).collect(),
             t.eyes.iter().map(|e| &e.filled).collect(),
         )
+    }
+}
+
+/// `queue.write_buffer` for data whose length need not be a multiple of 4.
+fn write_padded(queue: &wgpu::Queue, buffer: &wgpu::Buffer, offset: u64, data: &[u8]) {
+    let whole = data.len() / 4 * 4;
+    if whole > 0 {
+        queue.write_buffer(buffer, offset, &data[..whole]);
+    }
+    if whole < data.len() {
+        let mut tail = [0u8; 4];
+        tail[..data.len() - whole].copy_from_slice(&data[whole..]);
+        queue.write_buffer(buffer, offset + whole as u64, &tail);
     }
 }
 

@@ -37,11 +37,12 @@ impl I420Layout {
     }
 }
 
-/// Which Y'CbCr matrix (limited range, as video encoders expect).
+/// Which Y'CbCr matrix.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum YuvMatrix {
     Bt601,
     Bt709,
+    Bt2020,
 }
 
 impl YuvMatrix {
@@ -60,15 +61,46 @@ impl YuvMatrix {
         match self {
             YuvMatrix::Bt601 => "bt601",
             YuvMatrix::Bt709 => "bt709",
+            YuvMatrix::Bt2020 => "bt2020",
         }
+    }
+
+    /// The luma weights of red and blue.
+    fn kr_kb(self) -> (f32, f32) {
+        match self {
+            YuvMatrix::Bt601 => (0.299, 0.114),
+            YuvMatrix::Bt709 => (0.2126, 0.0722),
+            YuvMatrix::Bt2020 => (0.2627, 0.0593),
+        }
+    }
+
+    /// Rows (weights, offset) mapping 8-bit Y, Cb, Cr code values to R'G'B' in 0..1, for
+    /// limited (16..235, 16..240) or full (0..255) range.
+    pub fn to_rgb_rows(self, full_range: bool) -> [[f32; 4]; 3] {
+        let (kr, kb) = self.kr_kb();
+        let kg = 1.0 - kr - kb;
+        let (y_scale, c_scale, y_offset) = if full_range {
+            (1.0 / 255.0, 1.0 / 255.0, 0.0)
+        } else {
+            (1.0 / 219.0, 1.0 / 224.0, 16.0)
+        };
+        // R = Y' + 2 (1 - kr) Cr; B = Y' + 2 (1 - kb) Cb; G = (Y' - kr R - kb B) / kg,
+        // with Y' = (Y - y_offset) y_scale and Cb, Cr = (C - 128) c_scale.
+        let cr_r = 2.0 * (1.0 - kr) * c_scale;
+        let cb_b = 2.0 * (1.0 - kb) * c_scale;
+        let cb_g = -kb * cb_b / kg;
+        let cr_g = -kr * cr_r / kg;
+        let base = -y_offset * y_scale;
+        [
+            [y_scale, 0.0, cr_r, base - 128.0 * cr_r],
+            [y_scale, cb_g, cr_g, base - 128.0 * (cb_g + cr_g)],
+            [y_scale, cb_b, 0.0, base - 128.0 * cb_b],
+        ]
     }
 
     /// Rows (weights, offset) mapping R'G'B' in 0..1 to 8-bit Y, Cb, Cr code values.
     fn rows(self) -> [[f32; 4]; 3] {
-        let (kr, kb) = match self {
-            YuvMatrix::Bt601 => (0.299, 0.114),
-            YuvMatrix::Bt709 => (0.2126, 0.0722),
-        };
+        let (kr, kb) = self.kr_kb();
         let kg = 1.0 - kr - kb;
         // Y' = kr R + kg G + kb B; Cb = (B - Y') / (2 (1 - kb)); Cr = (R - Y') / (2 (1 - kr)).
         let y = [kr, kg, kb];
@@ -205,5 +237,63 @@ impl YuvPacker {
 
     pub fn layout(&self) -> I420Layout {
         self.target.as_ref().expect("prepared").frame
+    }
+}
+
+/// A decoded frame's pixels as GStreamer delivers them, for `Warper::upload_frame`:
+/// RGBA rows, or the planes of 8-bit 4:2:0 video (converted to RGB on the GPU, so the
+/// decoder's output is never converted on the CPU).
+pub enum FramePixels<'a> {
+    Rgba {
+        data: &'a [u8],
+        stride: u32,
+    },
+    /// Y, U, V planes (data, bytes per row).
+    I420 {
+        planes: [(&'a [u8], u32); 3],
+        colours: YuvColours,
+    },
+    /// Y plane and interleaved UV plane (hardware decoders' format).
+    Nv12 {
+        planes: [(&'a [u8], u32); 2],
+        colours: YuvColours,
+    },
+}
+
+/// How a Y'CbCr frame's code values map to R'G'B'.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct YuvColours {
+    pub matrix: YuvMatrix,
+    pub full_range: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn apply(rows: &[[f32; 4]; 3], v: [f32; 3]) -> [f32; 3] {
+        rows.map(|r| r[0] * v[0] + r[1] * v[1] + r[2] * v[2] + r[3])
+    }
+
+    #[test]
+    fn to_rgb_inverts_the_encoder_matrix_and_honours_the_range() {
+        for m in [YuvMatrix::Bt601, YuvMatrix::Bt709, YuvMatrix::Bt2020] {
+            for rgb in [
+                [0.0, 0.0, 0.0],
+                [1.0, 1.0, 1.0],
+                [0.9, 0.2, 0.4],
+                [0.1, 0.7, 0.3],
+            ] {
+                let back = apply(&m.to_rgb_rows(false), apply(&m.rows(), rgb));
+                for c in 0..3 {
+                    assert!((back[c] - rgb[c]).abs() < 1e-4, "{m:?} {rgb:?} -> {back:?}");
+                }
+            }
+            let full = m.to_rgb_rows(true);
+            let white = apply(&full, [255.0, 128.0, 128.0]);
+            let black = apply(&full, [0.0, 128.0, 128.0]);
+            assert!(white.iter().all(|v| (v - 1.0).abs() < 1e-4), "{white:?}");
+            assert!(black.iter().all(|v| v.abs() < 1e-4), "{black:?}");
+        }
     }
 }
