@@ -9,7 +9,9 @@ use anyhow::Context;
 
 use crate::cli::BenchArgs;
 use crate::encode::EncodeSettings;
-use crate::gpu::{Composer, GpuContext, PassTimer, StereoParams, Warper, warp::DepthRange};
+use crate::gpu::{
+    Composer, GpuContext, PassTimer, StereoParams, Warper, YuvMatrix, YuvPacker, warp::DepthRange,
+};
 use crate::layout::{Anaglyph, Layout, WarpResolution};
 use crate::progress::Silent;
 use crate::render::{Cancel, RenderJob, render};
@@ -133,8 +135,8 @@ impl WarpTiming {
     }
 }
 
-/// Depth prep + warp + fill + half-SBS compose at `size`, with full-size 16-bit depth,
-/// GPU work only (no upload, no readback). The wall time comes from untimed frames; a
+/// Depth prep + warp + fill + half-SBS compose + conversion to I420 at `size`, with
+/// full-size 16-bit depth, GPU work only (no upload, no readback). The wall time comes from untimed frames; a
 /// second round with timestamp queries splits it by pass.
 pub fn warp_ms(
     ctx: &GpuContext,
@@ -149,6 +151,15 @@ pub fn warp_ms(
     let work = resolution.work_size(Layout::HalfSbs, size.0, size.1);
     warper.prepare_at(ctx, size, size, stereo.eye, work);
     composer.prepare(ctx, &warper, Layout::HalfSbs, Anaglyph::Dubois, true)?;
+    // The encoder's I420, as a video render makes it.
+    let mut yuv = YuvPacker::new(ctx, shaders)?;
+    yuv.prepare(
+        ctx,
+        composer.output_view(),
+        composer.output_size(),
+        composer.output_generation(),
+        YuvMatrix::for_height(size.1),
+    );
     let (w, h) = (size.0 as usize, size.1 as usize);
     let rgba: Vec<u8> = (0..w * h * 4).map(|i| (i * 7 % 251) as u8).collect();
     let depth: Vec<u8> = (0..w * h)
@@ -161,6 +172,7 @@ pub fn warp_ms(
         let mut enc = ctx.device.create_command_encoder(&Default::default());
         warper.encode_timed(&ctx.queue, &mut enc, &stereo, &DepthRange::default(), timer);
         composer.encode_timed(&ctx.queue, &mut enc, timer);
+        yuv.encode(&mut enc, timer);
         timer.resolve(&mut enc);
         ctx.queue.submit([enc.finish()]);
         ctx.device.poll(wgpu::PollType::wait_indefinitely())
@@ -199,8 +211,9 @@ pub fn warp_ms(
 /// (colour) + 4 + 4 (warped colour and nearness); row and column fills 4 + 4 + 4 each;
 /// fill resolve 4 x 6. A warp smaller than the frame first averages it down (4 + 4 per
 /// warp pixel, plus the frame's 4 per pixel read). Compose: both eyes 2 x 4 + 4 (output)
-/// per output pixel. Real traffic is higher (caches, neighbour taps), so bytes/s computed
-/// with it understate the bandwidth used.
+/// per output pixel; the I420 conversion reads 4 and writes 1.5 per output pixel. Real
+/// traffic is higher (caches, neighbour taps), so bytes/s computed with it understate the
+/// bandwidth used.
 pub fn warp_bytes(frame: (u32, u32), work: (u32, u32)) -> f64 {
     let px = |s: (u32, u32)| f64::from(s.0) * f64::from(s.1);
     let per_work_pixel = 6.0 + 12.0 + 20.0 + 24.0 + 24.0;
@@ -209,7 +222,7 @@ pub fn warp_bytes(frame: (u32, u32), work: (u32, u32)) -> f64 {
     } else {
         8.0 * px(work) + 4.0 * px(frame)
     };
-    per_work_pixel * px(work) + resample + 12.0 * px(frame)
+    per_work_pixel * px(work) + resample + (12.0 + 5.5) * px(frame)
 }
 
 /// Decode + encode with the same x264 settings and no stereo work: the floor to compare with.
