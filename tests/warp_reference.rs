@@ -580,3 +580,31 @@ fn guided_upsampling_puts_depth_edges_on_the_frames_edges() {
     assert!((guided[row + 50] - bilinear[row + 50]).abs() < 1e-6);
     assert!((guided[row + 5] - bilinear[row + 5]).abs() < 1e-6);
 }
+
+#[test]
+fn a_half_size_warp_shifts_by_the_same_frame_disparity() {
+    // Frame 128 wide, warped at 64 (a half-SBS eye): the frame is averaged in pairs and
+    // the shift, given in frame pixels, halves. Constant nearness 1, convergence 0.5,
+    // max_disp 6: the right view moves 6 frame pixels = 3 warp pixels left.
+    let (w, h) = (128u32, 4u32);
+    let ctx = common::gpu();
+    let mut warper = Warper::new(ctx, &Default::default()).expect("pipelines");
+    let stereo = right_eye(6.0);
+    warper.prepare_at(ctx, (w, h), (w, h), stereo.eye, (w / 2, h));
+    warper.upload_color(&ctx.queue, &ramp(w, h), w * 4);
+    let raw: Vec<u8> = (0..w * h).flat_map(|_| 65535u16.to_le_bytes()).collect();
+    warper.upload_depth(&ctx.queue, &raw, w * 2);
+    let mut enc = ctx.device.create_command_encoder(&Default::default());
+    // Relative depth normalised over [0, 1]: stored 65535 is nearness 1.
+    warper.encode(&ctx.queue, &mut enc, &stereo, &DepthRange::default());
+    ctx.queue.submit([enc.finish()]);
+    assert_eq!(warper.work_size(), Some((w / 2, h)));
+    let (_, _, filled) = warper.debug_textures();
+    let view = common::view_pixels(ctx, filled[0]);
+    for t in 0..(w / 2 - 4) as usize {
+        // Warp pixel t shows the pair average of frame pixels 2(t+3) and 2(t+3)+1.
+        let want = (2.0 * (t as f32 + 3.0) + 0.5) / 255.0;
+        let got = view[t][0];
+        assert!((got - want).abs() < TOL, "t={t}: {got} vs {want}");
+    }
+}
