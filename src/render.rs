@@ -609,7 +609,7 @@ pub fn render(
     )?;
     let job = &resolved.job;
     let depth_path = resolved.path.clone();
-    let scan = DepthScan::run(&depth_path, job.depth_rgb)?;
+    let scan = DepthScan::run_cached(&depth_path, job.depth_rgb, &job.estimate)?;
     log::info!(
         "depth {}: {}x{}, {} frame(s), values {}..{}",
         depth_path.display(),

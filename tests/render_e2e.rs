@@ -684,3 +684,45 @@ fn warping_at_the_shown_eye_size_matches_warping_at_full_size() {
         "no parallax ({parallax} pixels)"
     );
 }
+
+#[test]
+fn depth_scans_are_cached_per_file_identity() {
+    use stereosplat::depth::DepthScan;
+    use stereosplat::depth::estimate::EstimateOptions;
+    let dir = common::work_dir("e2e_scan_cache");
+    sample(&dir);
+    let depth = dir.join("sample_depth.mkv");
+    let cache = EstimateOptions {
+        cache_dir: Some(dir.join("cache")),
+        ..Default::default()
+    };
+    let first = DepthScan::run_cached(&depth, false, &cache).unwrap();
+    assert_eq!(first, DepthScan::run(&depth, false).unwrap());
+    let cached: Vec<_> = std::fs::read_dir(dir.join("cache/scans"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert_eq!(cached.len(), 1, "one scan cached");
+    // The cache is what answers next time: a doctored entry comes back as it is.
+    let entry = cached[0].path();
+    let mut doctored = first.clone();
+    doctored.min = 12345;
+    std::fs::write(&entry, serde_json::to_string(&doctored).unwrap()).unwrap();
+    assert_eq!(
+        DepthScan::run_cached(&depth, false, &cache).unwrap().min,
+        12345
+    );
+    // Rewriting the depth file makes it another file: scanned again.
+    let bytes = std::fs::read(&depth).unwrap();
+    std::fs::remove_file(&depth).unwrap();
+    std::fs::write(&depth, bytes).unwrap();
+    assert_eq!(DepthScan::run_cached(&depth, false, &cache).unwrap(), first);
+    // --no-cache neither reads nor writes it.
+    let none = EstimateOptions {
+        no_cache: true,
+        cache_dir: Some(dir.join("unused")),
+        ..Default::default()
+    };
+    assert_eq!(DepthScan::run_cached(&depth, false, &none).unwrap(), first);
+    assert!(!dir.join("unused").exists());
+}

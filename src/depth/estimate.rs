@@ -215,7 +215,7 @@ pub fn export(
 
 /// Where cached depth lives: `--cache-dir`, `$STEREOSPLAT_CACHE`, `$XDG_CACHE_HOME/stereosplat`
 /// or `~/.cache/stereosplat`; a scratch folder removed afterwards with `--no-cache`.
-fn cache_dir(opts: &EstimateOptions) -> anyhow::Result<(PathBuf, Option<PathBuf>)> {
+pub(crate) fn cache_dir(opts: &EstimateOptions) -> anyhow::Result<(PathBuf, Option<PathBuf>)> {
     let (dir, scratch) = if opts.no_cache {
         let d = std::env::temp_dir().join(format!("stereosplat-depth-{}", std::process::id()));
         (d.clone(), Some(d))
@@ -240,7 +240,7 @@ fn cache_dir(opts: &EstimateOptions) -> anyhow::Result<(PathBuf, Option<PathBuf>
 }
 
 /// 64-bit FNV-1a: stable across builds and platforms (std's hasher is not).
-fn fnv1a(text: &str) -> u64 {
+pub(crate) fn fnv1a(text: &str) -> u64 {
     text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
     })

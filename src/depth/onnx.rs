@@ -55,16 +55,26 @@ pub struct OnnxModel {
     pub provider: Ep,
 }
 
-/// Settings that affect a model's output, for the depth cache key.
+/// A file's identity for cache keys (models, inputs, depth clips): path, size,
+/// modification time, and on Unix the inode and change time.
 pub fn model_identity(path: &Path) -> String {
     let meta = std::fs::metadata(path).ok();
+    // On Unix also the inode and the change time, which every rewrite moves even where
+    // the modification time is coarse or was set back.
+    #[cfg(unix)]
+    let changed = meta.as_ref().map(|m| {
+        use std::os::unix::fs::MetadataExt;
+        (m.ino(), m.ctime(), m.ctime_nsec())
+    });
+    #[cfg(not(unix))]
+    let changed: Option<()> = None;
     format!(
-        "{}|{}|{:?}",
+        "{}|{}|{:?}|{changed:?}",
         path.canonicalize()
             .unwrap_or_else(|_| path.to_path_buf())
             .display(),
         meta.as_ref().map(|m| m.len()).unwrap_or(0),
-        meta.and_then(|m| m.modified().ok())
+        meta.as_ref().and_then(|m| m.modified().ok())
     )
 }
 

@@ -5,6 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
+use super::estimate::{self, EstimateOptions};
+use super::onnx;
 use crate::decode::{DecodeError, DecodeOptions, Decoder, Frame, PixelFormat, StreamInfo};
 use crate::gpu::{DepthKind, DepthRange};
 
@@ -70,7 +72,7 @@ pub fn is_depth_file(path: &Path) -> bool {
 }
 
 /// What one pass over the depth clip found.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct DepthScan {
     pub path: PathBuf,
     pub width: u32,
@@ -90,7 +92,55 @@ pub struct DepthScan {
     pub rgb: bool,
 }
 
+/// Bump when `DepthScan` or the scan's meaning changes, so old cached scans are ignored.
+const SCAN_CACHE_VERSION: u32 = 1;
+
 impl DepthScan {
+    /// [`Self::run`], remembered in the depth cache (`--cache-dir`; not with
+    /// `--no-cache`) under the file's identity (path, size, modification time): the scan
+    /// decodes the whole depth clip once more, and a preview, a re-render or a resumed
+    /// batch of the same clip need not pay for it again.
+    pub fn run_cached(path: &Path, rgb: bool, cache: &EstimateOptions) -> Result<Self, DepthError> {
+        let file = (!cache.no_cache)
+            .then(|| estimate::cache_dir(cache).ok())
+            .flatten()
+            .map(|(dir, _)| {
+                let key = format!(
+                    "scan-v{SCAN_CACHE_VERSION}|{}|{rgb}",
+                    onnx::model_identity(path)
+                );
+                dir.join("scans")
+                    .join(format!("{:016x}.json", estimate::fnv1a(&key)))
+            });
+        if let Some(f) = &file
+            && let Ok(text) = std::fs::read_to_string(f)
+            && let Ok(scan) = serde_json::from_str::<DepthScan>(&text)
+        {
+            log::debug!(
+                "depth scan of {} from the cache {}",
+                path.display(),
+                f.display()
+            );
+            return Ok(scan);
+        }
+        let scan = Self::run(path, rgb)?;
+        if let Some(f) = &file {
+            // A cache that cannot be written only costs the scan next time.
+            let written = f
+                .parent()
+                .map_or(Ok(()), std::fs::create_dir_all)
+                .and_then(|_| {
+                    let tmp = crate::encode::temp_path_for(f);
+                    std::fs::write(&tmp, serde_json::to_string(&scan).unwrap_or_default())
+                        .and_then(|_| std::fs::rename(&tmp, f))
+                });
+            if let Err(e) = written {
+                log::debug!("depth scan not cached at {}: {e}", f.display());
+            }
+        }
+        Ok(scan)
+    }
+
     pub fn run(path: &Path, rgb: bool) -> Result<Self, DepthError> {
         let mut dec = Decoder::open(path, pixel_format(rgb), &DecodeOptions::default())?;
         let info = dec.info().clone();

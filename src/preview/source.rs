@@ -55,7 +55,7 @@ impl Source {
         let resolved = resolve_depth(ctx, job, None, progress, &Cancel::default())?;
         let depth_job = resolved.job.clone();
         let depth_path = resolved.path.clone();
-        let scan = DepthScan::run(&depth_path, depth_job.depth_rgb)?;
+        let scan = DepthScan::run_cached(&depth_path, depth_job.depth_rgb, &depth_job.estimate)?;
         let decoder = Decoder::open(&job.input, PixelFormat::Rgba, &DecodeOptions::default())?;
         let info = decoder.info().clone();
         let matching = prerendered::choose_matching(&scan, &info, None)?;
