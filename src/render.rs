@@ -359,11 +359,10 @@ impl Stream {
     }
 
     fn record(&mut self, queue: &wgpu::Queue, enc: &mut wgpu::CommandEncoder) -> usize {
-        let mut untimed = PassTimer::disabled();
-        self.composer.encode_timed(queue, enc, &mut untimed);
+        self.composer.encode(queue, enc);
         match &self.yuv {
             Some(packer) => {
-                packer.encode(enc, &mut untimed);
+                packer.encode(enc, &mut PassTimer::disabled());
                 self.readback.record_buffer(enc, packer.planes())
             }
             None => self.readback.record(enc, self.composer.output_texture()),
