@@ -144,6 +144,11 @@ struct UnpackParams {
     c_stride: u32,
     // 1: U and V interleaved in one plane at u_offset (NV12); 0: separate planes (I420).
     interleaved: u32,
+    // Bytes per row of the V plane (I420; decoders may give U and V their own strides).
+    v_stride: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
     // Rows of the Y'CbCr (code values) -> R'G'B' (0..1) matrix: xyz weights, w offset.
     r_row: vec4<f32>,
     g_row: vec4<f32>,

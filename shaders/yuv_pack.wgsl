@@ -3,7 +3,7 @@
 // bytes per pixel instead of 4. Rust side: src/gpu/yuv.rs.
 //
 // One invocation per block of 8x2 pixels: four Y words (two rows of 8 bytes), one U word
-// and one V word (4 chroma samples, each the mean of a 2x2 block), so no two invocations
+// and one V word (4 chroma samples, filtered around their even column), so no two invocations
 // write the same word. Columns past the frame's width repeat its last column; they land
 // in row padding. Where a block's second Y word would fall past the row's stride, it goes
 // to a scratch word instead (a store without a branch; see depth_prep.wgsl on lavapipe).
@@ -39,8 +39,12 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
             let bottom = pixel(x, y0 + 1u);
             top_word |= code(params.y_row, top) << (i * 8u);
             bottom_word |= code(params.y_row, bottom) << (i * 8u);
-            // Even columns start a 2x2 chroma block; its mean gives one U and one V.
-            let mean = (top + bottom + pixel(x + 1u, y0) + pixel(x + 1u, y0 + 1u)) * 0.25;
+            // Even columns carry a chroma sample (MPEG-2 siting, as the caps and H.264
+            // decoders assume: co-sited with the even column, between the two rows):
+            // [1 2 1] / 4 across the columns, averaged over the rows.
+            let xl = select(x - 1u, 0u, x == 0u);
+            let mean = ((pixel(xl, y0) + pixel(xl, y0 + 1u)) * 0.25 + (top + bottom) * 0.5
+                + (pixel(x + 1u, y0) + pixel(x + 1u, y0 + 1u)) * 0.25) * 0.5;
             let c_shift = (half * 2u + i / 2u) * 8u;
             let even = i % 2u == 0u;
             cb |= select(0u, code(params.cb_row, mean) << c_shift, even);

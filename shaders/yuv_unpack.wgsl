@@ -17,7 +17,8 @@ fn chroma(cx: u32, cy: u32) -> vec2<f32> {
     let row = cy * params.c_stride;
     let nv12 = params.interleaved == 1u;
     let u = select(params.u_offset + row + cx, params.u_offset + row + 2u * cx, nv12);
-    let v = select(params.v_offset + row + cx, params.u_offset + row + 2u * cx + 1u, nv12);
+    let v_row = cy * params.v_stride;
+    let v = select(params.v_offset + v_row + cx, params.u_offset + row + 2u * cx + 1u, nv12);
     return vec2<f32>(byte_at(u), byte_at(v));
 }
 

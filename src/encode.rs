@@ -437,8 +437,14 @@ impl Encoder {
 
         let pipeline = gst::Pipeline::with_name("stereosplat-encode");
         let gst_err = |e: gst::glib::BoolError| media_err(MediaError::Other(e.to_string()));
-        // Videos take I420 from the GPU when 4:2:0 fits the size; stills take RGBA.
-        let input = if container.is_still() || size.0 % 2 == 1 || size.1 % 2 == 1 {
+        // Videos take 8-bit I420 from the GPU when 4:2:0 fits the size. Stills, and 10-bit
+        // output (converted from RGBA straight to 10 bits, which keeps the precision
+        // 10-bit exists for), take RGBA.
+        let input = if container.is_still()
+            || settings.bit_depth == 10
+            || size.0 % 2 == 1
+            || size.1 % 2 == 1
+        {
             FrameInput::Rgba
         } else {
             FrameInput::I420(YuvMatrix::for_height(size.1))

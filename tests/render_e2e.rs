@@ -712,6 +712,10 @@ fn depth_scans_are_cached_per_file_identity() {
         DepthScan::run_cached(&depth, false, &cache).unwrap().min,
         12345
     );
+    // Another spelling of the same file hits the same entry, and answers with its own path.
+    let spelled = dir.join(".").join("sample_depth.mkv");
+    let hit = DepthScan::run_cached(&spelled, false, &cache).unwrap();
+    assert_eq!((hit.min, hit.path), (12345, spelled));
     // Rewriting the depth file makes it another file: scanned again.
     let bytes = std::fs::read(&depth).unwrap();
     std::fs::remove_file(&depth).unwrap();

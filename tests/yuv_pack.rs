@@ -107,11 +107,19 @@ fn planes_match_the_cpu_reference() {
         }
         for cy in 0..h / 2 {
             for cx in 0..w / 2 {
+                // MPEG-2 siting: [1 2 1] / 4 around the even column, mean of the two rows.
                 let mut mean = [0.0f32; 3];
-                for (dx, dy) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
-                    let p = px(2 * cx + dx, 2 * cy + dy);
-                    for c in 0..3 {
-                        mean[c] += p[c] / 4.0;
+                let x = 2 * cx;
+                for (sx, wx) in [
+                    (x.saturating_sub(1), 0.25),
+                    (x, 0.5),
+                    ((x + 1).min(w - 1), 0.25),
+                ] {
+                    for dy in 0..2 {
+                        let p = px(sx, 2 * cy + dy);
+                        for c in 0..3 {
+                            mean[c] += p[c] * wx / 2.0;
+                        }
                     }
                 }
                 let want = reference(mean, kr, kb);
@@ -198,19 +206,19 @@ fn decoded_i420_and_nv12_planes_become_the_right_colours_on_the_gpu() {
         let v = k.wrapping_mul(2654435761);
         [v as u8, (v >> 8) as u8, (v >> 16) as u8]
     };
-    let (ys, cs) = (48usize, 32usize);
+    // U and V with different strides, as a decoder's video meta may give them.
+    let (ys, cs, vs) = (48usize, 32usize, 40usize);
     let mut y_plane = vec![0u8; ys * h];
     let mut u_plane = vec![0u8; cs * h / 2];
-    let mut v_plane = vec![0u8; cs * h / 2];
+    let mut v_plane = vec![0u8; vs * h / 2];
     let mut uv_plane = vec![0u8; cs * 2 * h / 2];
     for y in 0..h {
         for x in 0..w {
             let [l, cb, cr] = ycbcr709(colour(x, y));
             y_plane[y * ys + x] = l;
             if x % 2 == 0 && y % 2 == 0 {
-                let at = y / 2 * cs + x / 2;
-                u_plane[at] = cb;
-                v_plane[at] = cr;
+                u_plane[y / 2 * cs + x / 2] = cb;
+                v_plane[y / 2 * vs + x / 2] = cr;
                 uv_plane[y / 2 * cs * 2 + x] = cb;
                 uv_plane[y / 2 * cs * 2 + x + 1] = cr;
             }
@@ -226,7 +234,7 @@ fn decoded_i420_and_nv12_planes_become_the_right_colours_on_the_gpu() {
             planes: [
                 (&y_plane, ys as u32),
                 (&u_plane, cs as u32),
-                (&v_plane, cs as u32),
+                (&v_plane, vs as u32),
             ],
             colours,
         },

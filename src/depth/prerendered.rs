@@ -114,13 +114,16 @@ impl DepthScan {
             });
         if let Some(f) = &file
             && let Ok(text) = std::fs::read_to_string(f)
-            && let Ok(scan) = serde_json::from_str::<DepthScan>(&text)
+            && let Ok(mut scan) = serde_json::from_str::<DepthScan>(&text)
         {
             log::debug!(
                 "depth scan of {} from the cache {}",
                 path.display(),
                 f.display()
             );
+            // The key is the canonical file; the path is this call's (it may have been
+            // relative to another folder when the scan was stored).
+            scan.path = path.to_path_buf();
             return Ok(scan);
         }
         let scan = Self::run(path, rgb)?;

@@ -86,6 +86,8 @@ pub struct UnpackParams {
     pub y_stride: u32,
     pub c_stride: u32,
     pub interleaved: u32,
+    pub v_stride: u32,
+    pub _pad: [u32; 3],
     pub r_row: [f32; 4],
     pub g_row: [f32; 4],
     pub b_row: [f32; 4],

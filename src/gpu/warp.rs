@@ -952,6 +952,8 @@ impl Warper {
             y_stride: planes[0].1,
             c_stride: planes[1].1,
             interleaved: u32::from(interleaved),
+            v_stride: planes.get(2).map_or(0, |p| p.1),
+            _pad: [0; 3],
             r_row,
             g_row,
             b_row,
