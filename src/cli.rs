@@ -413,6 +413,8 @@ impl RenderOptions {
                 layout: self.layout,
                 encoder: self.encoder,
                 bit_depth: self.bit_depth,
+                // Set from the input when it is opened.
+                pixel_aspect: (1, 1),
             },
             name_tags: self.name_tags,
             mask_out: None,

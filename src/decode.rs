@@ -163,6 +163,9 @@ pub struct StreamInfo {
     pub is_still: bool,
     /// Bits per sample of the decoded source before conversion (8, 10, 12 or 16).
     pub source_bits: u32,
+    /// Pixel aspect ratio (width : height of one pixel); not 1:1 for anamorphic video
+    /// (DVD, HDV). After the rotation videoflip applied.
+    pub pixel_aspect: (i32, i32),
 }
 
 impl StreamInfo {
@@ -346,6 +349,7 @@ impl Decoder {
                 duration_nanos: None,
                 is_still: false,
                 source_bits: 8,
+                pixel_aspect: (1, 1),
             },
             format,
             origin_nanos: 0,
@@ -378,6 +382,10 @@ impl Decoder {
                 .map(|d| d.nseconds().saturating_sub(dec.origin_nanos)),
             is_still,
             source_bits: dec.shared.source_bits.load(Ordering::SeqCst),
+            pixel_aspect: match info.par() {
+                p if p.numer() > 0 && p.denom() > 0 => (p.numer(), p.denom()),
+                _ => (1, 1),
+            },
         };
         if opts.start_nanos > 0 {
             dec.seek(opts.start_nanos)?;

@@ -97,6 +97,9 @@ pub struct EncodeSettings {
     pub encoder: VideoEncoder,
     /// 8, or 10 (H.265 encoders only).
     pub bit_depth: u32,
+    /// Pixel aspect ratio written to the stream (the input's, so anamorphic video keeps
+    /// its shape in players).
+    pub pixel_aspect: (i32, i32),
 }
 
 impl Default for EncodeSettings {
@@ -107,6 +110,7 @@ impl Default for EncodeSettings {
             layout: Layout::Sbs,
             encoder: VideoEncoder::Auto,
             bit_depth: 8,
+            pixel_aspect: (1, 1),
         }
     }
 }
@@ -461,6 +465,10 @@ impl Encoder {
             }
         }
         .fps(fps.unwrap_or_else(|| gst::Fraction::new(0, 1)))
+        .par(gst::Fraction::new(
+            settings.pixel_aspect.0.max(1),
+            settings.pixel_aspect.1.max(1),
+        ))
         .build()
         .map_err(gst_err)?;
         if let FrameInput::I420(_) = input {

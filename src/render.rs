@@ -687,6 +687,17 @@ pub fn render(
     }
     let mut settings = job.encode.clone();
     settings.layout = job.layout;
+    // Every layout keeps the input's pixel shape: a half-SBS frame displays with the
+    // input's aspect, and each half of a full SBS frame is an input frame.
+    settings.pixel_aspect = info.pixel_aspect;
+    if info.pixel_aspect.0 != info.pixel_aspect.1 {
+        log::info!(
+            "{}: non-square pixels ({}:{}); the output keeps them",
+            job.input.display(),
+            info.pixel_aspect.0,
+            info.pixel_aspect.1
+        );
+    }
     let encoder = Encoder::open(&output, out_size, fps, audio_caps.as_ref(), &settings)?;
     let mut main = Stream::new(ctx, composer, encoder, &job.shaders)?;
     let mut mask = match &job.mask_out {
@@ -707,7 +718,7 @@ pub fn render(
                 layout,
                 // Crisp edges: the mask is thresholded by whatever reads it.
                 crf: 0,
-                ..job.encode.clone()
+                ..settings.clone()
             };
             let encoder = Encoder::open(path, size, fps, None, &settings)?;
             Some(Stream::new(ctx, composer, encoder, &job.shaders)?)

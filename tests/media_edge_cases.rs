@@ -231,3 +231,48 @@ fn unreadable_and_unwritable_paths_are_clear_errors() {
     assert_eq!(code, Some(1), "{log}");
     assert!(log.contains("cannot read preset"), "{log}");
 }
+
+/// The pixel aspect ratio a player reads from the stream (SPS VUI / container), as
+/// GStreamer's parsers report it. (A decoder may report another one for frame-packed
+/// half-width video: GStreamer doubles it per view for "half-aspect" side-by-side.)
+fn stream_par(path: &Path) -> String {
+    let o = Command::new("gst-launch-1.0")
+        .args(["-v", "filesrc", &format!("location={}", s(path))])
+        .args(["!", "parsebin", "!", "fakesink", "num-buffers=1"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    let key = "pixel-aspect-ratio=(fraction)";
+    let at = text
+        .find(key)
+        .unwrap_or_else(|| panic!("no PAR in\n{text}"))
+        + key.len();
+    text[at..]
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '/')
+        .collect()
+}
+
+#[test]
+fn anamorphic_video_keeps_its_pixel_aspect_ratio() {
+    // DVD-style 32:27 pixels (16:9 on screen), made small.
+    let dir = common::work_dir("edge_anamorphic");
+    let input = dir.join("dvd.mp4");
+    stereosplat::synth::run_launch(&format!(
+        "videotestsrc num-buffers=6 ! video/x-raw,width=72,height=48,pixel-aspect-ratio=32/27,framerate=24/1 ! videoconvert ! video/x-raw,format=I420 ! x264enc ! mp4mux ! filesink location=\"{}\"",
+        input.display()
+    ))
+    .unwrap();
+    let decoded = Decoder::open(&input, PixelFormat::Rgba, &DecodeOptions::default())
+        .unwrap()
+        .info()
+        .pixel_aspect;
+    assert_eq!(decoded, (32, 27), "the test clip is anamorphic");
+    for layout in ["half-sbs", "sbs", "tb", "anaglyph"] {
+        let out = dir.join(format!("{layout}.mp4"));
+        let (code, err) = run(&["render", s(&input), "-o", s(&out), "--layout", layout]);
+        assert_eq!(code, Some(0), "{err}");
+        assert!(err.contains("non-square pixels (32:27)"), "{err}");
+        assert_eq!(stream_par(&out), "32/27", "{layout}: pixel aspect lost");
+    }
+}
