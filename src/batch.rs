@@ -311,10 +311,7 @@ fn write_report(path: &Path, results: &[FileResult]) -> anyhow::Result<()> {
         "files": files,
     });
     // Written beside its final name first, like every other output.
-    let tmp = crate::encode::temp_path_for(path);
-    std::fs::write(&tmp, serde_json::to_string_pretty(&doc)?)
-        .with_context(|| format!("cannot write the report {}", path.display()))?;
-    std::fs::rename(&tmp, path)
+    crate::encode::write_replacing(path, serde_json::to_string_pretty(&doc)?)
         .with_context(|| format!("cannot write the report {}", path.display()))?;
     Ok(())
 }

@@ -412,6 +412,17 @@ pub fn temp_path_for(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
 }
 
+/// Writes `bytes` to `path` through a temporary file beside it, so `path` only ever holds
+/// a complete file; on failure the temporary file is removed.
+pub fn write_replacing(path: &Path, bytes: impl AsRef<[u8]>) -> std::io::Result<()> {
+    let tmp = temp_path_for(path);
+    std::fs::write(&tmp, bytes)
+        .and_then(|_| std::fs::rename(&tmp, path))
+        .inspect_err(|_| {
+            let _ = std::fs::remove_file(&tmp);
+        })
+}
+
 impl Encoder {
     /// Opens the output. `fps` is the nominal rate (None for variable rate or stills);
     /// `audio_caps` are the source's parsed audio caps to carry over.

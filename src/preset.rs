@@ -187,16 +187,10 @@ impl Preset {
             path.display(),
             toml::to_string_pretty(self).expect("presets serialise")
         );
-        let tmp = crate::encode::temp_path_for(path);
-        std::fs::write(&tmp, text)
-            .and_then(|_| std::fs::rename(&tmp, path))
-            .map_err(|cause| {
-                let _ = std::fs::remove_file(&tmp);
-                PresetError::Write {
-                    path: path.into(),
-                    cause,
-                }
-            })
+        crate::encode::write_replacing(path, text).map_err(|cause| PresetError::Write {
+            path: path.into(),
+            cause,
+        })
     }
 
     /// The same settings as `stereosplat render` flags (every setting, so the line does

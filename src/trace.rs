@@ -217,8 +217,7 @@ pub fn write_chrome_trace(path: &Path, cpu: &CpuReport, spans: &[Span]) -> std::
     }));
     let text = serde_json::to_string(&serde_json::json!({ "traceEvents": events }))
         .map_err(std::io::Error::other)?;
-    let tmp = crate::encode::temp_path_for(path);
-    std::fs::write(&tmp, text).and_then(|_| std::fs::rename(&tmp, path))
+    crate::encode::write_replacing(path, text)
 }
 
 fn current_tid() -> i32 {

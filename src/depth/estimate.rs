@@ -539,9 +539,7 @@ fn estimate(
         "frames": stats.iter().map(|s| s.to_json()).collect::<Vec<_>>(),
     });
     let meta_path = dir.join(format!("{key}.raw.json"));
-    let tmp = crate::encode::temp_path_for(&meta_path);
-    std::fs::write(&tmp, serde_json::to_vec(&meta)?)
-        .and_then(|_| std::fs::rename(&tmp, &meta_path))
+    crate::encode::write_replacing(&meta_path, serde_json::to_vec(&meta)?)
         .with_context(|| format!("writing {}", meta_path.display()))?;
     Ok(Raw {
         video,

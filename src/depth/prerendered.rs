@@ -133,9 +133,10 @@ impl DepthScan {
                 .parent()
                 .map_or(Ok(()), std::fs::create_dir_all)
                 .and_then(|_| {
-                    let tmp = crate::encode::temp_path_for(f);
-                    std::fs::write(&tmp, serde_json::to_string(&scan).unwrap_or_default())
-                        .and_then(|_| std::fs::rename(&tmp, f))
+                    crate::encode::write_replacing(
+                        f,
+                        serde_json::to_string(&scan).unwrap_or_default(),
+                    )
                 });
             if let Err(e) = written {
                 log::debug!("depth scan not cached at {}: {e}", f.display());
