@@ -47,7 +47,7 @@ impl PassTimer {
     /// The best timer the adapter allows: timestamps on hardware, serial CPU timing on a
     /// software rasteriser or where timestamps are missing.
     pub fn new(ctx: &GpuContext) -> Self {
-        let software = ctx.info.device_type == wgpu::DeviceType::Cpu;
+        let software = ctx.is_software();
         let timestamps = ctx
             .device
             .features()

@@ -158,17 +158,7 @@ pub fn output_controls(ui: &mut Ui, p: &mut Preset) {
     egui::ComboBox::from_label("x264 preset")
         .selected_text(p.speed_preset.clone())
         .show_ui(ui, |ui| {
-            for s in [
-                "ultrafast",
-                "superfast",
-                "veryfast",
-                "faster",
-                "fast",
-                "medium",
-                "slow",
-                "slower",
-                "veryslow",
-            ] {
+            for &s in crate::encode::SPEED_PRESETS {
                 ui.selectable_value(&mut p.speed_preset, s.to_owned(), s);
             }
         });
