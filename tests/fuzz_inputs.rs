@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use stereosplat::depth::convergence::ConvergenceTrack;
@@ -231,11 +231,11 @@ fn corrupted_media_depth_and_models_fail_cleanly() {
     let mut rng = Rng(0xfeed_f00d_1234_5678);
     let s = |p: &Path| p.to_str().unwrap().to_owned();
 
-    for (i, bad) in corruptions(&video, &mut rng, 9).into_iter().enumerate() {
-        let case = dir.join(format!("v{i}"));
+    // A clip and its depth beside it, one of them corrupted: the render must fail cleanly.
+    let render_pair = |case: PathBuf, clip: &[u8], depth: &[u8]| {
         std::fs::create_dir_all(&case).unwrap();
-        std::fs::write(case.join("clip.mp4"), bad).unwrap();
-        std::fs::copy(dir.join("sample_depth.mkv"), case.join("clip_depth.mkv")).unwrap();
+        std::fs::write(case.join("clip.mp4"), clip).unwrap();
+        std::fs::write(case.join("clip_depth.mkv"), depth).unwrap();
         let out = case.join("out.mp4");
         run_clean(
             &[
@@ -248,24 +248,12 @@ fn corrupted_media_depth_and_models_fail_cleanly() {
             ],
             &out,
         );
+    };
+    for (i, bad) in corruptions(&video, &mut rng, 9).into_iter().enumerate() {
+        render_pair(dir.join(format!("v{i}")), &bad, &depth);
     }
     for (i, bad) in corruptions(&depth, &mut rng, 6).into_iter().enumerate() {
-        let case = dir.join(format!("d{i}"));
-        std::fs::create_dir_all(&case).unwrap();
-        std::fs::copy(dir.join("sample.mp4"), case.join("clip.mp4")).unwrap();
-        std::fs::write(case.join("clip_depth.mkv"), bad).unwrap();
-        let out = case.join("out.mp4");
-        run_clean(
-            &[
-                "render",
-                &s(&case.join("clip.mp4")),
-                "-o",
-                &s(&out),
-                "--speed-preset",
-                "ultrafast",
-            ],
-            &out,
-        );
+        render_pair(dir.join(format!("d{i}")), &video, &bad);
     }
     for (i, bad) in corruptions(&model, &mut rng, 6).into_iter().enumerate() {
         let case = dir.join(format!("m{i}"));
