@@ -41,6 +41,15 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
             println!("  GPU time per pass (ms): {}", timing.pass_summary());
         }
     }
+    for size in [(1920, 1080), (3840, 2160)] {
+        let (wall, cpu) = cpu_warp_ms(size, args.iterations);
+        println!(
+            "CPU warp (--warp-device cpu) {}x{} half-sbs: {wall:.2} ms/frame ({:.1} fps), {cpu:.1} ms of CPU time per frame",
+            size.0,
+            size.1,
+            1000.0 / wall
+        );
+    }
     if args.warp_only {
         return Ok(());
     }
@@ -76,8 +85,10 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         anaglyph: Anaglyph::Dubois,
         encode: settings.clone(),
         shaders: args.gpu.shaders(),
+        warp_device: args.warp_device,
         ..Default::default()
     };
+    let on_cpu = job.warps_on_cpu(ctx.is_software())?;
     let report = render(&ctx, &job, &mut Silent, &Cancel::default())?;
     if let Some(kib) = peak_rss_kib() {
         println!(
@@ -91,7 +102,8 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
 
     let n = report.frames as f64;
     println!(
-        "end to end 1920x1080 half-sbs, {} frames, x264 {} crf {}: {:.2} fps ({:.1} s)",
+        "end to end 1920x1080 half-sbs, warp on the {}, {} frames, x264 {} crf {}: {:.2} fps ({:.1} s)",
+        if on_cpu { "CPU" } else { "GPU" },
         report.frames,
         settings.speed_preset,
         settings.crf,
@@ -160,11 +172,7 @@ pub fn warp_ms(
         composer.output_generation(),
         YuvMatrix::for_height(size.1),
     );
-    let (w, h) = (size.0 as usize, size.1 as usize);
-    let rgba: Vec<u8> = (0..w * h * 4).map(|i| (i * 7 % 251) as u8).collect();
-    let depth: Vec<u8> = (0..w * h)
-        .flat_map(|i| (((i % w) * 65535 / w) as u16 ^ ((i / w % 64) as u16 * 97)).to_le_bytes())
-        .collect();
+    let (rgba, depth) = bench_inputs(size);
     warper.upload_color(&ctx.queue, &rgba, size.0 * 4);
     warper.upload_depth(&ctx.queue, &depth, size.0 * 2);
     let one = |timer: &mut PassTimer| {
@@ -202,6 +210,75 @@ pub fn warp_ms(
         }
     }
     Ok(WarpTiming { ms, passes })
+}
+
+/// The synthetic frame and 16-bit depth both warp benches use: texture everywhere and a
+/// depth ramp with row-wise steps, so every pass has work.
+fn bench_inputs(size: (u32, u32)) -> (Vec<u8>, Vec<u8>) {
+    let (w, h) = (size.0 as usize, size.1 as usize);
+    let rgba: Vec<u8> = (0..w * h * 4).map(|i| (i * 7 % 251) as u8).collect();
+    let depth: Vec<u8> = (0..w * h)
+        .flat_map(|i| (((i % w) * 65535 / w) as u16 ^ ((i / w % 64) as u16 * 97)).to_le_bytes())
+        .collect();
+    (rgba, depth)
+}
+
+/// CPU time of this process so far (all threads), in seconds.
+fn process_cpu_secs() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec through a valid pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+}
+
+/// [`warp_ms`]'s work on the CPU warp (`--warp-device cpu`): depth prep, warp, fill,
+/// half-SBS compose and I420 for the encoder. Returns (wall ms, CPU ms) per frame.
+pub fn cpu_warp_ms(size: (u32, u32), iterations: u32) -> (f64, f64) {
+    let stereo = StereoParams::default();
+    let range = DepthRange::default();
+    let work = WarpResolution::Output.work_size(Layout::HalfSbs, size.0, size.1);
+    let mut warper = crate::cpu::CpuWarper::new(size, size, stereo.eye, work);
+    let (out, _) = Composer::frame_sizes(Layout::HalfSbs, size, true);
+    let mut composer = crate::cpu::CpuComposer::new(
+        Layout::HalfSbs,
+        Anaglyph::Dubois,
+        size,
+        work,
+        true,
+        crate::encode::FrameInput::I420(YuvMatrix::for_height(out.1)),
+    );
+    let (rgba, depth) = bench_inputs(size);
+    let params = crate::gpu::frame_params(&stereo, &range, size, work, size);
+    let mut one = || {
+        warper.warp(
+            crate::cpu::Rgba {
+                data: &rgba,
+                stride: size.0 as usize * 4,
+                size,
+            },
+            crate::cpu::RawDepth {
+                data: &depth,
+                stride: size.0 as usize * 2,
+                size,
+                rgb_encoded: false,
+            },
+            &params,
+        );
+        composer.compose(&warper).len()
+    };
+    one();
+    let (t, cpu) = (Instant::now(), process_cpu_secs());
+    for _ in 0..iterations {
+        std::hint::black_box(one());
+    }
+    let n = f64::from(iterations);
+    (
+        t.elapsed().as_secs_f64() * 1000.0 / n,
+        (process_cpu_secs() - cpu) * 1000.0 / n,
+    )
 }
 
 /// A lower bound of the bytes the default warp (right eye, background fill) and the

@@ -15,7 +15,7 @@ use crate::gpu::{
     StereoParams,
 };
 use crate::layout::{Anaglyph, Layout, WarpResolution};
-use crate::render::RenderJob;
+use crate::render::{RenderJob, WarpDevice};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -262,6 +262,11 @@ pub struct RenderOptions {
     /// hardware adapter, cpu on a software rasteriser (where it is cheaper).
     #[arg(long, value_enum, default_value_t = ColourConvert::Auto)]
     pub colour_convert: ColourConvert,
+    /// Where the warp and compose run: gpu, cpu (the same algorithm on the CPU's
+    /// cores), or auto: the CPU when the only GPU is a software rasteriser (lavapipe) and
+    /// nothing GPU-only (--post, --shader-dir, --mask-out, inspection layouts) is asked for.
+    #[arg(long, value_enum, default_value_t = WarpDevice::Auto)]
+    pub warp_device: WarpDevice,
     /// Append the layout's player tag to the output name (_LRF_Full_SBS, _LR, _TB, ...).
     #[arg(long)]
     pub name_tags: bool,
@@ -429,6 +434,7 @@ impl RenderOptions {
             warp_resolution: self.warp_resolution,
             trace: None,
             colour_convert: self.colour_convert,
+            warp_device: self.warp_device,
         }
     }
 }
@@ -481,6 +487,9 @@ pub struct BenchArgs {
     /// Folder for the generated clips (default: a temporary folder).
     #[arg(long)]
     pub work_dir: Option<PathBuf>,
+    /// Where the end-to-end render warps (as render's --warp-device).
+    #[arg(long, value_enum, default_value_t = WarpDevice::Auto)]
+    pub warp_device: WarpDevice,
     #[command(flatten)]
     pub gpu: GpuArgs,
 }

@@ -8,6 +8,7 @@
 pub mod batch;
 pub mod bench;
 pub mod cli;
+pub mod cpu;
 pub mod decode;
 pub mod depth;
 pub mod encode;

@@ -11,13 +11,14 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 
+use crate::cpu::{CpuComposer, CpuWarper, RawDepth, Rgba};
 use crate::decode::{ColourConvert, DecodeOptions, Decoder};
 use crate::depth::estimate::{self, EstimateOptions, Estimated};
 use crate::depth::{self, DepthScan, DepthStream};
 use crate::encode::{Container, EncodeSettings, Encoder, FrameInput};
 use crate::gpu::{
-    Composer, DepthKind, GpuContext, MetricCamera, PassTimer, Readback, ShaderSet, StereoParams,
-    Warper, YuvPacker,
+    Composer, DepthKind, FramePixels, GpuContext, MetricCamera, PassTimer, Readback, ShaderSet,
+    StereoParams, Warper, YuvPacker, frame_params,
 };
 use crate::layout::{Anaglyph, Layout, WarpResolution, tagged_stem};
 use crate::progress::Progress;
@@ -69,6 +70,21 @@ pub struct RenderJob {
     pub trace: Option<PathBuf>,
     /// `--colour-convert`: where decoded YUV becomes RGB.
     pub colour_convert: ColourConvert,
+    /// `--warp-device`: warp and compose on the GPU or the CPU.
+    pub warp_device: WarpDevice,
+}
+
+/// Where the warp and compose run (`--warp-device`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum WarpDevice {
+    /// The CPU when the only Vulkan adapter is a software rasteriser (lavapipe: the
+    /// shaders then cost several times the CPU of `crate::cpu`) and the job needs nothing
+    /// GPU-only; the GPU otherwise.
+    #[default]
+    Auto,
+    Gpu,
+    /// The same warp written for the CPU's cores (see `crate::cpu`).
+    Cpu,
 }
 
 impl RenderJob {
@@ -113,6 +129,7 @@ impl Default for RenderJob {
             warp_resolution: WarpResolution::Output,
             trace: None,
             colour_convert: ColourConvert::Auto,
+            warp_device: WarpDevice::Auto,
         }
     }
 }
@@ -130,6 +147,40 @@ pub struct RenderReport {
 }
 
 impl RenderJob {
+    /// What in this job only the GPU warp can do, if anything (the flag to name).
+    pub fn gpu_only_feature(&self) -> Option<&'static str> {
+        let squeezes_after_warp = self.warp_resolution == WarpResolution::Input
+            && self.layout.shown_eye_size(2, 2) != (2, 2);
+        if self.post.is_some() {
+            Some("--post (user shaders run on the GPU)")
+        } else if matches!(self.shaders, ShaderSet::Directory(_)) {
+            Some("--shader-dir (the shaders are the GPU's)")
+        } else if self.mask_out.is_some() {
+            Some("--mask-out")
+        } else if matches!(self.layout, Layout::Grid | Layout::Depth | Layout::Holes) {
+            Some("--layout grid, depth and holes (inspection views)")
+        } else if squeezes_after_warp {
+            Some("--warp-resolution input with a half-width or half-height layout")
+        } else if self.colour_convert == ColourConvert::Gpu {
+            Some("--colour-convert gpu")
+        } else {
+            None
+        }
+    }
+
+    /// Whether this job warps on the CPU, on an adapter that is `software` or not.
+    pub fn warps_on_cpu(&self, software: bool) -> anyhow::Result<bool> {
+        let blocker = self.gpu_only_feature();
+        match (self.warp_device, blocker) {
+            (WarpDevice::Gpu, _) => Ok(false),
+            (WarpDevice::Auto, _) => Ok(software && blocker.is_none()),
+            (WarpDevice::Cpu, None) => Ok(true),
+            (WarpDevice::Cpu, Some(feature)) => bail!(
+                "--warp-device cpu cannot do {feature}; leave out one of the two (--warp-device auto picks the GPU for it)"
+            ),
+        }
+    }
+
     /// The output path after `--name-tags`.
     pub fn final_output(&self) -> PathBuf {
         if !self.name_tags {
@@ -150,6 +201,7 @@ impl RenderJob {
 
     /// Checks the settings (not the paths): shared by every file of a batch.
     pub fn validate_settings(&self) -> anyhow::Result<()> {
+        self.warps_on_cpu(false)?;
         self.encode
             .encoder
             .resolve(self.encode.bit_depth)
@@ -395,6 +447,60 @@ impl Stream {
     }
 }
 
+/// Where frames are warped and composed, and the encoder(s) they go to.
+// One per render, never moved around: boxing the GPU variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
+enum Backend {
+    Gpu {
+        warper: Warper,
+        main: Stream,
+        /// The infill mask video (`--mask-out`).
+        mask: Option<Stream>,
+        /// Frames on the GPU, not yet encoded: (main slot, mask slot, pts, duration).
+        in_flight: VecDeque<InFlight>,
+    },
+    Cpu {
+        warper: CpuWarper,
+        composer: CpuComposer,
+        encoder: Encoder,
+    },
+}
+
+type InFlight = (usize, Option<usize>, u64, Option<u64>);
+
+impl Backend {
+    fn main_encoder(&mut self) -> &mut Encoder {
+        match self {
+            Backend::Gpu { main, .. } => &mut main.encoder,
+            Backend::Cpu { encoder, .. } => encoder,
+        }
+    }
+
+    /// (main, mask) encoders, for finishing the files.
+    fn into_encoders(self) -> (Encoder, Option<Encoder>) {
+        match self {
+            Backend::Gpu { main, mask, .. } => (main.encoder, mask.map(|m| m.encoder)),
+            Backend::Cpu { encoder, .. } => (encoder, None),
+        }
+    }
+}
+
+/// Hands one finished GPU frame (and its mask) to the encoder(s).
+fn drain(
+    ctx: &GpuContext,
+    main: &mut Stream,
+    mask: &mut Option<Stream>,
+    stages: &mut StageTimes,
+    spans: &mut Spans,
+    (slot, mask_slot, pts, dur): InFlight,
+) -> anyhow::Result<()> {
+    main.push(ctx, slot, pts, dur, stages, spans)?;
+    if let (Some(m), Some(ms)) = (mask.as_mut(), mask_slot) {
+        m.push(ctx, ms, pts, dur, stages, spans)?;
+    }
+    Ok(())
+}
+
 /// The render loop's waits as trace spans, when `--trace` asks for them.
 struct Spans {
     origin: Instant,
@@ -421,6 +527,8 @@ impl Spans {
 pub struct StageTimes {
     pub decoder: f64,
     pub depth: f64,
+    /// `--warp-device cpu`: warping and composing (on the CPU warp's threads).
+    pub cpu_warp: f64,
     pub gpu_submit: f64,
     pub gpu_wait: f64,
     pub encoder: f64,
@@ -430,9 +538,19 @@ impl std::fmt::Display for StageTimes {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "waiting for decoded frames {:.2} s, depth {:.2} s, GPU upload+submit {:.2} s, waiting for the GPU {:.2} s, handing to the encoder {:.2} s",
-            self.decoder, self.depth, self.gpu_submit, self.gpu_wait, self.encoder
-        )
+            "waiting for decoded frames {:.2} s, depth {:.2} s, ",
+            self.decoder, self.depth
+        )?;
+        if self.cpu_warp > 0.0 {
+            write!(f, "CPU warp+compose {:.2} s, ", self.cpu_warp)?;
+        } else {
+            write!(
+                f,
+                "GPU upload+submit {:.2} s, waiting for the GPU {:.2} s, ",
+                self.gpu_submit, self.gpu_wait
+            )?;
+        }
+        write!(f, "handing to the encoder {:.2} s", self.encoder)
     }
 }
 
@@ -569,9 +687,21 @@ pub fn render(
     };
     let start_nanos = (job.start_secs * 1e9).round() as u64;
 
+    let on_cpu = job.warps_on_cpu(ctx.is_software())?;
+    if on_cpu && job.warp_device == WarpDevice::Auto {
+        log::info!(
+            "warping on the CPU: the only GPU is a software rasteriser ({}), where the shaders cost more; --warp-device gpu uses it anyway",
+            ctx.describe()
+        );
+    }
+    let pixel_format = if on_cpu {
+        crate::decode::PixelFormat::Rgba
+    } else {
+        job.colour_convert.pixel_format(ctx.is_software())
+    };
     let mut decoder = Decoder::open(
         &job.input,
-        job.colour_convert.pixel_format(ctx.is_software()),
+        pixel_format,
         &DecodeOptions {
             start_nanos,
             with_audio: job.audio && !container.is_still(),
@@ -659,19 +789,12 @@ pub fn render(
             crate::depth::convergence::ConvergenceTrack::load(p, job.convergence_smooth_frames)
         })
         .transpose()?;
-    let mut warper = Warper::new(ctx, &job.shaders)?;
-    warper.set_rgb_depth(job.depth_rgb);
-    let mut composer = Composer::new(ctx, &job.shaders)?;
-    if let Some(post) = &job.post {
-        composer.set_post(ctx, Some(post))?;
-    }
     let size = (info.width, info.height);
     let even = container.needs_even_size();
     let (out_size, _) = Composer::frame_sizes(job.layout, size, even);
     ctx.check_frame_fits(size.0, size.1, out_size.0, out_size.1)?;
     let work = job.warp_size(job.layout, size);
-    warper.prepare_at(ctx, size, depth.size(), job.stereo.eye, work);
-    composer.prepare(ctx, &warper, job.layout, job.anaglyph, even)?;
+    let depth_size = depth.size();
 
     let fps = info
         .fps
@@ -699,29 +822,54 @@ pub fn render(
         );
     }
     let encoder = Encoder::open(&output, out_size, fps, audio_caps.as_ref(), &settings)?;
-    let mut main = Stream::new(ctx, composer, encoder, &job.shaders)?;
-    let mut mask = match &job.mask_out {
-        None => None,
-        Some(path) => {
-            let layout = mask_layout(job.layout, job.stereo.eye);
-            let mut composer = Composer::new(ctx, &job.shaders)?;
-            composer.prepare_views(
-                ctx,
-                &warper,
-                &warper.mask_views(),
-                layout,
-                job.anaglyph,
-                even,
-            )?;
-            let size = composer.output_size();
-            let settings = EncodeSettings {
-                layout,
-                // Crisp edges: the mask is thresholded by whatever reads it.
-                crf: 0,
-                ..settings.clone()
-            };
-            let encoder = Encoder::open(path, size, fps, None, &settings)?;
-            Some(Stream::new(ctx, composer, encoder, &job.shaders)?)
+    let mut backend = if on_cpu {
+        let warper = CpuWarper::new(size, depth.size(), job.stereo.eye, work);
+        let composer =
+            CpuComposer::new(job.layout, job.anaglyph, size, work, even, encoder.input());
+        Backend::Cpu {
+            warper,
+            composer,
+            encoder,
+        }
+    } else {
+        let mut warper = Warper::new(ctx, &job.shaders)?;
+        warper.set_rgb_depth(job.depth_rgb);
+        let mut composer = Composer::new(ctx, &job.shaders)?;
+        if let Some(post) = &job.post {
+            composer.set_post(ctx, Some(post))?;
+        }
+        warper.prepare_at(ctx, size, depth.size(), job.stereo.eye, work);
+        composer.prepare(ctx, &warper, job.layout, job.anaglyph, even)?;
+        let main = Stream::new(ctx, composer, encoder, &job.shaders)?;
+        let mask = match &job.mask_out {
+            None => None,
+            Some(path) => {
+                let layout = mask_layout(job.layout, job.stereo.eye);
+                let mut composer = Composer::new(ctx, &job.shaders)?;
+                composer.prepare_views(
+                    ctx,
+                    &warper,
+                    &warper.mask_views(),
+                    layout,
+                    job.anaglyph,
+                    even,
+                )?;
+                let size = composer.output_size();
+                let settings = EncodeSettings {
+                    layout,
+                    // Crisp edges: the mask is thresholded by whatever reads it.
+                    crf: 0,
+                    ..settings.clone()
+                };
+                let encoder = Encoder::open(path, size, fps, None, &settings)?;
+                Some(Stream::new(ctx, composer, encoder, &job.shaders)?)
+            }
+        };
+        Backend::Gpu {
+            warper,
+            main,
+            mask,
+            in_flight: VecDeque::new(),
         }
     };
 
@@ -730,25 +878,11 @@ pub fn render(
             .map(|n| n.saturating_sub(start_index))
     });
     progress.start(total);
-    let mut in_flight: VecDeque<(usize, Option<usize>, u64, Option<u64>)> = VecDeque::new();
     let mut audio = Vec::new();
     let mut range_start: Option<u64> = None;
     let mut range_end = 0u64;
     let mut done = 0u64;
-
     let mut stages = StageTimes::default();
-    let drain = |main: &mut Stream,
-                 mask: &mut Option<Stream>,
-                 stages: &mut StageTimes,
-                 spans: &mut Spans,
-                 (slot, mask_slot, pts, dur)|
-     -> anyhow::Result<()> {
-        main.push(ctx, slot, pts, dur, stages, spans)?;
-        if let (Some(m), Some(ms)) = (mask.as_mut(), mask_slot) {
-            m.push(ctx, ms, pts, dur, stages, spans)?;
-        }
-        Ok(())
-    };
 
     while frames_wanted.is_none_or(|n| done < n) {
         if cancel.is_cancelled() {
@@ -779,50 +913,98 @@ pub fn render(
         let (dframe, changed) = depth.frame_for(start_index + done, frame.pts_nanos)?;
         stages.depth += t.elapsed().as_secs_f64();
         spans.add("depth frame", t, Instant::now());
-        let t = Instant::now();
-        warper.upload_frame(ctx, &frame.pixels());
-        if changed {
-            warper.upload_depth(&ctx.queue, dframe.data(), dframe.stride_bytes());
-        }
-        let mut enc = ctx
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("stereosplat.frame"),
-            });
         if let Some(track) = &convergence {
             stereo.camera.convergence_m = Some(track.at(start_index + done));
         }
-        warper.encode(&ctx.queue, &mut enc, &stereo, &range);
-        let slot = main.record(&ctx.queue, &mut enc);
-        let mask_slot = mask.as_mut().map(|m| m.record(&ctx.queue, &mut enc));
-        let index = ctx.queue.submit([enc.finish()]);
-        stages.gpu_submit += t.elapsed().as_secs_f64();
-        spans.add("upload + GPU submit", t, Instant::now());
-        main.readback.submitted(slot, index.clone());
-        if let (Some(m), Some(ms)) = (mask.as_mut(), mask_slot) {
-            m.readback.submitted(ms, index);
-        }
-
         let dur = frame.duration_nanos.or(frame_nanos);
         let pts = frame.pts_nanos - origin;
         range_end = frame.pts_nanos + dur.unwrap_or(0);
-        in_flight.push_back((slot, mask_slot, pts, dur));
-        drop(frame);
-        // Keep one frame on the GPU while the previous one goes to the encoder.
-        while in_flight.len() >= main.readback.capacity() - 1 {
-            let next = in_flight.pop_front().expect("non-empty");
-            drain(&mut main, &mut mask, &mut stages, &mut spans, next)?;
+        let t = Instant::now();
+        match &mut backend {
+            Backend::Gpu {
+                warper,
+                main,
+                mask,
+                in_flight,
+            } => {
+                warper.upload_frame(ctx, &frame.pixels());
+                if changed {
+                    warper.upload_depth(&ctx.queue, dframe.data(), dframe.stride_bytes());
+                }
+                let mut enc = ctx
+                    .device
+                    .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                        label: Some("stereosplat.frame"),
+                    });
+                warper.encode(&ctx.queue, &mut enc, &stereo, &range);
+                let slot = main.record(&ctx.queue, &mut enc);
+                let mask_slot = mask.as_mut().map(|m| m.record(&ctx.queue, &mut enc));
+                let index = ctx.queue.submit([enc.finish()]);
+                stages.gpu_submit += t.elapsed().as_secs_f64();
+                spans.add("upload + GPU submit", t, Instant::now());
+                main.readback.submitted(slot, index.clone());
+                if let (Some(m), Some(ms)) = (mask.as_mut(), mask_slot) {
+                    m.readback.submitted(ms, index);
+                }
+                in_flight.push_back((slot, mask_slot, pts, dur));
+                drop(frame);
+                // Keep one frame on the GPU while the previous one goes to the encoder.
+                while in_flight.len() >= main.readback.capacity() - 1 {
+                    let next = in_flight.pop_front().expect("non-empty");
+                    drain(ctx, main, mask, &mut stages, &mut spans, next)?;
+                }
+            }
+            Backend::Cpu {
+                warper,
+                composer,
+                encoder,
+            } => {
+                let FramePixels::Rgba { data, stride } = frame.pixels() else {
+                    bail!("the CPU warp needs RGBA frames (the decoder was asked for them)");
+                };
+                warper.warp(
+                    Rgba {
+                        data,
+                        stride: stride as usize,
+                        size,
+                    },
+                    RawDepth {
+                        data: dframe.data(),
+                        stride: dframe.stride_bytes() as usize,
+                        size: depth_size,
+                        rgb_encoded: job.depth_rgb,
+                    },
+                    &frame_params(&stereo, &range, size, work, depth_size),
+                );
+                let stride = composer.stride_bytes();
+                let out = composer.compose(warper);
+                let warped = Instant::now();
+                stages.cpu_warp += warped.duration_since(t).as_secs_f64();
+                spans.add("CPU warp + compose", t, warped);
+                drop(frame);
+                encoder.push_video(out, stride, pts, dur)?;
+                stages.encoder += warped.elapsed().as_secs_f64();
+                spans.add("hand to the encoder", warped, Instant::now());
+            }
         }
         audio.clear();
         decoder.take_audio(origin, range_end, &mut audio);
         for buf in audio.drain(..) {
-            main.encoder.push_audio(rebase(buf, origin))?;
+            backend.main_encoder().push_audio(rebase(buf, origin))?;
         }
         done += 1;
         progress.frame(done);
     }
-    while let Some(next) = in_flight.pop_front() {
-        drain(&mut main, &mut mask, &mut stages, &mut spans, next)?;
+    if let Backend::Gpu {
+        main,
+        mask,
+        in_flight,
+        ..
+    } = &mut backend
+    {
+        while let Some(next) = in_flight.pop_front() {
+            drain(ctx, main, mask, &mut stages, &mut spans, next)?;
+        }
     }
     if done == 0 {
         bail!(
@@ -834,10 +1016,10 @@ pub fn render(
         audio.clear();
         decoder.finish_audio(origin, range_end, &mut audio);
         for buf in audio.drain(..) {
-            main.encoder.push_audio(rebase(buf, origin))?;
+            backend.main_encoder().push_audio(rebase(buf, origin))?;
         }
     }
-    let had_audio = main.encoder.has_audio();
+    let had_audio = backend.main_encoder().has_audio();
     drop(decoder);
     let interrupted = cancel.is_interrupted();
     let name = |p: &Path| {
@@ -847,13 +1029,14 @@ pub fn render(
             p.to_path_buf()
         }
     };
+    let (main, mask) = backend.into_encoders();
     // The mask first: the main output appearing under its name means everything is done.
     if let Some(m) = mask {
-        let target = name(m.encoder.final_path());
-        m.encoder.finish_as(&target)?;
+        let target = name(m.final_path());
+        m.finish_as(&target)?;
     }
-    let target = name(main.encoder.final_path());
-    let output = main.encoder.finish_as(&target)?;
+    let target = name(main.final_path());
+    let output = main.finish_as(&target)?;
     if interrupted {
         progress.finish();
         return Err(Interrupted {

@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 pub enum Stage {
     /// The GPU driver's threads (lavapipe runs the warp and compose there).
     Gpu,
+    /// The CPU warp's worker threads (`--warp-device cpu`).
+    CpuWarp,
     /// Demuxing and decoding the input and depth videos.
     Decode,
     /// Colour conversion left to GStreamer, encoding, muxing, writing.
@@ -25,8 +27,9 @@ pub enum Stage {
     Other,
 }
 
-pub const STAGES: [Stage; 5] = [
+pub const STAGES: [Stage; 6] = [
     Stage::Gpu,
+    Stage::CpuWarp,
     Stage::Decode,
     Stage::Encode,
     Stage::Loop,
@@ -37,6 +40,7 @@ impl Stage {
     pub fn name(self) -> &'static str {
         match self {
             Stage::Gpu => "GPU driver",
+            Stage::CpuWarp => "CPU warp",
             Stage::Decode => "decode",
             Stage::Encode => "encode",
             Stage::Loop => "render loop",
@@ -53,6 +57,8 @@ impl Stage {
         let starts = |p: &str| comm.starts_with(p);
         if starts("enc-") {
             Stage::Encode
+        } else if starts("cpu-warp") {
+            Stage::CpuWarp
         } else if starts("dec-")
             || comm.contains("demux")
             || starts("typefind")
@@ -73,7 +79,7 @@ impl Stage {
 }
 
 /// CPU seconds per stage (in `STAGES` order).
-pub type StageCpu = [f64; 5];
+pub type StageCpu = [f64; STAGES.len()];
 
 /// Samples every thread's CPU time until [`CpuProfile::finish`].
 pub struct CpuProfile {
@@ -136,7 +142,7 @@ impl CpuProfile {
             .unwrap_or_default();
         let wall_secs = self.started.elapsed().as_secs_f64();
         samples.push((wall_secs, sample(&self.last, self.loop_tid)));
-        let mut total = [0.0; 5];
+        let mut total = [0.0; STAGES.len()];
         for (_, s) in &samples {
             for (t, v) in total.iter_mut().zip(s) {
                 *t += v;
@@ -228,7 +234,7 @@ fn current_tid() -> i32 {
 /// Reads every thread's CPU ticks, charges the growth since the last read to its stage,
 /// and returns the seconds per stage.
 fn sample(last: &Mutex<HashMap<i32, (Stage, u64)>>, loop_tid: i32) -> StageCpu {
-    let mut out = [0.0; 5];
+    let mut out = [0.0; STAGES.len()];
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
         return out;
     };
@@ -282,6 +288,7 @@ mod tests {
         assert_eq!(Stage::of("qtdemux0:sink", p), Stage::Decode);
         assert_eq!(Stage::of("stereosplat", p), Stage::Gpu);
         assert_eq!(Stage::of("llvmpipe-0", p), Stage::Gpu);
+        assert_eq!(Stage::of("cpu-warp-1", p), Stage::CpuWarp);
         assert_eq!(Stage::of("ctrl-c", p), Stage::Other);
     }
 

@@ -4,7 +4,7 @@
 //!
 //!     warp-bench [--adapter auto|hardware|software|N|NAME] [--iterations N] [WxH ...]
 
-use stereosplat::bench::{warp_bytes, warp_ms};
+use stereosplat::bench::{cpu_warp_ms, warp_bytes, warp_ms};
 use stereosplat::gpu::{AdapterChoice, GpuContext, ShaderSet};
 use stereosplat::layout::{Layout, WarpResolution};
 
@@ -75,6 +75,11 @@ fn run() -> anyhow::Result<()> {
                 println!("  GPU time per pass (ms): {}", timing.pass_summary());
             }
         }
+        let (wall, cpu) = cpu_warp_ms((w, h), iterations);
+        println!(
+            "CPU warp (--warp-device cpu) {w}x{h} half-sbs: {wall:.3} ms/frame ({:.1} fps), {cpu:.1} ms of CPU time per frame",
+            1000.0 / wall
+        );
     }
     Ok(())
 }

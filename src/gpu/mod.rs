@@ -20,7 +20,8 @@ pub use profile::PassTimer;
 pub use readback::{Readback, ReadbackError, padded_row_bytes, read_texture};
 pub use shaders::ShaderSet;
 pub use warp::{
-    DepthKind, DepthRange, Eye, FillMode, MetricCamera, NO_EDGE_THRESHOLD, StereoParams, Warper,
+    DepthKind, DepthRange, Eye, FillMode, FrameParams, MetricCamera, NO_EDGE_THRESHOLD,
+    StereoParams, Warper, frame_params,
 };
 pub use yuv::{FramePixels, I420Layout, YuvColours, YuvMatrix, YuvPacker};
 

@@ -996,17 +996,7 @@ impl Warper {
             "Warper::prepare was called with another eye mode"
         );
         let per_pixel = dispatch_size(t.size.0, t.size.1);
-        // Settings are in frame pixels; the warp runs in work pixels.
-        let scale = (
-            t.size.0 as f32 / t.frame_size.0 as f32,
-            t.size.1 as f32 / t.frame_size.1 as f32,
-        );
-        // A dilation of at least one pixel stays at least one pixel when scaled down.
-        let scaled = |s: f32| match stereo.dilate_px {
-            0 => 0,
-            d => ((d as f32 * s).round() as u32).max(1),
-        };
-        let dilate = (scaled(scale.0), scaled(scale.1));
+        let params = frame_params(stereo, range, t.frame_size, t.size, t.depth_size);
         let per_row = (t.size.1.div_ceil(FILL_LINES_PER_GROUP), 1);
         let per_column = (t.size.0.div_ceil(FILL_LINES_PER_GROUP), 1);
         let mut run = |name: &'static str, pass: &Pass, group: &wgpu::BindGroup, n: (u32, u32)| {
@@ -1016,11 +1006,7 @@ impl Warper {
                 p.dispatch_workgroups(n.0, n.1, 1);
             });
         };
-        queue.write_buffer(
-            &t.depth_uniform,
-            0,
-            bytemuck::bytes_of(&range.params(t.size, t.depth_size, dilate)),
-        );
+        queue.write_buffer(&t.depth_uniform, 0, bytemuck::bytes_of(&params.depth));
         if let (true, Some(input)) = (t.from_yuv, &t.yuv_input) {
             let frame = dispatch_size(t.frame_size.0, t.frame_size.1);
             run("yuv_unpack", &self.unpack, &input.group, frame);
@@ -1028,11 +1014,7 @@ impl Warper {
         if let Some(group) = &t.resample_group {
             run("resample", &self.resample, group, per_pixel);
         }
-        // Guided upsampling costs four more loads per pixel; only pay them when the depth
-        // is actually enlarged (a full-size depth map is only averaged down to a
-        // half-size warp).
-        let enlarged = t.depth_size.0 < t.size.0 || t.depth_size.1 < t.size.1;
-        let prep = if stereo.guided_upsample && enlarged {
+        let prep = if params.guided {
             &self.depth_prep_guided
         } else {
             &self.depth_prep
@@ -1042,19 +1024,8 @@ impl Warper {
             run("dilate_h", &self.dilate_h, &t.dilate_h_group, per_pixel);
             run("dilate_v", &self.dilate_v, &t.dilate_v_group, per_pixel);
         }
-        let (full, zero) = range.full_gain_and_zero(stereo);
-        let full = full * scale.0;
-        for (eye, gain) in t.eyes.iter().zip(shift_gains(stereo.eye, full)) {
-            let params = WarpParams {
-                size: [t.size.0, t.size.1],
-                shift_gain_px: gain,
-                zero_nearness: zero,
-                max_stretch_px: stereo.max_stretch_px,
-                key_scale: range.key_scale(),
-                edge_threshold: stereo.edge_threshold,
-                fill_mode: stereo.fill.shader_id(),
-            };
-            queue.write_buffer(&eye.uniform, 0, bytemuck::bytes_of(&params));
+        for (eye, params) in t.eyes.iter().zip(&params.eyes) {
+            queue.write_buffer(&eye.uniform, 0, bytemuck::bytes_of(params));
             // Each eye's passes reuse one z-buffer, so this clear orders after the
             // previous eye's resolve.
             encoder.clear_buffer(&t.zbuffer, 0, None);
@@ -1142,6 +1113,57 @@ impl Warper {
             t.eyes.iter().map(|e| &e.warped).collect(),
             t.eyes.iter().map(|e| &e.filled).collect(),
         )
+    }
+}
+
+/// One frame's shader parameters: depth preparation, and the warp of each synthesised
+/// eye (left first). Shared by the GPU passes and the CPU warp (`crate::cpu`).
+pub struct FrameParams {
+    pub depth: DepthParams,
+    /// Upsample the depth guided by the frame (joint bilateral).
+    pub guided: bool,
+    pub eyes: Vec<WarpParams>,
+}
+
+/// Parameters for a frame of `frame_size` warped at `work` with depth of `depth_size`.
+/// Settings are in frame pixels; the warp runs in work pixels, so they are scaled.
+pub fn frame_params(
+    stereo: &StereoParams,
+    range: &DepthRange,
+    frame_size: (u32, u32),
+    work: (u32, u32),
+    depth_size: (u32, u32),
+) -> FrameParams {
+    let scale = (
+        work.0 as f32 / frame_size.0 as f32,
+        work.1 as f32 / frame_size.1 as f32,
+    );
+    // A dilation of at least one pixel stays at least one pixel when scaled down.
+    let scaled = |s: f32| match stereo.dilate_px {
+        0 => 0,
+        d => ((d as f32 * s).round() as u32).max(1),
+    };
+    let dilate = (scaled(scale.0), scaled(scale.1));
+    let (full, zero) = range.full_gain_and_zero(stereo);
+    let eyes = shift_gains(stereo.eye, full * scale.0)
+        .into_iter()
+        .map(|gain| WarpParams {
+            size: [work.0, work.1],
+            shift_gain_px: gain,
+            zero_nearness: zero,
+            max_stretch_px: stereo.max_stretch_px,
+            key_scale: range.key_scale(),
+            edge_threshold: stereo.edge_threshold,
+            fill_mode: stereo.fill.shader_id(),
+        })
+        .collect();
+    // Guided upsampling costs four more loads per pixel; only pay them when the depth is
+    // actually enlarged (a full-size depth map is only averaged down to a half-size warp).
+    let enlarged = depth_size.0 < work.0 || depth_size.1 < work.1;
+    FrameParams {
+        depth: range.params(work, depth_size, dilate),
+        guided: stereo.guided_upsample && enlarged,
+        eyes,
     }
 }
 

@@ -99,7 +99,7 @@ impl YuvMatrix {
     }
 
     /// Rows (weights, offset) mapping R'G'B' in 0..1 to 8-bit Y, Cb, Cr code values.
-    fn rows(self) -> [[f32; 4]; 3] {
+    pub(crate) fn rows(self) -> [[f32; 4]; 3] {
         let (kr, kb) = self.kr_kb();
         let kg = 1.0 - kr - kb;
         // Y' = kr R + kg G + kb B; Cb = (B - Y') / (2 (1 - kb)); Cr = (R - Y') / (2 (1 - kr)).

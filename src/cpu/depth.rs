@@ -1,0 +1,209 @@
+//! Raw depth -> the warp's depth quantity at the work size (shaders/depth_prep.wgsl), and
+//! the foreground dilation (shaders/depth_dilate.wgsl).
+
+use super::{RawDepth, Rgba, band_rows, mix, run_bands};
+use crate::gpu::params::DepthParams;
+
+const DEPTH_RELATIVE: u32 = 0;
+const DEPTH_METRIC: u32 = 1;
+/// Colour difference at which a guide tap's weight falls to 1/e^2 (depth_prep.wgsl).
+const GUIDE_SIGMA: f32 = 0.08;
+
+impl RawDepth<'_> {
+    fn row(&self, y: usize) -> &[u8] {
+        &self.data[y * self.stride..]
+    }
+
+    /// The stored value at column `x` of `row` (from [`Self::row`]).
+    #[inline]
+    fn value(&self, row: &[u8], x: usize) -> f32 {
+        if self.rgb_encoded {
+            f32::from(row[x * 4]) * 256.0 + f32::from(row[x * 4 + 2])
+        } else {
+            f32::from(u16::from_le_bytes([row[x * 2], row[x * 2 + 1]]))
+        }
+    }
+}
+
+/// Where output pixel `i` of `out` samples a raw axis of `raw` texels (depth_prep.wgsl):
+/// the position, its two texels (clamped) and the weight of the second, and the
+/// frame pixel at the centre of each texel (the guide).
+struct Tap {
+    pos: f32,
+    t0: usize,
+    t1: usize,
+    f: f32,
+    guide0: usize,
+    guide1: usize,
+}
+
+fn taps(out: u32, raw: u32) -> Vec<Tap> {
+    let scale = raw as f32 / out as f32;
+    let clamp_raw = |t: i32| t.clamp(0, raw as i32 - 1) as usize;
+    // The frame's pixel at the centre of raw texel t (guide_at in the shader).
+    let guide = |t: i32| {
+        let c = ((t as f32 + 0.5) * out as f32 / raw as f32 - 0.5).round_ties_even();
+        (c as i32).clamp(0, out as i32 - 1) as usize
+    };
+    (0..out)
+        .map(|i| {
+            let pos = (i as f32 + 0.5) * scale - 0.5;
+            let base = pos.floor();
+            let t = base as i32;
+            Tap {
+                pos,
+                t0: clamp_raw(t),
+                t1: clamp_raw(t + 1),
+                f: pos - base,
+                guide0: guide(t),
+                guide1: guide(t + 1),
+            }
+        })
+        .collect()
+}
+
+fn rgb_at(img: Rgba<'_>, x: usize, y: usize) -> [f32; 3] {
+    let p = &img.data[y * img.stride + x * 4..];
+    [
+        f32::from(p[0]) / 255.0,
+        f32::from(p[1]) / 255.0,
+        f32::from(p[2]) / 255.0,
+    ]
+}
+
+fn similarity(a: [f32; 3], b: [f32; 3]) -> f32 {
+    let d = [a[0] - b[0], a[1] - b[1], a[2] - b[2]];
+    let dd = d[0] * d[0] + d[1] * d[1] + d[2] * d[2];
+    (-dd / (2.0 * GUIDE_SIGMA * GUIDE_SIGMA)).exp()
+}
+
+/// Writes the depth quantity of every work pixel into `out` (one value per pixel).
+/// `guided`: joint bilateral upsampling with `frame` (the frame at the work size).
+pub(super) fn prepare(
+    p: &DepthParams,
+    guided: bool,
+    raw: RawDepth<'_>,
+    frame: Rgba<'_>,
+    out: &mut [f32],
+    pool: &rayon::ThreadPool,
+) {
+    let w = p.out_size[0] as usize;
+    let xs = taps(p.out_size[0], p.raw_size[0]);
+    let ys = taps(p.out_size[1], p.raw_size[1]);
+    let rows = band_rows(p.out_size[1] as usize, pool);
+    let bands: Vec<_> = out.chunks_mut(rows * w).enumerate().collect();
+    run_bands(pool, bands, |(band, out)| {
+        for (i, row) in out.chunks_exact_mut(w).enumerate() {
+            let y = band * rows + i;
+            let ty = &ys[y];
+            let (r0, r1) = (raw.row(ty.t0), raw.row(ty.t1));
+            let fy = ty.f;
+            for (x, (value, tx)) in row.iter_mut().zip(&xs).enumerate() {
+                let fx = tx.f;
+                let a = raw.value(r0, tx.t0);
+                let b = raw.value(r0, tx.t1);
+                let c = raw.value(r1, tx.t0);
+                let d = raw.value(r1, tx.t1);
+                let bilinear = mix(mix(a, b, fx), mix(c, d, fx), fy);
+                let blended = if guided {
+                    // Each tap also counts by how much the frame at that tap resembles
+                    // the frame here, so depth edges land on the frame's edges.
+                    let here = rgb_at(frame, x, y);
+                    let g = |gx: usize, gy: usize| similarity(here, rgb_at(frame, gx, gy));
+                    let wa = (1.0 - fx) * (1.0 - fy) * g(tx.guide0, ty.guide0);
+                    let wb = fx * (1.0 - fy) * g(tx.guide1, ty.guide0);
+                    let wc = (1.0 - fx) * fy * g(tx.guide0, ty.guide1);
+                    let wd = fx * fy * g(tx.guide1, ty.guide1);
+                    let wsum = wa + wb + wc + wd;
+                    if wsum > 1e-4 {
+                        (a * wa + b * wb + c * wc + d * wd) / wsum.max(1e-20)
+                    } else {
+                        bilinear
+                    }
+                } else {
+                    bilinear
+                };
+                *value = if p.kind == DEPTH_RELATIVE {
+                    let mut n = ((blended / 65535.0 - p.range_min) * p.range_scale).clamp(0.0, 1.0);
+                    if p.range_scale == 0.0 {
+                        n = 0.5;
+                    }
+                    if p.far_is_bright == 1 {
+                        n = 1.0 - n;
+                    }
+                    n
+                } else {
+                    // Never blend a known value with an unknown one (stored 0): take the
+                    // nearest tap instead.
+                    let raw_value = if a.min(b).min(c.min(d)) == 0.0 {
+                        let near_x = if tx.pos.round_ties_even() > tx.pos.floor() {
+                            tx.t1
+                        } else {
+                            tx.t0
+                        };
+                        let near_y = if ty.pos.round_ties_even() > ty.pos.floor() {
+                            r1
+                        } else {
+                            r0
+                        };
+                        raw.value(near_y, near_x)
+                    } else {
+                        blended
+                    };
+                    let v = raw_value.max(1.0) * p.value_scale;
+                    let q = if p.kind == DEPTH_METRIC { 1.0 / v } else { v };
+                    if raw_value > 0.0 { q } else { -1.0 }
+                };
+            }
+        }
+    });
+}
+
+/// Separable max filter on the depth quantity: horizontal into `scratch`, vertical back
+/// into `near`. Unknown depth (< 0) stays unknown and never spreads.
+pub(super) fn dilate(
+    p: &DepthParams,
+    near: &mut [f32],
+    scratch: &mut [f32],
+    pool: &rayon::ThreadPool,
+) {
+    let (w, h) = (p.out_size[0] as usize, p.out_size[1] as usize);
+    let rows = band_rows(h, pool);
+    let (rx, ry) = (p.dilate_px as i64, p.dilate_y_px as i64);
+    {
+        let source = &*near;
+        let bands: Vec<_> = scratch.chunks_mut(rows * w).enumerate().collect();
+        run_bands(pool, bands, |(band, out)| {
+            for (i, row) in out.chunks_exact_mut(w).enumerate() {
+                let src = &source[(band * rows + i) * w..][..w];
+                for (x, o) in row.iter_mut().enumerate() {
+                    let mut best = src[x];
+                    if best >= 0.0 {
+                        for k in -rx..=rx {
+                            let q = (x as i64 + k).clamp(0, w as i64 - 1) as usize;
+                            best = best.max(src[q]);
+                        }
+                    }
+                    *o = best;
+                }
+            }
+        });
+    }
+    let source = &*scratch;
+    let bands: Vec<_> = near.chunks_mut(rows * w).enumerate().collect();
+    run_bands(pool, bands, |(band, out)| {
+        for (i, row) in out.chunks_exact_mut(w).enumerate() {
+            let y = band * rows + i;
+            row.copy_from_slice(&source[y * w..][..w]);
+            for k in -ry..=ry {
+                let q = (y as i64 + k).clamp(0, h as i64 - 1) as usize;
+                let other = &source[q * w..][..w];
+                for (o, &v) in row.iter_mut().zip(other) {
+                    if *o >= 0.0 {
+                        *o = o.max(v);
+                    }
+                }
+            }
+        }
+    });
+}

@@ -1,0 +1,298 @@
+//! The warp and compose on the CPU, for machines whose only Vulkan adapter is a software
+//! rasteriser (lavapipe). It is the algorithm of the WGSL passes in `shaders/`, step for
+//! step and with the same parameters ([`crate::gpu::frame_params`]), written for a few
+//! cores instead of thousands of lanes: the splat, resolve and row fill of a row run
+//! together on one core, and the column fill sweeps rows top-down and bottom-up. On
+//! lavapipe the shaders cost about five times more CPU for the same frame
+//! (BENCHMARKS.md). `render --warp-device auto` picks it on software adapters;
+//! tests/cpu_warp.rs holds it to the GPU's output.
+//!
+//! Data flows one way: [`CpuWarper::warp`] (frame + depth -> eye views), then
+//! [`CpuComposer::compose`] (eye views -> output frame, RGBA or I420).
+
+mod compose;
+mod depth;
+mod eye;
+
+pub use compose::CpuComposer;
+
+use crate::gpu::params::WarpParams;
+use crate::gpu::{Eye, FrameParams};
+
+/// An RGBA8 image whose rows are `stride` bytes apart.
+#[derive(Clone, Copy)]
+pub struct Rgba<'a> {
+    pub data: &'a [u8],
+    pub stride: usize,
+    pub size: (u32, u32),
+}
+
+impl Rgba<'_> {
+    fn row(&self, y: usize) -> &[u8] {
+        let start = y * self.stride;
+        &self.data[start..start + self.size.0 as usize * 4]
+    }
+}
+
+/// Raw depth as decoded: 16-bit grey (little endian), or the metric depth toolbox's RGB
+/// encoding as RGBA8 (value R * 256 + B).
+#[derive(Clone, Copy)]
+pub struct RawDepth<'a> {
+    pub data: &'a [u8],
+    pub stride: usize,
+    pub size: (u32, u32),
+    pub rgb_encoded: bool,
+}
+
+pub struct CpuWarper {
+    frame_size: (u32, u32),
+    /// Where the warp runs (see `Warper::prepare_at`).
+    work: (u32, u32),
+    depth_size: (u32, u32),
+    eye: Eye,
+    pool: &'static rayon::ThreadPool,
+    /// The frame averaged down to `work` (empty when the warp runs at the frame size).
+    resampled: Vec<u8>,
+    nearness: Vec<f32>,
+    /// The dilation's horizontal pass.
+    dilate_scratch: Vec<f32>,
+    eyes: Vec<eye::EyeBuffers>,
+    /// The input frame of the last `warp`, when it is used unresampled.
+    frame: Vec<u8>,
+}
+
+impl CpuWarper {
+    /// Buffers for frames of `frame_size` with depth of `depth_size`, warped at `work`.
+    pub fn new(frame_size: (u32, u32), depth_size: (u32, u32), eye: Eye, work: (u32, u32)) -> Self {
+        let work = (work.0.clamp(1, frame_size.0), work.1.clamp(1, frame_size.1));
+        let pixels = work.0 as usize * work.1 as usize;
+        let synthesised = if eye == Eye::Both { 2 } else { 1 };
+        Self {
+            frame_size,
+            work,
+            depth_size,
+            eye,
+            pool: workers(),
+            resampled: if work == frame_size {
+                Vec::new()
+            } else {
+                vec![0; pixels * 4]
+            },
+            nearness: vec![0.0; pixels],
+            dilate_scratch: vec![0.0; pixels],
+            eyes: (0..synthesised)
+                .map(|_| eye::EyeBuffers::new(pixels))
+                .collect(),
+            frame: Vec::new(),
+        }
+    }
+
+    pub fn frame_size(&self) -> (u32, u32) {
+        self.frame_size
+    }
+
+    pub fn work_size(&self) -> (u32, u32) {
+        self.work
+    }
+
+    pub fn depth_size(&self) -> (u32, u32) {
+        self.depth_size
+    }
+
+    /// Warps one frame: depth preparation, then splat, resolve and hole filling for each
+    /// synthesised eye. `params` comes from [`crate::gpu::frame_params`] for this
+    /// warper's sizes.
+    pub fn warp(&mut self, frame: Rgba<'_>, depth: RawDepth<'_>, params: &FrameParams) {
+        assert_eq!(frame.size, self.frame_size, "frame size changed");
+        assert_eq!(depth.size, self.depth_size, "depth size changed");
+        assert_eq!(params.eyes.len(), self.eyes.len(), "eye mode changed");
+        let (w, h) = (self.work.0 as usize, self.work.1 as usize);
+        let pool = self.pool;
+        let colour = if self.resampled.is_empty() {
+            // Kept tight, for the composer and the next stages.
+            self.frame.resize(w * h * 4, 0);
+            for (y, row) in self.frame.chunks_exact_mut(w * 4).enumerate() {
+                row.copy_from_slice(frame.row(y));
+            }
+            &self.frame
+        } else {
+            resample(frame, &mut self.resampled, self.work, pool);
+            &self.resampled
+        };
+        let colour = Rgba {
+            data: colour,
+            stride: w * 4,
+            size: self.work,
+        };
+        depth::prepare(
+            &params.depth,
+            params.guided,
+            depth,
+            colour,
+            &mut self.nearness,
+            pool,
+        );
+        if params.depth.dilate_px > 0 || params.depth.dilate_y_px > 0 {
+            depth::dilate(
+                &params.depth,
+                &mut self.nearness,
+                &mut self.dilate_scratch,
+                pool,
+            );
+        }
+        for (buffers, p) in self.eyes.iter_mut().zip(&params.eyes) {
+            eye::warp(p, colour, &self.nearness, buffers, pool);
+        }
+    }
+
+    /// The input frame at the work size.
+    fn colour(&self) -> &[u8] {
+        if self.resampled.is_empty() {
+            &self.frame
+        } else {
+            &self.resampled
+        }
+    }
+
+    /// (left, right) eye views of the last `warp`, RGBA8 at the work size.
+    pub fn views(&self) -> (&[u8], &[u8]) {
+        match self.eye {
+            Eye::Right => (self.colour(), &self.eyes[0].filled),
+            Eye::Left => (&self.eyes[0].filled, self.colour()),
+            Eye::Both => (&self.eyes[0].filled, &self.eyes[1].filled),
+        }
+    }
+
+    /// Per synthesised eye: the warped view before filling (alpha 0 = hole), for tests.
+    pub fn warped(&self) -> Vec<&[u8]> {
+        self.eyes.iter().map(|e| e.warped.as_slice()).collect()
+    }
+
+    fn pool(&self) -> &'static rayon::ThreadPool {
+        self.pool
+    }
+
+    /// The depth quantity per work pixel of the last `warp`, for tests.
+    pub fn nearness(&self) -> &[f32] {
+        &self.nearness
+    }
+}
+
+/// The warp's worker threads, one per core, named `cpu-warp-N` so the render's CPU
+/// profile (`crate::trace`) charges their time to the warp. Started once per process
+/// (a batch renders many files) and kept: a frame's stages hand them bands of rows.
+fn workers() -> &'static rayon::ThreadPool {
+    static POOL: std::sync::OnceLock<rayon::ThreadPool> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        rayon::ThreadPoolBuilder::new()
+            .thread_name(|i| format!("cpu-warp-{i}"))
+            .build()
+            .expect("starting the CPU warp's threads")
+    })
+}
+
+/// Runs `f` on each band on the worker threads and returns when all are done.
+fn run_bands<B: Send>(pool: &rayon::ThreadPool, bands: Vec<B>, f: impl Fn(B) + Sync) {
+    let f = &f;
+    pool.scope(|s| {
+        for band in bands {
+            s.spawn(move |_| f(band));
+        }
+    });
+}
+
+/// Rows per band: one band per worker (bands of rows keep each core on its own memory).
+fn band_rows(rows: usize, pool: &rayon::ThreadPool) -> usize {
+    rows.div_ceil(pool.current_num_threads().max(1)).max(1)
+}
+
+/// Bilinear taps of a linear, clamp-to-edge sampler reading `src` texels at the centres
+/// of `dst` pixels: (first texel, second texel, weight of the second).
+fn linear_taps(dst: u32, src: u32) -> Vec<(usize, usize, f32)> {
+    (0..dst)
+        .map(|i| {
+            let pos = (i as f32 + 0.5) / dst as f32 * src as f32 - 0.5;
+            let base = pos.floor();
+            let clamped = |v: f32| (v.max(0.0) as usize).min(src as usize - 1);
+            (clamped(base), clamped(base + 1.0), pos - base)
+        })
+        .collect()
+}
+
+/// The frame resampled to `size` (shaders/resample_color.wgsl): at exactly half size, the
+/// mean of each pair. In 8-bit units throughout.
+fn resample(frame: Rgba<'_>, out: &mut [u8], size: (u32, u32), pool: &rayon::ThreadPool) {
+    let xs = linear_taps(size.0, frame.size.0);
+    let ys = linear_taps(size.1, frame.size.1);
+    let row_bytes = size.0 as usize * 4;
+    let rows = band_rows(size.1 as usize, pool);
+    let bands: Vec<_> = out.chunks_mut(rows * row_bytes).enumerate().collect();
+    // Exactly half the width at the same height (half-SBS): the mean of each pair, in
+    // integers (the same value: the pair's sum is exact and + 1 >> 1 rounds half up).
+    let pairs = frame.size.0 == 2 * size.0 && frame.size.1 == size.1;
+    run_bands(pool, bands, |(band, out)| {
+        for (i, row) in out.chunks_exact_mut(row_bytes).enumerate() {
+            let y = band * rows + i;
+            if pairs {
+                // The same row (the taps' float positions may land a hair before it).
+                for (px, src) in row.chunks_exact_mut(4).zip(frame.row(y).chunks_exact(8)) {
+                    for c in 0..4 {
+                        px[c] = ((u16::from(src[c]) + u16::from(src[c + 4]) + 1) >> 1) as u8;
+                    }
+                }
+                continue;
+            }
+            let (y0, y1, fy) = ys[y];
+            let (r0, r1) = (frame.row(y0), frame.row(y1));
+            for (px, &(x0, x1, fx)) in row.chunks_exact_mut(4).zip(&xs) {
+                for c in 0..4 {
+                    let at = |r: &[u8], x: usize| f32::from(r[x * 4 + c]);
+                    let top = at(r0, x0) * (1.0 - fx) + at(r0, x1) * fx;
+                    let bottom = at(r1, x0) * (1.0 - fx) + at(r1, x1) * fx;
+                    px[c] = (top * (1.0 - fy) + bottom * fy + 0.5) as u8;
+                }
+            }
+        }
+    });
+}
+
+/// A value in 0..1 stored as 8-bit unorm (round to nearest, as GPUs store it).
+#[inline]
+fn unorm8(v: f32) -> u8 {
+    (v.clamp(0.0, 1.0) * 255.0 + 0.5) as u8
+}
+
+/// `v.floor()` and `v.ceil()` as integers for |v| < 2^31, without the libm calls those
+/// become on baseline x86-64 (it has no rounding instruction before SSE4.1).
+#[inline]
+fn floor_i(v: f32) -> i64 {
+    let t = v as i64;
+    t - i64::from((t as f32) > v)
+}
+
+#[inline]
+fn ceil_i(v: f32) -> i64 {
+    let t = v as i64;
+    t + i64::from((t as f32) < v)
+}
+
+/// Round half to even (WGSL's `round`) for |v| < 2^22: adding and removing 1.5 * 2^23
+/// leaves no fraction bits, so the FPU's default rounding does it, without a libm call.
+/// Larger values come back unrounded but still large.
+#[inline]
+fn round_ties_even(v: f32) -> f32 {
+    const MAGIC: f32 = 12_582_912.0;
+    (v + MAGIC) - MAGIC
+}
+
+/// WGSL's mix: a (1 - t) + b t.
+#[inline]
+fn mix(a: f32, b: f32, t: f32) -> f32 {
+    a * (1.0 - t) + b * t
+}
+
+/// Where a source pixel lands on its row (common.wgsl `warped_x`).
+#[inline]
+fn warped_x(x: usize, n: f32, p: &WarpParams) -> f32 {
+    x as f32 + p.shift_gain_px * (n - p.zero_nearness)
+}

@@ -1,0 +1,288 @@
+//! The CPU warp (stereosplat::cpu) against the GPU passes it mirrors: the same frame,
+//! depth and settings through Warper + Composer (+ YuvPacker) on the GPU and through
+//! CpuWarper + CpuComposer must give the same output frame. Both store 8-bit values, and
+//! float rounding may flip a segment at the stretch limit, so the comparison allows one
+//! level almost everywhere and a few pixels more.
+
+mod common;
+
+use stereosplat::cpu::{CpuComposer, CpuWarper, RawDepth, Rgba};
+use stereosplat::encode::FrameInput;
+use stereosplat::gpu::warp::DepthRange;
+use stereosplat::gpu::{
+    Composer, DepthKind, Eye, FillMode, PassTimer, ShaderSet, StereoParams, Warper, YuvMatrix,
+    YuvPacker, frame_params, read_texture,
+};
+use stereosplat::layout::{Anaglyph, Layout};
+
+#[derive(Clone)]
+struct Case {
+    frame: (u32, u32),
+    depth_size: (u32, u32),
+    layout: Layout,
+    stereo: StereoParams,
+    range: DepthRange,
+    even: bool,
+    i420: bool,
+    /// Metric depth: leave holes of unknown depth (stored 0).
+    unknown_patches: bool,
+}
+
+fn case(frame: (u32, u32), layout: Layout) -> Case {
+    Case {
+        frame,
+        depth_size: frame,
+        layout,
+        stereo: StereoParams {
+            max_disparity_px: 9.0,
+            convergence: 0.4,
+            eye: Eye::Right,
+            ..Default::default()
+        },
+        range: DepthRange::default(),
+        even: false,
+        i420: false,
+        unknown_patches: false,
+    }
+}
+
+/// Textured frame: stripes, a gradient and noise-like hashes, so every resampling and
+/// interpolation error shows.
+fn frame(size: (u32, u32)) -> Vec<u8> {
+    let (w, h) = (size.0 as usize, size.1 as usize);
+    (0..w * h)
+        .flat_map(|i| {
+            let (x, y) = (i % w, i / w);
+            let hash = (x.wrapping_mul(2654435761) ^ y.wrapping_mul(40503)) % 97;
+            [
+                (x * 255 / w) as u8,
+                ((y * 7 + hash) % 256) as u8,
+                if (x / 3 + y / 5) % 2 == 0 { 40 } else { 210 },
+                255,
+            ]
+        })
+        .collect()
+}
+
+/// 16-bit depth: smooth hills plus hard steps (a near box and a thin pole), a steep slope
+/// (compressed to a fifth in the right eye: the box filter's whole reach) and a soft
+/// edge (its ramp pixels are flying pixels), so segments stretch, compress, fold and break.
+fn depth(c: &Case) -> Vec<u8> {
+    let (w, h) = (c.depth_size.0 as usize, c.depth_size.1 as usize);
+    (0..w * h)
+        .flat_map(|i| {
+            let (x, y) = (i % w, i / w);
+            let (u, v) = (x as f32 / w as f32, y as f32 / h as f32);
+            let hills = 0.3 + 0.2 * ((u * 14.0).sin() * (v * 9.0).cos());
+            let step = if (0.25..0.4).contains(&u) && (0.2..0.8).contains(&v) {
+                0.45
+            } else if (0.6..0.62).contains(&u) {
+                0.35
+            } else if (0.05..0.2).contains(&u) {
+                // Gentle: compressed only by large disparities, and then many samples
+                // per pixel are within the box filter's depth tolerance.
+                (u - 0.05) / 0.15 * 0.14
+            } else if (0.45..0.52).contains(&u) {
+                (u - 0.45) / 0.07 * 0.5
+            } else if (0.80..0.85).contains(&u) {
+                0.45
+            } else if (0.85..0.87).contains(&u) {
+                0.45 * (0.87 - u) / 0.02
+            } else {
+                0.0
+            };
+            let mut value = ((hills + step) * 65535.0) as u16;
+            if c.unknown_patches && (0.7..0.8).contains(&u) && (0.4..0.6).contains(&v) {
+                value = 0;
+            }
+            value.to_le_bytes()
+        })
+        .collect()
+}
+
+fn work_size(c: &Case) -> (u32, u32) {
+    c.layout.shown_eye_size(c.frame.0, c.frame.1)
+}
+
+fn gpu(c: &Case, rgba: &[u8], raw: &[u8]) -> Vec<u8> {
+    let ctx = common::gpu();
+    let mut warper = Warper::new(ctx, &ShaderSet::Embedded).expect("pipelines");
+    warper.prepare_at(ctx, c.frame, c.depth_size, c.stereo.eye, work_size(c));
+    let mut composer = Composer::new(ctx, &ShaderSet::Embedded).expect("pipelines");
+    composer
+        .prepare(ctx, &warper, c.layout, Anaglyph::Dubois, c.even)
+        .expect("layout");
+    warper.upload_color(&ctx.queue, rgba, c.frame.0 * 4);
+    warper.upload_depth(&ctx.queue, raw, c.depth_size.0 * 2);
+    let mut enc = ctx.device.create_command_encoder(&Default::default());
+    warper.encode(&ctx.queue, &mut enc, &c.stereo, &c.range);
+    composer.encode(&ctx.queue, &mut enc);
+    ctx.queue.submit([enc.finish()]);
+    if !c.i420 {
+        return read_texture(ctx, composer.output_texture());
+    }
+    let size = composer.output_size();
+    let mut packer = YuvPacker::new(ctx, &ShaderSet::Embedded).expect("pipeline");
+    packer.prepare(ctx, composer.output_view(), size, 1, matrix(size));
+    let len = u64::from(packer.layout().len);
+    let read = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+        label: None,
+        size: len,
+        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    let mut enc = ctx.device.create_command_encoder(&Default::default());
+    packer.encode(&mut enc, &mut PassTimer::disabled());
+    enc.copy_buffer_to_buffer(packer.planes(), 0, &read, 0, len);
+    ctx.queue.submit([enc.finish()]);
+    read.slice(..).map_async(wgpu::MapMode::Read, |_| {});
+    ctx.device
+        .poll(wgpu::PollType::wait_indefinitely())
+        .unwrap();
+    read.slice(..).get_mapped_range().unwrap().to_vec()
+}
+
+fn matrix(size: (u32, u32)) -> YuvMatrix {
+    YuvMatrix::for_height(size.1)
+}
+
+fn cpu(c: &Case, rgba: &[u8], raw: &[u8]) -> (Vec<u8>, CpuWarper) {
+    let work = work_size(c);
+    let mut warper = CpuWarper::new(c.frame, c.depth_size, c.stereo.eye, work);
+    let params = frame_params(&c.stereo, &c.range, c.frame, work, c.depth_size);
+    warper.warp(
+        Rgba {
+            data: rgba,
+            stride: c.frame.0 as usize * 4,
+            size: c.frame,
+        },
+        RawDepth {
+            data: raw,
+            stride: c.depth_size.0 as usize * 2,
+            size: c.depth_size,
+            rgb_encoded: false,
+        },
+        &params,
+    );
+    let (out, _) = Composer::frame_sizes(c.layout, c.frame, c.even);
+    let input = if c.i420 {
+        FrameInput::I420(matrix(out))
+    } else {
+        FrameInput::Rgba
+    };
+    let mut composer = CpuComposer::new(c.layout, Anaglyph::Dubois, c.frame, work, c.even, input);
+    let bytes = composer.compose(&warper).to_vec();
+    (bytes, warper)
+}
+
+/// Runs both and checks they agree; returns the CPU warper for further checks.
+fn agree(name: &str, c: &Case) -> CpuWarper {
+    let rgba = frame(c.frame);
+    let raw = depth(c);
+    let g = gpu(c, &rgba, &raw);
+    let (k, warper) = cpu(c, &rgba, &raw);
+    assert_eq!(g.len(), k.len(), "{name}: output sizes differ");
+    let diffs: Vec<u8> = g.iter().zip(&k).map(|(a, b)| a.abs_diff(*b)).collect();
+    let over_one = diffs.iter().filter(|&&d| d > 1).count();
+    let max = diffs.iter().copied().max().unwrap_or(0);
+    let mean = diffs.iter().map(|&d| f64::from(d)).sum::<f64>() / diffs.len() as f64;
+    eprintln!("{name}: mean diff {mean:.4}, max {max}, {over_one} bytes over 1 level");
+    // A flipped segment changes a few pixels of one row; anything systematic (a wrong
+    // formula, an off-by-one in a layout) changes thousands.
+    assert!(
+        over_one * 500 <= diffs.len(),
+        "{name}: {over_one} of {} bytes differ by more than one level (max {max})",
+        diffs.len()
+    );
+    assert!(mean < 0.05, "{name}: mean difference {mean:.4} levels");
+    warper
+}
+
+#[test]
+fn every_cpu_layout_matches_the_gpu() {
+    for layout in [
+        Layout::Sbs,
+        Layout::HalfSbs,
+        Layout::Tb,
+        Layout::HalfTb,
+        Layout::Anaglyph,
+        Layout::Cross,
+        Layout::HalfCross,
+        Layout::Left,
+        Layout::Right,
+    ] {
+        // Odd sides: the half layouts resample by a ratio that is not exactly 2.
+        agree(&format!("{layout:?}"), &case((161, 47), layout));
+    }
+    // Exactly half: pairs are averaged, on the row each output row really is (54 rows
+    // put some float tap positions a hair before their row).
+    agree("HalfSbs 96x54", &case((96, 54), Layout::HalfSbs));
+}
+
+#[test]
+fn both_eyes_scanline_fill_and_dilation_match_the_gpu() {
+    let mut c = case((160, 48), Layout::Sbs);
+    c.stereo.eye = Eye::Both;
+    agree("both eyes", &c);
+    c.stereo.fill = FillMode::Scanline;
+    agree("scanline", &c);
+    c.stereo.fill = FillMode::Background;
+    c.stereo.dilate_px = 3;
+    agree("dilation", &c);
+    c.stereo.eye = Eye::Left;
+    c.stereo.edge_threshold = 0.1;
+    agree("left eye, edge threshold", &c);
+    let mut c = case((200, 24), Layout::Sbs);
+    c.stereo.max_disparity_px = 60.0;
+    agree("strong parallax", &c);
+}
+
+#[test]
+fn guided_upsampling_and_metric_depth_match_the_gpu() {
+    let mut c = case((160, 48), Layout::HalfSbs);
+    c.depth_size = (40, 12);
+    let warper = agree("guided", &c);
+    assert!(
+        warper
+            .nearness()
+            .windows(2)
+            .any(|p| (p[0] - p[1]).abs() > 0.2),
+        "the scene has depth edges"
+    );
+    c.stereo.guided_upsample = false;
+    agree("bilinear", &c);
+
+    let mut m = case((160, 48), Layout::Sbs);
+    m.unknown_patches = true;
+    m.range = DepthRange {
+        kind: DepthKind::Metric,
+        value_scale: 20.0 / 65535.0,
+        q_max: 0.2,
+        ..Default::default()
+    };
+    m.stereo.camera.fx_px = 1500.0;
+    m.stereo.camera.convergence_m = Some(15.0);
+    let warper = agree("metric", &m);
+    assert!(
+        warper.nearness().iter().any(|&q| q < 0.0),
+        "unknown depth stays unknown"
+    );
+    let holes = warper.warped()[0]
+        .chunks_exact(4)
+        .filter(|p| p[3] == 0)
+        .count();
+    assert!(holes > 50, "the metric scene has disocclusions ({holes})");
+}
+
+#[test]
+fn i420_output_and_even_padding_match_the_gpu() {
+    let mut c = case((161, 47), Layout::Sbs);
+    c.even = true;
+    agree("padded rgba", &c);
+    let mut c = case((160, 48), Layout::HalfSbs);
+    c.i420 = true;
+    agree("i420 half-sbs", &c);
+    let mut c = case((162, 46), Layout::Anaglyph);
+    c.i420 = true;
+    agree("i420 anaglyph", &c);
+}
