@@ -75,6 +75,9 @@ impl ColourConvert {
 pub enum PixelFormat {
     Rgba,
     Gray16,
+    /// Grey depth: 16-bit, or 8-bit when the source has no more bits (converting 8-bit
+    /// video to 16-bit grey costs videoconvert twice the CPU of 8-bit grey).
+    Depth,
     /// 8-bit 4:2:0 as most decoders produce it (I420, or NV12 from hardware decoders),
     /// else RGBA: the GPU converts (`Frame::pixels`), so the CPU never does.
     Native,
@@ -87,6 +90,7 @@ impl PixelFormat {
         match self {
             PixelFormat::Rgba => &[F::Rgba],
             PixelFormat::Gray16 => &[F::Gray16Le],
+            PixelFormat::Depth => &[F::Gray16Le, F::Gray8],
             PixelFormat::Native => &[F::I420, F::Nv12, F::Rgba],
         }
     }
@@ -112,6 +116,11 @@ impl Frame {
     }
     pub fn data(&self) -> &[u8] {
         self.frame.plane_data(0).expect("plane 0 of a mapped frame")
+    }
+
+    /// 8-bit grey (from `PixelFormat::Depth` on an 8-bit source).
+    pub fn is_gray8(&self) -> bool {
+        self.frame.format() == gst_video::VideoFormat::Gray8
     }
 
     /// The pixels in whichever format was negotiated (see `PixelFormat::Native`).

@@ -929,7 +929,7 @@ pub fn render(
             } => {
                 warper.upload_frame(ctx, &frame.pixels());
                 if changed {
-                    warper.upload_depth(&ctx.queue, dframe.data(), dframe.stride_bytes());
+                    warper.upload_depth(&ctx.queue, dframe.data, dframe.stride);
                 }
                 let mut enc = ctx
                     .device
@@ -969,8 +969,8 @@ pub fn render(
                         size,
                     },
                     RawDepth {
-                        data: dframe.data(),
-                        stride: dframe.stride_bytes() as usize,
+                        data: dframe.data,
+                        stride: dframe.stride as usize,
                         size: depth_size,
                         rgb_encoded: job.depth_rgb,
                     },

@@ -93,7 +93,8 @@ pub struct DepthScan {
 }
 
 /// Bump when `DepthScan` or the scan's meaning changes, so old cached scans are ignored.
-const SCAN_CACHE_VERSION: u32 = 1;
+// 2: 8-bit depth is read as 8-bit grey widened by 257 (was GStreamer's 16-bit grey).
+const SCAN_CACHE_VERSION: u32 = 2;
 
 impl DepthScan {
     /// [`Self::run`], remembered in the depth cache (`--cache-dir`; not with
@@ -223,7 +224,7 @@ fn pixel_format(rgb: bool) -> PixelFormat {
     if rgb {
         PixelFormat::Rgba
     } else {
-        PixelFormat::Gray16
+        PixelFormat::Depth
     }
 }
 
@@ -231,12 +232,21 @@ fn pixel_format(rgb: bool) -> PixelFormat {
 /// toolbox's RGB encoding.
 fn value_range(f: &Frame, rgb: bool) -> (u16, u16, u16) {
     let (w, stride) = (f.width() as usize, f.stride_bytes() as usize);
-    let bpp = if rgb { 4 } else { 2 };
+    let gray8 = f.is_gray8();
+    let bpp = if rgb {
+        4
+    } else if gray8 {
+        1
+    } else {
+        2
+    };
     let (mut lo, mut lo_nonzero, mut hi) = (u16::MAX, u16::MAX, 0u16);
     for row in f.data().chunks(stride).take(f.height() as usize) {
         for px in row[..w * bpp].chunks_exact(bpp) {
             let v = if rgb {
                 u16::from(px[0]) << 8 | u16::from(px[2])
+            } else if gray8 {
+                u16::from(px[0]) * 257
             } else {
                 u16::from_le_bytes([px[0], px[1]])
             };
@@ -319,6 +329,15 @@ pub struct DepthStream {
     current_index: u64,
     /// Nothing handed out yet: the first frame always counts as changed.
     fresh: bool,
+    /// `current` widened to 16 bits when it is 8-bit grey.
+    widened: Vec<u8>,
+}
+
+/// A depth frame as the warp takes it: 16-bit grey (little endian), or RGBA for the
+/// toolbox's RGB encoding; rows `stride` bytes apart.
+pub struct DepthPixels<'a> {
+    pub data: &'a [u8],
+    pub stride: u32,
 }
 
 impl DepthStream {
@@ -361,6 +380,7 @@ impl DepthStream {
             next,
             current_index,
             fresh: true,
+            widened: Vec::new(),
         })
     }
 
@@ -371,7 +391,11 @@ impl DepthStream {
 
     /// The depth frame for video frame `index` at `pts_nanos`; the flag says whether it
     /// differs from the previous call's (so an unchanged one is not uploaded again).
-    pub fn frame_for(&mut self, index: u64, pts_nanos: u64) -> Result<(&Frame, bool), DepthError> {
+    pub fn frame_for(
+        &mut self,
+        index: u64,
+        pts_nanos: u64,
+    ) -> Result<(DepthPixels<'_>, bool), DepthError> {
         let mut changed = std::mem::take(&mut self.fresh);
         loop {
             let advance = match (self.matching, &self.current, &self.next) {
@@ -410,6 +434,28 @@ impl DepthStream {
                 video_secs: pts_nanos as f64 / 1e9,
             });
         }
-        Ok((frame, changed))
+        if !frame.is_gray8() {
+            let pixels = DepthPixels {
+                data: frame.data(),
+                stride: frame.stride_bytes(),
+            };
+            return Ok((pixels, changed));
+        }
+        // 8-bit grey: v * 257 spans the same 0..65535 as 16-bit grey of the same source.
+        let (w, h) = (frame.width() as usize, frame.height() as usize);
+        if changed || self.widened.is_empty() {
+            self.widened.resize(w * h * 2, 0);
+            let rows = frame.data().chunks(frame.stride_bytes() as usize);
+            for (out, row) in self.widened.chunks_exact_mut(w * 2).zip(rows) {
+                for (o, &v) in out.chunks_exact_mut(2).zip(&row[..w]) {
+                    o.copy_from_slice(&(u16::from(v) * 257).to_le_bytes());
+                }
+            }
+        }
+        let pixels = DepthPixels {
+            data: &self.widened,
+            stride: (w * 2) as u32,
+        };
+        Ok((pixels, changed))
     }
 }

@@ -152,8 +152,8 @@ impl Source {
             pts_nanos: frame.pts_nanos,
             rgba: frame.data().to_vec(),
             stride: frame.stride_bytes(),
-            depth: d.data().to_vec(),
-            depth_stride: d.stride_bytes(),
+            depth: d.data.to_vec(),
+            depth_stride: d.stride,
         });
         self.remember(cached.clone());
         Ok(Some(cached))
