@@ -852,3 +852,44 @@ fn a_cpu_warp_trace_has_its_spans_and_its_threads_cpu_time() {
         report.cpu
     );
 }
+
+#[test]
+fn eight_bit_depth_is_read_as_grey8_and_widened_like_gstreamers_grey16() {
+    use stereosplat::depth::DepthScan;
+    use stereosplat::depth::prerendered::{DepthStream, Matching};
+    let dir = common::work_dir("e2e_depth8");
+    let depth = dir.join("d.mp4");
+    // An odd width: GStreamer pads grey rows to 4 bytes, so the stride is not the width.
+    stereosplat::synth::depth_clip(&depth, (98, 54), 3, 24).unwrap();
+    let scan = DepthScan::run(&depth, false).unwrap();
+    assert_eq!(scan.source_bits, 8);
+    // The depth decoder takes 8-bit grey from an 8-bit source (no 16-bit conversion).
+    let mut direct = Decoder::open(&depth, PixelFormat::Depth, &DecodeOptions::default()).unwrap();
+    assert!(direct.next_frame().unwrap().expect("frame").is_gray8());
+    let mut stream = DepthStream::open(&scan, Matching::Index, 0, 0).unwrap();
+    // The same frame through videoconvert's 16-bit grey, as before.
+    let mut reference =
+        Decoder::open(&depth, PixelFormat::Gray16, &DecodeOptions::default()).unwrap();
+    for i in 0..3u64 {
+        let want = reference.next_frame().unwrap().expect("frame");
+        let (got, changed) = stream.frame_for(i, want.pts_nanos).unwrap();
+        assert!(changed);
+        assert_eq!(got.stride, 98 * 2);
+        let mut worst = 0u32;
+        for y in 0..54usize {
+            for x in 0..98usize {
+                let value = |d: &[u8], stride: usize| {
+                    u32::from(u16::from_le_bytes([
+                        d[y * stride + 2 * x],
+                        d[y * stride + 2 * x + 1],
+                    ]))
+                };
+                let a = value(got.data, got.stride as usize);
+                let b = value(want.data(), want.stride_bytes() as usize);
+                worst = worst.max(a.abs_diff(b));
+            }
+        }
+        // Both spread the source's 8 bits over 16; they differ by GStreamer's rounding.
+        assert!(worst <= 400, "frame {i}: differs by {worst} of 65535");
+    }
+}
