@@ -265,6 +265,7 @@ pub struct RenderOptions {
     /// Where the warp and compose run: gpu, cpu (the same algorithm on the CPU's
     /// cores), or auto: the CPU when the only GPU is a software rasteriser (lavapipe) and
     /// nothing GPU-only (--post, --shader-dir, --mask-out, inspection layouts) is asked for.
+    /// The preview's live view always warps on the GPU; its render button honours this.
     #[arg(long, value_enum, default_value_t = WarpDevice::Auto)]
     pub warp_device: WarpDevice,
     /// Append the layout's player tag to the output name (_LRF_Full_SBS, _LR, _TB, ...).

@@ -792,6 +792,15 @@ pub fn render(
     let size = (info.width, info.height);
     let even = container.needs_even_size();
     let (out_size, _) = Composer::frame_sizes(job.layout, size, even);
+    if out_size.0 == 0 || out_size.1 == 0 {
+        bail!(
+            "{}: a {}x{} input leaves no pixels in a {:?} output; use another --layout",
+            job.input.display(),
+            size.0,
+            size.1,
+            job.layout
+        );
+    }
     ctx.check_frame_fits(size.0, size.1, out_size.0, out_size.1)?;
     let work = job.warp_size(job.layout, size);
     let depth_size = depth.size();
@@ -972,7 +981,7 @@ pub fn render(
                         data: dframe.data,
                         stride: dframe.stride as usize,
                         size: depth_size,
-                        rgb_encoded: job.depth_rgb,
+                        rgba: job.depth_rgb,
                     },
                     &frame_params(&stereo, &range, size, work, depth_size),
                 );

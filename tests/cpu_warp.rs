@@ -26,6 +26,8 @@ struct Case {
     i420: bool,
     /// Metric depth: leave holes of unknown depth (stored 0).
     unknown_patches: bool,
+    /// Depth in the metric depth toolbox's RGB encoding (value R * 256 + B).
+    rgb_depth: bool,
 }
 
 fn case(frame: (u32, u32), layout: Layout) -> Case {
@@ -43,6 +45,7 @@ fn case(frame: (u32, u32), layout: Layout) -> Case {
         even: false,
         i420: false,
         unknown_patches: false,
+        rgb_depth: false,
     }
 }
 
@@ -95,9 +98,18 @@ fn depth(c: &Case) -> Vec<u8> {
             if c.unknown_patches && (0.7..0.8).contains(&u) && (0.4..0.6).contains(&v) {
                 value = 0;
             }
-            value.to_le_bytes()
+            if c.rgb_depth {
+                let [lo, hi] = value.to_le_bytes();
+                vec![hi, hi, lo, 255]
+            } else {
+                value.to_le_bytes().to_vec()
+            }
         })
         .collect()
+}
+
+fn depth_bpp(c: &Case) -> u32 {
+    if c.rgb_depth { 4 } else { 2 }
 }
 
 fn work_size(c: &Case) -> (u32, u32) {
@@ -107,13 +119,14 @@ fn work_size(c: &Case) -> (u32, u32) {
 fn gpu(c: &Case, rgba: &[u8], raw: &[u8]) -> Vec<u8> {
     let ctx = common::gpu();
     let mut warper = Warper::new(ctx, &ShaderSet::Embedded).expect("pipelines");
+    warper.set_rgb_depth(c.rgb_depth);
     warper.prepare_at(ctx, c.frame, c.depth_size, c.stereo.eye, work_size(c));
     let mut composer = Composer::new(ctx, &ShaderSet::Embedded).expect("pipelines");
     composer
         .prepare(ctx, &warper, c.layout, Anaglyph::Dubois, c.even)
         .expect("layout");
     warper.upload_color(&ctx.queue, rgba, c.frame.0 * 4);
-    warper.upload_depth(&ctx.queue, raw, c.depth_size.0 * 2);
+    warper.upload_depth(&ctx.queue, raw, c.depth_size.0 * depth_bpp(c));
     let mut enc = ctx.device.create_command_encoder(&Default::default());
     warper.encode(&ctx.queue, &mut enc, &c.stereo, &c.range);
     composer.encode(&ctx.queue, &mut enc);
@@ -158,9 +171,9 @@ fn cpu(c: &Case, rgba: &[u8], raw: &[u8]) -> (Vec<u8>, CpuWarper) {
         },
         RawDepth {
             data: raw,
-            stride: c.depth_size.0 as usize * 2,
+            stride: (c.depth_size.0 * depth_bpp(c)) as usize,
             size: c.depth_size,
-            rgb_encoded: false,
+            rgba: c.rgb_depth,
         },
         &params,
     );
@@ -272,6 +285,21 @@ fn guided_upsampling_and_metric_depth_match_the_gpu() {
         .filter(|p| p[3] == 0)
         .count();
     assert!(holes > 50, "the metric scene has disocclusions ({holes})");
+    m.rgb_depth = true;
+    m.range.rgb_encoded = true;
+    agree("metric, RGB-encoded", &m);
+
+    // Disparity in pixels from depth larger than the frame (averaged down).
+    let mut d = case((160, 48), Layout::HalfTb);
+    d.depth_size = (320, 96);
+    d.range = DepthRange {
+        kind: DepthKind::Disparity,
+        value_scale: 12.0 / 65535.0,
+        q_max: 12.0,
+        ..Default::default()
+    };
+    d.stereo.convergence = 4.0;
+    agree("disparity, larger depth", &d);
 }
 
 #[test]

@@ -14,11 +14,17 @@ impl RawDepth<'_> {
         &self.data[y * self.stride..]
     }
 
-    /// The stored value at column `x` of `row` (from [`Self::row`]).
+    /// The stored value at column `x` of `row` (from [`Self::row`]); `rgb_encoded`:
+    /// RGBA pixels hold R * 256 + B, else their red channel.
     #[inline]
-    fn value(&self, row: &[u8], x: usize) -> f32 {
-        if self.rgb_encoded {
-            f32::from(row[x * 4]) * 256.0 + f32::from(row[x * 4 + 2])
+    fn value(&self, row: &[u8], x: usize, rgb_encoded: bool) -> f32 {
+        if self.rgba {
+            let red = f32::from(row[x * 4]);
+            if rgb_encoded {
+                red * 256.0 + f32::from(row[x * 4 + 2])
+            } else {
+                red
+            }
         } else {
             f32::from(u16::from_le_bytes([row[x * 2], row[x * 2 + 1]]))
         }
@@ -88,6 +94,7 @@ pub(super) fn prepare(
     pool: &rayon::ThreadPool,
 ) {
     let w = p.out_size[0] as usize;
+    let encoded = p.rgb_encoded == 1;
     let xs = taps(p.out_size[0], p.raw_size[0]);
     let ys = taps(p.out_size[1], p.raw_size[1]);
     let rows = band_rows(p.out_size[1] as usize, pool);
@@ -100,10 +107,10 @@ pub(super) fn prepare(
             let fy = ty.f;
             for (x, (value, tx)) in row.iter_mut().zip(&xs).enumerate() {
                 let fx = tx.f;
-                let a = raw.value(r0, tx.t0);
-                let b = raw.value(r0, tx.t1);
-                let c = raw.value(r1, tx.t0);
-                let d = raw.value(r1, tx.t1);
+                let a = raw.value(r0, tx.t0, encoded);
+                let b = raw.value(r0, tx.t1, encoded);
+                let c = raw.value(r1, tx.t0, encoded);
+                let d = raw.value(r1, tx.t1, encoded);
                 let bilinear = mix(mix(a, b, fx), mix(c, d, fx), fy);
                 let blended = if guided {
                     // Each tap also counts by how much the frame at that tap resembles
@@ -146,7 +153,7 @@ pub(super) fn prepare(
                         } else {
                             r0
                         };
-                        raw.value(near_y, near_x)
+                        raw.value(near_y, near_x, encoded)
                     } else {
                         blended
                     };

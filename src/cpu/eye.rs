@@ -99,7 +99,10 @@ pub(super) fn warp(
             }
         },
     );
-    columns(&out.warped, (w, h), &mut out.above, &mut out.below, pool);
+    // Only the background fill looks above and below.
+    if p.fill_mode != FILL_SCANLINE {
+        columns(&out.warped, (w, h), &mut out.above, &mut out.below, pool);
+    }
     fill_resolve(p, out, pool);
 }
 

@@ -34,14 +34,16 @@ impl Rgba<'_> {
     }
 }
 
-/// Raw depth as decoded: 16-bit grey (little endian), or the metric depth toolbox's RGB
-/// encoding as RGBA8 (value R * 256 + B).
+/// Raw depth as decoded: 16-bit grey (little endian), or RGBA8 for the metric depth
+/// toolbox's RGB encoding (read as R * 256 + B when the frame's `DepthParams` say so, as
+/// depth_prep.wgsl does).
 #[derive(Clone, Copy)]
 pub struct RawDepth<'a> {
     pub data: &'a [u8],
     pub stride: usize,
     pub size: (u32, u32),
-    pub rgb_encoded: bool,
+    /// RGBA8 pixels rather than 16-bit grey.
+    pub rgba: bool,
 }
 
 pub struct CpuWarper {
@@ -106,6 +108,17 @@ impl CpuWarper {
         assert_eq!(frame.size, self.frame_size, "frame size changed");
         assert_eq!(depth.size, self.depth_size, "depth size changed");
         assert_eq!(params.eyes.len(), self.eyes.len(), "eye mode changed");
+        let work = [self.work.0, self.work.1];
+        assert!(
+            params.depth.out_size == work
+                && params.depth.raw_size == [depth.size.0, depth.size.1]
+                && params.eyes.iter().all(|e| e.size == work),
+            "params are for other sizes (use gpu::frame_params with this warper's sizes)"
+        );
+        assert!(
+            self.work.0 <= 1 << 14,
+            "z-buffer keys hold 14 bits of column"
+        );
         let (w, h) = (self.work.0 as usize, self.work.1 as usize);
         let pool = self.pool;
         let colour = if self.resampled.is_empty() {
