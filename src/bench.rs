@@ -263,7 +263,7 @@ pub fn cpu_warp_ms(size: (u32, u32), iterations: u32) -> (f64, f64) {
                 data: &depth,
                 stride: size.0 as usize * 2,
                 size,
-                rgba: false,
+                format: crate::cpu::DepthFormat::Gray16,
             },
             &params,
         );

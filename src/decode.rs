@@ -658,6 +658,9 @@ fn link_video(
     let flip = media::make("videoflip")?;
     flip.set_property_from_str("video-direction", "auto");
     let convert = media::make("videoconvert")?;
+    // All cores: the depth scan decodes a whole clip before rendering starts, with the
+    // other cores idle, and its conversion is most of its CPU time.
+    convert.set_property("n-threads", 0u32);
     let sink_el: &gst::Element = sink.upcast_ref();
     pipeline
         .add_many([&flip, &convert, sink_el])

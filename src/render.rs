@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 
-use crate::cpu::{CpuComposer, CpuWarper, RawDepth, Rgba};
+use crate::cpu::{CpuComposer, CpuWarper, DepthFormat, RawDepth, Rgba};
 use crate::decode::{ColourConvert, DecodeOptions, Decoder};
 use crate::depth::estimate::{self, EstimateOptions, Estimated};
 use crate::depth::{self, DepthScan, DepthStream};
@@ -919,7 +919,7 @@ pub fn render(
         let origin = *range_start.get_or_insert(frame.pts_nanos);
         log::trace!("frame {done}: source pts {} ns", frame.pts_nanos);
         let t = Instant::now();
-        let (dframe, changed) = depth.frame_for(start_index + done, frame.pts_nanos)?;
+        let (dframe, changed) = depth.frame_for(start_index + done, frame.pts_nanos, on_cpu)?;
         stages.depth += t.elapsed().as_secs_f64();
         spans.add("depth frame", t, Instant::now());
         if let Some(track) = &convergence {
@@ -981,7 +981,13 @@ pub fn render(
                         data: dframe.data,
                         stride: dframe.stride as usize,
                         size: depth_size,
-                        rgba: job.depth_rgb,
+                        format: if job.depth_rgb {
+                            DepthFormat::Rgba
+                        } else if dframe.gray8 {
+                            DepthFormat::Gray8
+                        } else {
+                            DepthFormat::Gray16
+                        },
                     },
                     &frame_params(&stereo, &range, size, work, depth_size),
                 );

@@ -60,6 +60,8 @@ impl Stage {
         } else if starts("cpu-warp") {
             Stage::CpuWarp
         } else if starts("dec-")
+            // GLib's pool threads: the decoders' videoconvert runs on all cores.
+            || starts("pool-")
             || comm.contains("demux")
             || starts("typefind")
             || starts("multiqueue")
@@ -289,6 +291,7 @@ mod tests {
         assert_eq!(Stage::of("stereosplat", p), Stage::Gpu);
         assert_eq!(Stage::of("llvmpipe-0", p), Stage::Gpu);
         assert_eq!(Stage::of("cpu-warp-1", p), Stage::CpuWarp);
+        assert_eq!(Stage::of("pool-stereosplat", p), Stage::Decode);
         assert_eq!(Stage::of("ctrl-c", p), Stage::Other);
     }
 

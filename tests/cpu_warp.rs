@@ -6,7 +6,7 @@
 
 mod common;
 
-use stereosplat::cpu::{CpuComposer, CpuWarper, RawDepth, Rgba};
+use stereosplat::cpu::{CpuComposer, CpuWarper, DepthFormat, RawDepth, Rgba};
 use stereosplat::encode::FrameInput;
 use stereosplat::gpu::warp::DepthRange;
 use stereosplat::gpu::{
@@ -28,6 +28,8 @@ struct Case {
     unknown_patches: bool,
     /// Depth in the metric depth toolbox's RGB encoding (value R * 256 + B).
     rgb_depth: bool,
+    /// 8-bit grey depth: the GPU gets it widened (v * 257), the CPU as it is.
+    gray8: bool,
 }
 
 fn case(frame: (u32, u32), layout: Layout) -> Case {
@@ -46,6 +48,7 @@ fn case(frame: (u32, u32), layout: Layout) -> Case {
         i420: false,
         unknown_patches: false,
         rgb_depth: false,
+        gray8: false,
     }
 }
 
@@ -101,6 +104,8 @@ fn depth(c: &Case) -> Vec<u8> {
             if c.rgb_depth {
                 let [lo, hi] = value.to_le_bytes();
                 vec![hi, hi, lo, 255]
+            } else if c.gray8 {
+                (value / 257 * 257).to_le_bytes().to_vec()
             } else {
                 value.to_le_bytes().to_vec()
             }
@@ -161,6 +166,13 @@ fn matrix(size: (u32, u32)) -> YuvMatrix {
 
 fn cpu(c: &Case, rgba: &[u8], raw: &[u8]) -> (Vec<u8>, CpuWarper) {
     let work = work_size(c);
+    // 8-bit depth: the high bytes of the widened values the GPU gets.
+    let narrow: Vec<u8> = raw.chunks_exact(2).map(|v| v[1]).collect();
+    let (raw, bpp) = if c.gray8 {
+        (narrow.as_slice(), 1)
+    } else {
+        (raw, depth_bpp(c))
+    };
     let mut warper = CpuWarper::new(c.frame, c.depth_size, c.stereo.eye, work);
     let params = frame_params(&c.stereo, &c.range, c.frame, work, c.depth_size);
     warper.warp(
@@ -171,9 +183,15 @@ fn cpu(c: &Case, rgba: &[u8], raw: &[u8]) -> (Vec<u8>, CpuWarper) {
         },
         RawDepth {
             data: raw,
-            stride: (c.depth_size.0 * depth_bpp(c)) as usize,
+            stride: (c.depth_size.0 * bpp) as usize,
             size: c.depth_size,
-            rgba: c.rgb_depth,
+            format: if c.rgb_depth {
+                DepthFormat::Rgba
+            } else if c.gray8 {
+                DepthFormat::Gray8
+            } else {
+                DepthFormat::Gray16
+            },
         },
         &params,
     );
@@ -264,6 +282,8 @@ fn guided_upsampling_and_metric_depth_match_the_gpu() {
     );
     c.stereo.guided_upsample = false;
     agree("bilinear", &c);
+    c.gray8 = true;
+    agree("8-bit depth", &c);
 
     let mut m = case((160, 48), Layout::Sbs);
     m.unknown_patches = true;

@@ -872,7 +872,7 @@ fn eight_bit_depth_is_read_as_grey8_and_widened_like_gstreamers_grey16() {
         Decoder::open(&depth, PixelFormat::Gray16, &DecodeOptions::default()).unwrap();
     for i in 0..3u64 {
         let want = reference.next_frame().unwrap().expect("frame");
-        let (got, changed) = stream.frame_for(i, want.pts_nanos).unwrap();
+        let (got, changed) = stream.frame_for(i, want.pts_nanos, false).unwrap();
         assert!(changed);
         assert_eq!(got.stride, 98 * 2);
         let mut worst = 0u32;
@@ -891,5 +891,15 @@ fn eight_bit_depth_is_read_as_grey8_and_widened_like_gstreamers_grey16() {
         }
         // Both spread the source's 8 bits over 16; they differ by GStreamer's rounding.
         assert!(worst <= 400, "frame {i}: differs by {worst} of 65535");
+        // The CPU warp takes the 8 bits as they are: v for v * 257.
+        let widened = got.data.to_vec();
+        let (narrow, _) = stream.frame_for(i, want.pts_nanos, true).unwrap();
+        assert!(narrow.gray8);
+        for y in 0..54usize {
+            for x in 0..98usize {
+                let v = u16::from(narrow.data[y * narrow.stride as usize + x]) * 257;
+                assert_eq!(v.to_le_bytes(), widened[y * 196 + 2 * x..][..2]);
+            }
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! Raw depth -> the warp's depth quantity at the work size (shaders/depth_prep.wgsl), and
 //! the foreground dilation (shaders/depth_dilate.wgsl).
 
-use super::{RawDepth, Rgba, band_rows, mix, run_bands};
+use super::{DepthFormat, RawDepth, Rgba, band_rows, mix, run_bands};
 use crate::gpu::params::DepthParams;
 
 const DEPTH_RELATIVE: u32 = 0;
@@ -18,15 +18,13 @@ impl RawDepth<'_> {
     /// RGBA pixels hold R * 256 + B, else their red channel.
     #[inline]
     fn value(&self, row: &[u8], x: usize, rgb_encoded: bool) -> f32 {
-        if self.rgba {
-            let red = f32::from(row[x * 4]);
-            if rgb_encoded {
-                red * 256.0 + f32::from(row[x * 4 + 2])
-            } else {
-                red
+        match self.format {
+            DepthFormat::Gray16 => f32::from(u16::from_le_bytes([row[x * 2], row[x * 2 + 1]])),
+            DepthFormat::Gray8 => f32::from(u16::from(row[x]) * 257),
+            DepthFormat::Rgba if rgb_encoded => {
+                f32::from(row[x * 4]) * 256.0 + f32::from(row[x * 4 + 2])
             }
-        } else {
-            f32::from(u16::from_le_bytes([row[x * 2], row[x * 2 + 1]]))
+            DepthFormat::Rgba => f32::from(row[x * 4]),
         }
     }
 }

@@ -34,16 +34,25 @@ impl Rgba<'_> {
     }
 }
 
-/// Raw depth as decoded: 16-bit grey (little endian), or RGBA8 for the metric depth
-/// toolbox's RGB encoding (read as R * 256 + B when the frame's `DepthParams` say so, as
-/// depth_prep.wgsl does).
+/// Raw depth as decoded.
 #[derive(Clone, Copy)]
 pub struct RawDepth<'a> {
     pub data: &'a [u8],
     pub stride: usize,
     pub size: (u32, u32),
-    /// RGBA8 pixels rather than 16-bit grey.
-    pub rgba: bool,
+    pub format: DepthFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DepthFormat {
+    /// 16-bit grey, little endian.
+    Gray16,
+    /// 8-bit grey from an 8-bit source: v stands for v * 257 (0..65535, as 16-bit grey
+    /// of the same source would be), saving the widening copy.
+    Gray8,
+    /// RGBA8 for the metric depth toolbox's RGB encoding: R * 256 + B when the frame's
+    /// `DepthParams` say so, else R (as depth_prep.wgsl reads its RGBA texture).
+    Rgba,
 }
 
 pub struct CpuWarper {
@@ -214,9 +223,10 @@ fn run_bands<B: Send>(pool: &rayon::ThreadPool, bands: Vec<B>, f: impl Fn(B) + S
     });
 }
 
-/// Rows per band: one band per worker (bands of rows keep each core on its own memory).
+/// Rows per band: four bands per worker, so a worker that finishes early (the decoder
+/// and encoder share the cores) takes over bands instead of waiting for the slowest.
 fn band_rows(rows: usize, pool: &rayon::ThreadPool) -> usize {
-    rows.div_ceil(pool.current_num_threads().max(1)).max(1)
+    rows.div_ceil(4 * pool.current_num_threads().max(1)).max(1)
 }
 
 /// Bilinear taps of a linear, clamp-to-edge sampler reading `src` texels at the centres

@@ -333,11 +333,13 @@ pub struct DepthStream {
     widened: Vec<u8>,
 }
 
-/// A depth frame as the warp takes it: 16-bit grey (little endian), or RGBA for the
-/// toolbox's RGB encoding; rows `stride` bytes apart.
+/// A depth frame as the warp takes it: 16-bit grey (little endian), 8-bit grey (only
+/// when asked for, standing for v * 257), or RGBA for the toolbox's RGB encoding; rows
+/// `stride` bytes apart.
 pub struct DepthPixels<'a> {
     pub data: &'a [u8],
     pub stride: u32,
+    pub gray8: bool,
 }
 
 impl DepthStream {
@@ -391,10 +393,13 @@ impl DepthStream {
 
     /// The depth frame for video frame `index` at `pts_nanos`; the flag says whether it
     /// differs from the previous call's (so an unchanged one is not uploaded again).
+    /// `keep_8bit`: hand 8-bit grey over as it is (the CPU warp reads it) instead of
+    /// widening it to 16 bits (the GPU's depth texture).
     pub fn frame_for(
         &mut self,
         index: u64,
         pts_nanos: u64,
+        keep_8bit: bool,
     ) -> Result<(DepthPixels<'_>, bool), DepthError> {
         let mut changed = std::mem::take(&mut self.fresh);
         loop {
@@ -434,10 +439,11 @@ impl DepthStream {
                 video_secs: pts_nanos as f64 / 1e9,
             });
         }
-        if !frame.is_gray8() {
+        if !frame.is_gray8() || keep_8bit {
             let pixels = DepthPixels {
                 data: frame.data(),
                 stride: frame.stride_bytes(),
+                gray8: frame.is_gray8(),
             };
             return Ok((pixels, changed));
         }
@@ -455,6 +461,7 @@ impl DepthStream {
         let pixels = DepthPixels {
             data: &self.widened,
             stride: (w * 2) as u32,
+            gray8: false,
         };
         Ok((pixels, changed))
     }

@@ -146,7 +146,7 @@ impl Source {
             return Ok(None);
         };
         self.next += 1;
-        let (d, _) = self.depth.frame_for(index, frame.pts_nanos)?;
+        let (d, _) = self.depth.frame_for(index, frame.pts_nanos, false)?;
         let cached = Arc::new(CachedFrame {
             index,
             pts_nanos: frame.pts_nanos,
