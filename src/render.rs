@@ -77,13 +77,13 @@ pub struct RenderJob {
 /// Where the warp and compose run (`--warp-device`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum WarpDevice {
-    /// The CPU when the only Vulkan adapter is a software rasteriser (lavapipe: the
-    /// shaders then cost several times the CPU of `crate::cpu`) and the job needs nothing
-    /// GPU-only; the GPU otherwise.
+    /// The CPU when the adapter is a software rasteriser such as lavapipe (its shaders
+    /// cost several times the CPU) and the job needs nothing GPU-only; else the GPU.
     #[default]
     Auto,
+    /// The WGSL shaders on the chosen adapter.
     Gpu,
-    /// The same warp written for the CPU's cores (see `crate::cpu`).
+    /// The same warp on the CPU's cores (src/cpu/).
     Cpu,
 }
 

@@ -155,6 +155,12 @@ fn outputs_and_parameters_are_checked_before_any_work() {
     fails(&dir, vec![s(&input), "--frames", "0"], &out, &["--frames"]);
     fails(
         &dir,
+        vec![s(&input), "--warp-device", "cpu", "--layout", "grid"],
+        &out,
+        &["--warp-device cpu cannot do", "--layout grid"],
+    );
+    fails(
+        &dir,
         vec![s(&input), "--depth-kind", "metric"],
         &out,
         &["field of view", "--xfov"],
