@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 
-use crate::cpu::{CpuComposer, CpuWarper, DepthFormat, RawDepth, Rgba};
+use crate::cpu::{CpuComposer, CpuFinished, CpuJob, CpuPipeline, CpuWarper, DepthFormat};
 use crate::decode::{ColourConvert, DecodeOptions, Decoder};
 use crate::depth::estimate::{self, EstimateOptions, Estimated};
 use crate::depth::{self, DepthScan, DepthStream};
@@ -460,9 +460,14 @@ enum Backend {
         in_flight: VecDeque<InFlight>,
     },
     Cpu {
-        warper: CpuWarper,
-        composer: CpuComposer,
+        /// The warp on its own thread, up to two frames ahead of the encoder.
+        pipeline: CpuPipeline,
         encoder: Encoder,
+        /// Bytes between rows of the RGBA frames it produces (I420: unused).
+        stride: u32,
+        /// Output and depth buffers back from the warp thread, for reuse.
+        free_frames: Vec<Vec<u8>>,
+        free_depth: Vec<Vec<u8>>,
     },
 }
 
@@ -501,6 +506,30 @@ fn drain(
     Ok(())
 }
 
+/// Hands a frame the CPU warp finished to the encoder and keeps its buffers for reuse.
+fn push_cpu_frame(
+    encoder: &mut Encoder,
+    stride: u32,
+    finished: CpuFinished,
+    free_frames: &mut Vec<Vec<u8>>,
+    free_depth: &mut Vec<Vec<u8>>,
+    stages: &mut StageTimes,
+    spans: &mut Spans,
+) -> anyhow::Result<()> {
+    stages.cpu_warp += finished
+        .ended
+        .duration_since(finished.started)
+        .as_secs_f64();
+    spans.add("CPU warp + compose", finished.started, finished.ended);
+    let t = Instant::now();
+    encoder.push_video(&finished.out, stride, finished.pts, finished.duration)?;
+    stages.encoder += t.elapsed().as_secs_f64();
+    spans.add("hand to the encoder", t, Instant::now());
+    free_frames.push(finished.out);
+    free_depth.extend(finished.spare_depth);
+    Ok(())
+}
+
 /// The render loop's waits as trace spans, when `--trace` asks for them.
 struct Spans {
     origin: Instant,
@@ -527,8 +556,10 @@ impl Spans {
 pub struct StageTimes {
     pub decoder: f64,
     pub depth: f64,
-    /// `--warp-device cpu`: warping and composing (on the CPU warp's threads).
+    /// `--warp-device cpu`: warping and composing (on the CPU warp's threads, alongside
+    /// the loop), and the loop waiting to queue a frame for it.
     pub cpu_warp: f64,
+    pub cpu_wait: f64,
     pub gpu_submit: f64,
     pub gpu_wait: f64,
     pub encoder: f64,
@@ -542,7 +573,11 @@ impl std::fmt::Display for StageTimes {
             self.decoder, self.depth
         )?;
         if self.cpu_warp > 0.0 {
-            write!(f, "CPU warp+compose {:.2} s, ", self.cpu_warp)?;
+            write!(
+                f,
+                "CPU warp+compose {:.2} s (on its thread), waiting to queue frames for it {:.2} s, ",
+                self.cpu_warp, self.cpu_wait
+            )?;
         } else {
             write!(
                 f,
@@ -836,9 +871,11 @@ pub fn render(
         let composer =
             CpuComposer::new(job.layout, job.anaglyph, size, work, even, encoder.input());
         Backend::Cpu {
-            warper,
-            composer,
+            stride: composer.stride_bytes(),
+            pipeline: CpuPipeline::start(warper, composer),
             encoder,
+            free_frames: Vec::new(),
+            free_depth: Vec::new(),
         }
     } else {
         let mut warper = Warper::new(ctx, &job.shaders)?;
@@ -964,42 +1001,51 @@ pub fn render(
                 }
             }
             Backend::Cpu {
-                warper,
-                composer,
+                pipeline,
                 encoder,
+                stride,
+                free_frames,
+                free_depth,
             } => {
-                let FramePixels::Rgba { data, stride } = frame.pixels() else {
+                if !matches!(frame.pixels(), FramePixels::Rgba { .. }) {
                     bail!("the CPU warp needs RGBA frames (the decoder was asked for them)");
+                }
+                let depth = changed.then(|| {
+                    let mut copy = free_depth.pop().unwrap_or_default();
+                    copy.clear();
+                    copy.extend_from_slice(dframe.data);
+                    copy
+                });
+                let job = CpuJob {
+                    frame,
+                    depth,
+                    depth_stride: dframe.stride as usize,
+                    depth_format: if job.depth_rgb {
+                        DepthFormat::Rgba
+                    } else if dframe.gray8 {
+                        DepthFormat::Gray8
+                    } else {
+                        DepthFormat::Gray16
+                    },
+                    params: frame_params(&stereo, &range, size, work, depth_size),
+                    pts,
+                    duration: dur,
+                    out: free_frames.pop().unwrap_or_default(),
                 };
-                warper.warp(
-                    Rgba {
-                        data,
-                        stride: stride as usize,
-                        size,
-                    },
-                    RawDepth {
-                        data: dframe.data,
-                        stride: dframe.stride as usize,
-                        size: depth_size,
-                        format: if job.depth_rgb {
-                            DepthFormat::Rgba
-                        } else if dframe.gray8 {
-                            DepthFormat::Gray8
-                        } else {
-                            DepthFormat::Gray16
-                        },
-                    },
-                    &frame_params(&stereo, &range, size, work, depth_size),
-                );
-                let stride = composer.stride_bytes();
-                let out = composer.compose(warper);
-                let warped = Instant::now();
-                stages.cpu_warp += warped.duration_since(t).as_secs_f64();
-                spans.add("CPU warp + compose", t, warped);
-                drop(frame);
-                encoder.push_video(out, stride, pts, dur)?;
-                stages.encoder += warped.elapsed().as_secs_f64();
-                spans.add("hand to the encoder", warped, Instant::now());
+                pipeline.submit(job)?;
+                stages.cpu_wait += t.elapsed().as_secs_f64();
+                spans.add("wait for the CPU warp", t, Instant::now());
+                while let Some(finished) = pipeline.try_finished() {
+                    push_cpu_frame(
+                        encoder,
+                        *stride,
+                        finished,
+                        free_frames,
+                        free_depth,
+                        &mut stages,
+                        &mut spans,
+                    )?;
+                }
             }
         }
         audio.clear();
@@ -1010,15 +1056,35 @@ pub fn render(
         done += 1;
         progress.frame(done);
     }
-    if let Backend::Gpu {
-        main,
-        mask,
-        in_flight,
-        ..
-    } = &mut backend
-    {
-        while let Some(next) = in_flight.pop_front() {
-            drain(ctx, main, mask, &mut stages, &mut spans, next)?;
+    match &mut backend {
+        Backend::Gpu {
+            main,
+            mask,
+            in_flight,
+            ..
+        } => {
+            while let Some(next) = in_flight.pop_front() {
+                drain(ctx, main, mask, &mut stages, &mut spans, next)?;
+            }
+        }
+        Backend::Cpu {
+            pipeline,
+            encoder,
+            stride,
+            free_frames,
+            free_depth,
+        } => {
+            for finished in pipeline.close() {
+                push_cpu_frame(
+                    encoder,
+                    *stride,
+                    finished,
+                    free_frames,
+                    free_depth,
+                    &mut stages,
+                    &mut spans,
+                )?;
+            }
         }
     }
     if done == 0 {

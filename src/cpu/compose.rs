@@ -18,6 +18,8 @@ pub struct CpuComposer {
     content: (u32, u32),
     /// I420 conversion rows (Y, Cb, Cr) when the encoder takes I420.
     yuv: Option<(I420Layout, Rows)>,
+    /// Bytes of one output frame.
+    frame_len: usize,
     frame: Vec<u8>,
 }
 
@@ -58,7 +60,8 @@ impl CpuComposer {
             out,
             content,
             yuv,
-            frame: vec![0; len],
+            frame_len: len,
+            frame: Vec::new(),
         }
     }
 
@@ -73,7 +76,17 @@ impl CpuComposer {
 
     /// Composes the warper's current eyes; returns the frame for `Encoder::push_video`.
     pub fn compose(&mut self, warper: &CpuWarper) -> &[u8] {
+        let mut frame = std::mem::take(&mut self.frame);
+        self.compose_into(warper, &mut frame);
+        self.frame = frame;
+        &self.frame
+    }
+
+    /// [`Self::compose`] into `frame` (resized to fit), for frames handed to another
+    /// thread.
+    pub fn compose_into(&self, warper: &CpuWarper, frame: &mut Vec<u8>) {
         assert_eq!(warper.work_size(), self.eye, "eye size changed");
+        frame.resize(self.frame_len, 0);
         let (left, right) = warper.views();
         let pool = warper.pool();
         let rows = RowSource {
@@ -89,11 +102,7 @@ impl CpuComposer {
         match &self.yuv {
             None => {
                 let per_band = band_rows(h, pool);
-                let bands: Vec<_> = self
-                    .frame
-                    .chunks_mut(per_band * w * 4)
-                    .enumerate()
-                    .collect();
+                let bands: Vec<_> = frame.chunks_mut(per_band * w * 4).enumerate().collect();
                 run_bands(pool, bands, |(band, out)| {
                     for (i, row) in out.chunks_exact_mut(w * 4).enumerate() {
                         rows.fill(band * per_band + i, row);
@@ -102,7 +111,7 @@ impl CpuComposer {
             }
             Some((layout, coefs)) => {
                 let pairs = band_rows(h / 2, pool);
-                let (y_plane, chroma) = self.frame.split_at_mut(layout.u_offset as usize);
+                let (y_plane, chroma) = frame.split_at_mut(layout.u_offset as usize);
                 let (u_plane, v_plane) =
                     chroma.split_at_mut((layout.v_offset - layout.u_offset) as usize);
                 let (ys, cs) = (layout.y_stride as usize, layout.c_stride as usize);
@@ -129,7 +138,6 @@ impl CpuComposer {
                 });
             }
         }
-        &self.frame
     }
 }
 

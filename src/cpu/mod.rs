@@ -8,13 +8,16 @@
 //! tests/cpu_warp.rs holds it to the GPU's output.
 //!
 //! Data flows one way: [`CpuWarper::warp`] (frame + depth -> eye views), then
-//! [`CpuComposer::compose`] (eye views -> output frame, RGBA or I420).
+//! [`CpuComposer::compose`] (eye views -> output frame, RGBA or I420); a render runs both
+//! on the thread of a [`CpuPipeline`].
 
 mod compose;
 mod depth;
 mod eye;
+mod pipeline;
 
 pub use compose::CpuComposer;
+pub use pipeline::{CpuPipeline, Finished as CpuFinished, Job as CpuJob};
 
 use crate::gpu::params::WarpParams;
 use crate::gpu::{Eye, FrameParams};

@@ -1,0 +1,130 @@
+//! The CPU warp on a thread of its own (`cpu-warp-feed`), so the render loop decodes the
+//! next frame, reads its depth and hands finished frames to the encoder while the warp
+//! works: the warp, the stage that sets the speed, never waits for the loop. One frame
+//! is warped while the next waits in a queue of one.
+
+use std::sync::mpsc;
+use std::time::Instant;
+
+use super::{CpuComposer, CpuWarper, DepthFormat, RawDepth, Rgba};
+use crate::decode::Frame;
+use crate::gpu::{FrameParams, FramePixels};
+
+/// One frame to warp.
+pub struct Job {
+    /// The decoded frame (RGBA), released once warped.
+    pub frame: Frame,
+    /// The depth for this frame, or None when it is the previous frame's.
+    pub depth: Option<Vec<u8>>,
+    pub depth_stride: usize,
+    pub depth_format: DepthFormat,
+    pub params: FrameParams,
+    pub pts: u64,
+    pub duration: Option<u64>,
+    /// A buffer to compose into (recycled from an earlier `Finished`).
+    pub out: Vec<u8>,
+}
+
+/// One warped and composed frame, in the encoder's format.
+pub struct Finished {
+    pub out: Vec<u8>,
+    pub pts: u64,
+    pub duration: Option<u64>,
+    /// When the warp of this frame started and ended (for the trace and stage times).
+    pub started: Instant,
+    pub ended: Instant,
+    /// The depth buffer this frame's depth replaced, for reuse.
+    pub spare_depth: Option<Vec<u8>>,
+}
+
+pub struct CpuPipeline {
+    jobs: Option<mpsc::SyncSender<Job>>,
+    finished: mpsc::Receiver<Finished>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl CpuPipeline {
+    pub fn start(mut warper: CpuWarper, composer: CpuComposer) -> Self {
+        let (jobs, queue) = mpsc::sync_channel::<Job>(1);
+        let (done, finished) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("cpu-warp-feed".into())
+            .spawn(move || {
+                let mut depth = Vec::new();
+                for job in queue {
+                    let started = Instant::now();
+                    let spare_depth = job.depth.map(|d| std::mem::replace(&mut depth, d));
+                    // The render loop sends RGBA frames only; anything else ends the
+                    // thread, which the loop reports when it next submits.
+                    let FramePixels::Rgba { data, stride } = job.frame.pixels() else {
+                        break;
+                    };
+                    let size = warper.frame_size();
+                    warper.warp(
+                        Rgba {
+                            data,
+                            stride: stride as usize,
+                            size,
+                        },
+                        RawDepth {
+                            data: &depth,
+                            stride: job.depth_stride,
+                            size: warper.depth_size(),
+                            format: job.depth_format,
+                        },
+                        &job.params,
+                    );
+                    drop(job.frame);
+                    let mut out = job.out;
+                    composer.compose_into(&warper, &mut out);
+                    let finished = Finished {
+                        out,
+                        pts: job.pts,
+                        duration: job.duration,
+                        started,
+                        ended: Instant::now(),
+                        spare_depth,
+                    };
+                    if done.send(finished).is_err() {
+                        break;
+                    }
+                }
+            })
+            .expect("starting the CPU warp thread");
+        Self {
+            jobs: Some(jobs),
+            finished,
+            thread: Some(thread),
+        }
+    }
+
+    /// Queues a frame; waits while the warp works on one frame and another is queued.
+    pub fn submit(&self, job: Job) -> anyhow::Result<()> {
+        self.jobs
+            .as_ref()
+            .expect("submit after close")
+            .send(job)
+            .map_err(|_| anyhow::anyhow!("the CPU warp thread stopped (see the messages above)"))
+    }
+
+    /// A finished frame, if one is ready.
+    pub fn try_finished(&self) -> Option<Finished> {
+        self.finished.try_recv().ok()
+    }
+
+    /// No more frames: the rest as they finish.
+    pub fn close(&mut self) -> mpsc::Iter<'_, Finished> {
+        self.jobs = None;
+        self.finished.iter()
+    }
+}
+
+impl Drop for CpuPipeline {
+    /// Stops the thread after its current frame (also when the render fails midway).
+    fn drop(&mut self) {
+        self.jobs = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
