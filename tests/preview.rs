@@ -71,10 +71,15 @@ struct Xvfb(std::process::Child, String);
 impl Xvfb {
     fn start() -> Self {
         for n in 90..120 {
-            if Path::new(&format!("/tmp/.X11-unix/X{n}")).exists() {
+            // Busy when its lock names a live process; a killed server leaves a stale
+            // lock and socket behind, which Xvfb replaces.
+            let lock = std::fs::read_to_string(format!("/tmp/.X{n}-lock")).unwrap_or_default();
+            let pid = lock.trim();
+            if !pid.is_empty() && Path::new(&format!("/proc/{pid}")).exists() {
                 continue;
             }
             let display = format!(":{n}");
+            let spawned = std::time::SystemTime::now() - Duration::from_secs(1);
             let child = Command::new("Xvfb")
                 .args([&display, "-screen", "0", "1400x900x24", "-nolisten", "tcp"])
                 .stdout(Stdio::null())
@@ -83,7 +88,14 @@ impl Xvfb {
                 .expect("Xvfb (install xvfb; .ci/setup does)");
             let socket = format!("/tmp/.X11-unix/X{n}");
             let t = Instant::now();
-            while !Path::new(&socket).exists() && t.elapsed() < Duration::from_secs(10) {
+            // Ready once it has made its socket (a stale one from a killed server is
+            // older than this server).
+            let fresh = || {
+                std::fs::metadata(&socket)
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|m| m >= spawned)
+            };
+            while !fresh() && t.elapsed() < Duration::from_secs(10) {
                 std::thread::sleep(Duration::from_millis(50));
             }
             return Xvfb(child, display);
@@ -99,9 +111,15 @@ impl Drop for Xvfb {
     }
 }
 
+// One test for both warps: parallel tests would race for the same free X display.
 #[test]
 fn window_under_xvfb_shows_the_composed_anaglyph_and_exits_cleanly() {
-    let dir = common::work_dir("preview_window");
+    window_shows_the_anaglyph("gpu");
+    window_shows_the_anaglyph("cpu");
+}
+
+fn window_shows_the_anaglyph(device: &str) {
+    let dir = common::work_dir(&format!("preview_window_{device}"));
     stereosplat::synth::write_sample(&dir, (160, 90), 48, 24).unwrap();
     let x = Xvfb::start();
     let mut child = Command::new(common::bin())
@@ -111,6 +129,8 @@ fn window_under_xvfb_shows_the_composed_anaglyph_and_exits_cleanly() {
             "--play",
             "--exit-after-frames",
             "40",
+            "--warp-device",
+            device,
         ])
         .current_dir(&dir)
         .env("DISPLAY", &x.1)
@@ -142,6 +162,11 @@ fn window_under_xvfb_shows_the_composed_anaglyph_and_exits_cleanly() {
     assert!(shown >= 40, "{log}");
     assert!(log.contains("40 frames shown, closing"), "{log}");
     assert!(!log.contains("panicked"), "{log}");
+    assert_eq!(
+        log.contains("warping on the CPU"),
+        device == "cpu",
+        "{device}:\n{log}"
+    );
 
     // The screenshot holds the anaglyph: many strongly red or cyan pixels, which the
     // grey and black UI never has.

@@ -236,9 +236,11 @@ impl Composer {
             sample_count: 1,
             dimension: wgpu::TextureDimension::D2,
             format: OUTPUT_FORMAT,
+            // Copy destination: the preview writes the CPU warp's frames here.
             usage: wgpu::TextureUsages::STORAGE_BINDING
                 | wgpu::TextureUsages::TEXTURE_BINDING
-                | wgpu::TextureUsages::COPY_SRC,
+                | wgpu::TextureUsages::COPY_SRC
+                | wgpu::TextureUsages::COPY_DST,
             view_formats: &[DISPLAY_FORMAT],
         });
         let view = texture.create_view(&Default::default());

@@ -10,9 +10,11 @@ use super::controls::{self, View};
 use super::source::Source;
 use super::watch::ShaderWatch;
 use super::worker::{Counts, RenderTask, SharedProgress};
+use crate::cpu::{CpuComposer, CpuWarper, DepthFormat, RawDepth, Rgba};
 use crate::depth::normalize::Normalize;
-use crate::gpu::{Composer, GpuContext, MetricCamera, ShaderSet, Warper};
-use crate::layout::Layout;
+use crate::encode::FrameInput;
+use crate::gpu::{Composer, Eye, GpuContext, MetricCamera, ShaderSet, Warper, frame_params};
+use crate::layout::{Anaglyph, Layout};
 use crate::preset::Preset;
 use crate::render::RenderJob;
 
@@ -37,6 +39,9 @@ pub struct PreviewApp {
     shader_error: Option<String>,
     warper: Warper,
     composer: Composer,
+    /// The CPU warp, when the job warps there (`RenderJob::warps_on_cpu`: a software
+    /// adapter and nothing GPU-only); its frames are written into the composer's texture.
+    cpu: Option<CpuView>,
     source: Option<Source>,
     shown: Option<Shown>,
     /// The frame on screen, and whether it must be recomposed.
@@ -65,6 +70,16 @@ pub struct PreviewApp {
     depth_file: String,
     model_path: String,
 }
+
+/// The CPU warp for one combination of sizes, eye mode and layout.
+struct CpuView {
+    key: CpuKey,
+    warper: CpuWarper,
+    composer: CpuComposer,
+}
+
+/// (frame size, depth size, eye, warp size, layout, anaglyph method)
+type CpuKey = ((u32, u32), (u32, u32), Eye, (u32, u32), Layout, Anaglyph);
 
 /// A clip being opened on a worker thread.
 struct Loading {
@@ -139,6 +154,7 @@ impl PreviewApp {
             shader_error,
             warper,
             composer,
+            cpu: None,
             source: None,
             shown: None,
             current: 0,
@@ -437,13 +453,78 @@ impl PreviewApp {
             .prepare_at(ctx, size, source.depth_size(), stereo.eye, work);
         self.composer
             .prepare(ctx, &self.warper, layout, job.anaglyph, false)?;
-        self.warper.upload_color(&ctx.queue, &f.rgba, f.stride);
-        self.warper
-            .upload_depth(&ctx.queue, &f.depth, f.depth_stride);
-        let mut enc = ctx.device.create_command_encoder(&Default::default());
-        self.warper.encode(&ctx.queue, &mut enc, &stereo, &range);
-        self.composer.encode(&ctx.queue, &mut enc);
-        ctx.queue.submit([enc.finish()]);
+        let job_now = RenderJob {
+            layout,
+            shaders: self.shaders.clone(),
+            ..job.clone()
+        };
+        if job_now.warps_on_cpu(ctx.is_software()).unwrap_or(false) {
+            let depth_size = source.depth_size();
+            let key = (size, depth_size, stereo.eye, work, layout, job.anaglyph);
+            let cpu = match self.cpu.take() {
+                Some(c) if c.key == key => self.cpu.insert(c),
+                old => {
+                    if old.is_none() {
+                        log::info!(
+                            "preview: warping on the CPU ({} is a software rasteriser; --warp-device gpu uses it)",
+                            ctx.describe()
+                        );
+                    }
+                    self.cpu.insert(CpuView {
+                        key,
+                        warper: CpuWarper::new(size, depth_size, stereo.eye, work),
+                        composer: CpuComposer::new(
+                            layout,
+                            job.anaglyph,
+                            size,
+                            work,
+                            false,
+                            FrameInput::Rgba,
+                        ),
+                    })
+                }
+            };
+            cpu.warper.warp(
+                Rgba {
+                    data: &f.rgba,
+                    stride: f.stride as usize,
+                    size,
+                },
+                RawDepth {
+                    data: &f.depth,
+                    stride: f.depth_stride as usize,
+                    size: depth_size,
+                    format: if job.depth_rgb {
+                        DepthFormat::Rgba
+                    } else {
+                        DepthFormat::Gray16
+                    },
+                },
+                &frame_params(&stereo, &range, size, work, depth_size),
+            );
+            let rgba = cpu.composer.compose(&cpu.warper);
+            let out = self.composer.output_texture();
+            ctx.queue.write_texture(
+                out.as_image_copy(),
+                rgba,
+                wgpu::TexelCopyBufferLayout {
+                    offset: 0,
+                    bytes_per_row: Some(out.width() * 4),
+                    rows_per_image: Some(out.height()),
+                },
+                out.size(),
+            );
+            ctx.queue.submit([]);
+        } else {
+            self.cpu = None;
+            self.warper.upload_color(&ctx.queue, &f.rgba, f.stride);
+            self.warper
+                .upload_depth(&ctx.queue, &f.depth, f.depth_stride);
+            let mut enc = ctx.device.create_command_encoder(&Default::default());
+            self.warper.encode(&ctx.queue, &mut enc, &stereo, &range);
+            self.composer.encode(&ctx.queue, &mut enc);
+            ctx.queue.submit([enc.finish()]);
+        }
         self.gpu_ms = t.elapsed().as_secs_f32() * 1000.0;
         self.dirty = false;
 
@@ -727,8 +808,13 @@ impl eframe::App for PreviewApp {
             self.timeline(ui);
             ui.horizontal(|ui| {
                 ui.label(format!(
-                    "{} · decode {:.1} ms · warp+compose submit {:.1} ms · shown {} · dropped {}",
+                    "{}{} · decode {:.1} ms · warp+compose {:.1} ms · shown {} · dropped {}",
                     self.ctx.describe(),
+                    if self.cpu.is_some() {
+                        " (warp on the CPU)"
+                    } else {
+                        ""
+                    },
                     self.decode_ms,
                     self.gpu_ms,
                     self.frames_shown,
