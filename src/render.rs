@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 
-use crate::cpu::{CpuComposer, CpuFinished, CpuJob, CpuPipeline, CpuWarper, DepthFormat};
+use crate::cpu::{CpuComposer, CpuJob, CpuPipeline, CpuWarper, DepthFormat};
 use crate::decode::{ColourConvert, DecodeOptions, Decoder};
 use crate::depth::estimate::{self, EstimateOptions, Estimated};
 use crate::depth::{self, DepthScan, DepthStream};
@@ -459,16 +459,7 @@ enum Backend {
         /// Frames on the GPU, not yet encoded: (main slot, mask slot, pts, duration).
         in_flight: VecDeque<InFlight>,
     },
-    Cpu {
-        /// The warp on its own thread, up to two frames ahead of the encoder.
-        pipeline: CpuPipeline,
-        encoder: Encoder,
-        /// Bytes between rows of the RGBA frames it produces (I420: unused).
-        stride: u32,
-        /// Output and depth buffers back from the warp thread, for reuse.
-        free_frames: Vec<Vec<u8>>,
-        free_depth: Vec<Vec<u8>>,
-    },
+    Cpu(CpuStream),
 }
 
 type InFlight = (usize, Option<usize>, u64, Option<u64>);
@@ -477,7 +468,7 @@ impl Backend {
     fn main_encoder(&mut self) -> &mut Encoder {
         match self {
             Backend::Gpu { main, .. } => &mut main.encoder,
-            Backend::Cpu { encoder, .. } => encoder,
+            Backend::Cpu(c) => &mut c.encoder,
         }
     }
 
@@ -485,7 +476,7 @@ impl Backend {
     fn into_encoders(self) -> (Encoder, Option<Encoder>) {
         match self {
             Backend::Gpu { main, mask, .. } => (main.encoder, mask.map(|m| m.encoder)),
-            Backend::Cpu { encoder, .. } => (encoder, None),
+            Backend::Cpu(c) => (c.encoder, None),
         }
     }
 }
@@ -506,28 +497,50 @@ fn drain(
     Ok(())
 }
 
-/// Hands a frame the CPU warp finished to the encoder and keeps its buffers for reuse.
-fn push_cpu_frame(
-    encoder: &mut Encoder,
+/// The CPU warp's thread and the encoder its frames go to.
+struct CpuStream {
+    /// The warp on its own thread, up to two frames ahead of the encoder.
+    pipeline: CpuPipeline,
+    encoder: Encoder,
+    /// Bytes between rows of the RGBA frames it produces (I420: unused).
     stride: u32,
-    finished: CpuFinished,
-    free_frames: &mut Vec<Vec<u8>>,
-    free_depth: &mut Vec<Vec<u8>>,
-    stages: &mut StageTimes,
-    spans: &mut Spans,
-) -> anyhow::Result<()> {
-    stages.cpu_warp += finished
-        .ended
-        .duration_since(finished.started)
-        .as_secs_f64();
-    spans.add("CPU warp + compose", finished.started, finished.ended);
-    let t = Instant::now();
-    encoder.push_video(&finished.out, stride, finished.pts, finished.duration)?;
-    stages.encoder += t.elapsed().as_secs_f64();
-    spans.add("hand to the encoder", t, Instant::now());
-    free_frames.push(finished.out);
-    free_depth.extend(finished.spare_depth);
-    Ok(())
+    /// Output and depth buffers back from the warp thread, for reuse.
+    free_frames: Vec<Vec<u8>>,
+    free_depth: Vec<Vec<u8>>,
+}
+
+impl CpuStream {
+    /// Hands every frame the warp has finished to the encoder; with `all`, waits for the
+    /// rest first (no more frames will come).
+    fn push_finished(
+        &mut self,
+        all: bool,
+        stages: &mut StageTimes,
+        spans: &mut Spans,
+    ) -> anyhow::Result<()> {
+        loop {
+            let finished = if all {
+                self.pipeline.close().next()
+            } else {
+                self.pipeline.try_finished()
+            };
+            let Some(finished) = finished else {
+                return Ok(());
+            };
+            stages.cpu_warp += finished
+                .ended
+                .duration_since(finished.started)
+                .as_secs_f64();
+            spans.add("CPU warp + compose", finished.started, finished.ended);
+            let t = Instant::now();
+            self.encoder
+                .push_video(&finished.out, self.stride, finished.pts, finished.duration)?;
+            stages.encoder += t.elapsed().as_secs_f64();
+            spans.add("hand to the encoder", t, Instant::now());
+            self.free_frames.push(finished.out);
+            self.free_depth.extend(finished.spare_depth);
+        }
+    }
 }
 
 /// The render loop's waits as trace spans, when `--trace` asks for them.
@@ -870,13 +883,13 @@ pub fn render(
         let warper = CpuWarper::new(size, depth.size(), job.stereo.eye, work);
         let composer =
             CpuComposer::new(job.layout, job.anaglyph, size, work, even, encoder.input());
-        Backend::Cpu {
+        Backend::Cpu(CpuStream {
             stride: composer.stride_bytes(),
             pipeline: CpuPipeline::start(warper, composer),
             encoder,
             free_frames: Vec::new(),
             free_depth: Vec::new(),
-        }
+        })
     } else {
         let mut warper = Warper::new(ctx, &job.shaders)?;
         warper.set_rgb_depth(job.depth_rgb);
@@ -1000,18 +1013,12 @@ pub fn render(
                     drain(ctx, main, mask, &mut stages, &mut spans, next)?;
                 }
             }
-            Backend::Cpu {
-                pipeline,
-                encoder,
-                stride,
-                free_frames,
-                free_depth,
-            } => {
+            Backend::Cpu(cpu) => {
                 if !matches!(frame.pixels(), FramePixels::Rgba { .. }) {
                     bail!("the CPU warp needs RGBA frames (the decoder was asked for them)");
                 }
                 let depth = changed.then(|| {
-                    let mut copy = free_depth.pop().unwrap_or_default();
+                    let mut copy = cpu.free_depth.pop().unwrap_or_default();
                     copy.clear();
                     copy.extend_from_slice(dframe.data);
                     copy
@@ -1030,22 +1037,12 @@ pub fn render(
                     params: frame_params(&stereo, &range, size, work, depth_size),
                     pts,
                     duration: dur,
-                    out: free_frames.pop().unwrap_or_default(),
+                    out: cpu.free_frames.pop().unwrap_or_default(),
                 };
-                pipeline.submit(job)?;
+                cpu.pipeline.submit(job)?;
                 stages.cpu_wait += t.elapsed().as_secs_f64();
                 spans.add("wait for the CPU warp", t, Instant::now());
-                while let Some(finished) = pipeline.try_finished() {
-                    push_cpu_frame(
-                        encoder,
-                        *stride,
-                        finished,
-                        free_frames,
-                        free_depth,
-                        &mut stages,
-                        &mut spans,
-                    )?;
-                }
+                cpu.push_finished(false, &mut stages, &mut spans)?;
             }
         }
         audio.clear();
@@ -1067,25 +1064,7 @@ pub fn render(
                 drain(ctx, main, mask, &mut stages, &mut spans, next)?;
             }
         }
-        Backend::Cpu {
-            pipeline,
-            encoder,
-            stride,
-            free_frames,
-            free_depth,
-        } => {
-            for finished in pipeline.close() {
-                push_cpu_frame(
-                    encoder,
-                    *stride,
-                    finished,
-                    free_frames,
-                    free_depth,
-                    &mut stages,
-                    &mut spans,
-                )?;
-            }
-        }
+        Backend::Cpu(cpu) => cpu.push_finished(true, &mut stages, &mut spans)?,
     }
     if done == 0 {
         bail!(

@@ -540,6 +540,21 @@ fn per_frame_convergence_moves_the_screen_plane() {
     );
 }
 
+/// The events of a Chrome trace file.
+fn trace_events(path: &Path) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(path).expect("trace written");
+    let json: serde_json::Value = serde_json::from_str(&text).expect("trace is JSON");
+    json["traceEvents"].as_array().expect("traceEvents").clone()
+}
+
+/// Spans (complete events) named `name`.
+fn span_count(events: &[serde_json::Value], name: &str) -> u64 {
+    events
+        .iter()
+        .filter(|e| e["ph"] == "X" && e["name"] == name)
+        .count() as u64
+}
+
 #[test]
 fn trace_has_cpu_by_stage_and_one_span_per_loop_stage_and_frame() {
     let dir = common::work_dir("e2e_trace");
@@ -548,15 +563,8 @@ fn trace_has_cpu_by_stage_and_one_span_per_loop_stage_and_frame() {
     let mut j = job(&input, dir.join("out.mkv"), Layout::HalfSbs);
     j.trace = Some(trace.clone());
     let report = render(common::gpu(), &j, &mut Silent, &Cancel::default()).unwrap();
-    let text = std::fs::read_to_string(&trace).expect("trace written");
-    let json: serde_json::Value = serde_json::from_str(&text).expect("trace is JSON");
-    let events = json["traceEvents"].as_array().expect("traceEvents");
-    let spans = |name: &str| {
-        events
-            .iter()
-            .filter(|e| e["ph"] == "X" && e["name"] == name)
-            .count() as u64
-    };
+    let events = trace_events(&trace);
+    let spans = |name: &str| span_count(&events, name);
     for name in [
         "wait for a decoded frame",
         "depth frame",
@@ -827,15 +835,8 @@ fn a_cpu_warp_trace_has_its_spans_and_its_threads_cpu_time() {
     j.warp_device = WarpDevice::Cpu;
     j.trace = Some(trace.clone());
     let report = render(common::gpu(), &j, &mut Silent, &Cancel::default()).unwrap();
-    let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&trace).unwrap()).unwrap();
-    let events = json["traceEvents"].as_array().expect("traceEvents");
-    let spans = |name: &str| {
-        events
-            .iter()
-            .filter(|e| e["ph"] == "X" && e["name"] == name)
-            .count() as u64
-    };
+    let events = trace_events(&trace);
+    let spans = |name: &str| span_count(&events, name);
     assert_eq!(spans("CPU warp + compose"), FRAMES);
     assert_eq!(spans("upload + GPU submit"), 0);
     assert!(report.stages.cpu_warp > 0.0);
