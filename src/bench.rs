@@ -253,12 +253,13 @@ pub fn cpu_warp_ms(size: (u32, u32), iterations: u32) -> (f64, f64) {
     let (rgba, depth) = bench_inputs(size);
     let params = crate::gpu::frame_params(&stereo, &range, size, work, size);
     let mut one = || {
+        let input = crate::cpu::Rgba {
+            data: &rgba,
+            stride: size.0 as usize * 4,
+            size,
+        };
         warper.warp(
-            crate::cpu::Rgba {
-                data: &rgba,
-                stride: size.0 as usize * 4,
-                size,
-            },
+            input,
             crate::cpu::RawDepth {
                 data: &depth,
                 stride: size.0 as usize * 2,
@@ -267,7 +268,7 @@ pub fn cpu_warp_ms(size: (u32, u32), iterations: u32) -> (f64, f64) {
             },
             &params,
         );
-        composer.compose(&warper).len()
+        composer.compose(&warper, input).len()
     };
     one();
     let (t, cpu) = (Instant::now(), process_cpu_secs());

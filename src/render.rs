@@ -1027,13 +1027,7 @@ pub fn render(
                     frame,
                     depth,
                     depth_stride: dframe.stride as usize,
-                    depth_format: if job.depth_rgb {
-                        DepthFormat::Rgba
-                    } else if dframe.gray8 {
-                        DepthFormat::Gray8
-                    } else {
-                        DepthFormat::Gray16
-                    },
+                    depth_format: DepthFormat::of(job.depth_rgb, dframe.gray8),
                     params: frame_params(&stereo, &range, size, work, depth_size),
                     pts,
                     duration: dur,

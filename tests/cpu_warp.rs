@@ -175,23 +175,18 @@ fn cpu(c: &Case, rgba: &[u8], raw: &[u8]) -> (Vec<u8>, CpuWarper) {
     };
     let mut warper = CpuWarper::new(c.frame, c.depth_size, c.stereo.eye, work);
     let params = frame_params(&c.stereo, &c.range, c.frame, work, c.depth_size);
+    let frame_in = Rgba {
+        data: rgba,
+        stride: c.frame.0 as usize * 4,
+        size: c.frame,
+    };
     warper.warp(
-        Rgba {
-            data: rgba,
-            stride: c.frame.0 as usize * 4,
-            size: c.frame,
-        },
+        frame_in,
         RawDepth {
             data: raw,
             stride: (c.depth_size.0 * bpp) as usize,
             size: c.depth_size,
-            format: if c.rgb_depth {
-                DepthFormat::Rgba
-            } else if c.gray8 {
-                DepthFormat::Gray8
-            } else {
-                DepthFormat::Gray16
-            },
+            format: DepthFormat::of(c.rgb_depth, c.gray8),
         },
         &params,
     );
@@ -202,7 +197,7 @@ fn cpu(c: &Case, rgba: &[u8], raw: &[u8]) -> (Vec<u8>, CpuWarper) {
         FrameInput::Rgba
     };
     let mut composer = CpuComposer::new(c.layout, Anaglyph::Dubois, c.frame, work, c.even, input);
-    let bytes = composer.compose(&warper).to_vec();
+    let bytes = composer.compose(&warper, frame_in).to_vec();
     (bytes, warper)
 }
 

@@ -1,7 +1,7 @@
 //! The eye views packed into the output layout (shaders/compose.wgsl) and, for video
 //! encoders, converted to I420 in the same pass over the rows (shaders/yuv_pack.wgsl).
 
-use super::{CpuWarper, band_rows, run_bands, unorm8};
+use super::{CpuWarper, Rgba, band_rows, run_bands, unorm8};
 use crate::encode::FrameInput;
 use crate::gpu::{Composer, I420Layout};
 use crate::layout::{Anaglyph, Layout};
@@ -74,27 +74,27 @@ impl CpuComposer {
         self.out.0 * 4
     }
 
-    /// Composes the warper's current eyes; returns the frame for `Encoder::push_video`.
-    pub fn compose(&mut self, warper: &CpuWarper) -> &[u8] {
+    /// Composes the warper's eyes for `input`, the frame it last warped; returns the
+    /// frame for `Encoder::push_video`.
+    pub fn compose(&mut self, warper: &CpuWarper, input: Rgba<'_>) -> &[u8] {
         let mut frame = std::mem::take(&mut self.frame);
-        self.compose_into(warper, &mut frame);
+        self.compose_into(warper, input, &mut frame);
         self.frame = frame;
         &self.frame
     }
 
     /// [`Self::compose`] into `frame` (resized to fit), for frames handed to another
     /// thread.
-    pub fn compose_into(&self, warper: &CpuWarper, frame: &mut Vec<u8>) {
+    pub fn compose_into(&self, warper: &CpuWarper, input: Rgba<'_>, frame: &mut Vec<u8>) {
         assert_eq!(warper.work_size(), self.eye, "eye size changed");
         frame.resize(self.frame_len, 0);
-        let (left, right) = warper.views();
+        let (left, right) = warper.views(input);
         let pool = warper.pool();
         let rows = RowSource {
             layout: self.layout,
             anaglyph: self.anaglyph,
             left,
             right,
-            eye_w: self.eye.0 as usize,
             out_w: self.out.0 as usize,
             content: (self.content.0 as usize, self.content.1 as usize),
         };
@@ -145,18 +145,13 @@ impl CpuComposer {
 struct RowSource<'a> {
     layout: Layout,
     anaglyph: (Rows, Rows),
-    left: &'a [u8],
-    right: &'a [u8],
-    eye_w: usize,
+    left: Rgba<'a>,
+    right: Rgba<'a>,
     out_w: usize,
     content: (usize, usize),
 }
 
 impl RowSource<'_> {
-    fn eye_row<'b>(&self, view: &'b [u8], y: usize) -> &'b [u8] {
-        &view[y * self.eye_w * 4..][..self.eye_w * 4]
-    }
-
     /// Output row `y` as RGBA8 (padding rows and columns repeat the content's edge).
     fn fill(&self, y: usize, out: &mut [u8]) {
         let (cw, ch) = self.content;
@@ -172,15 +167,15 @@ impl RowSource<'_> {
                     (self.right, self.left)
                 };
                 let half = cw / 2;
-                copy(out, 0, half, self.eye_row(first, py), 0);
-                copy(out, half, cw, self.eye_row(second, py), 0);
+                copy(out, 0, half, first.row(py), 0);
+                copy(out, half, cw, second.row(py), 0);
             }
             Layout::Tb | Layout::HalfTb => {
                 let half = ch / 2;
                 let src = if py < half {
-                    self.eye_row(self.left, py)
+                    self.left.row(py)
                 } else {
-                    self.eye_row(self.right, py - half)
+                    self.right.row(py - half)
                 };
                 copy(out, 0, cw, src, 0);
             }
@@ -190,10 +185,10 @@ impl RowSource<'_> {
                 } else {
                     self.right
                 };
-                copy(out, 0, cw, self.eye_row(view, py), 0);
+                copy(out, 0, cw, view.row(py), 0);
             }
             Layout::Anaglyph => {
-                let (l, r) = (self.eye_row(self.left, py), self.eye_row(self.right, py));
+                let (l, r) = (self.left.row(py), self.right.row(py));
                 let (lm, rm) = &self.anaglyph;
                 for x in 0..cw {
                     let lc = [0, 1, 2].map(|k| f32::from(l[x * 4 + k]) / 255.0);

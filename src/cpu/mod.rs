@@ -30,8 +30,8 @@ pub struct Rgba<'a> {
     pub size: (u32, u32),
 }
 
-impl Rgba<'_> {
-    fn row(&self, y: usize) -> &[u8] {
+impl<'a> Rgba<'a> {
+    fn row(&self, y: usize) -> &'a [u8] {
         let start = y * self.stride;
         &self.data[start..start + self.size.0 as usize * 4]
     }
@@ -58,6 +58,17 @@ pub enum DepthFormat {
     Rgba,
 }
 
+impl DepthFormat {
+    /// The toolbox's RGB encoding, else 8-bit or 16-bit grey.
+    pub fn of(rgb: bool, gray8: bool) -> Self {
+        match (rgb, gray8) {
+            (true, _) => DepthFormat::Rgba,
+            (false, true) => DepthFormat::Gray8,
+            (false, false) => DepthFormat::Gray16,
+        }
+    }
+}
+
 pub struct CpuWarper {
     frame_size: (u32, u32),
     /// Where the warp runs (see `Warper::prepare_at`).
@@ -71,8 +82,6 @@ pub struct CpuWarper {
     /// The dilation's horizontal pass.
     dilate_scratch: Vec<f32>,
     eyes: Vec<eye::EyeBuffers>,
-    /// The input frame of the last `warp`, when it is used unresampled.
-    frame: Vec<u8>,
 }
 
 impl CpuWarper {
@@ -97,7 +106,6 @@ impl CpuWarper {
             eyes: (0..synthesised)
                 .map(|_| eye::EyeBuffers::new(pixels))
                 .collect(),
-            frame: Vec::new(),
         }
     }
 
@@ -131,24 +139,12 @@ impl CpuWarper {
             self.work.0 <= 1 << 14,
             "z-buffer keys hold 14 bits of column"
         );
-        let (w, h) = (self.work.0 as usize, self.work.1 as usize);
         let pool = self.pool;
-        let colour = if self.resampled.is_empty() {
-            // Kept tight, for the composer and the next stages.
-            self.frame.resize(w * h * 4, 0);
-            for (y, row) in self.frame.chunks_exact_mut(w * 4).enumerate() {
-                row.copy_from_slice(frame.row(y));
-            }
-            &self.frame
-        } else {
+        if !self.resampled.is_empty() {
             resample(frame, &mut self.resampled, self.work, pool);
-            &self.resampled
-        };
-        let colour = Rgba {
-            data: colour,
-            stride: w * 4,
-            size: self.work,
-        };
+        }
+        // The frame itself when the warp runs at its size: no copy.
+        let colour = work_colour(&self.resampled, self.work, frame);
         depth::prepare(
             &params.depth,
             params.guided,
@@ -170,21 +166,23 @@ impl CpuWarper {
         }
     }
 
-    /// The input frame at the work size.
-    fn colour(&self) -> &[u8] {
-        if self.resampled.is_empty() {
-            &self.frame
-        } else {
-            &self.resampled
-        }
+    /// The input frame at the work size: `frame`, or its resampled copy.
+    fn colour<'a>(&'a self, frame: Rgba<'a>) -> Rgba<'a> {
+        work_colour(&self.resampled, self.work, frame)
     }
 
-    /// (left, right) eye views of the last `warp`, RGBA8 at the work size.
-    pub fn views(&self) -> (&[u8], &[u8]) {
+    /// (left, right) eye views of the last `warp`, at the work size. `frame` is the frame
+    /// that was warped: the input eye is read from it (resampled if the warp was smaller).
+    pub fn views<'a>(&'a self, frame: Rgba<'a>) -> (Rgba<'a>, Rgba<'a>) {
+        let filled = |i: usize| Rgba {
+            data: &self.eyes[i].filled,
+            stride: self.work.0 as usize * 4,
+            size: self.work,
+        };
         match self.eye {
-            Eye::Right => (self.colour(), &self.eyes[0].filled),
-            Eye::Left => (&self.eyes[0].filled, self.colour()),
-            Eye::Both => (&self.eyes[0].filled, &self.eyes[1].filled),
+            Eye::Right => (self.colour(frame), filled(0)),
+            Eye::Left => (filled(0), self.colour(frame)),
+            Eye::Both => (filled(0), filled(1)),
         }
     }
 
@@ -214,6 +212,20 @@ fn workers() -> &'static rayon::ThreadPool {
             .build()
             .expect("starting the CPU warp's threads")
     })
+}
+
+/// `frame` at the warp's `work` size: itself, or `resampled` (its copy at that size) when
+/// there is one.
+fn work_colour<'a>(resampled: &'a [u8], work: (u32, u32), frame: Rgba<'a>) -> Rgba<'a> {
+    if resampled.is_empty() {
+        frame
+    } else {
+        Rgba {
+            data: resampled,
+            stride: work.0 as usize * 4,
+            size: work,
+        }
+    }
 }
 
 /// Runs `f` on each band on the worker threads and returns when all are done.

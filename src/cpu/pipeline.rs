@@ -59,13 +59,13 @@ impl CpuPipeline {
                     let FramePixels::Rgba { data, stride } = job.frame.pixels() else {
                         break;
                     };
-                    let size = warper.frame_size();
+                    let input = Rgba {
+                        data,
+                        stride: stride as usize,
+                        size: warper.frame_size(),
+                    };
                     warper.warp(
-                        Rgba {
-                            data,
-                            stride: stride as usize,
-                            size,
-                        },
+                        input,
                         RawDepth {
                             data: &depth,
                             stride: job.depth_stride,
@@ -74,9 +74,9 @@ impl CpuPipeline {
                         },
                         &job.params,
                     );
-                    drop(job.frame);
                     let mut out = job.out;
-                    composer.compose_into(&warper, &mut out);
+                    composer.compose_into(&warper, input, &mut out);
+                    drop(job.frame);
                     let finished = Finished {
                         out,
                         pts: job.pts,

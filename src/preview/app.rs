@@ -484,25 +484,23 @@ impl PreviewApp {
                     })
                 }
             };
+            let input = Rgba {
+                data: &f.rgba,
+                stride: f.stride as usize,
+                size,
+            };
             cpu.warper.warp(
-                Rgba {
-                    data: &f.rgba,
-                    stride: f.stride as usize,
-                    size,
-                },
+                input,
                 RawDepth {
                     data: &f.depth,
                     stride: f.depth_stride as usize,
                     size: depth_size,
-                    format: if job.depth_rgb {
-                        DepthFormat::Rgba
-                    } else {
-                        DepthFormat::Gray16
-                    },
+                    // The frame cache holds depth widened to 16 bits.
+                    format: DepthFormat::of(job.depth_rgb, false),
                 },
                 &frame_params(&stereo, &range, size, work, depth_size),
             );
-            let rgba = cpu.composer.compose(&cpu.warper);
+            let rgba = cpu.composer.compose(&cpu.warper, input);
             let out = self.composer.output_texture();
             ctx.queue.write_texture(
                 out.as_image_copy(),
