@@ -409,3 +409,29 @@ fn warp_bench_runs_without_the_media_stack() {
         );
     }
 }
+
+#[test]
+fn a_layout_that_leaves_no_pixels_is_refused() {
+    // One pixel wide: half SBS would have zero columns.
+    let dir = common::work_dir("cli_thin");
+    for name in ["thin.mkv", "thin_depth.mkv"] {
+        stereosplat::synth::run_launch(&format!(
+            "videotestsrc num-buffers=3 ! video/x-raw,format=I420,width=1,height=16,framerate=24/1 ! matroskamux ! filesink location=\"{}\"",
+            dir.join(name).display()
+        ))
+        .unwrap();
+    }
+    let input = dir.join("thin.mkv");
+    fails(
+        &dir,
+        vec![
+            s(&input),
+            "--layout",
+            "half-sbs",
+            "--depth-kind",
+            "disparity",
+        ],
+        &dir.join("out.mkv"),
+        &["leaves no pixels", "--layout"],
+    );
+}
