@@ -76,7 +76,9 @@ pub enum PixelFormat {
     Rgba,
     Gray16,
     /// Grey depth: 16-bit, or 8-bit when the source has no more bits (converting 8-bit
-    /// video to 16-bit grey costs videoconvert twice the CPU of 8-bit grey).
+    /// video to 16-bit grey costs videoconvert twice the CPU of 8-bit grey). 8-bit 4:2:0
+    /// video (I420, NV12) comes as it is decoded and its luma plane is the depth
+    /// (`Frame::grey8`): videoconvert's grey conversion cost more CPU than the decoding.
     Depth,
     /// 8-bit 4:2:0 as most decoders produce it (I420, or NV12 from hardware decoders),
     /// else RGBA: the GPU converts (`Frame::pixels`), so the CPU never does.
@@ -84,13 +86,27 @@ pub enum PixelFormat {
 }
 
 impl PixelFormat {
+    /// The formats the appsink accepts once the decoder's output format `decoded` is
+    /// known. Depth from 8-bit 4:2:0 video stays in that format (only its luma is read);
+    /// anything else, 10-bit video included, becomes grey (videoconvert would otherwise
+    /// pick 8-bit I420 for 10-bit input and drop its extra bits).
+    fn for_decoded(self, decoded: &str) -> &'static [gst_video::VideoFormat] {
+        use gst_video::VideoFormat as F;
+        match (self, decoded) {
+            (PixelFormat::Depth, "I420") => &[F::I420],
+            (PixelFormat::Depth, "NV12") => &[F::Nv12],
+            (PixelFormat::Depth, _) => &[F::Gray16Le, F::Gray8],
+            _ => self.gst(),
+        }
+    }
+
     /// The formats the appsink accepts, preferred first.
     fn gst(self) -> &'static [gst_video::VideoFormat] {
         use gst_video::VideoFormat as F;
         match self {
             PixelFormat::Rgba => &[F::Rgba],
             PixelFormat::Gray16 => &[F::Gray16Le],
-            PixelFormat::Depth => &[F::Gray16Le, F::Gray8],
+            PixelFormat::Depth => &[F::Gray16Le, F::Gray8, F::I420, F::Nv12],
             PixelFormat::Native => &[F::I420, F::Nv12, F::Rgba],
         }
     }
@@ -118,9 +134,19 @@ impl Frame {
         self.frame.plane_data(0).expect("plane 0 of a mapped frame")
     }
 
-    /// 8-bit grey (from `PixelFormat::Depth` on an 8-bit source).
-    pub fn is_gray8(&self) -> bool {
-        self.frame.format() == gst_video::VideoFormat::Gray8
+    /// 8-bit grey in plane 0 (from `PixelFormat::Depth` on an 8-bit source): GRAY8, or
+    /// the luma of 8-bit 4:2:0 video, which may be limited range (16..235).
+    pub fn grey8(&self) -> Option<Grey8Range> {
+        use gst_video::VideoFormat as F;
+        match self.frame.format() {
+            F::Gray8 => Some(Grey8Range::Full),
+            F::I420 | F::Nv12 => Some(match self.frame.info().colorimetry().range() {
+                gst_video::VideoColorRange::Range0_255 => Grey8Range::Full,
+                // Unknown range in YUV video means limited, as GStreamer assumes.
+                _ => Grey8Range::Limited,
+            }),
+            _ => None,
+        }
     }
 
     /// The pixels in whichever format was negotiated (see `PixelFormat::Native`).
@@ -157,6 +183,46 @@ impl Frame {
                 data: self.data(),
                 stride: self.stride_bytes(),
             },
+        }
+    }
+}
+
+/// The value range of 8-bit grey in a frame's plane 0.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Grey8Range {
+    /// 0..255.
+    Full,
+    /// 16..235 (video luma): black 16 and white 235.
+    Limited,
+}
+
+impl Grey8Range {
+    /// The table from stored values to full-range ones (16 -> 0, 235 -> 255, clamped).
+    pub fn to_full(self) -> &'static [u8; 256] {
+        static FULL: [u8; 256] = {
+            let mut t = [0u8; 256];
+            let mut i = 0;
+            while i < 256 {
+                t[i] = i as u8;
+                i += 1;
+            }
+            t
+        };
+        static LIMITED: [u8; 256] = {
+            let mut t = [0u8; 256];
+            let mut i = 0;
+            while i < 256 {
+                // round((v - 16) * 255 / 219) in integers, clamped to 0..255.
+                let v = (i as i32 - 16) * 255;
+                let r = if v <= 0 { 0 } else { (v + 109) / 219 };
+                t[i] = if r > 255 { 255 } else { r as u8 };
+                i += 1;
+            }
+            t
+        };
+        match self {
+            Grey8Range::Full => &FULL,
+            Grey8Range::Limited => &LIMITED,
         }
     }
 }
@@ -321,7 +387,7 @@ impl Decoder {
                     shared
                         .is_image
                         .store(name.starts_with("image/"), Ordering::SeqCst);
-                    link_video(&pipeline, pad, &sink, shared.clone())
+                    link_video(&pipeline, pad, &sink, format, shared.clone())
                 } else if name.starts_with("audio/")
                     && with_audio
                     && shared.audio_caps.lock().unwrap().is_none()
@@ -650,6 +716,7 @@ fn link_video(
     pipeline: &gst::Pipeline,
     pad: &gst::Pad,
     sink: &gst_app::AppSink,
+    format: PixelFormat,
     shared: Arc<Shared>,
 ) -> Result<(), MediaError> {
     let queue = media::make_named("queue", "dec-video")?;
@@ -671,6 +738,7 @@ fn link_video(
             .map_err(|e| MediaError::Other(e.to_string()))?;
     }
     let flip_weak = flip.downgrade();
+    let sink_weak = sink.downgrade();
     decode.connect_pad_added(move |_, pad| {
         let Some(flip) = flip_weak.upgrade() else {
             return;
@@ -679,8 +747,20 @@ fn link_video(
         let is_video = caps
             .structure(0)
             .is_some_and(|s| s.name().starts_with("video/"));
-        if let Some(format) = caps.structure(0).and_then(|s| s.get::<&str>("format").ok()) {
-            shared.source_bits.store(bits_of(format), Ordering::SeqCst);
+        if let Some(decoded) = caps.structure(0).and_then(|s| s.get::<&str>("format").ok()) {
+            shared.source_bits.store(bits_of(decoded), Ordering::SeqCst);
+            // Before linking, so videoconvert negotiates with the narrowed caps.
+            if let Some(sink) = sink_weak.upgrade() {
+                let formats = format
+                    .for_decoded(decoded)
+                    .iter()
+                    .map(|f| f.to_str().as_str());
+                sink.set_caps(Some(
+                    &gst::Caps::builder("video/x-raw")
+                        .field("format", gst::List::new(formats))
+                        .build(),
+                ));
+            }
         }
         let target = flip.static_pad("sink").expect("videoflip sink pad");
         if is_video

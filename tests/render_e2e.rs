@@ -855,52 +855,53 @@ fn a_cpu_warp_trace_has_its_spans_and_its_threads_cpu_time() {
 }
 
 #[test]
-fn eight_bit_depth_is_read_as_grey8_and_widened_like_gstreamers_grey16() {
+fn eight_bit_depth_video_is_read_as_its_luma_expanded_to_full_range() {
+    use stereosplat::decode::Grey8Range;
     use stereosplat::depth::DepthScan;
     use stereosplat::depth::prerendered::{DepthStream, Matching};
+    use stereosplat::gpu::FramePixels;
     let dir = common::work_dir("e2e_depth8");
     let depth = dir.join("d.mp4");
-    // An odd width: GStreamer pads grey rows to 4 bytes, so the stride is not the width.
+    // An odd width: the luma plane's rows are padded, so the stride is not the width.
     stereosplat::synth::depth_clip(&depth, (98, 54), 3, 24).unwrap();
     let scan = DepthScan::run(&depth, false).unwrap();
     assert_eq!(scan.source_bits, 8);
-    // The depth decoder takes 8-bit grey from an 8-bit source (no 16-bit conversion).
+    // The depth decoder takes the 4:2:0 frames as decoded (no grey conversion).
     let mut direct = Decoder::open(&depth, PixelFormat::Depth, &DecodeOptions::default()).unwrap();
-    assert!(direct.next_frame().unwrap().expect("frame").is_gray8());
+    let first = direct.next_frame().unwrap().expect("frame");
+    assert_eq!(first.grey8(), Some(Grey8Range::Limited));
     let mut stream = DepthStream::open(&scan, Matching::Index, 0, 0).unwrap();
-    // The same frame through videoconvert's 16-bit grey, as before.
+    // The same frames' luma, read independently.
     let mut reference =
-        Decoder::open(&depth, PixelFormat::Gray16, &DecodeOptions::default()).unwrap();
+        Decoder::open(&depth, PixelFormat::Native, &DecodeOptions::default()).unwrap();
+    let (mut lo, mut hi) = (u16::MAX, 0u16);
     for i in 0..3u64 {
         let want = reference.next_frame().unwrap().expect("frame");
-        let (got, changed) = stream.frame_for(i, want.pts_nanos, false).unwrap();
+        let FramePixels::I420 { planes, .. } = want.pixels() else {
+            panic!("the clip decodes to I420");
+        };
+        let (luma, luma_stride) = (planes[0].0, planes[0].1 as usize);
+        let (wide, changed) = stream.frame_for(i, want.pts_nanos, false).unwrap();
         assert!(changed);
-        assert_eq!(got.stride, 98 * 2);
-        let mut worst = 0u32;
-        for y in 0..54usize {
-            for x in 0..98usize {
-                let value = |d: &[u8], stride: usize| {
-                    u32::from(u16::from_le_bytes([
-                        d[y * stride + 2 * x],
-                        d[y * stride + 2 * x + 1],
-                    ]))
-                };
-                let a = value(got.data, got.stride as usize);
-                let b = value(want.data(), want.stride_bytes() as usize);
-                worst = worst.max(a.abs_diff(b));
-            }
-        }
-        // Both spread the source's 8 bits over 16; they differ by GStreamer's rounding.
-        assert!(worst <= 400, "frame {i}: differs by {worst} of 65535");
-        // The CPU warp takes the 8 bits as they are: v for v * 257.
-        let widened = got.data.to_vec();
+        assert!(!wide.gray8);
+        assert_eq!(wide.stride, 98 * 2);
+        let wide = wide.data.to_vec();
         let (narrow, _) = stream.frame_for(i, want.pts_nanos, true).unwrap();
         assert!(narrow.gray8);
         for y in 0..54usize {
             for x in 0..98usize {
-                let v = u16::from(narrow.data[y * narrow.stride as usize + x]) * 257;
-                assert_eq!(v.to_le_bytes(), widened[y * 196 + 2 * x..][..2]);
+                // Video black (16) is 0 and white (235) is 255.
+                let v = f32::from(luma[y * luma_stride + x]);
+                let full = ((v - 16.0) * 255.0 / 219.0).round().clamp(0.0, 255.0) as u16;
+                let got = u16::from(narrow.data[y * narrow.stride as usize + x]);
+                assert_eq!(got, full, "frame {i} at ({x}, {y}): luma {v}");
+                // The GPU's 16-bit texture: v * 257.
+                assert_eq!((got * 257).to_le_bytes(), wide[y * 196 + 2 * x..][..2]);
+                lo = lo.min(got * 257);
+                hi = hi.max(got * 257);
             }
         }
     }
+    // The scan reads the same values.
+    assert_eq!((scan.min, scan.max), (lo, hi));
 }

@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 
 use super::estimate::{self, EstimateOptions};
 use super::onnx;
-use crate::decode::{DecodeError, DecodeOptions, Decoder, Frame, PixelFormat, StreamInfo};
+use crate::decode::{
+    DecodeError, DecodeOptions, Decoder, Frame, Grey8Range, PixelFormat, StreamInfo,
+};
 use crate::gpu::{DepthKind, DepthRange};
 
 #[derive(Debug, thiserror::Error)]
@@ -94,7 +96,10 @@ pub struct DepthScan {
 
 /// Bump when `DepthScan` or the scan's meaning changes, so old cached scans are ignored.
 // 2: 8-bit depth is read as 8-bit grey widened by 257 (was GStreamer's 16-bit grey).
-const SCAN_CACHE_VERSION: u32 = 2;
+// 3: the luma of 8-bit 4:2:0 depth video is read directly and expanded from limited
+//    range, whatever its colour matrix (GStreamer's grey conversion expanded it for
+//    BT.709 only).
+const SCAN_CACHE_VERSION: u32 = 3;
 
 impl DepthScan {
     /// [`Self::run`], remembered in the depth cache (`--cache-dir`; not with
@@ -228,32 +233,45 @@ fn pixel_format(rgb: bool) -> PixelFormat {
     }
 }
 
-/// (min, min above 0, max) of a depth frame's values: 16-bit grey, or R * 256 + B of the
-/// toolbox's RGB encoding.
+/// (min, min above 0, max) of a depth frame's values: 16-bit grey (8-bit grey as v * 257,
+/// expanded to full range first), or R * 256 + B of the toolbox's RGB encoding.
 fn value_range(f: &Frame, rgb: bool) -> (u16, u16, u16) {
     let (w, stride) = (f.width() as usize, f.stride_bytes() as usize);
-    let gray8 = f.is_gray8();
-    let bpp = if rgb {
-        4
-    } else if gray8 {
-        1
-    } else {
-        2
+    let grey8 = f.grey8();
+    let bpp = match (rgb, grey8) {
+        (true, _) => 4,
+        (false, Some(_)) => 1,
+        (false, None) => 2,
     };
+    let rows = f.data().chunks(stride).take(f.height() as usize);
     let (mut lo, mut lo_nonzero, mut hi) = (u16::MAX, u16::MAX, 0u16);
-    for row in f.data().chunks(stride).take(f.height() as usize) {
-        for px in row[..w * bpp].chunks_exact(bpp) {
-            let v = if rgb {
-                u16::from(px[0]) << 8 | u16::from(px[2])
-            } else if gray8 {
-                u16::from(px[0]) * 257
-            } else {
-                u16::from_le_bytes([px[0], px[1]])
-            };
-            lo = lo.min(v);
-            hi = hi.max(v);
-            if v > 0 {
-                lo_nonzero = lo_nonzero.min(v);
+    let mut count = |v: u16| {
+        lo = lo.min(v);
+        hi = hi.max(v);
+        if v > 0 {
+            lo_nonzero = lo_nonzero.min(v);
+        }
+    };
+    if let (false, Some(range)) = (rgb, grey8) {
+        // Which stored bytes occur, then their full-range values.
+        let mut seen = [false; 256];
+        for row in rows {
+            for &v in &row[..w] {
+                seen[usize::from(v)] = true;
+            }
+        }
+        let full = range.to_full();
+        for v in (0..256).filter(|&v| seen[v]) {
+            count(u16::from(full[v]) * 257);
+        }
+    } else {
+        for row in rows {
+            for px in row[..w * bpp].chunks_exact(bpp) {
+                count(if rgb {
+                    u16::from(px[0]) << 8 | u16::from(px[2])
+                } else {
+                    u16::from_le_bytes([px[0], px[1]])
+                });
             }
         }
     }
@@ -329,8 +347,11 @@ pub struct DepthStream {
     current_index: u64,
     /// Nothing handed out yet: the first frame always counts as changed.
     fresh: bool,
-    /// `current` widened to 16 bits when it is 8-bit grey.
-    widened: Vec<u8>,
+    /// `current` converted when the warp cannot read it as decoded: 8-bit grey widened
+    /// to 16 bits, or video luma expanded to full range.
+    converted: Vec<u8>,
+    /// What `converted` holds: 8-bit (true) or 16-bit (false); None before the first.
+    converted_8bit: Option<bool>,
 }
 
 /// A depth frame as the warp takes it: 16-bit grey (little endian), 8-bit grey (only
@@ -382,7 +403,8 @@ impl DepthStream {
             next,
             current_index,
             fresh: true,
-            widened: Vec::new(),
+            converted: Vec::new(),
+            converted_8bit: None,
         })
     }
 
@@ -439,29 +461,47 @@ impl DepthStream {
                 video_secs: pts_nanos as f64 / 1e9,
             });
         }
-        if !frame.is_gray8() || keep_8bit {
+        let Some(range) = frame.grey8() else {
             let pixels = DepthPixels {
                 data: frame.data(),
                 stride: frame.stride_bytes(),
-                gray8: frame.is_gray8(),
+                gray8: false,
+            };
+            return Ok((pixels, changed));
+        };
+        if keep_8bit && range == Grey8Range::Full {
+            let pixels = DepthPixels {
+                data: frame.data(),
+                stride: frame.stride_bytes(),
+                gray8: true,
             };
             return Ok((pixels, changed));
         }
-        // 8-bit grey: v * 257 spans the same 0..65535 as 16-bit grey of the same source.
+        // Video luma expanded to full range, and for the GPU's 16-bit texture widened:
+        // v * 257 spans the same 0..65535 as 16-bit grey of the same source.
         let (w, h) = (frame.width() as usize, frame.height() as usize);
-        if changed || self.widened.is_empty() {
-            self.widened.resize(w * h * 2, 0);
+        let bytes = if keep_8bit { 1 } else { 2 };
+        if changed || self.converted_8bit != Some(keep_8bit) {
+            self.converted_8bit = Some(keep_8bit);
+            self.converted.resize(w * h * bytes, 0);
+            let full = range.to_full();
             let rows = frame.data().chunks(frame.stride_bytes() as usize);
-            for (out, row) in self.widened.chunks_exact_mut(w * 2).zip(rows) {
-                for (o, &v) in out.chunks_exact_mut(2).zip(&row[..w]) {
-                    o.copy_from_slice(&(u16::from(v) * 257).to_le_bytes());
+            for (out, row) in self.converted.chunks_exact_mut(w * bytes).zip(rows) {
+                if keep_8bit {
+                    for (o, &v) in out.iter_mut().zip(&row[..w]) {
+                        *o = full[usize::from(v)];
+                    }
+                } else {
+                    for (o, &v) in out.chunks_exact_mut(2).zip(&row[..w]) {
+                        o.copy_from_slice(&(u16::from(full[usize::from(v)]) * 257).to_le_bytes());
+                    }
                 }
             }
         }
         let pixels = DepthPixels {
-            data: &self.widened,
-            stride: (w * 2) as u32,
-            gray8: false,
+            data: &self.converted,
+            stride: (w * bytes) as u32,
+            gray8: keep_8bit,
         };
         Ok((pixels, changed))
     }
