@@ -260,19 +260,27 @@ fn pack_pair(
         let last = out[w - 1];
         out[w..].fill(last);
     }
-    let at = |row: &[u8], x: usize, k: usize| i32::from(row[x.min(w - 1) * 4 + k]);
+    // The two rows' sum per channel at column x (clamped to the row).
+    let column = |x: usize| -> [i32; 3] {
+        let x = x.min(w - 1) * 4;
+        let (t, b) = (&top[x..x + 3], &bottom[x..x + 3]);
+        [
+            i32::from(t[0]) + i32::from(b[0]),
+            i32::from(t[1]) + i32::from(b[1]),
+            i32::from(t[2]) + i32::from(b[2]),
+        ]
+    };
+    // Each chroma sample reads columns x - 1, x and x + 1 (x even), so the right column
+    // of one is the left column of the next.
+    let mut left = column(0);
     for (i, (u, v)) in u_out.iter_mut().zip(v_out.iter_mut()).enumerate() {
         let x = 2 * i;
-        let xl = x.saturating_sub(1);
-        let sum = |k: usize| {
-            at(top, xl, k)
-                + at(bottom, xl, k)
-                + 2 * (at(top, x, k) + at(bottom, x, k))
-                + at(top, x + 1, k)
-                + at(bottom, x + 1, k)
-        };
-        let (r, g, b) = (sum(0), sum(1), sum(2));
+        let (mid, right) = (column(x), column(x + 1));
+        let r = left[0] + 2 * mid[0] + right[0];
+        let g = left[1] + 2 * mid[1] + right[1];
+        let b = left[2] + 2 * mid[2] + right[2];
         *u = cb_m.code(r, g, b);
         *v = cr_m.code(r, g, b);
+        left = right;
     }
 }

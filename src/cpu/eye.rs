@@ -5,7 +5,9 @@
 //! The splat only moves pixels along their row, so splat, resolve and the row sweep of
 //! the fill run row by row on one core with a row-sized z-buffer that stays in cache.
 
-use super::{Rgba, band_rows, ceil_i, floor_i, mix, round_ties_even, run_bands, warped_x};
+use super::{
+    Rgba, band_rows, ceil_i, floor_i, mix, round_small, round_ties_even, run_bands, warped_x,
+};
 use crate::gpu::NO_EDGE_THRESHOLD;
 use crate::gpu::params::WarpParams;
 
@@ -72,7 +74,7 @@ pub(super) fn warp(
         |(band, ((warped, warped_near), row_source))| {
             let mut zrow = vec![0u32; w];
             let mut prow = vec![0f32; w];
-            let mut joined = vec![false; w];
+            let mut seg = vec![Segment::default(); w];
             for (i, ((warped, warped_near), row_source)) in warped
                 .chunks_exact_mut(w * 4)
                 .zip(warped_near.chunks_exact_mut(w))
@@ -84,17 +86,9 @@ pub(super) fn warp(
                 for (x, (pos, &nx)) in prow.iter_mut().zip(n).enumerate() {
                     *pos = warped_x(x, nx, p);
                 }
-                splat_row(p, n, &prow, &mut zrow, &mut joined);
-                resolve_row(
-                    p,
-                    n,
-                    &prow,
-                    &zrow,
-                    &joined,
-                    colour.row(y),
-                    warped,
-                    warped_near,
-                );
+                segments(p, n, &prow, &mut seg);
+                splat_row(p, n, &prow, &seg, &mut zrow);
+                resolve_row(p, n, &prow, &zrow, &seg, colour.row(y), warped, warped_near);
                 fill_row(warped, warped_near, row_source);
             }
         },
@@ -119,16 +113,53 @@ fn same_surface(n0: f32, n1: f32, p0: f32, p1: f32, p: &WarpParams) -> bool {
             || (n1 - n0).abs() / n0.max(n1).max(1e-20) <= p.edge_threshold)
 }
 
+/// The segment from source pixel x to x + 1 of a row, as splat and resolve use it.
+#[derive(Clone, Copy, Default)]
+struct Segment {
+    /// 1 / (pos[x + 1] - pos[x]) when the segment is one surface (`same_surface`), else 0:
+    /// a target's position along it is then a product, and 0 outside a surface.
+    inv_len: f32,
+    /// One surface landing less than a pixel long (the resolve's box filter).
+    compressed: bool,
+}
+
+impl Segment {
+    #[inline]
+    fn joined(self) -> bool {
+        self.inv_len > 0.0
+    }
+}
+
+/// Every segment of a row, in a loop with no branches so it runs on vector lanes.
+fn segments(p: &WarpParams, n: &[f32], pos: &[f32], out: &mut [Segment]) {
+    let w = n.len();
+    for x in 0..w.saturating_sub(1) {
+        let (p0, p1) = (pos[x], pos[x + 1]);
+        let joined = same_surface(n[x], n[x + 1], p0, p1, p);
+        out[x] = Segment {
+            inv_len: if joined { 1.0 / (p1 - p0) } else { 0.0 },
+            compressed: joined && p1 - p0 < 1.0,
+        };
+    }
+    out[w - 1] = Segment::default();
+}
+
+/// warp_splat.wgsl's and warp_resolve.wgsl's (t - p0) / (p1 - p0) on a joined segment,
+/// clamped to 0..1 (0 on a segment that is not joined, as the shaders take it).
+#[inline]
+fn along(seg: Segment, t: f32, p0: f32) -> f32 {
+    ((t - p0) * seg.inv_len).clamp(0.0, 1.0)
+}
+
 /// common.wgsl `pack_key`.
 #[inline]
 fn pack_key(n: f32, x: usize, p: &WarpParams) -> u32 {
-    let q = ((n * p.key_scale).clamp(0.0, 1.0) * KEY_NEAR_LEVELS + 0.5) as u32 + 1;
+    let q = round_small((n * p.key_scale).clamp(0.0, 1.0) * KEY_NEAR_LEVELS) + 1;
     (q << KEY_X_BITS) | (x as u32 & KEY_X_MASK)
 }
 
 /// warp_splat.wgsl for one row: the nearest surface's key at every target pixel.
-/// `joined[x]`: the segment from x to x + 1 is one surface (the resolve needs it too).
-fn splat_row(p: &WarpParams, n: &[f32], pos: &[f32], z: &mut [u32], joined: &mut [bool]) {
+fn splat_row(p: &WarpParams, n: &[f32], pos: &[f32], seg: &[Segment], z: &mut [u32]) {
     let w = n.len();
     z.fill(0);
     let mut splat = |t: i64, key: u32| {
@@ -142,26 +173,22 @@ fn splat_row(p: &WarpParams, n: &[f32], pos: &[f32], z: &mut [u32], joined: &mut
     for x in 0..w {
         let n0 = n[x];
         if n0 < 0.0 {
-            joined[x] = false;
             left_ok = false;
             continue;
         }
         let p0 = pos[x];
-        let mut right_ok = false;
-        if x + 1 < w {
+        let right = seg[x];
+        let right_ok = right.joined();
+        if right_ok {
             let (n1, p1) = (n[x + 1], pos[x + 1]);
-            right_ok = same_surface(n0, n1, p0, p1, p);
-            if right_ok {
-                // Closed interval [p0, p1]; targets off the row are skipped anyway.
-                let first = ceil_i(p0).max(0);
-                let last = floor_i(p1).min(w as i64 - 1);
-                for t in first..=last {
-                    let f = ((t as f32 - p0) / (p1 - p0)).clamp(0.0, 1.0);
-                    splat(t, pack_key(mix(n0, n1, f), x, p));
-                }
+            // Closed interval [p0, p1]; targets off the row are skipped anyway.
+            let first = ceil_i(p0).max(0);
+            let last = floor_i(p1).min(w as i64 - 1);
+            for t in first..=last {
+                let f = along(right, t as f32, p0);
+                splat(t, pack_key(mix(n0, n1, f), x, p));
             }
         }
-        joined[x] = right_ok;
         if !left_ok && !right_ok {
             // A thin sliver is kept as one sample; a flying pixel on a ramp is dropped.
             let nl = if x > 0 { n[x - 1] } else { n0 };
@@ -175,17 +202,49 @@ fn splat_row(p: &WarpParams, n: &[f32], pos: &[f32], z: &mut [u32], joined: &mut
     }
 }
 
+/// A pixel's RGBA in 8-bit units: four lanes, so the arithmetic on colours compiles to
+/// vector instructions (alpha rides along and is ignored).
+#[inline]
+fn rgba8(row: &[u8], x: usize) -> [f32; 4] {
+    let c = &row[x * 4..x * 4 + 4];
+    [
+        f32::from(c[0]),
+        f32::from(c[1]),
+        f32::from(c[2]),
+        f32::from(c[3]),
+    ]
+}
+
 /// A pixel's colour in 8-bit units.
 #[inline]
 fn rgb8(row: &[u8], x: usize) -> [f32; 3] {
-    let c = &row[x * 4..x * 4 + 3];
-    [f32::from(c[0]), f32::from(c[1]), f32::from(c[2])]
+    let c = rgba8(row, x);
+    [c[0], c[1], c[2]]
+}
+
+/// WGSL's mix on four lanes.
+#[inline]
+fn mix4(a: [f32; 4], b: [f32; 4], t: f32) -> [f32; 4] {
+    let s = 1.0 - t;
+    [
+        a[0] * s + b[0] * t,
+        a[1] * s + b[1] * t,
+        a[2] * s + b[2] * t,
+        a[3] * s + b[3] * t,
+    ]
 }
 
 /// A colour channel in 8-bit units (0..255), rounded to the nearest byte.
 #[inline]
 fn byte(v: f32) -> u8 {
-    (v.clamp(0.0, 255.0) + 0.5) as u8
+    round_small(v.clamp(0.0, 255.0)) as u8
+}
+
+/// An opaque pixel from a colour in 8-bit units.
+#[inline]
+fn store_rgb(out: &mut [u8], c: [f32; 4]) {
+    let b = [byte(c[0]), byte(c[1]), byte(c[2]), 255];
+    out.copy_from_slice(&b);
 }
 
 /// warp_resolve.wgsl for one row: the winning samples' colours and depths.
@@ -195,19 +254,12 @@ fn resolve_row(
     n: &[f32],
     pos: &[f32],
     z: &[u32],
-    joined_right: &[bool],
+    seg: &[Segment],
     colour: &[u8],
     warped: &mut [u8],
     warped_near: &mut [f32],
 ) {
     let w = n.len();
-    // The position test first: it is the one that usually fails.
-    let lands_here = |ns: f32, ps: f32, t: f32, near: f32| {
-        (ps - t).abs() <= 0.5
-            && ps - t < 0.5
-            && ns >= 0.0
-            && (ns - near).abs() * p.key_scale <= SAME_SURFACE
-    };
     for (t, (out, out_near)) in warped
         .chunks_exact_mut(4)
         .zip(warped_near.iter_mut())
@@ -223,67 +275,67 @@ fn resolve_row(
         let x = (key & KEY_X_MASK) as usize;
         let x1 = (x + 1).min(w - 1);
         let (n0, n1) = (n[x], n[x1]);
-        let p0 = pos[x];
-        // warped_x(x + 1): past the row's end the shader computes it from n[w - 1].
-        let p1 = if x + 1 < w {
-            pos[x + 1]
-        } else {
-            warped_x(x + 1, n1, p)
-        };
-        let joined = joined_right[x];
-        let f = if joined {
-            ((tf - p0) / (p1 - p0)).clamp(0.0, 1.0)
-        } else {
-            0.0
-        };
+        let segment = seg[x];
+        let f = along(segment, tf, pos[x]);
         // Colours stay in 8-bit units (0..255): the shader's mix of v / 255 values,
         // stored as unorm, is the same up to float rounding.
-        let (c0, c1) = (rgb8(colour, x), rgb8(colour, x1));
-        let mut rgb = [0f32; 3];
-        for k in 0..3 {
-            rgb[k] = mix(c0[k], c1[k], f);
-        }
+        let (c0, c1) = (rgba8(colour, x), rgba8(colour, x1));
         let near = mix(n0, n1, f);
-        if joined && p1 - p0 < 1.0 {
-            // A compressed surface: average every sample of it landing in this pixel.
-            let w0 = if lands_here(n0, p0, tf, near) {
-                1.0
-            } else {
-                0.0
-            };
-            let w1 = if lands_here(n1, p1, tf, near) {
-                1.0
-            } else {
-                0.0
-            };
-            let mut sum = [0f32; 3];
-            for k in 0..3 {
-                sum[k] = c0[k] * w0 + c1[k] * w1;
-            }
-            let mut count = w0 + w1;
-            // x - GATHER ..= x + 1 + GATHER within the row, less x and x + 1.
-            let reach = x.saturating_sub(GATHER)..=(x + 1 + GATHER).min(w - 1);
-            for s in reach.filter(|&s| s != x && s != x + 1) {
-                if lands_here(n[s], pos[s], tf, near) {
-                    let cs = rgb8(colour, s);
-                    for c in 0..3 {
-                        sum[c] += cs[c];
-                    }
-                    count += 1.0;
-                }
-            }
-            if count >= 2.0 {
-                for k in 0..3 {
-                    rgb[k] = sum[k] / count.max(1.0);
-                }
-            }
-        }
-        out[0] = byte(rgb[0]);
-        out[1] = byte(rgb[1]);
-        out[2] = byte(rgb[2]);
-        out[3] = 255;
+        let rgb = if segment.compressed {
+            gather_compressed(p, n, pos, colour, x, tf, near).unwrap_or_else(|| mix4(c0, c1, f))
+        } else {
+            mix4(c0, c1, f)
+        };
+        store_rgb(out, rgb);
         *out_near = near;
     }
+}
+
+/// warp_resolve.wgsl's box filter on a compressed surface (source pixels closer than one
+/// target pixel apart): the mean colour of every sample of the surface landing in target
+/// pixel `tf`, from x - GATHER ..= x + 1 + GATHER; None when fewer than two land there.
+#[inline(never)]
+fn gather_compressed(
+    p: &WarpParams,
+    n: &[f32],
+    pos: &[f32],
+    colour: &[u8],
+    x: usize,
+    tf: f32,
+    near: f32,
+) -> Option<[f32; 4]> {
+    let w = n.len();
+    // The position test first: it is the one that usually fails.
+    let lands_here = |s: usize| {
+        let (ns, ps) = (n[s], pos[s]);
+        (ps - tf).abs() <= 0.5
+            && ps - tf < 0.5
+            && ns >= 0.0
+            && (ns - near).abs() * p.key_scale <= SAME_SURFACE
+    };
+    // Only joined pixels get here, and the last pixel of a row is never joined.
+    debug_assert!(x + 1 < w);
+    let mut sum = [0f32; 4];
+    let mut count = 0.0f32;
+    let mut add = |s: usize| {
+        let c = rgba8(colour, s);
+        for k in 0..4 {
+            sum[k] += c[k];
+        }
+        count += 1.0;
+    };
+    // x and x + 1 first, then the rest of the reach: the shader's order of summing.
+    for s in [x, x + 1] {
+        if lands_here(s) {
+            add(s);
+        }
+    }
+    for s in x.saturating_sub(GATHER)..=(x + 1 + GATHER).min(w - 1) {
+        if s != x && s != x + 1 && lands_here(s) {
+            add(s);
+        }
+    }
+    (count >= 2.0).then(|| sum.map(|v| v / count))
 }
 
 /// fill_rows.wgsl for one row: each hole's nearest covered pixel on the background side.

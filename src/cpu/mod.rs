@@ -323,6 +323,16 @@ fn round_ties_even(v: f32) -> f32 {
     (v + MAGIC) - MAGIC
 }
 
+/// `v` (0 ..= 2^22) rounded to the nearest integer, ties to even: in 2^23 + v the float
+/// has no fraction bits left, so the addition rounds and the low mantissa bits are the
+/// result. Where `(v + 0.5) as u32` (the shaders' rounding) costs range and NaN checks
+/// with branches, this is two instructions; the two differ only on exact halves.
+#[inline]
+fn round_small(v: f32) -> u32 {
+    const TWO_23: f32 = 8_388_608.0;
+    (v + TWO_23).to_bits() & 0x7F_FFFF
+}
+
 /// WGSL's mix: a (1 - t) + b t.
 #[inline]
 fn mix(a: f32, b: f32, t: f32) -> f32 {
