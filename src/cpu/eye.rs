@@ -74,7 +74,7 @@ pub(super) fn warp(
         |(band, ((warped, warped_near), row_source))| {
             let mut zrow = vec![0u32; w];
             let mut prow = vec![0f32; w];
-            let mut seg = vec![Segment::default(); w];
+            let mut seg = Segments::new(w);
             for (i, ((warped, warped_near), row_source)) in warped
                 .chunks_exact_mut(w * 4)
                 .zip(warped_near.chunks_exact_mut(w))
@@ -86,7 +86,7 @@ pub(super) fn warp(
                 for (x, (pos, &nx)) in prow.iter_mut().zip(n).enumerate() {
                     *pos = warped_x(x, nx, p);
                 }
-                segments(p, n, &prow, &mut seg);
+                seg.compute(p, n, &prow);
                 splat_row(p, n, &prow, &seg, &mut zrow);
                 resolve_row(p, n, &prow, &zrow, &seg, colour.row(y), warped, warped_near);
                 fill_row(warped, warped_near, row_source);
@@ -100,55 +100,97 @@ pub(super) fn warp(
     fill_resolve(p, out, pool);
 }
 
-/// common.wgsl `same_surface`.
-#[inline]
-fn same_surface(n0: f32, n1: f32, p0: f32, p1: f32, p: &WarpParams) -> bool {
-    let stretch = p1 - p0;
-    n0 >= 0.0
-        && n1 >= 0.0
-        && stretch > 0.0
-        && stretch <= p.max_stretch_px
-        // Edge removal off (the default threshold): no jump is that large, skip the division.
-        && (p.edge_threshold >= NO_EDGE_THRESHOLD
-            || (n1 - n0).abs() / n0.max(n1).max(1e-20) <= p.edge_threshold)
-}
+/// Up to this many target pixels of a segment get their keys in [`Segments::compute`]:
+/// with the default `max_stretch_px` of 2 a segment covers at most three.
+const KEYED_TARGETS: usize = 3;
 
-/// The segment from source pixel x to x + 1 of a row, as splat and resolve use it.
-#[derive(Clone, Copy, Default)]
-struct Segment {
-    /// 1 / (pos[x + 1] - pos[x]) when the segment is one surface (`same_surface`), else 0:
-    /// a target's position along it is then a product, and 0 outside a surface.
-    inv_len: f32,
+/// The segments of a row (segment x runs from source pixel x to x + 1) as splat and
+/// resolve use them. Arrays, not structs, so [`Segments::compute`] fills them on vector
+/// lanes.
+struct Segments {
+    /// 1 / (pos[x + 1] - pos[x]) when the segment is one surface (common.wgsl
+    /// `same_surface`), else 0:
+    /// a target's position along it is then a product, and 0 off a surface.
+    inv_len: Vec<f32>,
     /// One surface landing less than a pixel long (the resolve's box filter).
-    compressed: bool,
+    compressed: Vec<bool>,
+    /// The first target pixel the segment covers.
+    first: Vec<i32>,
+    /// Targets covered (0 ..= KEYED_TARGETS), or KEYED_TARGETS + 1 for longer segments,
+    /// which [`splat_row`] keys itself.
+    count: Vec<i32>,
+    /// The z-buffer keys of the first KEYED_TARGETS targets.
+    keys: [Vec<u32>; KEYED_TARGETS],
 }
 
-impl Segment {
+impl Segments {
+    fn new(w: usize) -> Self {
+        Self {
+            inv_len: vec![0.0; w],
+            compressed: vec![false; w],
+            first: vec![0; w],
+            count: vec![0; w],
+            keys: std::array::from_fn(|_| vec![0; w]),
+        }
+    }
+
     #[inline]
-    fn joined(self) -> bool {
-        self.inv_len > 0.0
+    fn joined(&self, x: usize) -> bool {
+        self.inv_len[x] > 0.0
+    }
+
+    /// Every segment of a row whose depth quantities are `n` and warped positions `pos`,
+    /// with warp_splat.wgsl's targets and keys, in a loop without branches. Keyed one
+    /// target at a time in the splat, each key waited on the previous one's chain of
+    /// float operations; here they are independent and run on vector lanes, and the
+    /// splat only takes maxima.
+    fn compute(&mut self, p: &WarpParams, n: &[f32], pos: &[f32]) {
+        let w = n.len();
+        let m = w - 1;
+        let right_end = m as f32;
+        let no_edges = p.edge_threshold >= NO_EDGE_THRESHOLD;
+        let (n0s, n1s, p0s, p1s) = (&n[..m], &n[1..], &pos[..m], &pos[1..w]);
+        let (inv_len, compressed) = (&mut self.inv_len[..m], &mut self.compressed[..m]);
+        let (first_out, count_out) = (&mut self.first[..m], &mut self.count[..m]);
+        let [k0, k1, k2] = &mut self.keys;
+        let (k0, k1, k2) = (&mut k0[..m], &mut k1[..m], &mut k2[..m]);
+        for x in 0..m {
+            let (n0, n1, p0, p1) = (n0s[x], n1s[x], p0s[x], p1s[x]);
+            // common.wgsl `same_surface`, with `&` and `|`: no short cuts, no branches.
+            let stretch = p1 - p0;
+            let jump = (n1 - n0).abs() / n0.max(n1).max(1e-20);
+            let joined = (n0 >= 0.0)
+                & (n1 >= 0.0)
+                & (stretch > 0.0)
+                & (stretch <= p.max_stretch_px)
+                & (no_edges | (jump <= p.edge_threshold));
+            let inv = if joined { 1.0 / (p1 - p0) } else { 0.0 };
+            inv_len[x] = inv;
+            compressed[x] = joined & (p1 - p0 < 1.0);
+            // Closed interval [p0, p1] within the row.
+            let first = p0.ceil().max(0.0);
+            let last = p1.floor().min(right_end);
+            let count = (last - first + 1.0).clamp(0.0, (KEYED_TARGETS + 1) as f32);
+            first_out[x] = first.min(right_end) as i32;
+            count_out[x] = if joined { count as i32 } else { 0 };
+            let key = |k: f32| pack_key(mix(n0, n1, along(inv, first + k, p0)), x, p);
+            k0[x] = key(0.0);
+            k1[x] = key(1.0);
+            k2[x] = key(2.0);
+        }
+        // The last pixel's segment leaves the row: never joined.
+        self.inv_len[m] = 0.0;
+        self.compressed[m] = false;
+        self.count[m] = 0;
     }
 }
 
-/// Every segment of a row, in a loop with no branches so it runs on vector lanes.
-fn segments(p: &WarpParams, n: &[f32], pos: &[f32], out: &mut [Segment]) {
-    let w = n.len();
-    for x in 0..w.saturating_sub(1) {
-        let (p0, p1) = (pos[x], pos[x + 1]);
-        let joined = same_surface(n[x], n[x + 1], p0, p1, p);
-        out[x] = Segment {
-            inv_len: if joined { 1.0 / (p1 - p0) } else { 0.0 },
-            compressed: joined && p1 - p0 < 1.0,
-        };
-    }
-    out[w - 1] = Segment::default();
-}
-
-/// warp_splat.wgsl's and warp_resolve.wgsl's (t - p0) / (p1 - p0) on a joined segment,
-/// clamped to 0..1 (0 on a segment that is not joined, as the shaders take it).
+/// warp_splat.wgsl's and warp_resolve.wgsl's (t - p0) / (p1 - p0) on a joined segment
+/// (`inv_len` = 1 / (p1 - p0)), clamped to 0..1; 0 on a segment that is not joined
+/// (`inv_len` = 0), as the shaders take it.
 #[inline]
-fn along(seg: Segment, t: f32, p0: f32) -> f32 {
-    ((t - p0) * seg.inv_len).clamp(0.0, 1.0)
+fn along(inv_len: f32, t: f32, p0: f32) -> f32 {
+    ((t - p0) * inv_len).clamp(0.0, 1.0)
 }
 
 /// common.wgsl `pack_key`.
@@ -159,7 +201,7 @@ fn pack_key(n: f32, x: usize, p: &WarpParams) -> u32 {
 }
 
 /// warp_splat.wgsl for one row: the nearest surface's key at every target pixel.
-fn splat_row(p: &WarpParams, n: &[f32], pos: &[f32], seg: &[Segment], z: &mut [u32]) {
+fn splat_row(p: &WarpParams, n: &[f32], pos: &[f32], seg: &Segments, z: &mut [u32]) {
     let w = n.len();
     z.fill(0);
     let mut splat = |t: i64, key: u32| {
@@ -177,15 +219,20 @@ fn splat_row(p: &WarpParams, n: &[f32], pos: &[f32], seg: &[Segment], z: &mut [u
             continue;
         }
         let p0 = pos[x];
-        let right = seg[x];
-        let right_ok = right.joined();
-        if right_ok {
+        let right_ok = seg.joined(x);
+        let count = seg.count[x] as usize;
+        if count <= KEYED_TARGETS {
+            let first = i64::from(seg.first[x]);
+            for (k, target_keys) in seg.keys[..count].iter().enumerate() {
+                splat(first + k as i64, target_keys[x]);
+            }
+        } else {
+            // A segment longer than the keyed targets (a large --max-stretch).
             let (n1, p1) = (n[x + 1], pos[x + 1]);
-            // Closed interval [p0, p1]; targets off the row are skipped anyway.
             let first = ceil_i(p0).max(0);
             let last = floor_i(p1).min(w as i64 - 1);
             for t in first..=last {
-                let f = along(right, t as f32, p0);
+                let f = along(seg.inv_len[x], t as f32, p0);
                 splat(t, pack_key(mix(n0, n1, f), x, p));
             }
         }
@@ -254,7 +301,7 @@ fn resolve_row(
     n: &[f32],
     pos: &[f32],
     z: &[u32],
-    seg: &[Segment],
+    seg: &Segments,
     colour: &[u8],
     warped: &mut [u8],
     warped_near: &mut [f32],
@@ -275,13 +322,12 @@ fn resolve_row(
         let x = (key & KEY_X_MASK) as usize;
         let x1 = (x + 1).min(w - 1);
         let (n0, n1) = (n[x], n[x1]);
-        let segment = seg[x];
-        let f = along(segment, tf, pos[x]);
+        let f = along(seg.inv_len[x], tf, pos[x]);
         // Colours stay in 8-bit units (0..255): the shader's mix of v / 255 values,
         // stored as unorm, is the same up to float rounding.
         let (c0, c1) = (rgba8(colour, x), rgba8(colour, x1));
         let near = mix(n0, n1, f);
-        let rgb = if segment.compressed {
+        let rgb = if seg.compressed[x] {
             gather_compressed(p, n, pos, colour, x, tf, near).unwrap_or_else(|| mix4(c0, c1, f))
         } else {
             mix4(c0, c1, f)
