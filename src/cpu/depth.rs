@@ -13,20 +13,6 @@ impl RawDepth<'_> {
     fn row(&self, y: usize) -> &[u8] {
         &self.data[y * self.stride..]
     }
-
-    /// The stored value at column `x` of `row` (from [`Self::row`]); `rgb_encoded`:
-    /// RGBA pixels hold R * 256 + B, else their red channel.
-    #[inline]
-    fn value(&self, row: &[u8], x: usize, rgb_encoded: bool) -> f32 {
-        match self.format {
-            DepthFormat::Gray16 => f32::from(u16::from_le_bytes([row[x * 2], row[x * 2 + 1]])),
-            DepthFormat::Gray8 => f32::from(u16::from(row[x]) * 257),
-            DepthFormat::Rgba if rgb_encoded => {
-                f32::from(row[x * 4]) * 256.0 + f32::from(row[x * 4 + 2])
-            }
-            DepthFormat::Rgba => f32::from(row[x * 4]),
-        }
-    }
 }
 
 /// Where output pixel `i` of `out` samples a raw axis of `raw` texels (depth_prep.wgsl):
@@ -91,8 +77,36 @@ pub(super) fn prepare(
     out: &mut [f32],
     pool: &rayon::ThreadPool,
 ) {
-    let w = p.out_size[0] as usize;
+    // One copy of the loop per stored format, so the format is not decided per tap.
     let encoded = p.rgb_encoded == 1;
+    match (raw.format, encoded) {
+        (DepthFormat::Gray16, _) => prepare_with(p, guided, raw, frame, out, pool, |row, x| {
+            f32::from(u16::from_le_bytes([row[x * 2], row[x * 2 + 1]]))
+        }),
+        // v * 257 is below 2^24: exact in a float.
+        (DepthFormat::Gray8, _) => prepare_with(p, guided, raw, frame, out, pool, |row, x| {
+            f32::from(row[x]) * 257.0
+        }),
+        (DepthFormat::Rgba, true) => prepare_with(p, guided, raw, frame, out, pool, |row, x| {
+            f32::from(row[x * 4]) * 256.0 + f32::from(row[x * 4 + 2])
+        }),
+        (DepthFormat::Rgba, false) => prepare_with(p, guided, raw, frame, out, pool, |row, x| {
+            f32::from(row[x * 4])
+        }),
+    }
+}
+
+/// [`prepare`] with `value(row, x)` reading the stored value at column `x` of a row.
+fn prepare_with(
+    p: &DepthParams,
+    guided: bool,
+    raw: RawDepth<'_>,
+    frame: Rgba<'_>,
+    out: &mut [f32],
+    pool: &rayon::ThreadPool,
+    value: impl Fn(&[u8], usize) -> f32 + Sync,
+) {
+    let w = p.out_size[0] as usize;
     let xs = taps(p.out_size[0], p.raw_size[0]);
     let ys = taps(p.out_size[1], p.raw_size[1]);
     let rows = band_rows(p.out_size[1] as usize, pool);
@@ -103,12 +117,12 @@ pub(super) fn prepare(
             let ty = &ys[y];
             let (r0, r1) = (raw.row(ty.t0), raw.row(ty.t1));
             let fy = ty.f;
-            for (x, (value, tx)) in row.iter_mut().zip(&xs).enumerate() {
+            for (x, (q_out, tx)) in row.iter_mut().zip(&xs).enumerate() {
                 let fx = tx.f;
-                let a = raw.value(r0, tx.t0, encoded);
-                let b = raw.value(r0, tx.t1, encoded);
-                let c = raw.value(r1, tx.t0, encoded);
-                let d = raw.value(r1, tx.t1, encoded);
+                let a = value(r0, tx.t0);
+                let b = value(r0, tx.t1);
+                let c = value(r1, tx.t0);
+                let d = value(r1, tx.t1);
                 let bilinear = mix(mix(a, b, fx), mix(c, d, fx), fy);
                 let blended = if guided {
                     // Each tap also counts by how much the frame at that tap resembles
@@ -128,7 +142,7 @@ pub(super) fn prepare(
                 } else {
                     bilinear
                 };
-                *value = if p.kind == DEPTH_RELATIVE {
+                *q_out = if p.kind == DEPTH_RELATIVE {
                     let mut n = ((blended / 65535.0 - p.range_min) * p.range_scale).clamp(0.0, 1.0);
                     if p.range_scale == 0.0 {
                         n = 0.5;
@@ -151,7 +165,7 @@ pub(super) fn prepare(
                         } else {
                             r0
                         };
-                        raw.value(near_y, near_x, encoded)
+                        value(near_y, near_x)
                     } else {
                         blended
                     };

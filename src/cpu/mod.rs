@@ -274,9 +274,9 @@ fn resample(frame: Rgba<'_>, out: &mut [u8], size: (u32, u32), pool: &rayon::Thr
             if pairs {
                 // The same row (the taps' float positions may land a hair before it).
                 for (px, src) in row.chunks_exact_mut(4).zip(frame.row(y).chunks_exact(8)) {
-                    for c in 0..4 {
-                        px[c] = ((u16::from(src[c]) + u16::from(src[c + 4]) + 1) >> 1) as u8;
-                    }
+                    let a = u32::from_ne_bytes([src[0], src[1], src[2], src[3]]);
+                    let b = u32::from_ne_bytes([src[4], src[5], src[6], src[7]]);
+                    px.copy_from_slice(&average_bytes(a, b).to_ne_bytes());
                 }
                 continue;
             }
@@ -292,6 +292,15 @@ fn resample(frame: Rgba<'_>, out: &mut [u8], size: (u32, u32), pool: &rayon::Thr
             }
         }
     });
+}
+
+/// (a + b + 1) >> 1 in each of the four bytes at once: a | b is the sum less the bits
+/// both have ((a ^ b) counted once), so subtracting half of a ^ b (each byte's low bit
+/// dropped first so nothing shifts into the byte below) leaves each byte's mean, rounded
+/// up.
+#[inline]
+fn average_bytes(a: u32, b: u32) -> u32 {
+    (a | b) - (((a ^ b) & 0xFEFE_FEFE) >> 1)
 }
 
 /// A value in 0..1 stored as 8-bit unorm (round to nearest, as GPUs store it).
@@ -343,4 +352,24 @@ fn mix(a: f32, b: f32, t: f32) -> f32 {
 #[inline]
 fn warped_x(x: usize, n: f32, p: &WarpParams) -> f32 {
     x as f32 + p.shift_gain_px * (n - p.zero_nearness)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn average_bytes_rounds_each_byte_up_like_the_integer_mean() {
+        for a in 0..=255u32 {
+            for b in 0..=255u32 {
+                let want = (a + b + 1) >> 1;
+                // Each lane, with other values beside it that must not leak in.
+                let x = a | (255 - a) << 8 | b << 16 | a << 24;
+                let y = b | (255 - b) << 8 | a << 16 | b << 24;
+                let got = average_bytes(x, y).to_le_bytes();
+                let other = ((255 - a) + (255 - b) + 1) >> 1;
+                assert_eq!(got.map(u32::from), [want, other, want, want], "{a} and {b}");
+            }
+        }
+    }
 }
