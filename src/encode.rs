@@ -115,6 +115,9 @@ impl Default for EncodeSettings {
     }
 }
 
+/// Frames the queue before the video encoder holds (see `Encoder::open`).
+const ENCODER_QUEUE_FRAMES: u32 = 16;
+
 /// `--encoder`: which GStreamer video encoder writes the output.
 #[derive(
     Clone,
@@ -545,6 +548,14 @@ impl Encoder {
             media::link_many(&[video.upcast_ref(), &convert, &enc, &sink]).map_err(media_err)?;
         } else {
             let queue = media::make_named("queue", "enc-video").map_err(media_err)?;
+            // Counted in frames, not the default 10 MB (three 1080p frames): x264's
+            // lookahead fills without encoding for its first ~40 frames, then encodes
+            // for a while faster than frames arrive and then slower; with a short
+            // queue the warp stalls in the slow spells while x264 has cores to spare,
+            // and the cores idle. 16 frames is 50 MB at 1080p, 200 MB at 4K.
+            queue.set_property("max-size-buffers", ENCODER_QUEUE_FRAMES);
+            queue.set_property("max-size-bytes", 0u32);
+            queue.set_property("max-size-time", 0u64);
             let convert = media::make("videoconvert").map_err(media_err)?;
             let chosen = settings
                 .encoder
