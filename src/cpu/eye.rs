@@ -28,7 +28,8 @@ pub(super) struct EyeBuffers {
     pub warped: Vec<u8>,
     /// Depth quantity of each warped pixel (-1 in holes).
     warped_near: Vec<f32>,
-    /// fill_rows: the background-side covered column of each pixel's row (or NONE).
+    /// fill_rows: the background-side covered column of each hole's row (or NONE);
+    /// not written for covered pixels.
     row_source: Vec<u32>,
     /// fill_columns: nearest covered row above and below each pixel (or NONE16).
     above: Vec<u16>,
@@ -384,31 +385,27 @@ fn gather_compressed(
     (count >= 2.0).then(|| sum.map(|v| v / count))
 }
 
-/// fill_rows.wgsl for one row: each hole's nearest covered pixel on the background side.
+/// fill_rows.wgsl for one row: each hole's nearest covered pixel on the background side
+/// (only holes are written; the fill reads nothing else). Every hole of a run between two
+/// covered pixels has the same two neighbours, so runs are decided once.
 fn fill_row(warped: &[u8], warped_near: &[f32], row_source: &mut [u32]) {
     let w = warped_near.len();
     let covered = |x: usize| warped[x * 4 + 3] > 0;
-    let mut right = NONE;
-    for x in (0..w).rev() {
-        if covered(x) {
-            right = x as u32;
-        }
-        row_source[x] = right;
-    }
     let mut left = NONE;
-    for (x, source) in row_source.iter_mut().enumerate() {
+    let mut x = 0;
+    while x < w {
         if covered(x) {
             left = x as u32;
-            *source = left;
+            x += 1;
             continue;
         }
+        let end = (x..w).find(|&e| covered(e)).unwrap_or(w);
+        let right = if end < w { end as u32 } else { NONE };
         // Both sides covered: the farther (background) one; else whichever exists.
-        let r = *source;
-        let take_left =
-            r == NONE || (left != NONE && warped_near[left as usize] <= warped_near[r as usize]);
-        if take_left {
-            *source = left;
-        }
+        let take_left = right == NONE
+            || (left != NONE && warped_near[left as usize] <= warped_near[right as usize]);
+        row_source[x..end].fill(if take_left { left } else { right });
+        x = end;
     }
 }
 
