@@ -563,6 +563,13 @@ impl Decoder {
         self.frames_out
     }
 
+    /// Gives back the frame `next_frame` just returned: the next call returns it again.
+    pub fn push_back(&mut self, frame: Frame) {
+        debug_assert!(self.pending.is_none(), "one frame can be pushed back");
+        self.frames_out -= 1;
+        self.pending = Some(frame);
+    }
+
     /// The next frame, or None at the end of the stream.
     pub fn next_frame(&mut self) -> Result<Option<Frame>, DecodeError> {
         if let Some(f) = self.pending.take() {

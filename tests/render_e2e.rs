@@ -905,3 +905,24 @@ fn eight_bit_depth_video_is_read_as_its_luma_expanded_to_full_range() {
     // The scan reads the same values.
     assert_eq!((scan.min, scan.max), (lo, hi));
 }
+
+#[test]
+fn a_depth_clip_scanned_in_parts_gives_the_same_scan_as_in_one() {
+    use stereosplat::depth::DepthScan;
+    let dir = common::work_dir("e2e_scan_parts");
+    let depth = dir.join("long_depth.mp4");
+    // 12 s: x264's keyframes every 250 frames, so the later parts seek into a GOP.
+    stereosplat::synth::depth_clip(&depth, (64, 36), 288, 24).unwrap();
+    let (whole, split) = DepthScan::run_in_parts(&depth, false, 1, 0).unwrap();
+    assert!(!split);
+    assert_eq!(whole.frames, 288);
+    for parts in [2, 3] {
+        let (scan, split) = DepthScan::run_in_parts(&depth, false, parts, 0).unwrap();
+        assert!(split, "{parts} parts met where each stopped");
+        assert_eq!(scan, whole, "{parts} parts");
+    }
+    // Shorter than the threshold: one part.
+    let (scan, split) = DepthScan::run_in_parts(&depth, false, 3, 60_000_000_000).unwrap();
+    assert!(!split);
+    assert_eq!(scan, whole);
+}

@@ -151,36 +151,97 @@ impl DepthScan {
         Ok(scan)
     }
 
+    /// Decodes the whole clip and records its values' range. A clip of a minute or more
+    /// is cut into parts decoded side by side, one per core (up to four): decoding is the
+    /// scan's whole cost, and a film's depth takes many minutes on one core. (Each part
+    /// after the first also decodes from the keyframe before its start, up to a GOP,
+    /// which shorter clips would not win back.)
     pub fn run(path: &Path, rgb: bool) -> Result<Self, DepthError> {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Self::run_in_parts(path, rgb, cores.min(4), MIN_SPLIT_NANOS).map(|(scan, _)| scan)
+    }
+
+    /// [`Self::run`] in up to `parts` parts when the clip lasts at least
+    /// `min_split_nanos`; also says whether it was decoded in parts that met (false when
+    /// it ran in one part, or a part did not start where the one before stopped and the
+    /// scan went on in order).
+    pub fn run_in_parts(
+        path: &Path,
+        rgb: bool,
+        parts: usize,
+        min_split_nanos: u64,
+    ) -> Result<(Self, bool), DepthError> {
         let mut dec = Decoder::open(path, pixel_format(rgb), &DecodeOptions::default())?;
         let info = dec.info().clone();
-        let (mut min, mut max, mut frames, mut end) = (u16::MAX, 0u16, 0u64, 0u64);
-        let mut min_nonzero = u16::MAX;
-        while let Some(f) = dec.next_frame()? {
-            let (lo, lo_nonzero, hi) = value_range(&f, rgb);
-            min = min.min(lo);
-            min_nonzero = min_nonzero.min(lo_nonzero);
-            max = max.max(hi);
-            frames += 1;
-            let dur = f
-                .duration_nanos
-                .or(info.frame_duration_nanos())
-                .unwrap_or(0);
-            end = end.max(f.pts_nanos + dur);
-        }
-        Ok(Self {
+        let parts = match info.duration_nanos {
+            Some(d) if !info.is_still && d >= min_split_nanos => parts.max(1) as u64,
+            _ => 1,
+        };
+        let duration = info.duration_nanos.unwrap_or(0);
+        let bounds: Vec<u64> = (1..parts).map(|i| duration * i / parts).collect();
+        let tally = std::thread::scope(|scope| {
+            // Parts 1.. start at their bound (the decoder seeks there) and run to the
+            // next bound; part 0 is this decoder.
+            let others: Vec<_> = bounds
+                .iter()
+                .enumerate()
+                .map(|(i, &start)| {
+                    let end = bounds.get(i + 1).copied();
+                    let info = &info;
+                    scope.spawn(move || -> Result<Tally, DepthError> {
+                        let options = DecodeOptions {
+                            start_nanos: start,
+                            with_audio: false,
+                        };
+                        let mut dec = Decoder::open(path, pixel_format(rgb), &options)?;
+                        Tally::over(&mut dec, info, rgb, end)
+                    })
+                })
+                .collect();
+            let mut tally = Tally::over(&mut dec, &info, rgb, bounds.first().copied())?;
+            let split = !others.is_empty();
+            let mut rest = Vec::new();
+            for other in others {
+                rest.push(other.join().expect("a depth scan thread panicked"));
+            }
+            // Each part must begin with the frame its predecessor stopped before.
+            let mut stopped_at = tally.stopped_at;
+            let meet = rest.iter().all(|part| match part {
+                Ok(part) if part.first_pts == stopped_at => {
+                    stopped_at = part.stopped_at;
+                    true
+                }
+                _ => false,
+            });
+            if meet {
+                for part in rest.into_iter().flatten() {
+                    tally.append(part);
+                }
+            } else {
+                // A seek landed elsewhere (or failed): the rest in order, from part 0.
+                log::debug!(
+                    "depth scan of {}: its parts did not meet, scanning on in order",
+                    path.display()
+                );
+                tally.append_rest(&mut dec, &info, rgb)?;
+            }
+            Ok::<_, DepthError>((tally, split && meet))
+        })?;
+        let (tally, in_parts) = tally;
+        let scan = Self {
             path: path.into(),
             width: info.width,
             height: info.height,
-            frames,
-            duration_nanos: end,
-            is_still: info.is_still || frames == 1,
-            min,
-            max,
-            min_nonzero,
+            frames: tally.frames,
+            duration_nanos: tally.end,
+            is_still: info.is_still || tally.frames == 1,
+            min: tally.min,
+            max: tally.max,
+            min_nonzero: tally.min_nonzero,
             source_bits: if rgb { 16 } else { info.source_bits },
             rgb,
-        })
+        };
+        Ok((scan, in_parts))
     }
 
     /// How to read this clip's values. Relative depth is normalised with the clip's own
@@ -222,6 +283,96 @@ impl DepthScan {
 
     pub fn frame_nanos(&self) -> u64 {
         self.duration_nanos.checked_div(self.frames).unwrap_or(0)
+    }
+}
+
+/// Clips at least this long are scanned in parts, side by side.
+const MIN_SPLIT_NANOS: u64 = 60_000_000_000;
+
+/// What a scan found in a run of frames.
+struct Tally {
+    min: u16,
+    max: u16,
+    min_nonzero: u16,
+    frames: u64,
+    /// End of the last frame (pts + duration).
+    end: u64,
+    /// Timestamp of the first frame, and of the frame the run stopped before (None: it
+    /// ran to the end of the clip).
+    first_pts: Option<u64>,
+    stopped_at: Option<u64>,
+}
+
+impl Tally {
+    /// The frames of `dec` up to (not including) the first at or after `until`, or to the
+    /// end of the clip.
+    fn over(
+        dec: &mut Decoder,
+        info: &StreamInfo,
+        rgb: bool,
+        until: Option<u64>,
+    ) -> Result<Self, DepthError> {
+        let mut tally = Self {
+            min: u16::MAX,
+            max: 0,
+            min_nonzero: u16::MAX,
+            frames: 0,
+            end: 0,
+            first_pts: None,
+            stopped_at: None,
+        };
+        tally.read(dec, info, rgb, until)?;
+        Ok(tally)
+    }
+
+    fn read(
+        &mut self,
+        dec: &mut Decoder,
+        info: &StreamInfo,
+        rgb: bool,
+        until: Option<u64>,
+    ) -> Result<(), DepthError> {
+        self.stopped_at = None;
+        while let Some(f) = dec.next_frame()? {
+            if until.is_some_and(|u| f.pts_nanos >= u) {
+                self.stopped_at = Some(f.pts_nanos);
+                // Kept for `append_rest`, which resumes with it.
+                dec.push_back(f);
+                return Ok(());
+            }
+            let (lo, lo_nonzero, hi) = value_range(&f, rgb);
+            self.min = self.min.min(lo);
+            self.min_nonzero = self.min_nonzero.min(lo_nonzero);
+            self.max = self.max.max(hi);
+            self.first_pts.get_or_insert(f.pts_nanos);
+            self.frames += 1;
+            let dur = f
+                .duration_nanos
+                .or(info.frame_duration_nanos())
+                .unwrap_or(0);
+            self.end = self.end.max(f.pts_nanos + dur);
+        }
+        Ok(())
+    }
+
+    /// The next part's frames after this one's.
+    fn append(&mut self, next: Tally) {
+        self.min = self.min.min(next.min);
+        self.max = self.max.max(next.max);
+        self.min_nonzero = self.min_nonzero.min(next.min_nonzero);
+        self.frames += next.frames;
+        self.end = self.end.max(next.end);
+        self.stopped_at = next.stopped_at;
+    }
+
+    /// Everything `dec` has left.
+    fn append_rest(
+        &mut self,
+        dec: &mut Decoder,
+        info: &StreamInfo,
+        rgb: bool,
+    ) -> Result<(), DepthError> {
+        self.read(dec, info, rgb, None)
     }
 }
 
