@@ -673,6 +673,18 @@ pub struct ResolvedDepth {
 
 /// See [`ResolvedDepth`]. An estimate covers the clip from its start (`frame_limit`
 /// frames at most) so it pairs with the frames by timestamp like any depth video.
+/// The depth file the job names, or the sidecar beside its input (when no model is asked
+/// for): depth that needs no estimating.
+fn given_depth(job: &RenderJob) -> Option<PathBuf> {
+    let sidecar = || {
+        let estimating = job.estimate.model.is_some() || job.estimate.force;
+        (!estimating)
+            .then(|| depth::find_sidecar(&job.input, None))
+            .flatten()
+    };
+    job.depth.clone().or_else(sidecar)
+}
+
 pub fn resolve_depth(
     ctx: &GpuContext,
     job: &RenderJob,
@@ -680,12 +692,7 @@ pub fn resolve_depth(
     progress: &mut dyn Progress,
     cancel: &Cancel,
 ) -> anyhow::Result<ResolvedDepth> {
-    let sidecar = if job.estimate.model.is_some() || job.estimate.force {
-        None
-    } else {
-        depth::find_sidecar(&job.input, None)
-    };
-    if let Some(path) = job.depth.clone().or(sidecar) {
+    if let Some(path) = given_depth(job) {
         return Ok(ResolvedDepth {
             job: job.clone(),
             path,
@@ -747,6 +754,20 @@ pub fn render(
     } else {
         job.colour_convert.pixel_format(ctx.is_software())
     };
+    // The scan decodes the whole depth clip before the first frame can be warped; started
+    // here, on a thread, it runs while the input opens. (Left to finish on its own if the
+    // render fails first: it only fills the cache.)
+    let early_scan = given_depth(job).map(|path| {
+        let (rgb, cache) = (job.depth_rgb, job.estimate.clone());
+        let scan = std::thread::Builder::new()
+            // "dec-": the CPU profile charges it to decoding.
+            .name("dec-depth-scan".into())
+            .spawn({
+                let path = path.clone();
+                move || DepthScan::run_cached(&path, rgb, &cache)
+            });
+        (path, scan)
+    });
     let mut decoder = Decoder::open(
         &job.input,
         pixel_format,
@@ -786,7 +807,12 @@ pub fn render(
     )?;
     let job = &resolved.job;
     let depth_path = resolved.path.clone();
-    let scan = DepthScan::run_cached(&depth_path, job.depth_rgb, &job.estimate)?;
+    let scan = match early_scan {
+        Some((path, Ok(thread))) if path == depth_path => thread
+            .join()
+            .map_err(|_| anyhow::anyhow!("the depth scan thread panicked"))??,
+        _ => DepthScan::run_cached(&depth_path, job.depth_rgb, &job.estimate)?,
+    };
     log::info!(
         "depth {}: {}x{}, {} frame(s), values {}..{}",
         depth_path.display(),

@@ -292,6 +292,7 @@ mod tests {
         assert_eq!(Stage::of("llvmpipe-0", p), Stage::Gpu);
         assert_eq!(Stage::of("cpu-warp-1", p), Stage::CpuWarp);
         assert_eq!(Stage::of("pool-stereosplat", p), Stage::Decode);
+        assert_eq!(Stage::of("dec-depth-scan", p), Stage::Decode);
         assert_eq!(Stage::of("ctrl-c", p), Stage::Other);
     }
 
