@@ -280,6 +280,8 @@ struct Shared {
     /// 16-bit grey PNG or FFV1), so stored depth values can be read in their own units.
     source_bits: std::sync::atomic::AtomicU32,
     audio_caps: Mutex<Option<gst::Caps>>,
+    /// The audio branch has delivered its last buffer.
+    audio_eos: AtomicBool,
 }
 
 pub struct Decoder {
@@ -363,6 +365,7 @@ impl Decoder {
             is_image: AtomicBool::new(false),
             source_bits: std::sync::atomic::AtomicU32::new(8),
             audio_caps: Mutex::new(None),
+            audio_eos: AtomicBool::new(false),
         });
         let (audio_tx, audio_rx) = mpsc::channel();
         let with_audio = opts.with_audio;
@@ -394,7 +397,7 @@ impl Decoder {
                 {
                     *shared.audio_caps.lock().unwrap() = Some(caps.clone());
                     let tx = audio_tx.lock().unwrap().take();
-                    tx.map(|tx| link_audio(&pipeline, pad, tx))
+                    tx.map(|tx| link_audio(&pipeline, pad, tx, shared.clone()))
                         .unwrap_or(Ok(()))
                 } else {
                     link_fakesink(&pipeline, pad)
@@ -472,6 +475,7 @@ impl Decoder {
 
     fn seek(&mut self, start_nanos: u64) -> Result<(), DecodeError> {
         let target = gst::ClockTime::from_nseconds(start_nanos + self.origin_nanos);
+        self.shared.audio_eos.store(false, Ordering::SeqCst);
         self.pipeline
             .seek_simple(gst::SeekFlags::FLUSH | gst::SeekFlags::ACCURATE, target)
             .map_err(|e| DecodeError::Media {
@@ -548,10 +552,21 @@ impl Decoder {
 
     /// Like [`Self::take_audio`] at the end of the range: waits (briefly) for audio that
     /// is still being demuxed, so the tail of the sound track is not cut.
+    /// It returns as soon as nothing more can come: the file has no audio stream, or the
+    /// audio branch has delivered its last buffer (waiting out the deadline there cost
+    /// every render of a silent clip two idle seconds).
     pub fn finish_audio(&mut self, from_nanos: u64, until_nanos: u64, out: &mut Vec<gst::Buffer>) {
         let deadline = Instant::now() + Duration::from_secs(2);
-        while !self.take_audio(from_nanos, until_nanos, out) && Instant::now() < deadline {
-            if self.sink.is_eos() && self.audio_rx.is_none() {
+        loop {
+            // Read before draining: buffers sent before the end are then all taken.
+            let ended = self.shared.audio_eos.load(Ordering::SeqCst);
+            if self.take_audio(from_nanos, until_nanos, out) || ended {
+                return;
+            }
+            // By the end of the video every stream has long been exposed (demuxers
+            // expose theirs before data flows): none linked means no audio at all.
+            let no_audio_stream = self.shared.audio_caps.lock().unwrap().is_none();
+            if no_audio_stream || Instant::now() >= deadline {
                 return;
             }
             std::thread::sleep(Duration::from_millis(5));
@@ -784,6 +799,7 @@ fn link_audio(
     pipeline: &gst::Pipeline,
     pad: &gst::Pad,
     tx: mpsc::Sender<gst::Buffer>,
+    shared: Arc<Shared>,
 ) -> Result<(), MediaError> {
     let queue = media::make_named("queue", "dec-audio")?;
     let tx = Mutex::new(tx);
@@ -807,6 +823,8 @@ fn link_audio(
                     }
                     Ok(gst::FlowSuccess::Ok)
                 })
+                // After the last new_sample (same streaming thread): every buffer is sent.
+                .eos(move |_| shared.audio_eos.store(true, Ordering::SeqCst))
                 .build(),
         )
         .build();

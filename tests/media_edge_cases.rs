@@ -276,3 +276,54 @@ fn anamorphic_video_keeps_its_pixel_aspect_ratio() {
         assert_eq!(stream_par(&out), "32/27", "{layout}: pixel aspect lost");
     }
 }
+
+/// The end of a render collects the rest of the source audio. With nothing left to come
+/// (no audio stream, or the audio ended before the video) it must not wait out its
+/// two-second deadline: that used to cost every render of a silent clip two idle seconds.
+#[test]
+fn the_audio_tail_is_collected_without_waiting_when_nothing_more_can_come() {
+    let dir = common::work_dir("media_audio_tail");
+    let silent = dir.join("silent.mp4");
+    stereosplat::synth::colour_clip(&silent, (64, 36), 12, 24, false).unwrap();
+    // Half a second of tone under a one-second picture.
+    let short_audio = dir.join("short_audio.mp4");
+    stereosplat::synth::run_launch(&format!(
+        "videotestsrc num-buffers=24 ! video/x-raw,width=64,height=36,framerate=24/1 ! \
+         videoconvert ! x264enc speed-preset=ultrafast ! h264parse ! mp4mux name=mux ! \
+         filesink location=\"{}\" \
+         audiotestsrc num-buffers=24 samplesperbuffer=1000 ! audio/x-raw,rate=48000,channels=2 ! \
+         audioconvert ! avenc_aac ! aacparse ! mux.",
+        short_audio.display()
+    ))
+    .unwrap();
+    for (path, want_audio) in [(&silent, false), (&short_audio, true)] {
+        let options = DecodeOptions {
+            start_nanos: 0,
+            with_audio: true,
+        };
+        let mut dec = Decoder::open(path, PixelFormat::Rgba, &options).unwrap();
+        let mut end = 0;
+        while let Some(f) = dec.next_frame().unwrap() {
+            end = f.pts_nanos + f.duration_nanos.unwrap_or(0);
+        }
+        let mut audio = Vec::new();
+        let t = std::time::Instant::now();
+        dec.finish_audio(0, end, &mut audio);
+        let waited = t.elapsed();
+        assert!(
+            waited < std::time::Duration::from_millis(1500),
+            "{}: waited {waited:?} for audio that could not come",
+            path.display()
+        );
+        assert_eq!(!audio.is_empty(), want_audio, "{}", path.display());
+        if want_audio {
+            // All of it: the last buffer ends near half a second.
+            let last = audio.last().unwrap();
+            let last_end = last.pts().unwrap() + last.duration().unwrap_or_default();
+            assert!(
+                last_end.mseconds() >= 450,
+                "the audio's tail is missing: ends at {last_end}"
+            );
+        }
+    }
+}
