@@ -111,6 +111,26 @@ fn prepare_with(
     let ys = taps(p.out_size[1], p.raw_size[1]);
     let rows = band_rows(p.out_size[1] as usize, pool);
     let bands: Vec<_> = out.chunks_mut(rows * w).enumerate().collect();
+    if !guided && p.kind == DEPTH_RELATIVE {
+        // The common case in its own loops: across, down, normalise.
+        run_bands(pool, bands, |(band, out)| {
+            let (mut top, mut bottom) = (vec![0f32; w], vec![0f32; w]);
+            for (i, row) in out.chunks_exact_mut(w).enumerate() {
+                let ty = &ys[band * rows + i];
+                across(raw.row(ty.t0), &xs, &value, &mut top);
+                // At fy = 0 (depth as tall as the warp) the second row weighs nothing:
+                // mix(top, bottom, 0) is top exactly, so it is not read.
+                if ty.f != 0.0 {
+                    across(raw.row(ty.t1), &xs, &value, &mut bottom);
+                    for (t, &b) in top.iter_mut().zip(&bottom) {
+                        *t = mix(*t, b, ty.f);
+                    }
+                }
+                normalise_relative(p, &top, row);
+            }
+        });
+        return;
+    }
     run_bands(pool, bands, |(band, out)| {
         for (i, row) in out.chunks_exact_mut(w).enumerate() {
             let y = band * rows + i;
@@ -143,14 +163,7 @@ fn prepare_with(
                     bilinear
                 };
                 *q_out = if p.kind == DEPTH_RELATIVE {
-                    let mut n = ((blended / 65535.0 - p.range_min) * p.range_scale).clamp(0.0, 1.0);
-                    if p.range_scale == 0.0 {
-                        n = 0.5;
-                    }
-                    if p.far_is_bright == 1 {
-                        n = 1.0 - n;
-                    }
-                    n
+                    relative(p, blended)
                 } else {
                     // Never blend a known value with an unknown one (stored 0): take the
                     // nearest tap instead.
@@ -176,6 +189,34 @@ fn prepare_with(
             }
         }
     });
+}
+
+/// A raw row sampled at every output column: the horizontal half of the bilinear filter.
+#[inline]
+fn across(raw_row: &[u8], xs: &[Tap], value: &impl Fn(&[u8], usize) -> f32, out: &mut [f32]) {
+    for (h, tx) in out.iter_mut().zip(xs) {
+        *h = mix(value(raw_row, tx.t0), value(raw_row, tx.t1), tx.f);
+    }
+}
+
+/// Relative depth (16-bit scale) -> nearness 0..1 over the clip's range (depth_prep.wgsl).
+#[inline]
+fn relative(p: &DepthParams, blended: f32) -> f32 {
+    let mut n = ((blended / 65535.0 - p.range_min) * p.range_scale).clamp(0.0, 1.0);
+    if p.range_scale == 0.0 {
+        n = 0.5;
+    }
+    if p.far_is_bright == 1 {
+        n = 1.0 - n;
+    }
+    n
+}
+
+/// [`relative`] over a row, in a loop the compiler vectorises.
+fn normalise_relative(p: &DepthParams, blended: &[f32], out: &mut [f32]) {
+    for (o, &b) in out.iter_mut().zip(blended) {
+        *o = relative(p, b);
+    }
 }
 
 /// Separable max filter on the depth quantity: horizontal into `scratch`, vertical back
