@@ -926,3 +926,33 @@ fn a_depth_clip_scanned_in_parts_gives_the_same_scan_as_in_one() {
     assert!(!split);
     assert_eq!(scan, whole);
 }
+
+#[test]
+fn ten_bit_depth_video_keeps_its_bits_as_16_bit_grey() {
+    let dir = common::work_dir("e2e_depth10");
+    let depth = dir.join("d10.mkv");
+    // A smooth 10-bit ramp: 8 bits could not tell its neighbouring values apart.
+    stereosplat::synth::run_launch(&format!(
+        "videotestsrc num-buffers=3 pattern=gradient ! video/x-raw,width=64,height=36,framerate=10/1 ! \
+         videoconvert ! video/x-raw,format=I420_10LE ! x264enc speed-preset=ultrafast pass=quant quantizer=0 ! \
+         h264parse ! matroskamux ! filesink location=\"{}\"",
+        depth.display()
+    ))
+    .unwrap();
+    let mut dec = Decoder::open(&depth, PixelFormat::Depth, &DecodeOptions::default()).unwrap();
+    assert_eq!(dec.info().source_bits, 10);
+    let frame = dec.next_frame().unwrap().expect("frame");
+    // Not narrowed to 8-bit luma: videoconvert gives 16-bit grey.
+    assert_eq!(frame.grey8(), None);
+    let stride = frame.stride_bytes() as usize;
+    let values: std::collections::BTreeSet<u16> = (0..36usize)
+        .flat_map(|y| {
+            let row = &frame.data()[y * stride..];
+            (0..64usize).map(move |x| u16::from_le_bytes([row[2 * x], row[2 * x + 1]]))
+        })
+        .collect();
+    assert!(
+        values.iter().any(|v| v % 257 != 0),
+        "values are 8-bit ones widened: {values:?}"
+    );
+}
