@@ -86,21 +86,22 @@ pub enum PixelFormat {
 }
 
 impl PixelFormat {
-    /// The formats the appsink accepts once the decoder's output format `decoded` is
-    /// known. Depth from 8-bit 4:2:0 video stays in that format (only its luma is read);
-    /// anything else, 10-bit video included, becomes grey (videoconvert would otherwise
-    /// pick 8-bit I420 for 10-bit input and drop its extra bits).
-    fn for_decoded(self, decoded: &str) -> &'static [gst_video::VideoFormat] {
+    /// The formats the appsink asks for, preferred first, given the decoder's output
+    /// format once it is known. Depth from 8-bit 4:2:0 video stays in that format (only
+    /// its luma is read); anything else, 10-bit video included, becomes grey
+    /// (videoconvert would otherwise pick 8-bit I420 for 10-bit input and drop its extra
+    /// bits), and so does everything before the format is known.
+    fn for_decoded(self, decoded: Option<&str>) -> &'static [gst_video::VideoFormat] {
         use gst_video::VideoFormat as F;
         match (self, decoded) {
-            (PixelFormat::Depth, "I420") => &[F::I420],
-            (PixelFormat::Depth, "NV12") => &[F::Nv12],
+            (PixelFormat::Depth, Some("I420")) => &[F::I420],
+            (PixelFormat::Depth, Some("NV12")) => &[F::Nv12],
             (PixelFormat::Depth, _) => &[F::Gray16Le, F::Gray8],
             _ => self.gst(),
         }
     }
 
-    /// The formats the appsink accepts, preferred first.
+    /// Every format frames may arrive in.
     fn gst(self) -> &'static [gst_video::VideoFormat] {
         use gst_video::VideoFormat as F;
         match self {
@@ -343,7 +344,11 @@ impl Decoder {
         let src = media::make("filesrc").map_err(media_err)?;
         src.set_property("location", path.to_string_lossy().as_ref());
         let parse = media::make("parsebin").map_err(media_err)?;
-        let formats: Vec<&str> = format.gst().iter().map(|f| f.to_str().as_str()).collect();
+        let formats: Vec<&str> = format
+            .for_decoded(None)
+            .iter()
+            .map(|f| f.to_str().as_str())
+            .collect();
         let caps = gst::Caps::builder("video/x-raw")
             .field("format", gst::List::new(formats))
             .build();
@@ -774,7 +779,7 @@ fn link_video(
             // Before linking, so videoconvert negotiates with the narrowed caps.
             if let Some(sink) = sink_weak.upgrade() {
                 let formats = format
-                    .for_decoded(decoded)
+                    .for_decoded(Some(decoded))
                     .iter()
                     .map(|f| f.to_str().as_str());
                 sink.set_caps(Some(

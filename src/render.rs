@@ -671,8 +671,6 @@ pub struct ResolvedDepth {
     pub estimated: Option<Estimated>,
 }
 
-/// See [`ResolvedDepth`]. An estimate covers the clip from its start (`frame_limit`
-/// frames at most) so it pairs with the frames by timestamp like any depth video.
 /// The depth file the job names, or the sidecar beside its input (when no model is asked
 /// for): depth that needs no estimating.
 fn given_depth(job: &RenderJob) -> Option<PathBuf> {
@@ -685,6 +683,8 @@ fn given_depth(job: &RenderJob) -> Option<PathBuf> {
     job.depth.clone().or_else(sidecar)
 }
 
+/// See [`ResolvedDepth`]. An estimate covers the clip from its start (`frame_limit`
+/// frames at most) so it pairs with the frames by timestamp like any depth video.
 pub fn resolve_depth(
     ctx: &GpuContext,
     job: &RenderJob,

@@ -223,7 +223,7 @@ impl DepthScan {
                     "depth scan of {}: its parts did not meet, scanning on in order",
                     path.display()
                 );
-                tally.append_rest(&mut dec, &info, rgb)?;
+                tally.read(&mut dec, &info, rgb, None)?;
             }
             Ok::<_, DepthError>((tally, split && meet))
         })?;
@@ -336,7 +336,7 @@ impl Tally {
         while let Some(f) = dec.next_frame()? {
             if until.is_some_and(|u| f.pts_nanos >= u) {
                 self.stopped_at = Some(f.pts_nanos);
-                // Kept for `append_rest`, which resumes with it.
+                // Kept for a later `read`, which resumes with it.
                 dec.push_back(f);
                 return Ok(());
             }
@@ -363,16 +363,6 @@ impl Tally {
         self.frames += next.frames;
         self.end = self.end.max(next.end);
         self.stopped_at = next.stopped_at;
-    }
-
-    /// Everything `dec` has left.
-    fn append_rest(
-        &mut self,
-        dec: &mut Decoder,
-        info: &StreamInfo,
-        rgb: bool,
-    ) -> Result<(), DepthError> {
-        self.read(dec, info, rgb, None)
     }
 }
 
