@@ -19,6 +19,7 @@ use gstreamer_video as gst_video;
 use crate::gpu::{I420Layout, YuvMatrix};
 use crate::layout::Layout;
 use crate::media::{self, MediaError};
+use crate::stereo_tags;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EncodeError {
@@ -776,10 +777,19 @@ impl Encoder {
         }
         if self.container == Container::Matroska
             && let Some(mode) = self.layout.matroska_stereo_mode()
-            && let Err(e) = crate::encode::set_matroska_stereo_mode(&self.tmp_path, mode)
+            && let Err(e) = stereo_tags::set_matroska_stereo_mode(&self.tmp_path, mode)
         {
             log::warn!(
                 "could not set the Matroska StereoMode of {}: {e}",
+                self.final_path.display()
+            );
+        }
+        if matches!(self.container, Container::Mp4 | Container::Mov)
+            && let Err(e) =
+                stereo_tags::set_mp4_left_first(&self.tmp_path, !self.layout.is_right_first())
+        {
+            log::warn!(
+                "could not mend the stereo box (svmi) of {}: {e}",
                 self.final_path.display()
             );
         }
@@ -910,34 +920,4 @@ fn caps_name(caps: &gst::Caps) -> String {
     caps.structure(0)
         .map(|s| s.name().to_string())
         .unwrap_or_default()
-}
-
-/// Rewrites the value of the first Matroska StereoMode element (ID 0x53B8, one-byte
-/// value) in place. matroskamux writes it from caps, but GStreamer has no multiview mode
-/// for anaglyph or right-first side by side, so those are written as side by side and
-/// corrected here; the element keeps its size, so nothing else in the file moves.
-pub fn set_matroska_stereo_mode(path: &Path, mode: u8) -> std::io::Result<()> {
-    use std::io::{Read, Seek, SeekFrom, Write};
-    let mut f = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(path)?;
-    let mut head = vec![0u8; 64 * 1024];
-    let n = f.read(&mut head)?;
-    head.truncate(n);
-    let at = find_stereo_mode(&head)
-        .ok_or_else(|| std::io::Error::other("no StereoMode element in the track header"))?;
-    if head[at] != mode {
-        f.seek(SeekFrom::Start(at as u64))?;
-        f.write_all(&[mode])?;
-    }
-    Ok(())
-}
-
-/// Offset of the value byte of the first StereoMode element in `bytes`.
-pub fn find_stereo_mode(bytes: &[u8]) -> Option<usize> {
-    bytes
-        .windows(4)
-        .position(|w| w[0] == 0x53 && w[1] == 0xB8 && w[2] == 0x81)
-        .map(|i| i + 3)
 }

@@ -104,6 +104,11 @@ impl Layout {
         }
     }
 
+    /// Whether the right eye's view comes first (left or top) in the frame.
+    pub fn is_right_first(self) -> bool {
+        matches!(self, Layout::Cross | Layout::HalfCross)
+    }
+
     /// Matroska StereoMode (SPEC section 5), if the layout has one.
     pub fn matroska_stereo_mode(self) -> Option<u8> {
         match self {

@@ -19,5 +19,6 @@ pub mod preset;
 pub mod preview;
 pub mod progress;
 pub mod render;
+pub mod stereo_tags;
 pub mod synth;
 pub mod trace;

@@ -7,10 +7,10 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use stereosplat::decode::{ColourConvert, DecodeOptions, Decoder, PixelFormat};
-use stereosplat::encode::find_stereo_mode;
 use stereosplat::layout::{Layout, WarpResolution};
 use stereosplat::progress::Silent;
 use stereosplat::render::{Cancel, RenderJob, WarpDevice, render};
+use stereosplat::stereo_tags::find_stereo_mode;
 use stereosplat::trace::{STAGES, Stage};
 
 const W: u32 = 96;
@@ -117,6 +117,56 @@ fn every_layout_renders_a_complete_file() {
         let (_, px) = &d.frames[FRAMES as usize / 2];
         let mean = px.iter().map(|&v| v as f64).sum::<f64>() / px.len() as f64;
         assert!(mean > 40.0, "{layout:?} frame looks blank (mean {mean})");
+    }
+}
+
+/// The caps qtdemux gives the video track of an MP4 or MOV, as text.
+fn demuxed_video_caps(path: &Path) -> String {
+    use gstreamer as gst;
+    use gstreamer::prelude::*;
+    gst::init().unwrap();
+    let pipeline = gst::parse::launch(&format!(
+        "filesrc location=\"{}\" ! qtdemux name=d d.video_0 ! fakesink name=s",
+        path.display()
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    pipeline.set_state(gst::State::Paused).unwrap();
+    let (done, _, _) = pipeline.state(gst::ClockTime::from_seconds(10));
+    done.expect("the file prerolls");
+    let sink = pipeline.by_name("s").unwrap();
+    let caps = sink.static_pad("sink").unwrap().current_caps().unwrap();
+    pipeline.set_state(gst::State::Null).unwrap();
+    caps.to_string()
+}
+
+#[test]
+fn side_by_side_mp4_and_mov_say_the_left_view_is_on_the_left() {
+    // GStreamer's mp4mux and qtmux write the svmi box's is_left_first bit inverted;
+    // unmended, qtdemux reports the right view first and a player swaps the eyes.
+    let dir = common::work_dir("e2e_svmi");
+    let input = sample(&dir);
+    for layout in [Layout::Sbs, Layout::HalfSbs] {
+        for ext in ["mp4", "mov"] {
+            let out = dir.join(format!("{layout:?}.{ext}"));
+            render(
+                common::gpu(),
+                &job(&input, out.clone(), layout),
+                &mut Silent,
+                &Cancel::default(),
+            )
+            .unwrap();
+            let caps = demuxed_video_caps(&out);
+            assert!(
+                caps.contains("multiview-mode=(string)side-by-side"),
+                "{layout:?} .{ext}: {caps}"
+            );
+            assert!(
+                caps.contains("/right-view-first") && !caps.contains("+right-view-first"),
+                "{layout:?} .{ext} reads as right view first: {caps}"
+            );
+        }
     }
 }
 
