@@ -50,22 +50,24 @@ pub enum DecodeError {
 /// Where decoded YUV frames become RGB (`--colour-convert`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum ColourConvert {
-    /// On the GPU with a hardware adapter; on the CPU with a software rasteriser, where
-    /// GStreamer's SIMD conversion costs a fraction of the shader's.
+    /// Where the warp runs: the decoder's I420/NV12 planes go to the warp, which converts
+    /// them (a shader, or the CPU warp's own code) with bilinear chroma.
     #[default]
     Auto,
-    /// Upload the decoder's planes (1.5 bytes per pixel) and convert in a shader.
+    /// In a shader: as `auto`, and the GPU warp even where `--warp-device auto` would
+    /// pick the CPU.
     Gpu,
-    /// GStreamer's videoconvert to RGBA before upload.
+    /// GStreamer's videoconvert to RGBA before the warp. Its SIMD path repeats each
+    /// chroma sample over 2x2 pixels (stair steps along colour edges).
     Cpu,
 }
 
 impl ColourConvert {
     /// The decoder output format for the frames the warp reads.
-    pub fn pixel_format(self, software_gpu: bool) -> PixelFormat {
-        match (self, software_gpu) {
-            (ColourConvert::Gpu, _) | (ColourConvert::Auto, false) => PixelFormat::Native,
-            (ColourConvert::Cpu, _) | (ColourConvert::Auto, true) => PixelFormat::Rgba,
+    pub fn pixel_format(self) -> PixelFormat {
+        match self {
+            ColourConvert::Cpu => PixelFormat::Rgba,
+            ColourConvert::Auto | ColourConvert::Gpu => PixelFormat::Native,
         }
     }
 }

@@ -17,8 +17,8 @@ use crate::depth::estimate::{self, EstimateOptions, Estimated};
 use crate::depth::{self, DepthScan, DepthStream};
 use crate::encode::{Container, EncodeSettings, Encoder, FrameInput};
 use crate::gpu::{
-    Composer, DepthKind, FramePixels, GpuContext, MetricCamera, PassTimer, Readback, ShaderSet,
-    StereoParams, Warper, YuvPacker, frame_params,
+    Composer, DepthKind, GpuContext, MetricCamera, PassTimer, Readback, ShaderSet, StereoParams,
+    Warper, YuvPacker, frame_params,
 };
 use crate::layout::{Anaglyph, Layout, WarpResolution, tagged_stem};
 use crate::progress::Progress;
@@ -749,11 +749,7 @@ pub fn render(
             ctx.describe()
         );
     }
-    let pixel_format = if on_cpu {
-        crate::decode::PixelFormat::Rgba
-    } else {
-        job.colour_convert.pixel_format(ctx.is_software())
-    };
+    let pixel_format = job.colour_convert.pixel_format();
     // The scan decodes the whole depth clip before the first frame can be warped; started
     // here, on a thread, it runs while the input opens. (Left to finish on its own if the
     // render fails first: it only fills the cache.)
@@ -1040,9 +1036,6 @@ pub fn render(
                 }
             }
             Backend::Cpu(cpu) => {
-                if !matches!(frame.pixels(), FramePixels::Rgba { .. }) {
-                    bail!("the CPU warp needs RGBA frames (the decoder was asked for them)");
-                }
                 let depth = changed.then(|| {
                     let mut copy = cpu.free_depth.pop().unwrap_or_default();
                     copy.clear();

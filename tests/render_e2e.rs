@@ -690,6 +690,37 @@ fn decoded_yuv_becomes_the_exact_colours_on_the_gpu() {
 }
 
 #[test]
+fn the_cpu_warp_converts_yuv_like_the_shader_not_like_videoconvert() {
+    // Lossless I420 with saturated diagonal colour edges, where 4:2:0 chroma upsampled
+    // by repetition shows 2x2 stair steps and bilinear upsampling does not.
+    let dir = common::work_dir("e2e_cpu_colour_convert");
+    let input = dir.join("pinwheel.mkv");
+    stereosplat::synth::run_launch(&format!(
+        "videotestsrc num-buffers=1 pattern=pinwheel foreground-color=0xffff0000 background-color=0xff0000ff ! video/x-raw,format=I420,width=160,height=96,framerate=24/1 ! matroskamux ! filesink location=\"{}\"",
+        input.display()
+    ))
+    .unwrap();
+    let render_with = |device: WarpDevice, convert: ColourConvert, name: &str| {
+        let out = dir.join(name);
+        let mut j = job(&input, out.clone(), Layout::Left);
+        (j.warp_device, j.colour_convert) = (device, convert);
+        render(common::gpu(), &j, &mut Silent, &Cancel::default()).unwrap();
+        decode_all(&out).frames.remove(0).1
+    };
+    let shader = render_with(WarpDevice::Gpu, ColourConvert::Gpu, "shader.png");
+    let cpu_warp = render_with(WarpDevice::Cpu, ColourConvert::Auto, "cpu_warp.png");
+    let videoconvert = render_with(WarpDevice::Cpu, ColourConvert::Cpu, "videoconvert.png");
+    let worst = |a: &[u8], b: &[u8]| a.iter().zip(b).map(|(x, y)| x.abs_diff(*y)).max();
+    assert!(
+        worst(&cpu_warp, &shader) <= Some(1),
+        "the CPU warp's conversion differs from the shader's by {:?}",
+        worst(&cpu_warp, &shader)
+    );
+    // The test can tell the two upsamplings apart.
+    assert!(worst(&videoconvert, &shader) > Some(40));
+}
+
+#[test]
 fn warping_at_the_shown_eye_size_matches_warping_at_full_size() {
     // The default warps half-SBS at 48x54 per eye; `input` warps 96x54 and squeezes.
     // Both must show the same stereo pair up to resampling differences at depth edges.

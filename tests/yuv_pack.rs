@@ -267,3 +267,65 @@ fn decoded_i420_and_nv12_planes_become_the_right_colours_on_the_gpu() {
         }
     }
 }
+
+#[test]
+fn the_cpu_warp_converts_i420_and_nv12_like_the_shader() {
+    // Random planes, so every pixel's chroma is interpolated; odd sides too, where the
+    // last chroma column and row stand alone.
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
+    let mut seed = 0x9E37_79B9u32;
+    let mut byte = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 17;
+        seed ^= seed << 5;
+        (seed >> 24) as u8
+    };
+    for (w, h) in [(36usize, 8usize), (37, 9), (64, 40)] {
+        let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+        let (ys, us, vs) = (w + 5, cw + 3, cw + 1);
+        let y_plane: Vec<u8> = (0..ys * h).map(|_| byte()).collect();
+        let u_plane: Vec<u8> = (0..us * ch).map(|_| byte()).collect();
+        let v_plane: Vec<u8> = (0..vs * ch).map(|_| byte()).collect();
+        let mut uv_plane = vec![0u8; 2 * us * ch];
+        for cy in 0..ch {
+            for cx in 0..cw {
+                uv_plane[cy * 2 * us + 2 * cx] = u_plane[cy * us + cx];
+                uv_plane[cy * 2 * us + 2 * cx + 1] = v_plane[cy * vs + cx];
+            }
+        }
+        for (matrix, full_range) in [(YuvMatrix::Bt709, false), (YuvMatrix::Bt601, true)] {
+            let colours = YuvColours { matrix, full_range };
+            let size = (w as u32, h as u32);
+            let frames = [
+                FramePixels::I420 {
+                    planes: [
+                        (&y_plane, ys as u32),
+                        (&u_plane, us as u32),
+                        (&v_plane, vs as u32),
+                    ],
+                    colours,
+                },
+                FramePixels::Nv12 {
+                    planes: [(&y_plane, ys as u32), (&uv_plane, 2 * us as u32)],
+                    colours,
+                },
+            ];
+            for pixels in &frames {
+                let gpu = unpack(pixels, size);
+                let mut cpu = Vec::new();
+                stereosplat::cpu::yuv_to_rgba(pixels, size, &mut cpu, &pool);
+                let cpu: &[u8] = bytemuck::cast_slice(&cpu);
+                assert_eq!(cpu.len(), gpu.len());
+                let worst = cpu.iter().zip(&gpu).map(|(a, b)| a.abs_diff(*b)).max();
+                // Rounding of exact halves may differ by one level.
+                assert!(
+                    worst <= Some(1),
+                    "{w}x{h} {matrix:?} full {full_range}: off by {worst:?}"
+                );
+            }
+        }
+    }
+}

@@ -15,9 +15,11 @@ mod compose;
 mod depth;
 mod eye;
 mod pipeline;
+mod yuv;
 
 pub use compose::CpuComposer;
 pub use pipeline::{CpuPipeline, Finished as CpuFinished, Job as CpuJob};
+pub use yuv::{frame_to_rgba, yuv_to_rgba};
 
 use crate::gpu::params::WarpParams;
 use crate::gpu::{Eye, FrameParams};
@@ -191,7 +193,7 @@ impl CpuWarper {
         self.eyes.iter().map(|e| e.warped.as_slice()).collect()
     }
 
-    fn pool(&self) -> &'static rayon::ThreadPool {
+    pub(crate) fn pool(&self) -> &'static rayon::ThreadPool {
         self.pool
     }
 

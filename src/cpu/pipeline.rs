@@ -6,13 +6,13 @@
 use std::sync::mpsc;
 use std::time::Instant;
 
-use super::{CpuComposer, CpuWarper, DepthFormat, RawDepth, Rgba};
+use super::{CpuComposer, CpuWarper, DepthFormat, RawDepth, Rgba, yuv_to_rgba};
 use crate::decode::Frame;
 use crate::gpu::{FrameParams, FramePixels};
 
 /// One frame to warp.
 pub struct Job {
-    /// The decoded frame (RGBA), released once warped.
+    /// The decoded frame (RGBA, I420 or NV12), released once warped.
     pub frame: Frame,
     /// The depth for this frame, or None when it is the previous frame's.
     pub depth: Option<Vec<u8>>,
@@ -51,18 +51,25 @@ impl CpuPipeline {
             .name("cpu-warp-feed".into())
             .spawn(move || {
                 let mut depth = Vec::new();
+                let mut converted = Vec::new();
                 for job in queue {
                     let started = Instant::now();
                     let spare_depth = job.depth.map(|d| std::mem::replace(&mut depth, d));
-                    // The render loop sends RGBA frames only; anything else ends the
-                    // thread, which the loop reports when it next submits.
-                    let FramePixels::Rgba { data, stride } = job.frame.pixels() else {
-                        break;
-                    };
-                    let input = Rgba {
-                        data,
-                        stride: stride as usize,
-                        size: warper.frame_size(),
+                    let size = warper.frame_size();
+                    let input = match job.frame.pixels() {
+                        FramePixels::Rgba { data, stride } => Rgba {
+                            data,
+                            stride: stride as usize,
+                            size,
+                        },
+                        yuv => {
+                            yuv_to_rgba(&yuv, size, &mut converted, warper.pool());
+                            Rgba {
+                                data: bytemuck::cast_slice(&converted),
+                                stride: size.0 as usize * 4,
+                                size,
+                            }
+                        }
                     };
                     warper.warp(
                         input,

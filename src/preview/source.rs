@@ -56,7 +56,7 @@ impl Source {
         let depth_job = resolved.job.clone();
         let depth_path = resolved.path.clone();
         let scan = DepthScan::run_cached(&depth_path, depth_job.depth_rgb, &depth_job.estimate)?;
-        let decoder = Decoder::open(&job.input, PixelFormat::Rgba, &DecodeOptions::default())?;
+        let decoder = Decoder::open(&job.input, PixelFormat::Native, &DecodeOptions::default())?;
         let info = decoder.info().clone();
         let matching = prerendered::choose_matching(&scan, &info, None)?;
         let depth = DepthStream::open(&scan, matching, 0, 0)?;
@@ -126,7 +126,7 @@ impl Source {
                 let start = index * self.frame_nanos;
                 self.decoder = Decoder::open(
                     &self.input,
-                    PixelFormat::Rgba,
+                    PixelFormat::Native,
                     &DecodeOptions {
                         start_nanos: start,
                         with_audio: false,
@@ -150,8 +150,10 @@ impl Source {
         let cached = Arc::new(CachedFrame {
             index,
             pts_nanos: frame.pts_nanos,
-            rgba: frame.data().to_vec(),
-            stride: frame.stride_bytes(),
+            // Converted here as the render's CPU warp does (videoconvert's RGBA has
+            // blocky chroma), so the preview shows what the render will write.
+            rgba: crate::cpu::frame_to_rgba(&frame.pixels(), (frame.width(), frame.height())),
+            stride: frame.width() * 4,
             depth: d.data.to_vec(),
             depth_stride: d.stride,
         });
