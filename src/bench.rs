@@ -43,8 +43,9 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     }
     for size in [(1920, 1080), (3840, 2160)] {
         let (wall, cpu) = cpu_warp_ms(size, args.iterations);
+        let (_, convert) = cpu_convert_ms(size, args.iterations);
         println!(
-            "CPU warp (--warp-device cpu) {}x{} half-sbs: {wall:.2} ms/frame ({:.1} fps), {cpu:.1} ms of CPU time per frame",
+            "CPU warp (--warp-device cpu) {}x{} half-sbs from I420: {wall:.2} ms/frame ({:.1} fps), {cpu:.1} ms of CPU time per frame ({convert:.1} of them converting to RGBA)",
             size.0,
             size.1,
             1000.0 / wall
@@ -234,8 +235,61 @@ fn process_cpu_secs() -> f64 {
     ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
 }
 
-/// [`warp_ms`]'s work on the CPU warp (`--warp-device cpu`): depth prep, warp, fill,
-/// half-SBS compose and I420 for the encoder. Returns (wall ms, CPU ms) per frame.
+/// The bench frame as a decoder gives it: I420 planes of [`bench_inputs`]' colours
+/// (luma from green, chroma from red and blue, each 2x2 block's top-left pixel).
+fn bench_i420(size: (u32, u32), rgba: &[u8]) -> [Vec<u8>; 3] {
+    let (w, h) = (size.0 as usize, size.1 as usize);
+    let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+    let y = (0..w * h).map(|i| rgba[i * 4 + 1]).collect();
+    let chroma = |c: usize| {
+        (0..cw * ch)
+            .map(|i| rgba[((i / cw) * 2 * w + (i % cw) * 2) * 4 + c])
+            .collect()
+    };
+    [y, chroma(0), chroma(2)]
+}
+
+fn i420_pixels(size: (u32, u32), planes: &[Vec<u8>; 3]) -> crate::gpu::FramePixels<'_> {
+    let cw = size.0.div_ceil(2);
+    crate::gpu::FramePixels::I420 {
+        planes: [(&planes[0], size.0), (&planes[1], cw), (&planes[2], cw)],
+        colours: crate::gpu::YuvColours {
+            matrix: YuvMatrix::for_height(size.1),
+            full_range: false,
+        },
+    }
+}
+
+/// Runs `one` once to warm up, then `iterations` times: (wall ms, CPU ms) per run.
+fn time_per_run(iterations: u32, mut one: impl FnMut() -> usize) -> (f64, f64) {
+    one();
+    let (t, cpu) = (Instant::now(), process_cpu_secs());
+    for _ in 0..iterations {
+        std::hint::black_box(one());
+    }
+    let n = f64::from(iterations);
+    (
+        t.elapsed().as_secs_f64() * 1000.0 / n,
+        (process_cpu_secs() - cpu) * 1000.0 / n,
+    )
+}
+
+/// The CPU warp's conversion of a decoded I420 frame to RGBA alone: (wall ms, CPU ms).
+pub fn cpu_convert_ms(size: (u32, u32), iterations: u32) -> (f64, f64) {
+    let (rgba, _) = bench_inputs(size);
+    let planes = bench_i420(size, &rgba);
+    let pixels = i420_pixels(size, &planes);
+    let mut out = Vec::new();
+    let pool = crate::cpu::workers();
+    time_per_run(iterations, || {
+        crate::cpu::yuv_to_rgba(&pixels, size, &mut out, pool);
+        out.len()
+    })
+}
+
+/// [`warp_ms`]'s work on the CPU warp (`--warp-device cpu`), from a decoded I420 frame as
+/// in a render: conversion to RGBA, depth prep, warp, fill, half-SBS compose and I420 for
+/// the encoder. Returns (wall ms, CPU ms) per frame.
 pub fn cpu_warp_ms(size: (u32, u32), iterations: u32) -> (f64, f64) {
     let stereo = StereoParams::default();
     let range = DepthRange::default();
@@ -251,15 +305,12 @@ pub fn cpu_warp_ms(size: (u32, u32), iterations: u32) -> (f64, f64) {
         crate::encode::FrameInput::I420(YuvMatrix::for_height(out.1)),
     );
     let (rgba, depth) = bench_inputs(size);
+    let planes = bench_i420(size, &rgba);
+    let pixels = i420_pixels(size, &planes);
     let params = crate::gpu::frame_params(&stereo, &range, size, work, size);
-    let mut one = || {
-        let input = crate::cpu::Rgba {
-            data: &rgba,
-            stride: size.0 as usize * 4,
-            size,
-        };
+    let one = || {
         warper.warp(
-            input,
+            &pixels,
             crate::cpu::RawDepth {
                 data: &depth,
                 stride: size.0 as usize * 2,
@@ -268,18 +319,9 @@ pub fn cpu_warp_ms(size: (u32, u32), iterations: u32) -> (f64, f64) {
             },
             &params,
         );
-        composer.compose(&warper, input).len()
+        composer.compose(&warper, &pixels).len()
     };
-    one();
-    let (t, cpu) = (Instant::now(), process_cpu_secs());
-    for _ in 0..iterations {
-        std::hint::black_box(one());
-    }
-    let n = f64::from(iterations);
-    (
-        t.elapsed().as_secs_f64() * 1000.0 / n,
-        (process_cpu_secs() - cpu) * 1000.0 / n,
-    )
+    time_per_run(iterations, one)
 }
 
 /// A lower bound of the bytes the default warp (right eye, background fill) and the

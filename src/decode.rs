@@ -473,6 +473,10 @@ impl Decoder {
             },
         };
         if opts.start_nanos > 0 {
+            // Released before the seek: appsink reuses one GstSample for everything it
+            // hands out and sets the caps re-sent after the flush on it, which GStreamer
+            // refuses (a CRITICAL on stderr) while we still hold a reference.
+            drop(first);
             dec.seek(opts.start_nanos)?;
         } else {
             dec.pending = Some(dec.map(first)?);

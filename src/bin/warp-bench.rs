@@ -6,7 +6,7 @@
 //!
 //! `--cpu-only` times only the CPU warp (`--warp-device cpu`) and needs no GPU at all.
 
-use stereosplat::bench::{cpu_warp_ms, warp_bytes, warp_ms};
+use stereosplat::bench::{cpu_convert_ms, cpu_warp_ms, warp_bytes, warp_ms};
 use stereosplat::gpu::{AdapterChoice, GpuContext, ShaderSet};
 use stereosplat::layout::{Layout, WarpResolution};
 
@@ -68,8 +68,9 @@ fn run() -> anyhow::Result<()> {
             gpu_figures(ctx, (w, h), iterations)?;
         }
         let (wall, cpu) = cpu_warp_ms((w, h), iterations);
+        let (_, convert) = cpu_convert_ms((w, h), iterations);
         println!(
-            "CPU warp (--warp-device cpu) {w}x{h} half-sbs: {wall:.3} ms/frame ({:.1} fps), {cpu:.1} ms of CPU time per frame",
+            "CPU warp (--warp-device cpu) {w}x{h} half-sbs from I420: {wall:.3} ms/frame ({:.1} fps), {cpu:.1} ms of CPU time per frame ({convert:.1} of them converting to RGBA)",
             1000.0 / wall
         );
     }

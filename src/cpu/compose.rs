@@ -1,7 +1,7 @@
 //! The eye views packed into the output layout (shaders/compose.wgsl) and, for video
 //! encoders, converted to I420 in the same pass over the rows (shaders/yuv_pack.wgsl).
 
-use super::{CpuWarper, Rgba, band_rows, run_bands, unorm8};
+use super::{CpuWarper, FrameIn, Rgba, band_rows, run_bands, unorm8};
 use crate::encode::FrameInput;
 use crate::gpu::{Composer, I420Layout};
 use crate::layout::{Anaglyph, Layout};
@@ -76,18 +76,24 @@ impl CpuComposer {
 
     /// Composes the warper's eyes for `input`, the frame it last warped; returns the
     /// frame for `Encoder::push_video`.
-    pub fn compose(&mut self, warper: &CpuWarper, input: Rgba<'_>) -> &[u8] {
+    pub fn compose<'a>(&mut self, warper: &CpuWarper, input: impl Into<FrameIn<'a>>) -> &[u8] {
         let mut frame = std::mem::take(&mut self.frame);
-        self.compose_into(warper, input, &mut frame);
+        self.compose_into(warper, input.into(), &mut frame);
         self.frame = frame;
         &self.frame
     }
 
     /// [`Self::compose`] into `frame` (resized to fit), for frames handed to another
     /// thread.
-    pub fn compose_into(&self, warper: &CpuWarper, input: Rgba<'_>, frame: &mut Vec<u8>) {
+    pub fn compose_into<'a>(
+        &self,
+        warper: &CpuWarper,
+        input: impl Into<FrameIn<'a>>,
+        frame: &mut Vec<u8>,
+    ) {
         assert_eq!(warper.work_size(), self.eye, "eye size changed");
         frame.resize(self.frame_len, 0);
+        let input: FrameIn<'_> = input.into();
         let (left, right) = warper.views(input);
         let pool = warper.pool();
         let rows = RowSource {

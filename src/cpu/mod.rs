@@ -22,7 +22,27 @@ pub use pipeline::{CpuPipeline, Finished as CpuFinished, Job as CpuJob};
 pub use yuv::{frame_to_rgba, yuv_to_rgba};
 
 use crate::gpu::params::WarpParams;
-use crate::gpu::{Eye, FrameParams};
+use crate::gpu::{Eye, FrameParams, FramePixels};
+
+/// A frame to warp: RGBA, or a decoder's planes, which the warp converts as it reads them
+/// (see `yuv`).
+#[derive(Clone, Copy)]
+pub enum FrameIn<'a> {
+    Rgba(Rgba<'a>),
+    Decoded(&'a FramePixels<'a>),
+}
+
+impl<'a> From<Rgba<'a>> for FrameIn<'a> {
+    fn from(frame: Rgba<'a>) -> Self {
+        FrameIn::Rgba(frame)
+    }
+}
+
+impl<'a> From<&'a FramePixels<'a>> for FrameIn<'a> {
+    fn from(pixels: &'a FramePixels<'a>) -> Self {
+        FrameIn::Decoded(pixels)
+    }
+}
 
 /// An RGBA8 image whose rows are `stride` bytes apart.
 #[derive(Clone, Copy)]
@@ -80,6 +100,9 @@ pub struct CpuWarper {
     pool: &'static rayon::ThreadPool,
     /// The frame averaged down to `work` (empty when the warp runs at the frame size).
     resampled: Vec<u8>,
+    /// A decoded frame converted to RGBA at its own size, when it has to be (the warp runs
+    /// at the frame size, or the resample is not a plain halving).
+    converted: Vec<u32>,
     nearness: Vec<f32>,
     /// The dilation's horizontal pass.
     dilate_scratch: Vec<f32>,
@@ -103,6 +126,7 @@ impl CpuWarper {
             } else {
                 vec![0; pixels * 4]
             },
+            converted: Vec::new(),
             nearness: vec![0.0; pixels],
             dilate_scratch: vec![0.0; pixels],
             eyes: (0..synthesised)
@@ -126,8 +150,13 @@ impl CpuWarper {
     /// Warps one frame: depth preparation, then splat, resolve and hole filling for each
     /// synthesised eye. `params` comes from [`crate::gpu::frame_params`] for this
     /// warper's sizes.
-    pub fn warp(&mut self, frame: Rgba<'_>, depth: RawDepth<'_>, params: &FrameParams) {
-        assert_eq!(frame.size, self.frame_size, "frame size changed");
+    pub fn warp<'a>(
+        &mut self,
+        frame: impl Into<FrameIn<'a>>,
+        depth: RawDepth<'_>,
+        params: &FrameParams,
+    ) {
+        let frame = frame.into();
         assert_eq!(depth.size, self.depth_size, "depth size changed");
         assert_eq!(params.eyes.len(), self.eyes.len(), "eye mode changed");
         let work = [self.work.0, self.work.1];
@@ -142,11 +171,31 @@ impl CpuWarper {
             "z-buffer keys hold 14 bits of column"
         );
         let pool = self.pool;
-        if !self.resampled.is_empty() {
-            resample(frame, &mut self.resampled, self.work, pool);
+        let external = self.external(frame);
+        match (external, frame) {
+            (Some(f), _) => {
+                assert_eq!(f.size, self.frame_size, "frame size changed");
+                if !self.resampled.is_empty() {
+                    resample(f, &mut self.resampled, self.work, pool);
+                }
+            }
+            (None, FrameIn::Decoded(pixels)) => {
+                // Half the width (half-SBS): converted and averaged in one pass.
+                let halved = self.frame_size == (2 * self.work.0, self.work.1)
+                    && yuv::yuv_to_rgba_halved(pixels, self.frame_size, &mut self.resampled, pool)
+                        .is_some();
+                if !halved {
+                    yuv_to_rgba(pixels, self.frame_size, &mut self.converted, pool);
+                    if !self.resampled.is_empty() {
+                        let full = converted_rgba(&self.converted, self.frame_size);
+                        resample(full, &mut self.resampled, self.work, pool);
+                    }
+                }
+            }
+            (None, FrameIn::Rgba(_)) => unreachable!("RGBA frames are external"),
         }
         // The frame itself when the warp runs at its size: no copy.
-        let colour = work_colour(&self.resampled, self.work, frame);
+        let colour = work_colour(&self.resampled, &self.converted, self.work, external);
         depth::prepare(
             &params.depth,
             params.guided,
@@ -168,14 +217,35 @@ impl CpuWarper {
         }
     }
 
-    /// The input frame at the work size: `frame`, or its resampled copy.
-    fn colour<'a>(&'a self, frame: Rgba<'a>) -> Rgba<'a> {
-        work_colour(&self.resampled, self.work, frame)
+    /// `frame` as an RGBA image of the frame's size, when it is one (else the warp
+    /// converts it into its own buffers).
+    fn external<'a>(&self, frame: FrameIn<'a>) -> Option<Rgba<'a>> {
+        match frame {
+            FrameIn::Rgba(f) => Some(f),
+            FrameIn::Decoded(&FramePixels::Rgba { data, stride }) => Some(Rgba {
+                data,
+                stride: stride as usize,
+                size: self.frame_size,
+            }),
+            FrameIn::Decoded(_) => None,
+        }
+    }
+
+    /// The input frame at the work size: `frame`, or the warp's converted or resampled
+    /// copy of it.
+    fn colour<'a>(&'a self, frame: FrameIn<'a>) -> Rgba<'a> {
+        work_colour(
+            &self.resampled,
+            &self.converted,
+            self.work,
+            self.external(frame),
+        )
     }
 
     /// (left, right) eye views of the last `warp`, at the work size. `frame` is the frame
-    /// that was warped: the input eye is read from it (resampled if the warp was smaller).
-    pub fn views<'a>(&'a self, frame: Rgba<'a>) -> (Rgba<'a>, Rgba<'a>) {
+    /// that was warped: the input eye is read from it (or from the warp's copy of it).
+    pub fn views<'a>(&'a self, frame: impl Into<FrameIn<'a>>) -> (Rgba<'a>, Rgba<'a>) {
+        let frame = frame.into();
         let filled = |i: usize| Rgba {
             data: &self.eyes[i].filled,
             stride: self.work.0 as usize * 4,
@@ -206,7 +276,7 @@ impl CpuWarper {
 /// The warp's worker threads, one per core, named `cpu-warp-N` so the render's CPU
 /// profile (`crate::trace`) charges their time to the warp. Started once per process
 /// (a batch renders many files) and kept: a frame's stages hand them bands of rows.
-fn workers() -> &'static rayon::ThreadPool {
+pub fn workers() -> &'static rayon::ThreadPool {
     static POOL: std::sync::OnceLock<rayon::ThreadPool> = std::sync::OnceLock::new();
     POOL.get_or_init(|| {
         rayon::ThreadPoolBuilder::new()
@@ -216,17 +286,31 @@ fn workers() -> &'static rayon::ThreadPool {
     })
 }
 
-/// `frame` at the warp's `work` size: itself, or `resampled` (its copy at that size) when
-/// there is one.
-fn work_colour<'a>(resampled: &'a [u8], work: (u32, u32), frame: Rgba<'a>) -> Rgba<'a> {
-    if resampled.is_empty() {
-        frame
-    } else {
+/// The frame at the warp's `work` size: `resampled` (its copy at that size) when there is
+/// one, else the frame itself: `external` when it came as RGBA, else `converted`.
+fn work_colour<'a>(
+    resampled: &'a [u8],
+    converted: &'a [u32],
+    work: (u32, u32),
+    external: Option<Rgba<'a>>,
+) -> Rgba<'a> {
+    if !resampled.is_empty() {
         Rgba {
             data: resampled,
             stride: work.0 as usize * 4,
             size: work,
         }
+    } else {
+        external.unwrap_or_else(|| converted_rgba(converted, work))
+    }
+}
+
+/// The warp's converted frame (tightly packed) as an image of `size`.
+fn converted_rgba(converted: &[u32], size: (u32, u32)) -> Rgba<'_> {
+    Rgba {
+        data: bytemuck::cast_slice(converted),
+        stride: size.0 as usize * 4,
+        size,
     }
 }
 

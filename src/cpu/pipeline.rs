@@ -6,9 +6,9 @@
 use std::sync::mpsc;
 use std::time::Instant;
 
-use super::{CpuComposer, CpuWarper, DepthFormat, RawDepth, Rgba, yuv_to_rgba};
+use super::{CpuComposer, CpuWarper, DepthFormat, RawDepth};
 use crate::decode::Frame;
-use crate::gpu::{FrameParams, FramePixels};
+use crate::gpu::FrameParams;
 
 /// One frame to warp.
 pub struct Job {
@@ -51,28 +51,12 @@ impl CpuPipeline {
             .name("cpu-warp-feed".into())
             .spawn(move || {
                 let mut depth = Vec::new();
-                let mut converted = Vec::new();
                 for job in queue {
                     let started = Instant::now();
                     let spare_depth = job.depth.map(|d| std::mem::replace(&mut depth, d));
-                    let size = warper.frame_size();
-                    let input = match job.frame.pixels() {
-                        FramePixels::Rgba { data, stride } => Rgba {
-                            data,
-                            stride: stride as usize,
-                            size,
-                        },
-                        yuv => {
-                            yuv_to_rgba(&yuv, size, &mut converted, warper.pool());
-                            Rgba {
-                                data: bytemuck::cast_slice(&converted),
-                                stride: size.0 as usize * 4,
-                                size,
-                            }
-                        }
-                    };
+                    let pixels = job.frame.pixels();
                     warper.warp(
-                        input,
+                        &pixels,
                         RawDepth {
                             data: &depth,
                             stride: job.depth_stride,
@@ -82,7 +66,7 @@ impl CpuPipeline {
                         &job.params,
                     );
                     let mut out = job.out;
-                    composer.compose_into(&warper, input, &mut out);
+                    composer.compose_into(&warper, &pixels, &mut out);
                     drop(job.frame);
                     let finished = Finished {
                         out,

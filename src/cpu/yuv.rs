@@ -21,25 +21,18 @@ pub fn yuv_to_rgba(
 ) {
     let (w, h) = (size.0 as usize, size.1 as usize);
     out.resize(w * h, 0);
-    let (luma, chroma, colours) = match *pixels {
-        FramePixels::Rgba { data, stride } => {
-            let bytes: &mut [u8] = bytemuck::cast_slice_mut(out);
-            for (dst, src) in bytes
-                .chunks_exact_mut(w * 4)
-                .zip(data.chunks(stride as usize))
-            {
-                dst.copy_from_slice(&src[..w * 4]);
-            }
-            return;
+    let Some((luma, chroma, colours)) = planes(pixels) else {
+        let FramePixels::Rgba { data, stride } = *pixels else {
+            unreachable!("planes() takes every 4:2:0 format")
+        };
+        let bytes: &mut [u8] = bytemuck::cast_slice_mut(out);
+        for (dst, src) in bytes
+            .chunks_exact_mut(w * 4)
+            .zip(data.chunks(stride as usize))
+        {
+            dst.copy_from_slice(&src[..w * 4]);
         }
-        FramePixels::I420 {
-            planes: [y, u, v],
-            colours,
-        } => (y, Chroma::Planar { u, v }, colours),
-        FramePixels::Nv12 {
-            planes: [y, uv],
-            colours,
-        } => (y, Chroma::Interleaved(uv), colours),
+        return;
     };
     let convert = Converter::new(colours, (w, h));
     pool.install(|| {
@@ -49,11 +42,68 @@ pub fn yuv_to_rgba(
                 let mut scratch = Scratch::new(w);
                 for (i, row) in rows.chunks_exact_mut(w).enumerate() {
                     let y = band * BAND + i;
-                    let l = &luma.0[y * luma.1 as usize..][..w];
-                    convert.row(l, &chroma, y, &mut scratch, row);
+                    convert.row(luma.row(y, w), &chroma, y, &mut scratch, row);
                 }
             });
     });
+}
+
+/// [`yuv_to_rgba`] averaged down to half the width (`out`: RGBA8 rows of `size.0 / 2`
+/// pixels), as `super::resample` averages pairs, without the full-width frame in
+/// between. `None` (nothing written) for RGBA input.
+pub(super) fn yuv_to_rgba_halved(
+    pixels: &FramePixels<'_>,
+    size: (u32, u32),
+    out: &mut [u8],
+    pool: &rayon::ThreadPool,
+) -> Option<()> {
+    let (w, h) = (size.0 as usize, size.1 as usize);
+    let (luma, chroma, colours) = planes(pixels)?;
+    let half = w / 2;
+    assert_eq!(out.len(), half * h * 4, "half-width frame size");
+    let convert = Converter::new(colours, (w, h));
+    pool.install(|| {
+        out.par_chunks_mut(half * 4 * BAND)
+            .enumerate()
+            .for_each(|(band, rows)| {
+                let mut scratch = Scratch::new(w);
+                let mut full = vec![0u32; w];
+                for (i, row) in rows.chunks_exact_mut(half * 4).enumerate() {
+                    let y = band * BAND + i;
+                    convert.row(luma.row(y, w), &chroma, y, &mut scratch, &mut full);
+                    for (px, pair) in row.chunks_exact_mut(4).zip(full.chunks_exact(2)) {
+                        px.copy_from_slice(&super::average_bytes(pair[0], pair[1]).to_le_bytes());
+                    }
+                }
+            });
+    });
+    Some(())
+}
+
+/// The luma plane, the chroma planes and their colours; `None` for RGBA.
+fn planes<'a>(pixels: &FramePixels<'a>) -> Option<(Plane<'a>, Chroma<'a>, YuvColours)> {
+    match *pixels {
+        FramePixels::Rgba { .. } => None,
+        FramePixels::I420 {
+            planes: [y, u, v],
+            colours,
+        } => Some((Plane(y), Chroma::Planar { u, v }, colours)),
+        FramePixels::Nv12 {
+            planes: [y, uv],
+            colours,
+        } => Some((Plane(y), Chroma::Interleaved(uv), colours)),
+    }
+}
+
+/// A plane: (bytes, bytes per row).
+#[derive(Clone, Copy)]
+struct Plane<'a>((&'a [u8], u32));
+
+impl<'a> Plane<'a> {
+    fn row(self, y: usize, len: usize) -> &'a [u8] {
+        let (data, stride) = self.0;
+        &data[y * stride as usize..][..len]
+    }
 }
 
 /// A decoded frame as tightly packed RGBA8 bytes, converted on the CPU warp's threads.
