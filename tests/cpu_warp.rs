@@ -329,3 +329,70 @@ fn i420_output_and_even_padding_match_the_gpu() {
     c.i420 = true;
     agree("i420 anaglyph", &c);
 }
+
+#[test]
+fn decoded_planes_warp_exactly_like_their_rgba() {
+    // The render hands the CPU warp the decoder's I420 planes: converted at the frame size
+    // (full layouts), straight to half width (half-SBS) or converted then resampled
+    // (half-TB). Each must equal the warp of the same frame converted beforehand.
+    let size = (64u32, 36u32);
+    let (w, h) = (size.0 as usize, size.1 as usize);
+    let rgba = frame(size);
+    // Planes from the textured frame: luma from green, chroma from red and blue.
+    let y: Vec<u8> = rgba.chunks_exact(4).map(|p| p[1]).collect();
+    let chroma = |c: usize| -> Vec<u8> {
+        (0..(w / 2) * (h / 2))
+            .map(|i| rgba[((i / (w / 2)) * 2 * w + (i % (w / 2)) * 2) * 4 + c])
+            .collect()
+    };
+    let (u, v) = (chroma(0), chroma(2));
+    let pixels = stereosplat::gpu::FramePixels::I420 {
+        planes: [(&y, size.0), (&u, size.0 / 2), (&v, size.0 / 2)],
+        colours: stereosplat::gpu::YuvColours {
+            matrix: YuvMatrix::Bt709,
+            full_range: false,
+        },
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
+    let mut converted = Vec::new();
+    stereosplat::cpu::yuv_to_rgba(&pixels, size, &mut converted, &pool);
+    let converted: &[u8] = bytemuck::cast_slice(&converted);
+    for layout in [Layout::HalfSbs, Layout::HalfTb, Layout::Sbs] {
+        let c = case(size, layout);
+        let raw = depth(&c);
+        let work = work_size(&c);
+        let params = frame_params(&c.stereo, &c.range, size, work, size);
+        let run = |input: stereosplat::cpu::FrameIn<'_>| {
+            let mut warper = CpuWarper::new(size, size, c.stereo.eye, work);
+            let raw = RawDepth {
+                data: &raw,
+                stride: w * 2,
+                size,
+                format: DepthFormat::Gray16,
+            };
+            warper.warp(input, raw, &params);
+            let mut composer = CpuComposer::new(
+                layout,
+                Anaglyph::Dubois,
+                size,
+                work,
+                false,
+                FrameInput::Rgba,
+            );
+            composer.compose(&warper, input).to_vec()
+        };
+        let from_planes = run((&pixels).into());
+        let from_rgba = run(Rgba {
+            data: converted,
+            stride: w * 4,
+            size,
+        }
+        .into());
+        assert_eq!(from_planes.len(), from_rgba.len(), "{layout:?}");
+        let differ = from_planes.iter().zip(&from_rgba).filter(|(a, b)| a != b);
+        assert_eq!(differ.count(), 0, "{layout:?}: bytes differ");
+    }
+}
