@@ -30,6 +30,8 @@ struct Case {
     rgb_depth: bool,
     /// 8-bit grey depth: the GPU gets it widened (v * 257), the CPU as it is.
     gray8: bool,
+    /// Instead of the scene: one slope, 0 at the left edge to this at the right.
+    ramp: Option<f32>,
 }
 
 fn case(frame: (u32, u32), layout: Layout) -> Case {
@@ -49,6 +51,7 @@ fn case(frame: (u32, u32), layout: Layout) -> Case {
         unknown_patches: false,
         rgb_depth: false,
         gray8: false,
+        ramp: None,
     }
 }
 
@@ -97,7 +100,8 @@ fn depth(c: &Case) -> Vec<u8> {
             } else {
                 0.0
             };
-            let mut value = ((hills + step) * 65535.0) as u16;
+            let scene = c.ramp.map_or(hills + step, |top| u * top);
+            let mut value = (scene * 65535.0) as u16;
             if c.unknown_patches && (0.7..0.8).contains(&u) && (0.4..0.6).contains(&v) {
                 value = 0;
             }
@@ -328,6 +332,35 @@ fn i420_output_and_even_padding_match_the_gpu() {
     let mut c = case((162, 46), Layout::Anaglyph);
     c.i420 = true;
     agree("i420 anaglyph", &c);
+}
+
+#[test]
+fn strongly_compressed_surfaces_are_averaged_like_the_gpu() {
+    // A slope so steep that about 12 (then 30) source pixels land in each target pixel of
+    // the right eye, all within the depth tolerance of one surface: warp_resolve.wgsl
+    // averages those within GATHER pixels to each side. The CPU must reach exactly as
+    // far (with a reach of 2 instead of 3, over a thousand bytes here differ by up to 26
+    // levels), so the test allows no more than rounding.
+    for disparity in [110.0, 118.0] {
+        let mut c = case((240, 6), Layout::Right);
+        c.ramp = Some(1.0);
+        c.stereo.max_disparity_px = disparity;
+        c.stereo.convergence = 0.0;
+        let rgba = frame(c.frame);
+        let raw = depth(&c);
+        let g = gpu(&c, &rgba, &raw);
+        let (k, _) = cpu(&c, &rgba, &raw);
+        let worst = g.iter().zip(&k).map(|(a, b)| a.abs_diff(*b)).max();
+        let over_one = g
+            .iter()
+            .zip(&k)
+            .filter(|(a, b)| a.abs_diff(**b) > 1)
+            .count();
+        assert!(
+            over_one <= 4,
+            "max disparity {disparity}: {over_one} bytes differ (worst {worst:?})"
+        );
+    }
 }
 
 #[test]
