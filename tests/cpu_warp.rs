@@ -336,7 +336,7 @@ fn i420_output_and_even_padding_match_the_gpu() {
 
 #[test]
 fn strongly_compressed_surfaces_are_averaged_like_the_gpu() {
-    // A slope so steep that about 12 (then 30) source pixels land in each target pixel of
+    // A slope so steep that about 12 (then 60) source pixels land in each target pixel of
     // the right eye, all within the depth tolerance of one surface: warp_resolve.wgsl
     // averages those within GATHER pixels to each side. The CPU must reach exactly as
     // far (with a reach of 2 instead of 3, over a thousand bytes here differ by up to 26
