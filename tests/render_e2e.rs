@@ -639,22 +639,37 @@ fn trace_has_cpu_by_stage_and_one_span_per_loop_stage_and_frame() {
     assert!(report.cpu.per_frame(report.frames).contains("GPU driver"));
 }
 
+/// `source` as lossless I420 (raw video in Matroska) with `caps` (size, colorimetry).
+fn lossless_i420(dir: &Path, name: &str, source: &str, caps: &str) -> PathBuf {
+    let path = dir.join(name);
+    stereosplat::synth::run_launch(&format!(
+        "{source} ! video/x-raw,format=I420,framerate=24/1,{caps} ! matroskamux ! filesink location=\"{}\"",
+        path.display()
+    ))
+    .unwrap();
+    path
+}
+
+/// The first frame of `input` rendered as the left eye (the input view) to `out`, RGBA.
+fn left_eye(input: &Path, out: &Path, device: WarpDevice, convert: ColourConvert) -> Vec<u8> {
+    let mut j = job(input, out.into(), Layout::Left);
+    (j.warp_device, j.colour_convert) = (device, convert);
+    render(common::gpu(), &j, &mut Silent, &Cancel::default()).unwrap();
+    decode_all(out).frames.remove(0).1
+}
+
 #[test]
 fn decoded_yuv_becomes_the_exact_colours_on_the_gpu() {
     // Lossless I420 (raw video in Matroska): SMPTE bars, BT.601 limited range.
     let dir = common::work_dir("e2e_colour_convert");
-    let input = dir.join("bars.mkv");
-    stereosplat::synth::run_launch(&format!(
-        "videotestsrc num-buffers=2 pattern=smpte ! video/x-raw,format=I420,width=320,height=180,framerate=24/1,colorimetry=bt601 ! matroskamux ! filesink location=\"{}\"",
-        input.display()
-    ))
-    .unwrap();
+    let input = lossless_i420(
+        &dir,
+        "bars.mkv",
+        "videotestsrc num-buffers=2 pattern=smpte",
+        "width=320,height=180,colorimetry=bt601",
+    );
     let render_with = |convert: ColourConvert, name: &str| {
-        let out = dir.join(name);
-        let mut j = job(&input, out.clone(), Layout::Left);
-        j.colour_convert = convert;
-        render(common::gpu(), &j, &mut Silent, &Cancel::default()).unwrap();
-        decode_all(&out).frames.remove(0).1
+        left_eye(&input, &dir.join(name), WarpDevice::Gpu, convert)
     };
     let bars = [
         [255, 255, 255],
@@ -694,18 +709,14 @@ fn the_cpu_warp_converts_yuv_like_the_shader_not_like_videoconvert() {
     // Lossless I420 with saturated diagonal colour edges, where 4:2:0 chroma upsampled
     // by repetition shows 2x2 stair steps and bilinear upsampling does not.
     let dir = common::work_dir("e2e_cpu_colour_convert");
-    let input = dir.join("pinwheel.mkv");
-    stereosplat::synth::run_launch(&format!(
-        "videotestsrc num-buffers=1 pattern=pinwheel foreground-color=0xffff0000 background-color=0xff0000ff ! video/x-raw,format=I420,width=160,height=96,framerate=24/1 ! matroskamux ! filesink location=\"{}\"",
-        input.display()
-    ))
-    .unwrap();
+    let input = lossless_i420(
+        &dir,
+        "pinwheel.mkv",
+        "videotestsrc num-buffers=1 pattern=pinwheel foreground-color=0xffff0000 background-color=0xff0000ff",
+        "width=160,height=96",
+    );
     let render_with = |device: WarpDevice, convert: ColourConvert, name: &str| {
-        let out = dir.join(name);
-        let mut j = job(&input, out.clone(), Layout::Left);
-        (j.warp_device, j.colour_convert) = (device, convert);
-        render(common::gpu(), &j, &mut Silent, &Cancel::default()).unwrap();
-        decode_all(&out).frames.remove(0).1
+        left_eye(&input, &dir.join(name), device, convert)
     };
     let shader = render_with(WarpDevice::Gpu, ColourConvert::Gpu, "shader.png");
     let cpu_warp = render_with(WarpDevice::Cpu, ColourConvert::Auto, "cpu_warp.png");
