@@ -159,6 +159,24 @@ pub enum Codec {
     H265,
 }
 
+impl Codec {
+    /// What the frame size breaks, when no level of the codec allows it: H.264's largest
+    /// frame is 139264 macroblocks (level 6.2) with no side over 1055 of them; H.265's
+    /// 35651584 luma samples (level 6.2) with no side over sqrt(8 x that) = 16888.
+    pub fn frame_too_large(self, (w, h): (u32, u32)) -> Option<&'static str> {
+        let (w, h) = (u64::from(w), u64::from(h));
+        match self {
+            Codec::H264 => {
+                let (mw, mh) = (w.div_ceil(16), h.div_ceil(16));
+                (mw * mh > 139_264 || mw.max(mh) > 1055)
+                    .then_some("any H.264 level allows (139264 macroblocks, e.g. 8192x4320)")
+            }
+            Codec::H265 => (w * h > 35_651_584 || w.max(h) > 16_888)
+                .then_some("any H.265 level allows (35651584 pixels, e.g. 8192x4320)"),
+        }
+    }
+}
+
 /// A concrete encoder element.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EncoderElement {
@@ -573,6 +591,16 @@ impl Encoder {
                 },
                 settings.bit_depth
             );
+            if let Some(limit) = chosen.codec.frame_too_large(size) {
+                log::warn!(
+                    "{}: the {}x{} output is larger than {limit}; the file is written, but \
+                     players and hardware decoders may refuse it (a half layout such as \
+                     --layout half-sbs keeps the input's size)",
+                    path.display(),
+                    size.0,
+                    size.1
+                );
+            }
             let format = media::make("capsfilter").map_err(media_err)?;
             let raw_format = match (chosen.hardware, settings.bit_depth == 10) {
                 (false, false) => Some("I420"),
@@ -920,4 +948,27 @@ fn caps_name(caps: &gst::Caps) -> String {
     caps.structure(0)
         .map(|s| s.name().to_string())
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_beyond_every_codec_level_are_named() {
+        // 8K half SBS and 4K full SBS are within both codecs' largest levels.
+        for ok in [(7680, 4320), (8192, 4320), (7680, 2160), (3840, 2160)] {
+            assert_eq!(Codec::H264.frame_too_large(ok), None, "{ok:?}");
+            assert_eq!(Codec::H265.frame_too_large(ok), None, "{ok:?}");
+        }
+        // 8K full SBS: too many pixels for either.
+        assert!(Codec::H264.frame_too_large((15360, 4320)).is_some());
+        assert!(Codec::H265.frame_too_large((15360, 4320)).is_some());
+        // One macroblock too wide for H.264 (1056 x 16 = 16896), with few pixels.
+        assert!(Codec::H264.frame_too_large((16896, 64)).is_some());
+        assert_eq!(Codec::H264.frame_too_large((16880, 64)), None);
+        assert!(Codec::H265.frame_too_large((16896, 64)).is_some());
+        // 8224x4352: 514 x 272 = 139808 macroblocks, over 139264.
+        assert!(Codec::H264.frame_too_large((8224, 4352)).is_some());
+    }
 }
