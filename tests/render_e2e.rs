@@ -639,11 +639,11 @@ fn trace_has_cpu_by_stage_and_one_span_per_loop_stage_and_frame() {
     assert!(report.cpu.per_frame(report.frames).contains("GPU driver"));
 }
 
-/// `source` as lossless I420 (raw video in Matroska) with `caps` (size, colorimetry).
-fn lossless_i420(dir: &Path, name: &str, source: &str, caps: &str) -> PathBuf {
+/// `source` as lossless raw video in Matroska with `caps` (format, size, colorimetry).
+fn lossless_clip(dir: &Path, name: &str, source: &str, caps: &str) -> PathBuf {
     let path = dir.join(name);
     stereosplat::synth::run_launch(&format!(
-        "{source} ! video/x-raw,format=I420,framerate=24/1,{caps} ! matroskamux ! filesink location=\"{}\"",
+        "{source} ! video/x-raw,framerate=24/1,{caps} ! matroskamux ! filesink location=\"{}\"",
         path.display()
     ))
     .unwrap();
@@ -662,11 +662,11 @@ fn left_eye(input: &Path, out: &Path, device: WarpDevice, convert: ColourConvert
 fn decoded_yuv_becomes_the_exact_colours_on_the_gpu() {
     // Lossless I420 (raw video in Matroska): SMPTE bars, BT.601 limited range.
     let dir = common::work_dir("e2e_colour_convert");
-    let input = lossless_i420(
+    let input = lossless_clip(
         &dir,
         "bars.mkv",
         "videotestsrc num-buffers=2 pattern=smpte",
-        "width=320,height=180,colorimetry=bt601",
+        "format=I420,width=320,height=180,colorimetry=bt601",
     );
     let render_with = |convert: ColourConvert, name: &str| {
         left_eye(&input, &dir.join(name), WarpDevice::Gpu, convert)
@@ -709,11 +709,11 @@ fn the_cpu_warp_converts_yuv_like_the_shader_not_like_videoconvert() {
     // Lossless I420 with saturated diagonal colour edges, where 4:2:0 chroma upsampled
     // by repetition shows 2x2 stair steps and bilinear upsampling does not.
     let dir = common::work_dir("e2e_cpu_colour_convert");
-    let input = lossless_i420(
+    let input = lossless_clip(
         &dir,
         "pinwheel.mkv",
         "videotestsrc num-buffers=1 pattern=pinwheel foreground-color=0xffff0000 background-color=0xff0000ff",
-        "width=160,height=96",
+        "format=I420,width=160,height=96",
     );
     let render_with = |device: WarpDevice, convert: ColourConvert, name: &str| {
         left_eye(&input, &dir.join(name), device, convert)
@@ -729,6 +729,30 @@ fn the_cpu_warp_converts_yuv_like_the_shader_not_like_videoconvert() {
     );
     // The test can tell the two upsamplings apart.
     assert!(worst(&videoconvert, &shader) > Some(40));
+}
+
+#[test]
+fn full_chroma_input_keeps_its_chroma() {
+    // 4:2:2 video is not squeezed through 8-bit 4:2:0 on its way to the warp: videoconvert
+    // gives it as RGBA, converted once (as decode_all converts it).
+    let dir = common::work_dir("e2e_422");
+    let input = lossless_clip(
+        &dir,
+        "yuy2.mkv",
+        "videotestsrc num-buffers=1 pattern=pinwheel foreground-color=0xffff0000 background-color=0xff0000ff",
+        "format=YUY2,width=160,height=96",
+    );
+    let want = decode_all(&input).frames.remove(0).1;
+    let got = left_eye(
+        &input,
+        &dir.join("left.png"),
+        WarpDevice::Cpu,
+        ColourConvert::Auto,
+    );
+    assert!(
+        got == want,
+        "the left eye of 4:2:2 input differs from its RGBA"
+    );
 }
 
 #[test]
