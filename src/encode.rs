@@ -45,6 +45,19 @@ pub enum EncodeError {
     WriteFailed { path: PathBuf, message: String },
     #[error("{path}: the encoder did not finish within {secs} s")]
     FinishTimeout { path: PathBuf, secs: u64 },
+    #[error(
+        "{path}: the output would be {}x{}, and {encoder} encodes at most {limit} pixels a \
+         side. Use a half layout (such as --layout half-sbs) or a smaller input, or \
+         --encoder x265",
+        size.0,
+        size.1
+    )]
+    FrameTooLarge {
+        path: PathBuf,
+        size: (u32, u32),
+        encoder: &'static str,
+        limit: u32,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -471,6 +484,8 @@ impl Encoder {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(tmp_path.clone());
+        // Any error from here on removes the file again; the Encoder takes it over at the end.
+        let temp = TempFile(Some(tmp_path.clone()));
 
         let pipeline = gst::Pipeline::with_name("stereosplat-encode");
         let gst_err = |e: gst::glib::BoolError| media_err(MediaError::Other(e.to_string()));
@@ -591,6 +606,16 @@ impl Encoder {
                 },
                 settings.bit_depth
             );
+            // x264 refuses to start above this ("Can not initialize x264 encoder").
+            const X264_MAX_SIDE: u32 = 16384;
+            if chosen.factory == "x264enc" && size.0.max(size.1) > X264_MAX_SIDE {
+                return Err(EncodeError::FrameTooLarge {
+                    path: path.into(),
+                    size,
+                    encoder: "x264",
+                    limit: X264_MAX_SIDE,
+                });
+            }
             if let Some(limit) = chosen.codec.frame_too_large(size) {
                 log::warn!(
                     "{}: the {}x{} output is larger than {limit}; the file is written, but \
@@ -665,8 +690,10 @@ impl Encoder {
             let err = media::poll_bus(&bus)
                 .err()
                 .unwrap_or_else(|| MediaError::Other("the encoder refused to start".into()));
+            let _ = pipeline.set_state(gst::State::Null);
             media_err(err)
         })?;
+        temp.keep();
         Ok(Self {
             pipeline,
             video,
@@ -842,6 +869,28 @@ impl Drop for Encoder {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .retain(|p| p != &self.tmp_path);
+    }
+}
+
+/// A temporary output that `Encoder::open` created: removed (and forgotten) when dropped
+/// unless kept, so an open that fails halfway leaves nothing behind.
+struct TempFile(Option<PathBuf>);
+
+impl TempFile {
+    fn keep(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if let Some(path) = self.0.take() {
+            let _ = std::fs::remove_file(&path);
+            live_temp_files()
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .retain(|p| p != &path);
+        }
     }
 }
 

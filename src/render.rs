@@ -871,8 +871,23 @@ pub fn render(
             job.layout
         );
     }
-    ctx.check_frame_fits(size.0, size.1, out_size.0, out_size.1)?;
     let work = job.warp_size(job.layout, size);
+    if !on_cpu {
+        ctx.check_frame_fits(size.0, size.1, out_size.0, out_size.1)?;
+    } else if work.0 > crate::cpu::MAX_WARP_WIDTH {
+        // The CPU warp allocates no GPU textures or buffers, so only its own limit counts.
+        bail!(
+            "{}: a {}x{} input warps {} pixels wide in a {:?} output, and the warp handles at \
+             most {} (its z-buffer keeps the source column in 14 bits); use a half layout \
+             or a smaller input",
+            job.input.display(),
+            size.0,
+            size.1,
+            work.0,
+            job.layout,
+            crate::cpu::MAX_WARP_WIDTH
+        );
+    }
     let depth_size = depth.size();
 
     let fps = info

@@ -756,6 +756,51 @@ fn full_chroma_input_keeps_its_chroma() {
 }
 
 #[test]
+fn frames_too_wide_for_the_gpu_or_x264_fail_with_a_way_out() {
+    // Full SBS of an 8200-wide frame is 16400 wide: more than lavapipe's largest texture
+    // and x264's largest side (both 16384). The CPU warp has no GPU limit, so the error
+    // names x264's, and nothing is left behind; x265 takes the frame.
+    let dir = common::work_dir("e2e_wide");
+    let input = lossless_clip(
+        &dir,
+        "wide.mkv",
+        "videotestsrc num-buffers=1",
+        "format=I420,width=8200,height=64",
+    );
+    let depth = lossless_clip(
+        &dir,
+        "wide_depth.mkv",
+        "videotestsrc num-buffers=1 pattern=gradient",
+        "format=GRAY8,width=8200,height=64",
+    );
+    let out = dir.join("out.mkv");
+    let mut j = job(&input, out.clone(), Layout::Sbs);
+    j.depth = Some(depth);
+    j.warp_device = WarpDevice::Cpu;
+    let err = render(common::gpu(), &j, &mut Silent, &Cancel::default()).unwrap_err();
+    let msg = format!("{err:#}");
+    assert!(
+        msg.contains("16400x64") && msg.contains("at most 16384") && msg.contains("half-sbs"),
+        "{msg}"
+    );
+    let left: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.') || n == "out.mkv")
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+    if common::gpu().device.limits().max_texture_dimension_2d < 16400 {
+        j.warp_device = WarpDevice::Gpu;
+        let err = render(common::gpu(), &j, &mut Silent, &Cancel::default()).unwrap_err();
+        assert!(format!("{err:#}").contains("--warp-device cpu"), "{err:#}");
+    }
+    j.warp_device = WarpDevice::Cpu;
+    j.encode.encoder = stereosplat::encode::VideoEncoder::X265;
+    let report = render(common::gpu(), &j, &mut Silent, &Cancel::default()).unwrap();
+    assert_eq!((report.frames, report.size), (1, (16400, 64)));
+}
+
+#[test]
 fn warping_at_the_shown_eye_size_matches_warping_at_full_size() {
     // The default warps half-SBS at 48x54 per eye; `input` warps 96x54 and squeezes.
     // Both must show the same stereo pair up to resampling differences at depth edges.

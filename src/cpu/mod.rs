@@ -24,6 +24,9 @@ pub use yuv::{frame_to_rgba, yuv_to_rgba};
 use crate::gpu::params::WarpParams;
 use crate::gpu::{Eye, FrameParams, FramePixels};
 
+/// The widest warp: the z-buffer keys keep the source column in 14 bits (as the GPU's).
+pub const MAX_WARP_WIDTH: u32 = 1 << 14;
+
 /// A frame to warp: RGBA, or a decoder's planes, which the warp converts as it reads them
 /// (see `yuv`).
 #[derive(Clone, Copy)]
@@ -167,7 +170,7 @@ impl CpuWarper {
             "params are for other sizes (use gpu::frame_params with this warper's sizes)"
         );
         assert!(
-            self.work.0 <= 1 << 14,
+            self.work.0 <= MAX_WARP_WIDTH,
             "z-buffer keys hold 14 bits of column"
         );
         let pool = self.pool;

@@ -24,7 +24,8 @@ pub enum GpuError {
     ShaderIo(#[from] std::io::Error),
     #[error(
         "frame of {width}x{height} needs a {what} of {needed}, but the adapter {adapter} allows \
-         at most {limit}. Use a smaller input or a GPU with larger limits"
+         at most {limit}. Use a half layout, a smaller input, --warp-device cpu (no GPU limits) \
+         or a GPU with larger limits"
     )]
     TooLarge {
         width: u32,
