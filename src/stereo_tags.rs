@@ -37,8 +37,8 @@ pub fn find_stereo_mode(bytes: &[u8]) -> Option<usize> {
 /// boxes there were.
 ///
 /// GStreamer 1.22's mp4mux and qtmux write that box for side-by-side H.264 (x264's
-/// frame-packing SEI puts side-by-side in the caps) but set the bit from the caps'
-/// right-view-first flag, which is its inverse. Left alone, every side-by-side MP4 would
+/// frame-packing SEI puts side-by-side in the caps; they write none for top-bottom) but
+/// set the bit from the caps' right-view-first flag, which is its inverse. Left alone, every side-by-side MP4 would
 /// tell qtdemux, and any reader that follows the standard, that the right view is on the
 /// left, and the eyes would be swapped, against the SEI in the same stream.
 pub fn set_mp4_left_first(path: &Path, left_first: bool) -> io::Result<usize> {
@@ -192,6 +192,28 @@ mod tests {
         bad[3] = bad[3].wrapping_add(40);
         assert!(svmi_flag_offsets(&bad).is_empty());
         assert_eq!(bad.len(), len);
+    }
+
+    #[test]
+    fn follows_64_bit_sizes_boxes_to_the_end_and_every_track() {
+        // The first trak's stbl in a box with a 64-bit size; a second trak; the moov's
+        // last child sized 0 ("to the end of its parent").
+        let moov = moov_with(&[svmi(0)]);
+        let mut trak_a = moov[8..].to_vec(); // mvhd + trak
+        let mvhd_len = 8 + 100;
+        let trak_only = trak_a.split_off(mvhd_len);
+        let mut wide = Vec::new();
+        wide.extend_from_slice(&1u32.to_be_bytes());
+        wide.extend_from_slice(b"trak");
+        wide.extend_from_slice(&((trak_only.len() + 8) as u64).to_be_bytes());
+        wide.extend_from_slice(&trak_only[8..]);
+        let mut last = trak_only.clone();
+        last[..4].copy_from_slice(&0u32.to_be_bytes());
+        let body = [trak_a, wide, last].concat();
+        let moov = boxed(b"moov", &body);
+        let at = svmi_flag_offsets(&moov);
+        assert_eq!(at.len(), 2, "both tracks' boxes");
+        assert!(at.iter().all(|&i| moov[i - 5..i - 1] == [0, 0, 0, 0]));
     }
 
     #[test]

@@ -283,7 +283,14 @@ fn the_cpu_warp_converts_i420_and_nv12_like_the_shader() {
         seed ^= seed << 5;
         (seed >> 24) as u8
     };
-    for (w, h) in [(36usize, 8usize), (37, 9), (64, 40)] {
+    for (w, h) in [
+        (36usize, 8usize),
+        (37, 9),
+        (64, 40),
+        (1, 1),
+        (3, 3),
+        (5, 17),
+    ] {
         let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
         let (ys, us, vs) = (w + 5, cw + 3, cw + 1);
         let y_plane: Vec<u8> = (0..ys * h).map(|_| byte()).collect();

@@ -70,7 +70,7 @@ fn run() -> anyhow::Result<()> {
         let (wall, cpu) = cpu_warp_ms((w, h), iterations);
         let (_, convert) = cpu_convert_ms((w, h), iterations);
         println!(
-            "CPU warp (--warp-device cpu) {w}x{h} half-sbs from I420: {wall:.3} ms/frame ({:.1} fps), {cpu:.1} ms of CPU time per frame ({convert:.1} of them converting to RGBA)",
+            "CPU warp (--warp-device cpu) {w}x{h} half-sbs from I420: {wall:.3} ms/frame ({:.1} fps), {cpu:.1} ms of CPU time per frame ({convert:.1} of them converting to half-width RGBA)",
             1000.0 / wall
         );
     }

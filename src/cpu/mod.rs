@@ -19,7 +19,7 @@ mod yuv;
 
 pub use compose::CpuComposer;
 pub use pipeline::{CpuPipeline, Finished as CpuFinished, Job as CpuJob};
-pub use yuv::{frame_to_rgba, yuv_to_rgba};
+pub use yuv::{frame_to_rgba, yuv_to_rgba, yuv_to_rgba_halved};
 
 use crate::gpu::params::WarpParams;
 use crate::gpu::{Eye, FrameParams, FramePixels};

@@ -12,7 +12,8 @@ use crate::gpu::{FramePixels, YuvColours};
 const BAND: usize = 16;
 
 /// Converts `pixels` (I420 or NV12; RGBA is copied as it is) of `size` into `out`, tightly
-/// packed RGBA8 (one little-endian u32 per pixel), on `pool`'s threads.
+/// packed RGBA8 (one u32 per pixel, its bytes in memory R, G, B, A), on `pool`'s threads.
+/// Panics when the planes are too small for `size`.
 pub fn yuv_to_rgba(
     pixels: &FramePixels<'_>,
     size: (u32, u32),
@@ -21,10 +22,11 @@ pub fn yuv_to_rgba(
 ) {
     let (w, h) = (size.0 as usize, size.1 as usize);
     out.resize(w * h, 0);
-    let Some((luma, chroma, colours)) = planes(pixels) else {
+    let Some((luma, chroma, colours)) = planes(pixels, size) else {
         let FramePixels::Rgba { data, stride } = *pixels else {
             unreachable!("planes() takes every 4:2:0 format")
         };
+        Plane((data, stride)).check(w * 4, h, "RGBA");
         let bytes: &mut [u8] = bytemuck::cast_slice_mut(out);
         for (dst, src) in bytes
             .chunks_exact_mut(w * 4)
@@ -51,14 +53,14 @@ pub fn yuv_to_rgba(
 /// [`yuv_to_rgba`] averaged down to half the width (`out`: RGBA8 rows of `size.0 / 2`
 /// pixels), as `super::resample` averages pairs, without the full-width frame in
 /// between. `None` (nothing written) for RGBA input.
-pub(super) fn yuv_to_rgba_halved(
+pub fn yuv_to_rgba_halved(
     pixels: &FramePixels<'_>,
     size: (u32, u32),
     out: &mut [u8],
     pool: &rayon::ThreadPool,
 ) -> Option<()> {
     let (w, h) = (size.0 as usize, size.1 as usize);
-    let (luma, chroma, colours) = planes(pixels)?;
+    let (luma, chroma, colours) = planes(pixels, size)?;
     let half = w / 2;
     assert_eq!(out.len(), half * h * 4, "half-width frame size");
     let convert = Converter::new(colours, (w, h));
@@ -72,7 +74,9 @@ pub(super) fn yuv_to_rgba_halved(
                     let y = band * BAND + i;
                     convert.row(luma.row(y, w), &chroma, y, &mut scratch, &mut full);
                     for (px, pair) in row.chunks_exact_mut(4).zip(full.chunks_exact(2)) {
-                        px.copy_from_slice(&super::average_bytes(pair[0], pair[1]).to_le_bytes());
+                        // Bytes in memory order, as `row` stores them.
+                        let mean = super::average_bytes(pair[0], pair[1]);
+                        px.copy_from_slice(&mean.to_ne_bytes());
                     }
                 }
             });
@@ -80,19 +84,34 @@ pub(super) fn yuv_to_rgba_halved(
     Some(())
 }
 
-/// The luma plane, the chroma planes and their colours; `None` for RGBA.
-fn planes<'a>(pixels: &FramePixels<'a>) -> Option<(Plane<'a>, Chroma<'a>, YuvColours)> {
-    match *pixels {
-        FramePixels::Rgba { .. } => None,
+/// The luma plane, the chroma planes and their colours, checked to hold a frame of
+/// `size`; `None` for RGBA.
+fn planes<'a>(
+    pixels: &FramePixels<'a>,
+    (w, h): (u32, u32),
+) -> Option<(Plane<'a>, Chroma<'a>, YuvColours)> {
+    let (w, h) = (w as usize, h as usize);
+    let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+    let found = match *pixels {
+        FramePixels::Rgba { .. } => return None,
         FramePixels::I420 {
             planes: [y, u, v],
             colours,
-        } => Some((Plane(y), Chroma::Planar { u, v }, colours)),
+        } => {
+            Plane(u).check(cw, ch, "U");
+            Plane(v).check(cw, ch, "V");
+            (Plane(y), Chroma::Planar { u, v }, colours)
+        }
         FramePixels::Nv12 {
             planes: [y, uv],
             colours,
-        } => Some((Plane(y), Chroma::Interleaved(uv), colours)),
-    }
+        } => {
+            Plane(uv).check(2 * cw, ch, "UV");
+            (Plane(y), Chroma::Interleaved(uv), colours)
+        }
+    };
+    found.0.check(w, h, "Y");
+    Some(found)
 }
 
 /// A plane: (bytes, bytes per row).
@@ -100,6 +119,16 @@ fn planes<'a>(pixels: &FramePixels<'a>) -> Option<(Plane<'a>, Chroma<'a>, YuvCol
 struct Plane<'a>((&'a [u8], u32));
 
 impl<'a> Plane<'a> {
+    /// Panics unless `rows` rows of `len` bytes fit (a frame of another size).
+    fn check(self, len: usize, rows: usize, name: &str) {
+        let (data, stride) = (self.0.0, self.0.1 as usize);
+        assert!(
+            stride >= len && data.len() >= (rows.max(1) - 1) * stride + len,
+            "the {name} plane ({} bytes, rows {stride} apart) cannot hold {rows} rows of {len}",
+            data.len()
+        );
+    }
+
     fn row(self, y: usize, len: usize) -> &'a [u8] {
         let (data, stride) = self.0;
         &data[y * stride as usize..][..len]
@@ -216,7 +245,8 @@ impl Converter {
             let red = to_byte(r[0] * l + r[2] * cr + r[3]);
             let green = to_byte(g[0] * l + g[1] * cb + g[2] * cr + g[3]);
             let blue = to_byte(b[0] * l + b[1] * cb + b[3]);
-            *o = red | green << 8 | blue << 16 | 0xFF00_0000;
+            // R, G, B, A in memory on any byte order.
+            *o = (red | green << 8 | blue << 16 | 0xFF00_0000).to_le();
         }
     }
 }
@@ -244,4 +274,87 @@ fn to_byte(v: f32) -> u32 {
 
 fn lerp(a: f32, b: f32, t: f32) -> f32 {
     a + (b - a) * t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pool() -> rayon::ThreadPool {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap()
+    }
+
+    fn planes_of(size: (usize, usize), seed: u32) -> [Vec<u8>; 3] {
+        let mut s = seed;
+        let mut byte = move || {
+            s = s.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            (s >> 16) as u8
+        };
+        let (cw, ch) = (size.0.div_ceil(2), size.1.div_ceil(2));
+        [
+            (0..size.0 * size.1).map(|_| byte()).collect(),
+            (0..cw * ch).map(|_| byte()).collect(),
+            (0..cw * ch).map(|_| byte()).collect(),
+        ]
+    }
+
+    fn i420<'a>(p: &'a [Vec<u8>; 3], w: usize) -> FramePixels<'a> {
+        let cw = w.div_ceil(2) as u32;
+        FramePixels::I420 {
+            planes: [(&p[0], w as u32), (&p[1], cw), (&p[2], cw)],
+            colours: YuvColours {
+                matrix: crate::gpu::YuvMatrix::Bt709,
+                full_range: false,
+            },
+        }
+    }
+
+    #[test]
+    fn halving_in_the_conversion_is_converting_then_averaging_pairs() {
+        for (w, h) in [(2, 1), (4, 17), (34, 33), (64, 16)] {
+            let p = planes_of((w, h), (w * 31 + h) as u32);
+            let pixels = i420(&p, w);
+            let mut full = Vec::new();
+            yuv_to_rgba(&pixels, (w as u32, h as u32), &mut full, &pool());
+            let want: Vec<u8> = full
+                .chunks_exact(2)
+                .flat_map(|pair| super::super::average_bytes(pair[0], pair[1]).to_ne_bytes())
+                .collect();
+            let mut half = vec![0u8; w / 2 * h * 4];
+            yuv_to_rgba_halved(&pixels, (w as u32, h as u32), &mut half, &pool()).unwrap();
+            assert!(half == want, "{w}x{h}");
+        }
+    }
+
+    #[test]
+    fn tiny_frames_convert_and_a_flat_colour_stays_flat() {
+        // Every size up to 3x3 and one row past a band: mid grey in, mid grey out.
+        for (w, h) in [(1usize, 1usize), (2, 1), (1, 2), (3, 3), (5, 17)] {
+            let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+            let p = [
+                vec![126u8; w * h],
+                vec![128u8; cw * ch],
+                vec![128u8; cw * ch],
+            ];
+            let mut out = Vec::new();
+            yuv_to_rgba(&i420(&p, w), (w as u32, h as u32), &mut out, &pool());
+            let bytes: &[u8] = bytemuck::cast_slice(&out);
+            assert_eq!(bytes.len(), w * h * 4);
+            // (126 - 16) / 219 of full scale = 128.08.
+            assert!(
+                bytes.chunks_exact(4).all(|px| px == [128, 128, 128, 255]),
+                "{w}x{h}"
+            );
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "cannot hold")]
+    fn planes_of_another_size_are_refused() {
+        let p = planes_of((8, 8), 1);
+        yuv_to_rgba(&i420(&p, 8), (16, 8), &mut Vec::new(), &pool());
+    }
 }
