@@ -51,7 +51,9 @@ pub enum DecodeError {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum ColourConvert {
     /// Where the warp runs: the decoder's I420/NV12 planes go to the warp, which converts
-    /// them (a shader, or the CPU warp's own code) with bilinear chroma.
+    /// them (a shader, or the CPU warp's own code) with bilinear chroma. On a software
+    /// rasteriser the GPU warp gets them converted by that same CPU code (the shader
+    /// costs about fifteen times the CPU there).
     #[default]
     Auto,
     /// In a shader: as `auto`, and the GPU warp even where `--warp-device auto` would

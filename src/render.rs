@@ -17,8 +17,8 @@ use crate::depth::estimate::{self, EstimateOptions, Estimated};
 use crate::depth::{self, DepthScan, DepthStream};
 use crate::encode::{Container, EncodeSettings, Encoder, FrameInput};
 use crate::gpu::{
-    Composer, DepthKind, GpuContext, MetricCamera, PassTimer, Readback, ShaderSet, StereoParams,
-    Warper, YuvPacker, frame_params,
+    Composer, DepthKind, FramePixels, GpuContext, MetricCamera, PassTimer, Readback, ShaderSet,
+    StereoParams, Warper, YuvPacker, frame_params,
 };
 use crate::layout::{Anaglyph, Layout, WarpResolution, tagged_stem};
 use crate::progress::Progress;
@@ -458,6 +458,9 @@ enum Backend {
         mask: Option<Stream>,
         /// Frames on the GPU, not yet encoded: (main slot, mask slot, pts, duration).
         in_flight: VecDeque<InFlight>,
+        /// Where decoded 4:2:0 frames are converted to RGBA on the CPU before upload
+        /// (`--colour-convert auto` on a software rasteriser), else None.
+        cpu_converted: Option<Vec<u32>>,
     },
     Cpu(CpuStream),
 }
@@ -966,6 +969,10 @@ pub fn render(
             main,
             mask,
             in_flight: VecDeque::new(),
+            // On a software rasteriser the shader's conversion costs about 45 ms of CPU
+            // per 1080p frame and the CPU warp's own 3 (BENCHMARKS.md); same arithmetic.
+            cpu_converted: (job.colour_convert == ColourConvert::Auto && ctx.is_software())
+                .then(Vec::new),
         }
     };
 
@@ -1022,8 +1029,22 @@ pub fn render(
                 main,
                 mask,
                 in_flight,
+                cpu_converted,
             } => {
-                warper.upload_frame(ctx, &frame.pixels());
+                let pixels = frame.pixels();
+                match cpu_converted {
+                    Some(rgba) if !matches!(pixels, FramePixels::Rgba { .. }) => {
+                        crate::cpu::yuv_to_rgba(&pixels, size, rgba, crate::cpu::workers());
+                        warper.upload_frame(
+                            ctx,
+                            &FramePixels::Rgba {
+                                data: bytemuck::cast_slice(rgba),
+                                stride: size.0 * 4,
+                            },
+                        );
+                    }
+                    _ => warper.upload_frame(ctx, &pixels),
+                }
                 if changed {
                     warper.upload_depth(&ctx.queue, dframe.data, dframe.stride);
                 }
