@@ -707,32 +707,36 @@ fn decoded_yuv_becomes_the_exact_colours_on_the_gpu() {
 #[test]
 fn the_cpu_warp_converts_yuv_like_the_shader_not_like_videoconvert() {
     // Lossless I420 with saturated diagonal colour edges, where 4:2:0 chroma upsampled
-    // by repetition shows 2x2 stair steps and bilinear upsampling does not.
+    // by repetition shows 2x2 stair steps and bilinear upsampling does not; odd sides
+    // too, where the last chroma column and row cover one pixel.
     let dir = common::work_dir("e2e_cpu_colour_convert");
-    let input = lossless_clip(
-        &dir,
-        "pinwheel.mkv",
-        "videotestsrc num-buffers=1 pattern=pinwheel foreground-color=0xffff0000 background-color=0xff0000ff",
-        "format=I420,width=160,height=96",
-    );
-    let render_with = |device: WarpDevice, convert: ColourConvert, name: &str| {
-        left_eye(&input, &dir.join(name), device, convert)
-    };
-    let shader = render_with(WarpDevice::Gpu, ColourConvert::Gpu, "shader.png");
-    let cpu_warp = render_with(WarpDevice::Cpu, ColourConvert::Auto, "cpu_warp.png");
-    let videoconvert = render_with(WarpDevice::Cpu, ColourConvert::Cpu, "videoconvert.png");
-    // The GPU warp with `auto` (on lavapipe it converts on the CPU before upload).
-    let gpu_auto = render_with(WarpDevice::Gpu, ColourConvert::Auto, "gpu_auto.png");
-    let worst = |a: &[u8], b: &[u8]| a.iter().zip(b).map(|(x, y)| x.abs_diff(*y)).max();
-    for (name, got) in [("CPU warp", &cpu_warp), ("GPU warp, auto", &gpu_auto)] {
-        assert!(
-            worst(got, &shader) <= Some(1),
-            "{name}: the conversion differs from the shader's by {:?}",
-            worst(got, &shader)
+    for (w, h) in [(160, 96), (161, 47)] {
+        let input = lossless_clip(
+            &dir,
+            &format!("pinwheel{w}.mkv"),
+            "videotestsrc num-buffers=1 pattern=pinwheel foreground-color=0xffff0000 background-color=0xff0000ff",
+            &format!("format=I420,width={w},height={h}"),
         );
+        let render_with = |device: WarpDevice, convert: ColourConvert, name: &str| {
+            left_eye(&input, &dir.join(format!("{w}{name}")), device, convert)
+        };
+        let shader = render_with(WarpDevice::Gpu, ColourConvert::Gpu, "shader.png");
+        let cpu_warp = render_with(WarpDevice::Cpu, ColourConvert::Auto, "cpu_warp.png");
+        let videoconvert = render_with(WarpDevice::Cpu, ColourConvert::Cpu, "videoconvert.png");
+        // The GPU warp with `auto` (on lavapipe it converts on the CPU before upload).
+        let gpu_auto = render_with(WarpDevice::Gpu, ColourConvert::Auto, "gpu_auto.png");
+        let worst = |a: &[u8], b: &[u8]| a.iter().zip(b).map(|(x, y)| x.abs_diff(*y)).max();
+        assert_eq!(shader.len(), w * h * 4);
+        for (name, got) in [("CPU warp", &cpu_warp), ("GPU warp, auto", &gpu_auto)] {
+            assert!(
+                worst(got, &shader) <= Some(1),
+                "{w}x{h} {name}: the conversion differs from the shader's by {:?}",
+                worst(got, &shader)
+            );
+        }
+        // The test can tell the two upsamplings apart.
+        assert!(worst(&videoconvert, &shader) > Some(40), "{w}x{h}");
     }
-    // The test can tell the two upsamplings apart.
-    assert!(worst(&videoconvert, &shader) > Some(40));
 }
 
 #[test]
