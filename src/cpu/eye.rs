@@ -362,6 +362,27 @@ fn gather_compressed(
     };
     // Only joined pixels get here, and the last pixel of a row is never joined.
     debug_assert!(x + 1 < w);
+    // Away from the row's ends, count the samples that land first, all taps at once and
+    // without branches: on a gently compressed surface (the common case) fewer than two
+    // do, and the caller interpolates.
+    const TAPS: usize = 2 * GATHER + 2;
+    if x >= GATHER && x + 1 + GATHER < w {
+        let at = x - GATHER;
+        let ns: &[f32; TAPS] = n[at..at + TAPS].try_into().expect("taps");
+        let ps: &[f32; TAPS] = pos[at..at + TAPS].try_into().expect("taps");
+        let mut landing = 0u32;
+        for i in 0..TAPS {
+            let d = ps[i] - tf;
+            let here = (d.abs() <= 0.5)
+                & (d < 0.5)
+                & (ns[i] >= 0.0)
+                & ((ns[i] - near).abs() * p.key_scale <= SAME_SURFACE);
+            landing += u32::from(here);
+        }
+        if landing < 2 {
+            return None;
+        }
+    }
     let mut sum = [0f32; 4];
     let mut count = 0.0f32;
     let mut add = |s: usize| {
