@@ -65,10 +65,12 @@ pub enum ColourConvert {
 }
 
 impl ColourConvert {
-    /// The decoder output format for the frames the warp reads.
-    pub fn pixel_format(self) -> PixelFormat {
+    /// The decoder output format for the frames the warp reads; `cpu_converts`: our CPU
+    /// code converts them (the CPU warp, or before upload to a software rasteriser).
+    pub fn pixel_format(self, cpu_converts: bool) -> PixelFormat {
         match self {
             ColourConvert::Cpu => PixelFormat::Rgba,
+            ColourConvert::Auto | ColourConvert::Gpu if cpu_converts => PixelFormat::NativeCpu,
             ColourConvert::Auto | ColourConvert::Gpu => PixelFormat::Native,
         }
     }
@@ -89,6 +91,9 @@ pub enum PixelFormat {
     /// into RGBA (no chroma lost) and 10-bit 4:2:0 into 8-bit I420 (a third of the CPU
     /// of its 10-bit to RGBA conversion, for an 8-bit result either way).
     Native,
+    /// `Native`, and 10-bit I420 as decoded, for our CPU conversion (`cpu::yuv_to_rgba`),
+    /// which reads it with its two extra bits and saves videoconvert's pass.
+    NativeCpu,
 }
 
 impl PixelFormat {
@@ -103,6 +108,10 @@ impl PixelFormat {
             (PixelFormat::Depth, Some("I420")) => &[F::I420],
             (PixelFormat::Depth, Some("NV12")) => &[F::Nv12],
             (PixelFormat::Depth, _) => &[F::Gray16Le, F::Gray8],
+            (PixelFormat::NativeCpu, Some("I420_10LE")) => &[F::I42010le],
+            // Other formats as for the GPU: offering 10-bit 4:2:0 to videoconvert would
+            // make it prefer that to RGBA for 10-bit 4:2:2 and drop chroma.
+            (PixelFormat::NativeCpu, _) => PixelFormat::Native.gst(),
             _ => self.gst(),
         }
     }
@@ -115,6 +124,7 @@ impl PixelFormat {
             PixelFormat::Gray16 => &[F::Gray16Le],
             PixelFormat::Depth => &[F::Gray16Le, F::Gray8, F::I420, F::Nv12],
             PixelFormat::Native => &[F::I420, F::Nv12, F::Rgba],
+            PixelFormat::NativeCpu => &[F::I420, F::Nv12, F::I42010le, F::Rgba],
         }
     }
 }
@@ -184,6 +194,10 @@ impl Frame {
             },
             gst_video::VideoFormat::Nv12 => FramePixels::Nv12 {
                 planes: [plane(0), plane(1)],
+                colours: colours(),
+            },
+            gst_video::VideoFormat::I42010le => FramePixels::I420Ten {
+                planes: [plane(0), plane(1), plane(2)],
                 colours: colours(),
             },
             _ => FramePixels::Rgba {

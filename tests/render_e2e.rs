@@ -740,6 +740,51 @@ fn the_cpu_warp_converts_yuv_like_the_shader_not_like_videoconvert() {
 }
 
 #[test]
+fn ten_bit_video_reaches_the_cpu_conversion_with_its_extra_bits() {
+    // 10-bit 4:2:0 (FFV1) is read by the CPU warp's conversion as decoded, not first
+    // squeezed to 8 bits by videoconvert; the picture is the 8-bit version's to a level.
+    let dir = common::work_dir("e2e_10bit");
+    let source = "videotestsrc num-buffers=1 pattern=pinwheel foreground-color=0xffff8000 background-color=0xff0040ff";
+    let eight = lossless_clip(&dir, "eight.mkv", source, "format=I420,width=160,height=96");
+    let ten = dir.join("ten.mkv");
+    stereosplat::synth::run_launch(&format!(
+        "{source} ! video/x-raw,format=I420_10LE,width=160,height=96,framerate=24/1 ! avenc_ffv1 ! matroskamux ! filesink location=\"{}\"",
+        ten.display()
+    ))
+    .unwrap();
+    let mut dec = Decoder::open(&ten, PixelFormat::NativeCpu, &DecodeOptions::default()).unwrap();
+    let frame = dec.next_frame().unwrap().unwrap();
+    assert!(
+        matches!(
+            frame.pixels(),
+            stereosplat::gpu::FramePixels::I420Ten { .. }
+        ),
+        "10-bit planes as decoded"
+    );
+    let a = left_eye(
+        &eight,
+        &dir.join("eight.png"),
+        WarpDevice::Cpu,
+        ColourConvert::Auto,
+    );
+    let b = left_eye(
+        &ten,
+        &dir.join("ten.png"),
+        WarpDevice::Cpu,
+        ColourConvert::Auto,
+    );
+    // videotestsrc draws the 10-bit version itself, a fraction of a level brighter in
+    // places ((v << 2) | (v >> 6)); exactness is a unit test in src/cpu/yuv.rs.
+    let diff: Vec<u8> = a.iter().zip(&b).map(|(x, y)| x.abs_diff(*y)).collect();
+    let mean = diff.iter().map(|&d| f64::from(d)).sum::<f64>() / diff.len() as f64;
+    let worst = diff.iter().max().copied();
+    assert!(
+        worst <= Some(2) && mean < 0.5,
+        "10-bit and 8-bit renders differ by up to {worst:?}, {mean:.3} on average"
+    );
+}
+
+#[test]
 fn full_chroma_input_keeps_its_chroma() {
     // 4:2:2 video is not squeezed through 8-bit 4:2:0 on its way to the warp: videoconvert
     // gives it as RGBA, converted once (as decode_all converts it).

@@ -1,4 +1,5 @@
-//! Decoded 8-bit 4:2:0 frames (I420, NV12) to the RGBA the CPU warp reads, with the
+//! Decoded 4:2:0 frames (8-bit I420 and NV12, 10-bit I420) to the RGBA the CPU warp reads,
+//! with the
 //! arithmetic of shaders/yuv_unpack.wgsl: chroma upsampled bilinearly from MPEG-2 siting
 //! (co-sited with even columns, between rows), then the stream's matrix and range. The
 //! CPU warp used to take videoconvert's RGBA, whose fast path repeats each chroma sample
@@ -11,7 +12,7 @@ use crate::gpu::{FramePixels, YuvColours};
 /// Rows converted per task: enough to amortise the chroma scratch rows.
 const BAND: usize = 16;
 
-/// Converts `pixels` (I420 or NV12; RGBA is copied as it is) of `size` into `out`, tightly
+/// Converts `pixels` (4:2:0 planes; RGBA is copied as it is) of `size` into `out`, tightly
 /// packed RGBA8 (one u32 per pixel, its bytes in memory R, G, B, A), on `pool`'s threads.
 /// Panics when the planes are too small for `size`.
 pub fn yuv_to_rgba(
@@ -26,7 +27,7 @@ pub fn yuv_to_rgba(
         let FramePixels::Rgba { data, stride } = *pixels else {
             unreachable!("planes() takes every 4:2:0 format")
         };
-        Plane((data, stride)).check(w * 4, h, "RGBA");
+        Plane((data, stride), 1).check(w * 4, h, "RGBA");
         let bytes: &mut [u8] = bytemuck::cast_slice_mut(out);
         for (dst, src) in bytes
             .chunks_exact_mut(w * 4)
@@ -44,7 +45,7 @@ pub fn yuv_to_rgba(
                 let mut scratch = Scratch::new(w);
                 for (i, row) in rows.chunks_exact_mut(w).enumerate() {
                     let y = band * BAND + i;
-                    convert.row(luma.row(y, w), &chroma, y, &mut scratch, row);
+                    convert.row(luma, &chroma, y, &mut scratch, row);
                 }
             });
     });
@@ -72,7 +73,7 @@ pub fn yuv_to_rgba_halved(
                 let mut full = vec![0u32; w];
                 for (i, row) in rows.chunks_exact_mut(half * 4).enumerate() {
                     let y = band * BAND + i;
-                    convert.row(luma.row(y, w), &chroma, y, &mut scratch, &mut full);
+                    convert.row(luma, &chroma, y, &mut scratch, &mut full);
                     for (px, pair) in row.chunks_exact_mut(4).zip(full.chunks_exact(2)) {
                         // Bytes in memory order, as `row` stores them.
                         let mean = super::average_bytes(pair[0], pair[1]);
@@ -97,26 +98,39 @@ fn planes<'a>(
         FramePixels::I420 {
             planes: [y, u, v],
             colours,
-        } => {
-            Plane(u).check(cw, ch, "U");
-            Plane(v).check(cw, ch, "V");
-            (Plane(y), Chroma::Planar { u, v }, colours)
-        }
+        } => (
+            Plane(y, 1),
+            Chroma::Planar(Plane(u, 1), Plane(v, 1)),
+            colours,
+        ),
+        FramePixels::I420Ten {
+            planes: [y, u, v],
+            colours,
+        } => (
+            Plane(y, 2),
+            Chroma::Planar(Plane(u, 2), Plane(v, 2)),
+            colours,
+        ),
         FramePixels::Nv12 {
             planes: [y, uv],
             colours,
-        } => {
-            Plane(uv).check(2 * cw, ch, "UV");
-            (Plane(y), Chroma::Interleaved(uv), colours)
-        }
+        } => (Plane(y, 1), Chroma::Interleaved(Plane(uv, 1)), colours),
     };
-    found.0.check(w, h, "Y");
+    found.0.check(w * found.0.1, h, "Y");
+    match found.1 {
+        Chroma::Planar(u, v) => {
+            u.check(cw * u.1, ch, "U");
+            v.check(cw * v.1, ch, "V");
+        }
+        Chroma::Interleaved(uv) => uv.check(2 * cw, ch, "UV"),
+    }
     Some(found)
 }
 
-/// A plane: (bytes, bytes per row).
+/// A plane: (bytes, bytes per row), and bytes per sample (1, or 2 for 10-bit samples in
+/// little-endian u16).
 #[derive(Clone, Copy)]
-struct Plane<'a>((&'a [u8], u32));
+struct Plane<'a>((&'a [u8], u32), usize);
 
 impl<'a> Plane<'a> {
     /// Panics unless `rows` rows of `len` bytes fit (a frame of another size).
@@ -129,9 +143,25 @@ impl<'a> Plane<'a> {
         );
     }
 
-    fn row(self, y: usize, len: usize) -> &'a [u8] {
+    /// Row `y`'s first `samples` samples, as bytes.
+    fn row(self, y: usize, samples: usize) -> &'a [u8] {
         let (data, stride) = self.0;
-        &data[y * stride as usize..][..len]
+        &data[y * stride as usize..][..samples * self.1]
+    }
+
+    /// Row `y`'s first `out.len()` samples as 8-bit code values (10-bit ones divided by 4,
+    /// exactly, keeping their two extra bits as a fraction).
+    fn row_f32(self, y: usize, out: &mut [f32]) {
+        let bytes = self.row(y, out.len());
+        if self.1 == 1 {
+            for (d, &v) in out.iter_mut().zip(bytes) {
+                *d = f32::from(v);
+            }
+        } else {
+            for (d, v) in out.iter_mut().zip(bytes.chunks_exact(2)) {
+                *d = f32::from(u16::from_le_bytes([v[0], v[1]])) * 0.25;
+            }
+        }
     }
 }
 
@@ -142,13 +172,12 @@ pub fn frame_to_rgba(pixels: &FramePixels<'_>, size: (u32, u32)) -> Vec<u8> {
     bytemuck::cast_slice(&px).to_vec()
 }
 
-/// The chroma planes: (bytes, bytes per row).
+/// The chroma planes.
+#[derive(Clone, Copy)]
 enum Chroma<'a> {
-    Planar {
-        u: (&'a [u8], u32),
-        v: (&'a [u8], u32),
-    },
-    Interleaved((&'a [u8], u32)),
+    Planar(Plane<'a>, Plane<'a>),
+    /// NV12's interleaved U and V (8-bit).
+    Interleaved(Plane<'a>),
 }
 
 impl Chroma<'_> {
@@ -156,18 +185,12 @@ impl Chroma<'_> {
     fn row(&self, cy: usize, cb: &mut [f32], cr: &mut [f32]) {
         let cw = cb.len();
         match *self {
-            Chroma::Planar { u, v } => {
-                let u = &u.0[cy * u.1 as usize..][..cw];
-                let v = &v.0[cy * v.1 as usize..][..cw];
-                for (d, &s) in cb.iter_mut().zip(u) {
-                    *d = f32::from(s);
-                }
-                for (d, &s) in cr.iter_mut().zip(v) {
-                    *d = f32::from(s);
-                }
+            Chroma::Planar(u, v) => {
+                u.row_f32(cy, cb);
+                v.row_f32(cy, cr);
             }
             Chroma::Interleaved(uv) => {
-                let row = &uv.0[cy * uv.1 as usize..][..2 * cw];
+                let row = uv.row(cy, 2 * cw);
                 for ((b, r), s) in cb.iter_mut().zip(cr.iter_mut()).zip(row.chunks_exact(2)) {
                     *b = f32::from(s[0]);
                     *r = f32::from(s[1]);
@@ -187,6 +210,8 @@ struct Scratch {
     /// Chroma at every pixel of the row.
     cb_px: Vec<f32>,
     cr_px: Vec<f32>,
+    /// The luma row as 8-bit code values, for 10-bit planes.
+    luma: Vec<f32>,
 }
 
 impl Scratch {
@@ -199,6 +224,7 @@ impl Scratch {
             cr1: vec![0.0; cw],
             cb_px: vec![0.0; 2 * cw],
             cr_px: vec![0.0; 2 * cw],
+            luma: Vec::new(),
         }
     }
 }
@@ -218,7 +244,14 @@ impl Converter {
         Self { rows, size }
     }
 
-    fn row(&self, luma: &[u8], chroma: &Chroma<'_>, y: usize, s: &mut Scratch, out: &mut [u32]) {
+    fn row(
+        &self,
+        luma: Plane<'_>,
+        chroma: &Chroma<'_>,
+        y: usize,
+        s: &mut Scratch,
+        out: &mut [u32],
+    ) {
         let (w, h) = self.size;
         let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
         // Chroma row k sits between luma rows 2k and 2k + 1: row y samples at y / 2 - 1/4
@@ -238,10 +271,29 @@ impl Converter {
         // Even columns sit on a chroma sample, odd ones halfway to the next.
         widen(&s.cb0, &mut s.cb_px);
         widen(&s.cr0, &mut s.cr_px);
+        let (cb, cr) = (&s.cb_px[..w], &s.cr_px[..w]);
+        if luma.1 == 1 {
+            self.pack(luma.row(y, w), f32::from, cb, cr, out);
+        } else {
+            s.luma.resize(w, 0.0);
+            luma.row_f32(y, &mut s.luma);
+            self.pack(&s.luma, |l| l, cb, cr, out);
+        }
+    }
+
+    /// One row of RGBA from its luma and per-pixel chroma (8-bit code values).
+    #[inline(always)]
+    fn pack<T: Copy>(
+        &self,
+        luma: &[T],
+        value: impl Fn(T) -> f32,
+        cb: &[f32],
+        cr: &[f32],
+        out: &mut [u32],
+    ) {
         let [r, g, b] = self.rows;
-        let chroma_px = s.cb_px[..w].iter().zip(&s.cr_px[..w]);
-        for ((o, &l), (&cb, &cr)) in out.iter_mut().zip(luma).zip(chroma_px) {
-            let l = f32::from(l);
+        for ((o, &l), (&cb, &cr)) in out.iter_mut().zip(luma).zip(cb.iter().zip(cr)) {
+            let l = value(l);
             let red = to_byte(r[0] * l + r[2] * cr + r[3]);
             let green = to_byte(g[0] * l + g[1] * cb + g[2] * cr + g[3]);
             let blue = to_byte(b[0] * l + b[1] * cb + b[3]);
@@ -327,6 +379,57 @@ mod tests {
             yuv_to_rgba_halved(&pixels, (w as u32, h as u32), &mut half, &pool()).unwrap();
             assert!(half == want, "{w}x{h}");
         }
+    }
+
+    #[test]
+    fn ten_bit_planes_convert_as_their_eight_bit_values() {
+        // 10-bit samples of 4 v are the 8-bit samples v exactly; odd size, NV12-free.
+        let (w, h) = (37usize, 9usize);
+        let p8 = planes_of((w, h), 7);
+        let widen = |p: &Vec<u8>| -> Vec<u8> {
+            p.iter()
+                .flat_map(|&v| (u16::from(v) * 4).to_le_bytes())
+                .collect()
+        };
+        let p10 = [widen(&p8[0]), widen(&p8[1]), widen(&p8[2])];
+        let cw = w.div_ceil(2) as u32;
+        let colours = YuvColours {
+            matrix: crate::gpu::YuvMatrix::Bt2020,
+            full_range: false,
+        };
+        let ten = FramePixels::I420Ten {
+            planes: [
+                (&p10[0], 2 * w as u32),
+                (&p10[1], 2 * cw),
+                (&p10[2], 2 * cw),
+            ],
+            colours,
+        };
+        let eight = FramePixels::I420 {
+            planes: [(&p8[0], w as u32), (&p8[1], cw), (&p8[2], cw)],
+            colours,
+        };
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        yuv_to_rgba(&ten, (w as u32, h as u32), &mut a, &pool());
+        yuv_to_rgba(&eight, (w as u32, h as u32), &mut b, &pool());
+        assert!(a == b);
+        // And the two extra bits count: one 10-bit step moves some pixel.
+        let mut nudged = p10.clone();
+        for v in nudged[0].chunks_exact_mut(2) {
+            let s = u16::from_le_bytes([v[0], v[1]]).saturating_add(2);
+            v.copy_from_slice(&s.to_le_bytes());
+        }
+        let nudged_px = FramePixels::I420Ten {
+            planes: [
+                (&nudged[0], 2 * w as u32),
+                (&p10[1], 2 * cw),
+                (&p10[2], 2 * cw),
+            ],
+            colours,
+        };
+        let mut c = Vec::new();
+        yuv_to_rgba(&nudged_px, (w as u32, h as u32), &mut c, &pool());
+        assert!(a != c);
     }
 
     #[test]

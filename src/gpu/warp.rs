@@ -897,6 +897,13 @@ impl Warper {
             }
             FramePixels::I420 { planes, colours } => (planes, colours, false),
             FramePixels::Nv12 { planes, colours } => (planes, colours, true),
+            FramePixels::I420Ten { .. } => {
+                // The shader reads 8-bit planes; renders never send 10-bit ones here (they
+                // ask for them only when the CPU converts), so this is the slow, safe way.
+                let size = self.frame_size().expect("Warper::prepare must run first");
+                let rgba = crate::cpu::frame_to_rgba(pixels, size);
+                return self.upload_color(&ctx.queue, &rgba, size.0 * 4);
+            }
         };
         // Planes back to back at 4-byte boundaries (wgpu's copy alignment).
         let mut offsets = [0u32; 3];

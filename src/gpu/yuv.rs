@@ -258,6 +258,12 @@ pub enum FramePixels<'a> {
         planes: [(&'a [u8], u32); 2],
         colours: YuvColours,
     },
+    /// Y, U, V planes of 10-bit samples (little-endian u16, 0..1023; bytes per row).
+    /// Only the CPU converts these (`PixelFormat::NativeCpu`).
+    I420Ten {
+        planes: [(&'a [u8], u32); 3],
+        colours: YuvColours,
+    },
 }
 
 /// How a Y'CbCr frame's code values map to R'G'B'.
