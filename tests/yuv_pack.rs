@@ -336,3 +336,33 @@ fn the_cpu_warp_converts_i420_and_nv12_like_the_shader() {
         }
     }
 }
+
+#[test]
+fn ten_bit_planes_sent_to_the_gpu_are_converted_on_the_way() {
+    // Renders send 10-bit planes only where the CPU converts; handed to the GPU warp
+    // anyway, they become the same RGBA through the CPU conversion.
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
+    let (w, h) = (20usize, 6usize);
+    let sample = |i: usize| ((i * 37 + 11) % 1024) as u16;
+    let plane = |n: usize, salt: usize| -> Vec<u8> {
+        (0..n)
+            .flat_map(|i| sample(i + salt).to_le_bytes())
+            .collect()
+    };
+    let (y, u, v) = (plane(w * h, 0), plane(w * h / 4, 5), plane(w * h / 4, 9));
+    let pixels = FramePixels::I420Ten {
+        planes: [(&y, 2 * w as u32), (&u, w as u32), (&v, w as u32)],
+        colours: YuvColours {
+            matrix: YuvMatrix::Bt709,
+            full_range: false,
+        },
+    };
+    let gpu = unpack(&pixels, (w as u32, h as u32));
+    let mut cpu = Vec::new();
+    stereosplat::cpu::yuv_to_rgba(&pixels, (w as u32, h as u32), &mut cpu, &pool);
+    let cpu: &[u8] = bytemuck::cast_slice(&cpu);
+    assert!(gpu == cpu);
+}
