@@ -146,7 +146,8 @@ struct UnpackParams {
     interleaved: u32,
     // Bytes per row of the V plane (I420; decoders may give U and V their own strides).
     v_stride: u32,
-    _pad0: u32,
+    // Bytes per sample: 1, or 2 for 10-bit I420 (little-endian u16, 0..1023).
+    sample_bytes: u32,
     _pad1: u32,
     _pad2: u32,
     // Rows of the Y'CbCr (code values) -> R'G'B' (0..1) matrix: xyz weights, w offset.

@@ -1,4 +1,4 @@
-// A decoded 8-bit 4:2:0 frame (I420 or NV12, as the decoder produced it) -> the RGBA
+// A decoded 4:2:0 frame (8-bit I420 or NV12, or 10-bit I420, as decoded) -> the RGBA
 // frame the warp reads. The planes arrive as raw bytes in one buffer with their own row
 // strides, so nothing converts or repacks them on the CPU. Chroma is upsampled
 // bilinearly from MPEG-2 siting (co-sited with even columns, between rows), then the
@@ -12,14 +12,25 @@ fn byte_at(offset: u32) -> f32 {
     return f32((planes[offset / 4u] >> ((offset % 4u) * 8u)) & 0xFFu);
 }
 
+// The sample at byte `offset` as an 8-bit code value: a byte, or a little-endian 10-bit
+// sample divided by 4 (exactly: its two extra bits become a fraction).
+fn sample_at(offset: u32) -> f32 {
+    if (params.sample_bytes == 2u) {
+        let word = planes[offset / 4u] >> ((offset % 4u) * 8u);
+        return f32(word & 0xFFFFu) * 0.25;
+    }
+    return byte_at(offset);
+}
+
 // (Cb, Cr) of chroma sample (cx, cy).
 fn chroma(cx: u32, cy: u32) -> vec2<f32> {
     let row = cy * params.c_stride;
     let nv12 = params.interleaved == 1u;
-    let u = select(params.u_offset + row + cx, params.u_offset + row + 2u * cx, nv12);
+    let step = params.sample_bytes;
+    let u = select(params.u_offset + row + cx * step, params.u_offset + row + 2u * cx, nv12);
     let v_row = cy * params.v_stride;
-    let v = select(params.v_offset + v_row + cx, params.u_offset + row + 2u * cx + 1u, nv12);
-    return vec2<f32>(byte_at(u), byte_at(v));
+    let v = select(params.v_offset + v_row + cx * step, params.u_offset + row + 2u * cx + 1u, nv12);
+    return vec2<f32>(sample_at(u), sample_at(v));
 }
 
 @compute @workgroup_size(16, 16)
@@ -27,7 +38,7 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
     if (id.x >= params.size.x || id.y >= params.size.y) {
         return;
     }
-    let luma = byte_at(params.y_offset + id.y * params.y_stride + id.x);
+    let luma = sample_at(params.y_offset + id.y * params.y_stride + id.x * params.sample_bytes);
     // Chroma sample k sits at luma column 2k and between luma rows 2k and 2k + 1.
     let last = (params.size + 1u) / 2u - 1u;
     let fx = f32(id.x) * 0.5;

@@ -65,12 +65,10 @@ pub enum ColourConvert {
 }
 
 impl ColourConvert {
-    /// The decoder output format for the frames the warp reads; `cpu_converts`: our CPU
-    /// code converts them (the CPU warp, or before upload to a software rasteriser).
-    pub fn pixel_format(self, cpu_converts: bool) -> PixelFormat {
+    /// The decoder output format for the frames the warp reads.
+    pub fn pixel_format(self) -> PixelFormat {
         match self {
             ColourConvert::Cpu => PixelFormat::Rgba,
-            ColourConvert::Auto | ColourConvert::Gpu if cpu_converts => PixelFormat::NativeCpu,
             ColourConvert::Auto | ColourConvert::Gpu => PixelFormat::Native,
         }
     }
@@ -86,14 +84,11 @@ pub enum PixelFormat {
     /// video (I420, NV12) comes as it is decoded and its luma plane is the depth
     /// (`Frame::grey8`): videoconvert's grey conversion cost more CPU than the decoding.
     Depth,
-    /// 8-bit 4:2:0 as most decoders produce it (I420, or NV12 from hardware decoders),
-    /// which the warp converts (`Frame::pixels`). videoconvert turns 4:2:2, 4:4:4 and RGB
-    /// into RGBA (no chroma lost) and 10-bit 4:2:0 into 8-bit I420 (a third of the CPU
-    /// of its 10-bit to RGBA conversion, for an 8-bit result either way).
+    /// 4:2:0 as most decoders produce it (8-bit I420, NV12 from hardware decoders, 10-bit
+    /// I420), which the warp converts (`Frame::pixels`): 10-bit samples keep their two
+    /// extra bits that way and skip videoconvert's pass. videoconvert turns 4:2:2, 4:4:4
+    /// and RGB into RGBA (no chroma lost).
     Native,
-    /// `Native`, and 10-bit I420 as decoded, for our CPU conversion (`cpu::yuv_to_rgba`),
-    /// which reads it with its two extra bits and saves videoconvert's pass.
-    NativeCpu,
 }
 
 impl PixelFormat {
@@ -108,10 +103,10 @@ impl PixelFormat {
             (PixelFormat::Depth, Some("I420")) => &[F::I420],
             (PixelFormat::Depth, Some("NV12")) => &[F::Nv12],
             (PixelFormat::Depth, _) => &[F::Gray16Le, F::Gray8],
-            (PixelFormat::NativeCpu, Some("I420_10LE")) => &[F::I42010le],
-            // Other formats as for the GPU: offering 10-bit 4:2:0 to videoconvert would
-            // make it prefer that to RGBA for 10-bit 4:2:2 and drop chroma.
-            (PixelFormat::NativeCpu, _) => PixelFormat::Native.gst(),
+            (PixelFormat::Native, Some("I420_10LE")) => &[F::I42010le],
+            // Offered 10-bit 4:2:0, videoconvert would prefer it to RGBA for 10-bit 4:2:2
+            // and drop chroma.
+            (PixelFormat::Native, _) => &[F::I420, F::Nv12, F::Rgba],
             _ => self.gst(),
         }
     }
@@ -123,8 +118,7 @@ impl PixelFormat {
             PixelFormat::Rgba => &[F::Rgba],
             PixelFormat::Gray16 => &[F::Gray16Le],
             PixelFormat::Depth => &[F::Gray16Le, F::Gray8, F::I420, F::Nv12],
-            PixelFormat::Native => &[F::I420, F::Nv12, F::Rgba],
-            PixelFormat::NativeCpu => &[F::I420, F::Nv12, F::I42010le, F::Rgba],
+            PixelFormat::Native => &[F::I420, F::Nv12, F::I42010le, F::Rgba],
         }
     }
 }

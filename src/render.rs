@@ -752,10 +752,7 @@ pub fn render(
             ctx.describe()
         );
     }
-    // Our CPU code converts decoded frames for the CPU warp, and for the GPU warp on a
-    // software rasteriser (see Backend::Gpu's cpu_converted).
-    let cpu_converts = on_cpu || (job.colour_convert == ColourConvert::Auto && ctx.is_software());
-    let pixel_format = job.colour_convert.pixel_format(cpu_converts);
+    let pixel_format = job.colour_convert.pixel_format();
     // The scan decodes the whole depth clip before the first frame can be warped; started
     // here, on a thread, it runs while the input opens. (Left to finish on its own if the
     // render fails first: it only fills the cache.)

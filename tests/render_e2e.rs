@@ -740,9 +740,10 @@ fn the_cpu_warp_converts_yuv_like_the_shader_not_like_videoconvert() {
 }
 
 #[test]
-fn ten_bit_video_reaches_the_cpu_conversion_with_its_extra_bits() {
-    // 10-bit 4:2:0 (FFV1) is read by the CPU warp's conversion as decoded, not first
-    // squeezed to 8 bits by videoconvert; the picture is the 8-bit version's to a level.
+fn ten_bit_video_reaches_the_warp_with_its_extra_bits() {
+    // 10-bit 4:2:0 (FFV1) is read by the warp's conversion (CPU or shader) as decoded,
+    // not first squeezed to 8 bits by videoconvert; the picture is the 8-bit version's
+    // to rounding.
     let dir = common::work_dir("e2e_10bit");
     let source = "videotestsrc num-buffers=1 pattern=pinwheel foreground-color=0xffff8000 background-color=0xff0040ff";
     let eight = lossless_clip(&dir, "eight.mkv", source, "format=I420,width=160,height=96");
@@ -752,7 +753,7 @@ fn ten_bit_video_reaches_the_cpu_conversion_with_its_extra_bits() {
         ten.display()
     ))
     .unwrap();
-    let mut dec = Decoder::open(&ten, PixelFormat::NativeCpu, &DecodeOptions::default()).unwrap();
+    let mut dec = Decoder::open(&ten, PixelFormat::Native, &DecodeOptions::default()).unwrap();
     let frame = dec.next_frame().unwrap().unwrap();
     assert!(
         matches!(
@@ -772,6 +773,18 @@ fn ten_bit_video_reaches_the_cpu_conversion_with_its_extra_bits() {
         &dir.join("ten.png"),
         WarpDevice::Cpu,
         ColourConvert::Auto,
+    );
+    // The shader reads the same 10-bit planes (the GPU warp with `gpu` conversion).
+    let shader = left_eye(
+        &ten,
+        &dir.join("ten_gpu.png"),
+        WarpDevice::Gpu,
+        ColourConvert::Gpu,
+    );
+    let worst_gpu = shader.iter().zip(&b).map(|(x, y)| x.abs_diff(*y)).max();
+    assert!(
+        worst_gpu <= Some(1),
+        "shader vs CPU on 10-bit: {worst_gpu:?}"
     );
     // videotestsrc draws the 10-bit version itself, a fraction of a level brighter in
     // places ((v << 2) | (v >> 6)); exactness is a unit test in src/cpu/yuv.rs.

@@ -87,7 +87,9 @@ pub struct UnpackParams {
     pub c_stride: u32,
     pub interleaved: u32,
     pub v_stride: u32,
-    pub _pad: [u32; 3],
+    /// 1, or 2 for 10-bit samples.
+    pub sample_bytes: u32,
+    pub _pad: [u32; 2],
     pub r_row: [f32; 4],
     pub g_row: [f32; 4],
     pub b_row: [f32; 4],

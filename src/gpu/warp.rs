@@ -891,19 +891,14 @@ impl Warper {
     /// Uploads a decoded frame as it came from the decoder: RGBA rows, or the raw planes
     /// of 8-bit 4:2:0 video, which the next `encode` converts on the GPU.
     pub fn upload_frame(&mut self, ctx: &GpuContext, pixels: &FramePixels<'_>) {
-        let (planes, colours, interleaved): (&[(&[u8], u32)], _, _) = match pixels {
+        let (planes, colours, interleaved, sample_bytes): (&[(&[u8], u32)], _, _, _) = match pixels
+        {
             FramePixels::Rgba { data, stride } => {
                 return self.upload_color(&ctx.queue, data, *stride);
             }
-            FramePixels::I420 { planes, colours } => (planes, colours, false),
-            FramePixels::Nv12 { planes, colours } => (planes, colours, true),
-            FramePixels::I420Ten { .. } => {
-                // The shader reads 8-bit planes; renders never send 10-bit ones here (they
-                // ask for them only when the CPU converts), so this is the slow, safe way.
-                let size = self.frame_size().expect("Warper::prepare must run first");
-                let rgba = crate::cpu::frame_to_rgba(pixels, size);
-                return self.upload_color(&ctx.queue, &rgba, size.0 * 4);
-            }
+            FramePixels::I420 { planes, colours } => (planes, colours, false, 1),
+            FramePixels::Nv12 { planes, colours } => (planes, colours, true, 1),
+            FramePixels::I420Ten { planes, colours } => (planes, colours, false, 2),
         };
         // Planes back to back at 4-byte boundaries (wgpu's copy alignment).
         let mut offsets = [0u32; 3];
@@ -960,7 +955,8 @@ impl Warper {
             c_stride: planes[1].1,
             interleaved: u32::from(interleaved),
             v_stride: planes.get(2).map_or(0, |p| p.1),
-            _pad: [0; 3],
+            sample_bytes,
+            _pad: [0; 2],
             r_row,
             g_row,
             b_row,

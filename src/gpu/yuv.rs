@@ -241,8 +241,8 @@ impl YuvPacker {
 }
 
 /// A decoded frame's pixels as GStreamer delivers them, for `Warper::upload_frame`:
-/// RGBA rows, or the planes of 8-bit 4:2:0 video (converted to RGB on the GPU, so the
-/// decoder's output is never converted on the CPU).
+/// RGBA rows, or the planes of 4:2:0 video (converted to RGB by the warp: a shader, or
+/// `cpu::yuv_to_rgba`).
 pub enum FramePixels<'a> {
     Rgba {
         data: &'a [u8],
@@ -259,7 +259,6 @@ pub enum FramePixels<'a> {
         colours: YuvColours,
     },
     /// Y, U, V planes of 10-bit samples (little-endian u16, 0..1023; bytes per row).
-    /// Only the CPU converts these (`PixelFormat::NativeCpu`).
     I420Ten {
         planes: [(&'a [u8], u32); 3],
         colours: YuvColours,

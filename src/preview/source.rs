@@ -56,11 +56,7 @@ impl Source {
         let depth_job = resolved.job.clone();
         let depth_path = resolved.path.clone();
         let scan = DepthScan::run_cached(&depth_path, depth_job.depth_rgb, &depth_job.estimate)?;
-        let decoder = Decoder::open(
-            &job.input,
-            PixelFormat::NativeCpu,
-            &DecodeOptions::default(),
-        )?;
+        let decoder = Decoder::open(&job.input, PixelFormat::Native, &DecodeOptions::default())?;
         let info = decoder.info().clone();
         let matching = prerendered::choose_matching(&scan, &info, None)?;
         let depth = DepthStream::open(&scan, matching, 0, 0)?;
@@ -130,7 +126,7 @@ impl Source {
                 let start = index * self.frame_nanos;
                 self.decoder = Decoder::open(
                     &self.input,
-                    PixelFormat::NativeCpu,
+                    PixelFormat::Native,
                     &DecodeOptions {
                         start_nanos: start,
                         with_audio: false,
