@@ -38,16 +38,8 @@ pub fn yuv_to_rgba(
         return;
     };
     let convert = Converter::new(colours, (w, h));
-    pool.install(|| {
-        out.par_chunks_mut(w * BAND)
-            .enumerate()
-            .for_each(|(band, rows)| {
-                let mut scratch = Scratch::new(w);
-                for (i, row) in rows.chunks_exact_mut(w).enumerate() {
-                    let y = band * BAND + i;
-                    convert.row(luma, &chroma, y, &mut scratch, row);
-                }
-            });
+    in_bands(out, w, w, pool, |y, scratch, row| {
+        convert.row(luma, &chroma, y, scratch, row);
     });
 }
 
@@ -65,24 +57,40 @@ pub fn yuv_to_rgba_halved(
     let half = w / 2;
     assert_eq!(out.len(), half * h * 4, "half-width frame size");
     let convert = Converter::new(colours, (w, h));
-    pool.install(|| {
-        out.par_chunks_mut(half * 4 * BAND)
-            .enumerate()
-            .for_each(|(band, rows)| {
-                let mut scratch = Scratch::new(w);
-                let mut full = vec![0u32; w];
-                for (i, row) in rows.chunks_exact_mut(half * 4).enumerate() {
-                    let y = band * BAND + i;
-                    convert.row(luma, &chroma, y, &mut scratch, &mut full);
-                    for (px, pair) in row.chunks_exact_mut(4).zip(full.chunks_exact(2)) {
-                        // Bytes in memory order, as `row` stores them.
-                        let mean = super::average_bytes(pair[0], pair[1]);
-                        px.copy_from_slice(&mean.to_ne_bytes());
-                    }
-                }
-            });
+    in_bands(out, half * 4, w, pool, |y, scratch, row| {
+        let mut full = std::mem::take(&mut scratch.full);
+        convert.row(luma, &chroma, y, scratch, &mut full);
+        for (px, pair) in row.chunks_exact_mut(4).zip(full.chunks_exact(2)) {
+            // Bytes in memory order, as `row` stores them.
+            let mean = super::average_bytes(pair[0], pair[1]);
+            px.copy_from_slice(&mean.to_ne_bytes());
+        }
+        scratch.full = full;
     });
     Some(())
+}
+
+/// Runs `each_row(y, scratch, row)` for every row of `out` (`row_len` items each), in
+/// bands of rows on `pool`'s threads; each worker keeps one scratch for a frame `w` wide.
+fn in_bands<T: Send>(
+    out: &mut [T],
+    row_len: usize,
+    w: usize,
+    pool: &rayon::ThreadPool,
+    each_row: impl Fn(usize, &mut Scratch, &mut [T]) + Sync,
+) {
+    pool.install(|| {
+        out.par_chunks_mut(row_len * BAND)
+            .enumerate()
+            .for_each_init(
+                || Scratch::new(w),
+                |scratch, (band, rows)| {
+                    for (i, row) in rows.chunks_exact_mut(row_len).enumerate() {
+                        each_row(band * BAND + i, scratch, row);
+                    }
+                },
+            );
+    });
 }
 
 /// The luma plane, the chroma planes and their colours, checked to hold a frame of
@@ -98,19 +106,19 @@ fn planes<'a>(
         FramePixels::I420 {
             planes: [y, u, v],
             colours,
-        } => (
-            Plane(y, 1),
-            Chroma::Planar(Plane(u, 1), Plane(v, 1)),
-            colours,
-        ),
-        FramePixels::I420Ten {
+        }
+        | FramePixels::I420Ten {
             planes: [y, u, v],
             colours,
-        } => (
-            Plane(y, 2),
-            Chroma::Planar(Plane(u, 2), Plane(v, 2)),
-            colours,
-        ),
+        } => {
+            let bytes = if matches!(pixels, FramePixels::I420Ten { .. }) {
+                2
+            } else {
+                1
+            };
+            let plane = |p| Plane(p, bytes);
+            (plane(y), Chroma::Planar(plane(u), plane(v)), colours)
+        }
         FramePixels::Nv12 {
             planes: [y, uv],
             colours,
@@ -212,6 +220,8 @@ struct Scratch {
     cr_px: Vec<f32>,
     /// The luma row as 8-bit code values, for 10-bit planes.
     luma: Vec<f32>,
+    /// One converted full-width row, for the half-width conversion.
+    full: Vec<u32>,
 }
 
 impl Scratch {
@@ -225,6 +235,7 @@ impl Scratch {
             cb_px: vec![0.0; 2 * cw],
             cr_px: vec![0.0; 2 * cw],
             luma: Vec::new(),
+            full: vec![0; w],
         }
     }
 }
