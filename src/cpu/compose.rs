@@ -128,8 +128,10 @@ impl CpuComposer {
                     .enumerate()
                     .collect();
                 run_bands(pool, bands, |(band, ((y_out, u_out), v_out))| {
-                    let mut top = vec![0u8; w * 4];
-                    let mut bottom = vec![0u8; w * 4];
+                    // Words, so pack_pair reads whole pixels.
+                    let mut top = vec![0u32; w];
+                    let mut bottom = vec![0u32; w];
+                    let mut sums = ColumnSums::new(w);
                     for (i, ((y_pair, u_row), v_row)) in y_out
                         .chunks_exact_mut(2 * ys)
                         .zip(u_out.chunks_exact_mut(cs))
@@ -137,9 +139,9 @@ impl CpuComposer {
                         .enumerate()
                     {
                         let y = 2 * (band * pairs + i);
-                        rows.fill(y, &mut top);
-                        rows.fill(y + 1, &mut bottom);
-                        pack_pair(&top, &bottom, coefs, y_pair, u_row, v_row, ys);
+                        rows.fill(y, bytemuck::cast_slice_mut(&mut top));
+                        rows.fill(y + 1, bytemuck::cast_slice_mut(&mut bottom));
+                        pack_pair(&top, &bottom, coefs, y_pair, u_row, v_row, ys, &mut sums);
                     }
                 });
             }
@@ -242,51 +244,99 @@ impl Fixed {
     }
 }
 
-/// yuv_pack.wgsl for two RGBA rows: their Y rows (columns past the width repeat the last
-/// one) and the chroma row between them, MPEG-2 sited: [1 2 1] / 4 across columns around
-/// each even column, averaged over the two rows (a sum of eight taps here).
+/// The two rows' sums per channel (R, G, B) at the even and the odd columns, so the
+/// chroma filter reads plain integer arrays at unit stride, which the compiler vectorises.
+pub(super) struct ColumnSums {
+    even: [Vec<i32>; 3],
+    odd: [Vec<i32>; 3],
+}
+
+impl ColumnSums {
+    pub(super) fn new(width: usize) -> Self {
+        let pairs = || std::array::from_fn(|_| vec![0; width / 2]);
+        Self {
+            even: pairs(),
+            odd: pairs(),
+        }
+    }
+}
+
+/// An RGBA pixel's R, G and B, from its four bytes read as one word (in memory order):
+/// shifts and masks on whole words vectorise where byte loads do not.
+#[inline]
+fn channels(p: u32) -> [i32; 3] {
+    let p = u32::from_le(p);
+    [p & 0xFF, (p >> 8) & 0xFF, (p >> 16) & 0xFF].map(|c| c as i32)
+}
+
+/// yuv_pack.wgsl for two RGBA rows (one word per pixel): their Y rows (columns past the
+/// width repeat the last one) and the chroma row between them, MPEG-2 sited: [1 2 1] / 4
+/// across columns around each even column, averaged over the two rows (a sum of eight
+/// taps here).
+#[allow(clippy::too_many_arguments)]
 fn pack_pair(
-    top: &[u8],
-    bottom: &[u8],
+    top: &[u32],
+    bottom: &[u32],
     [y_row, cb_row, cr_row]: &Rows,
     y_out: &mut [u8],
     u_out: &mut [u8],
     v_out: &mut [u8],
     y_stride: usize,
+    sums: &mut ColumnSums,
 ) {
-    let w = top.len() / 4;
+    let w = top.len();
     let y_m = Fixed::new(y_row, 1.0);
     let cb_m = Fixed::new(cb_row, 8.0);
     let cr_m = Fixed::new(cr_row, 8.0);
     let (y_top, y_bottom) = y_out.split_at_mut(y_stride);
     for (row, out) in [(top, &mut *y_top), (bottom, &mut *y_bottom)] {
-        for (o, p) in out.iter_mut().zip(row.chunks_exact(4)) {
-            *o = y_m.code(i32::from(p[0]), i32::from(p[1]), i32::from(p[2]));
+        for (o, &p) in out.iter_mut().zip(row) {
+            let [r, g, b] = channels(p);
+            *o = y_m.code(r, g, b);
         }
         let last = out[w - 1];
         out[w..].fill(last);
     }
     // The two rows' sum per channel at column x (clamped to the row).
     let column = |x: usize| -> [i32; 3] {
-        let x = x.min(w - 1) * 4;
-        let (t, b) = (&top[x..x + 3], &bottom[x..x + 3]);
-        [
-            i32::from(t[0]) + i32::from(b[0]),
-            i32::from(t[1]) + i32::from(b[1]),
-            i32::from(t[2]) + i32::from(b[2]),
-        ]
+        let x = x.min(w - 1);
+        let (t, b) = (channels(top[x]), channels(bottom[x]));
+        [t[0] + b[0], t[1] + b[1], t[2] + b[2]]
     };
-    // Each chroma sample reads columns x - 1, x and x + 1 (x even), so the right column
-    // of one is the left column of the next.
-    let mut left = column(0);
-    for (i, (u, v)) in u_out.iter_mut().zip(v_out.iter_mut()).enumerate() {
+    let pairs = w / 2;
+    let ColumnSums { even, odd } = sums;
+    for c in 0..3 {
+        let (e, o) = (&mut even[c][..pairs], &mut odd[c][..pairs]);
+        let (t2, b2) = (
+            top[..2 * pairs].chunks_exact(2),
+            bottom[..2 * pairs].chunks_exact(2),
+        );
+        for (((e, o), t), b) in e.iter_mut().zip(o.iter_mut()).zip(t2).zip(b2) {
+            let sum = |k: usize| channels(t[k])[c] + channels(b[k])[c];
+            (*e, *o) = (sum(0), sum(1));
+        }
+    }
+    // Sample i reads columns 2i - 1, 2i and 2i + 1: odd[i - 1], even[i] and odd[i].
+    // Samples 1 ..= (w - 2) / 2 need no clamping; a loop over equal-length slices.
+    let n = u_out.len();
+    let inner = (w.saturating_sub(2) / 2).min(n.saturating_sub(1));
+    let [er, eg, eb] = even.each_ref().map(|a| &a[1..1 + inner]);
+    let [lr, lg, lb] = odd.each_ref().map(|a| &a[..inner]);
+    let [rr, rg, rb] = odd.each_ref().map(|a| &a[1..1 + inner]);
+    let (us, vs) = (&mut u_out[1..1 + inner], &mut v_out[1..1 + inner]);
+    for j in 0..inner {
+        let r = lr[j] + 2 * er[j] + rr[j];
+        let g = lg[j] + 2 * eg[j] + rg[j];
+        let b = lb[j] + 2 * eb[j] + rb[j];
+        us[j] = cb_m.code(r, g, b);
+        vs[j] = cr_m.code(r, g, b);
+    }
+    for i in std::iter::once(0).chain(1 + inner..n) {
         let x = 2 * i;
-        let (mid, right) = (column(x), column(x + 1));
-        let r = left[0] + 2 * mid[0] + right[0];
-        let g = left[1] + 2 * mid[1] + right[1];
-        let b = left[2] + 2 * mid[2] + right[2];
-        *u = cb_m.code(r, g, b);
-        *v = cr_m.code(r, g, b);
-        left = right;
+        let (l, m, r) = (column(x.saturating_sub(1)), column(x), column(x + 1));
+        let tap = |c: usize| l[c] + 2 * m[c] + r[c];
+        let (r, g, b) = (tap(0), tap(1), tap(2));
+        u_out[i] = cb_m.code(r, g, b);
+        v_out[i] = cr_m.code(r, g, b);
     }
 }

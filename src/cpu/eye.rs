@@ -76,6 +76,7 @@ pub(super) fn warp(
             let mut zrow = vec![0u32; w];
             let mut prow = vec![0f32; w];
             let mut seg = Segments::new(w);
+            let mut scratch = ResolveScratch::new(w);
             for (i, ((warped, warped_near), row_source)) in warped
                 .chunks_exact_mut(w * 4)
                 .zip(warped_near.chunks_exact_mut(w))
@@ -89,7 +90,17 @@ pub(super) fn warp(
                 }
                 seg.compute(p, n, &prow);
                 splat_row(p, n, &prow, &seg, &mut zrow);
-                resolve_row(p, n, &prow, &zrow, &seg, colour.row(y), warped, warped_near);
+                resolve_row(
+                    p,
+                    n,
+                    &prow,
+                    &zrow,
+                    &seg,
+                    colour.row(y),
+                    warped,
+                    warped_near,
+                    &mut scratch,
+                );
                 fill_row(warped, warped_near, row_source);
             }
         },
@@ -270,32 +281,47 @@ fn rgb8(row: &[u8], x: usize) -> [f32; 3] {
     [c[0], c[1], c[2]]
 }
 
-/// WGSL's mix on four lanes.
-#[inline]
-fn mix4(a: [f32; 4], b: [f32; 4], t: f32) -> [f32; 4] {
-    let s = 1.0 - t;
-    [
-        a[0] * s + b[0] * t,
-        a[1] * s + b[1] * t,
-        a[2] * s + b[2] * t,
-        a[3] * s + b[3] * t,
-    ]
-}
-
 /// A colour channel in 8-bit units (0..255), rounded to the nearest byte.
 #[inline]
 fn byte(v: f32) -> u8 {
     round_small(v.clamp(0.0, 255.0)) as u8
 }
 
-/// An opaque pixel from a colour in 8-bit units.
-#[inline]
-fn store_rgb(out: &mut [u8], c: [f32; 4]) {
-    let b = [byte(c[0]), byte(c[1]), byte(c[2]), 255];
-    out.copy_from_slice(&b);
+/// Per-row scratch of [`resolve_row`]: each target's two source colours and its weight.
+struct ResolveScratch {
+    c0: Vec<u32>,
+    c1: Vec<u32>,
+    f: Vec<f32>,
+    covered: Vec<bool>,
+    out: Vec<u32>,
+    /// Targets on a compressed surface (the box filter's candidates).
+    compressed: Vec<usize>,
 }
 
-/// warp_resolve.wgsl for one row: the winning samples' colours and depths.
+impl ResolveScratch {
+    fn new(w: usize) -> Self {
+        Self {
+            c0: vec![0; w],
+            c1: vec![0; w],
+            f: vec![0.0; w],
+            covered: vec![false; w],
+            out: vec![0; w],
+            compressed: Vec::with_capacity(w),
+        }
+    }
+}
+
+/// The pixel at `x` of an RGBA8 row as one word (in memory order).
+#[inline]
+fn word(row: &[u8], x: usize) -> u32 {
+    let c = &row[x * 4..x * 4 + 4];
+    u32::from_le_bytes([c[0], c[1], c[2], c[3]])
+}
+
+/// warp_resolve.wgsl for one row: the winning samples' colours and depths. In three
+/// passes, so the colour arithmetic runs on vector lanes: each target's sources and
+/// weight (indexed loads), the interpolated colours (no branches), then the box filter
+/// where a surface is compressed.
 #[allow(clippy::too_many_arguments)]
 fn resolve_row(
     p: &WarpParams,
@@ -306,36 +332,57 @@ fn resolve_row(
     colour: &[u8],
     warped: &mut [u8],
     warped_near: &mut [f32],
+    s: &mut ResolveScratch,
 ) {
     let w = n.len();
-    for (t, (out, out_near)) in warped
-        .chunks_exact_mut(4)
-        .zip(warped_near.iter_mut())
-        .enumerate()
-    {
-        let key = z[t];
-        if key == 0 {
-            out.fill(0);
-            *out_near = -1.0;
-            continue;
-        }
-        let tf = t as f32;
+    s.compressed.clear();
+    let (c0s, c1s, fs, covered) = (
+        &mut s.c0[..w],
+        &mut s.c1[..w],
+        &mut s.f[..w],
+        &mut s.covered[..w],
+    );
+    for (t, (&key, out_near)) in z.iter().zip(warped_near.iter_mut()).enumerate() {
         let x = (key & KEY_X_MASK) as usize;
         let x1 = (x + 1).min(w - 1);
-        let (n0, n1) = (n[x], n[x1]);
-        let f = along(seg.inv_len[x], tf, pos[x]);
-        // Colours stay in 8-bit units (0..255): the shader's mix of v / 255 values,
-        // stored as unorm, is the same up to float rounding.
-        let (c0, c1) = (rgba8(colour, x), rgba8(colour, x1));
-        let near = mix(n0, n1, f);
-        let rgb = if seg.compressed[x] {
-            gather_compressed(p, n, pos, colour, x, tf, near).unwrap_or_else(|| mix4(c0, c1, f))
-        } else {
-            mix4(c0, c1, f)
-        };
-        store_rgb(out, rgb);
-        *out_near = near;
+        let f = along(seg.inv_len[x], t as f32, pos[x]);
+        let hit = key != 0;
+        covered[t] = hit;
+        fs[t] = f;
+        c0s[t] = word(colour, x);
+        c1s[t] = word(colour, x1);
+        *out_near = if hit { mix(n[x], n[x1], f) } else { -1.0 };
+        if hit && seg.compressed[x] {
+            s.compressed.push(t);
+        }
     }
+    // Colours stay in 8-bit units (0..255): the shader's mix of v / 255 values, stored
+    // as unorm, is the same up to float rounding.
+    for ((((o, &c0), &c1), &f), &hit) in s.out[..w]
+        .iter_mut()
+        .zip(&*c0s)
+        .zip(&*c1s)
+        .zip(&*fs)
+        .zip(&*covered)
+    {
+        let (a, b) = (u32::from_le(c0), u32::from_le(c1));
+        let channel = |k: u32| {
+            let (ca, cb) = (((a >> k) & 0xFF) as f32, ((b >> k) & 0xFF) as f32);
+            u32::from(byte(ca * (1.0 - f) + cb * f))
+        };
+        let rgb = channel(0) | channel(8) << 8 | channel(16) << 16 | 0xFF00_0000;
+        *o = if hit { rgb.to_le() } else { 0 };
+    }
+    for &t in &s.compressed {
+        let key = z[t];
+        let x = (key & KEY_X_MASK) as usize;
+        let near = warped_near[t];
+        if let Some(rgb) = gather_compressed(p, n, pos, colour, x, t as f32, near) {
+            let b = [byte(rgb[0]), byte(rgb[1]), byte(rgb[2]), 255];
+            s.out[t] = u32::from_le_bytes(b);
+        }
+    }
+    warped.copy_from_slice(bytemuck::cast_slice(&s.out[..w]));
 }
 
 /// warp_resolve.wgsl's box filter on a compressed surface (source pixels closer than one
