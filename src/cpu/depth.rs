@@ -113,15 +113,16 @@ fn prepare_with(
     let bands: Vec<_> = out.chunks_mut(rows * w).enumerate().collect();
     if !guided && p.kind == DEPTH_RELATIVE {
         // The common case in its own loops: across, down, normalise.
+        let columns = Columns::of(&xs);
         run_bands(pool, bands, |(band, out)| {
             let (mut top, mut bottom) = (vec![0f32; w], vec![0f32; w]);
             for (i, row) in out.chunks_exact_mut(w).enumerate() {
                 let ty = &ys[band * rows + i];
-                across(raw.row(ty.t0), &xs, &value, &mut top);
+                across(raw.row(ty.t0), &xs, columns, &value, &mut top);
                 // At fy = 0 (depth as tall as the warp) the second row weighs nothing:
                 // mix(top, bottom, 0) is top exactly, so it is not read.
                 if ty.f != 0.0 {
-                    across(raw.row(ty.t1), &xs, &value, &mut bottom);
+                    across(raw.row(ty.t1), &xs, columns, &value, &mut bottom);
                     for (t, &b) in top.iter_mut().zip(&bottom) {
                         *t = mix(*t, b, ty.f);
                     }
@@ -191,11 +192,57 @@ fn prepare_with(
     });
 }
 
+/// How the output columns sample a raw row, found from the taps themselves: the same
+/// columns (depth as wide as the warp), exact pairs (depth twice as wide: a half-SBS
+/// warp of full-size depth), or any other ratio. The first two read the row in order,
+/// without the taps' indices, and give the same values as the taps would (a weight of
+/// 0 or exactly 0.5).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Columns {
+    Same,
+    Pairs,
+    Taps,
+}
+
+impl Columns {
+    fn of(xs: &[Tap]) -> Self {
+        let all = |f: &dyn Fn(usize, &Tap) -> bool| xs.iter().enumerate().all(|(i, t)| f(i, t));
+        if all(&|i, t| t.t0 == i && t.f == 0.0) {
+            Columns::Same
+        } else if all(&|i, t| t.t0 == 2 * i && t.t1 == 2 * i + 1 && t.f == 0.5) {
+            Columns::Pairs
+        } else {
+            Columns::Taps
+        }
+    }
+}
+
 /// A raw row sampled at every output column: the horizontal half of the bilinear filter.
 #[inline]
-fn across(raw_row: &[u8], xs: &[Tap], value: &impl Fn(&[u8], usize) -> f32, out: &mut [f32]) {
-    for (h, tx) in out.iter_mut().zip(xs) {
-        *h = mix(value(raw_row, tx.t0), value(raw_row, tx.t1), tx.f);
+fn across(
+    raw_row: &[u8],
+    xs: &[Tap],
+    columns: Columns,
+    value: &impl Fn(&[u8], usize) -> f32,
+    out: &mut [f32],
+) {
+    match columns {
+        // mix(a, b, 0) is a exactly.
+        Columns::Same => {
+            for (i, h) in out.iter_mut().enumerate() {
+                *h = value(raw_row, i);
+            }
+        }
+        Columns::Pairs => {
+            for (i, h) in out.iter_mut().enumerate() {
+                *h = mix(value(raw_row, 2 * i), value(raw_row, 2 * i + 1), 0.5);
+            }
+        }
+        Columns::Taps => {
+            for (h, tx) in out.iter_mut().zip(xs) {
+                *h = mix(value(raw_row, tx.t0), value(raw_row, tx.t1), tx.f);
+            }
+        }
     }
 }
 
