@@ -183,8 +183,11 @@ impl Segments {
             let first = p0.ceil().max(0.0);
             let last = p1.floor().min(right_end);
             let count = (last - first + 1.0).clamp(0.0, (KEYED_TARGETS + 1) as f32);
-            first_out[x] = first.min(right_end) as i32;
-            count_out[x] = if joined { count as i32 } else { 0 };
+            // Whole numbers in 0 ..= right_end and 0 ..= 4 (never NaN: max and min drop
+            // NaN), converted with bit operations rather than `as`, whose saturation
+            // checks the compiler can only do one lane at a time.
+            first_out[x] = round_small(first.min(right_end)) as i32;
+            count_out[x] = if joined { round_small(count) as i32 } else { 0 };
             let key = |k: f32| pack_key(mix(n0, n1, along(inv, first + k, p0)), x, p);
             k0[x] = key(0.0);
             k1[x] = key(1.0);
