@@ -314,7 +314,7 @@ impl ResolveScratch {
     }
 }
 
-/// The pixel at `x` of an RGBA8 row as one word (in memory order).
+/// The pixel at `x` of an RGBA8 row as one word, R in the low byte.
 #[inline]
 fn word(row: &[u8], x: usize) -> u32 {
     let c = &row[x * 4..x * 4 + 4];
@@ -361,14 +361,13 @@ fn resolve_row(
     }
     // Colours stay in 8-bit units (0..255): the shader's mix of v / 255 values, stored
     // as unorm, is the same up to float rounding.
-    for ((((o, &c0), &c1), &f), &hit) in s.out[..w]
+    for ((((o, &a), &b), &f), &hit) in s.out[..w]
         .iter_mut()
         .zip(&*c0s)
         .zip(&*c1s)
         .zip(&*fs)
         .zip(&*covered)
     {
-        let (a, b) = (u32::from_le(c0), u32::from_le(c1));
         let channel = |k: u32| {
             let (ca, cb) = (((a >> k) & 0xFF) as f32, ((b >> k) & 0xFF) as f32);
             u32::from(byte(ca * (1.0 - f) + cb * f))
@@ -382,7 +381,7 @@ fn resolve_row(
         let near = warped_near[t];
         if let Some(rgb) = gather_compressed(p, n, pos, colour, x, t as f32, near) {
             let b = [byte(rgb[0]), byte(rgb[1]), byte(rgb[2]), 255];
-            s.out[t] = u32::from_le_bytes(b);
+            s.out[t] = u32::from_ne_bytes(b);
         }
     }
     warped.copy_from_slice(bytemuck::cast_slice(&s.out[..w]));
