@@ -320,16 +320,18 @@ fn pack_pair(
     // Samples 1 ..= (w - 2) / 2 need no clamping; a loop over equal-length slices.
     let n = u_out.len();
     let inner = (w.saturating_sub(2) / 2).min(n.saturating_sub(1));
-    let [er, eg, eb] = even.each_ref().map(|a| &a[1..1 + inner]);
-    let [lr, lg, lb] = odd.each_ref().map(|a| &a[..inner]);
-    let [rr, rg, rb] = odd.each_ref().map(|a| &a[1..1 + inner]);
-    let (us, vs) = (&mut u_out[1..1 + inner], &mut v_out[1..1 + inner]);
-    for j in 0..inner {
-        let r = lr[j] + 2 * er[j] + rr[j];
-        let g = lg[j] + 2 * eg[j] + rg[j];
-        let b = lb[j] + 2 * eb[j] + rb[j];
-        us[j] = cb_m.code(r, g, b);
-        vs[j] = cr_m.code(r, g, b);
+    if inner > 0 {
+        let [er, eg, eb] = even.each_ref().map(|a| &a[1..1 + inner]);
+        let [lr, lg, lb] = odd.each_ref().map(|a| &a[..inner]);
+        let [rr, rg, rb] = odd.each_ref().map(|a| &a[1..1 + inner]);
+        let (us, vs) = (&mut u_out[1..1 + inner], &mut v_out[1..1 + inner]);
+        for j in 0..inner {
+            let r = lr[j] + 2 * er[j] + rr[j];
+            let g = lg[j] + 2 * eg[j] + rg[j];
+            let b = lb[j] + 2 * eb[j] + rb[j];
+            us[j] = cb_m.code(r, g, b);
+            vs[j] = cr_m.code(r, g, b);
+        }
     }
     for i in std::iter::once(0).chain(1 + inner..n) {
         let x = 2 * i;
@@ -338,5 +340,79 @@ fn pack_pair(
         let (r, g, b) = (tap(0), tap(1), tap(2));
         u_out[i] = cb_m.code(r, g, b);
         v_out[i] = cr_m.code(r, g, b);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gpu::YuvMatrix;
+
+    /// yuv_pack.wgsl's formulas one sample at a time, in the fixed point `pack_pair` uses.
+    /// Returns both Y rows, and the U row followed by the V row.
+    fn reference(top: &[u8], bottom: &[u8], rows: &Rows, cw: usize) -> (Vec<u8>, Vec<u8>) {
+        let w = top.len() / 4;
+        let y_m = Fixed::new(&rows[0], 1.0);
+        let (cb_m, cr_m) = (Fixed::new(&rows[1], 8.0), Fixed::new(&rows[2], 8.0));
+        let y: Vec<u8> = [top, bottom]
+            .iter()
+            .flat_map(|row| {
+                (0..w).map(|x| {
+                    let p = &row[x * 4..];
+                    y_m.code(p[0].into(), p[1].into(), p[2].into())
+                })
+            })
+            .collect();
+        let at = |row: &[u8], x: usize, c: usize| i32::from(row[x.min(w - 1) * 4 + c]);
+        let sum = |x: usize, c: usize| at(top, x, c) + at(bottom, x, c);
+        let (mut u, mut v) = (Vec::new(), Vec::new());
+        for i in 0..cw {
+            let x = 2 * i;
+            let tap = |c| sum(x.saturating_sub(1), c) + 2 * sum(x, c) + sum(x + 1, c);
+            u.push(cb_m.code(tap(0), tap(1), tap(2)));
+            v.push(cr_m.code(tap(0), tap(1), tap(2)));
+        }
+        u.extend(v);
+        (y, u)
+    }
+
+    #[test]
+    fn packing_matches_the_per_sample_formula_at_every_width() {
+        let mut seed = 99u32;
+        let mut byte = move || {
+            seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            (seed >> 16) as u8
+        };
+        let rows = YuvMatrix::Bt709.rows();
+        for w in (1..=12usize).chain([33, 64, 960]) {
+            // Chroma rows as long as the encoder's stride: past half the width too.
+            let cw = w.div_ceil(2) + 3;
+            let ys = w + 5;
+            let top: Vec<u8> = (0..w * 4).map(|_| byte()).collect();
+            let bottom: Vec<u8> = (0..w * 4).map(|_| byte()).collect();
+            let words = |b: &[u8]| -> Vec<u32> {
+                b.chunks_exact(4)
+                    .map(|p| u32::from_ne_bytes([p[0], p[1], p[2], p[3]]))
+                    .collect()
+            };
+            let (mut y, mut u, mut v) = (vec![0; 2 * ys], vec![0; cw], vec![0; cw]);
+            let mut sums = ColumnSums::new(w);
+            pack_pair(
+                &words(&top),
+                &words(&bottom),
+                &rows,
+                &mut y,
+                &mut u,
+                &mut v,
+                ys,
+                &mut sums,
+            );
+            let (want_y, want_uv) = reference(&top, &bottom, &rows, cw);
+            let got_y: Vec<u8> = [&y[..w], &y[ys..ys + w]].concat();
+            assert_eq!(got_y, want_y, "Y at width {w}");
+            assert_eq!([u, v].concat(), want_uv, "chroma at width {w}");
+            // Columns past the width repeat the last one.
+            assert!(y[w..ys].iter().all(|&p| p == y[w - 1]), "padding at {w}");
+        }
     }
 }
