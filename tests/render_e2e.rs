@@ -1101,7 +1101,7 @@ fn eight_bit_depth_video_is_read_as_its_luma_expanded_to_full_range() {
     // The same frames' luma, read independently.
     let mut reference =
         Decoder::open(&depth, PixelFormat::Native, &DecodeOptions::default()).unwrap();
-    let (mut lo, mut hi) = (u16::MAX, 0u16);
+    let (mut lo, mut hi, mut lo_nonzero) = (u16::MAX, 0u16, u16::MAX);
     for i in 0..3u64 {
         let want = reference.next_frame().unwrap().expect("frame");
         let FramePixels::I420 { planes, .. } = want.pixels() else {
@@ -1126,11 +1126,17 @@ fn eight_bit_depth_video_is_read_as_its_luma_expanded_to_full_range() {
                 assert_eq!((got * 257).to_le_bytes(), wide[y * 196 + 2 * x..][..2]);
                 lo = lo.min(got * 257);
                 hi = hi.max(got * 257);
+                if got > 0 {
+                    lo_nonzero = lo_nonzero.min(got * 257);
+                }
             }
         }
     }
     // The scan reads the same values.
     assert_eq!((scan.min, scan.max), (lo, hi));
+    assert_eq!(scan.min_nonzero, lo_nonzero);
+    // The clip holds video black, so the smallest value above it is another value.
+    assert!(lo == 0 && lo_nonzero > 0, "{lo} {lo_nonzero}");
 }
 
 #[test]

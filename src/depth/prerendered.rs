@@ -385,35 +385,36 @@ fn value_range(f: &Frame, rgb: bool) -> (u16, u16, u16) {
         (false, None) => 2,
     };
     let rows = f.data().chunks(stride).take(f.height() as usize);
-    let (mut lo, mut lo_nonzero, mut hi) = (u16::MAX, u16::MAX, 0u16);
-    let mut count = |v: u16| {
-        lo = lo.min(v);
-        hi = hi.max(v);
-        if v > 0 {
-            lo_nonzero = lo_nonzero.min(v);
-        }
-    };
     if let (false, Some(range)) = (rgb, grey8) {
-        // Which stored bytes occur, then their full-range values.
-        let mut seen = [false; 256];
+        // The table to full range never decreases, so the extremes of the stored bytes
+        // map to the extremes of the values. The smallest value above 0 comes from the
+        // smallest byte above the last one that maps to 0 (bytes at or below it count as
+        // 255, which maps to 65535 = u16::MAX, the answer when there is none). Plain
+        // minima and maxima over bytes, which the compiler vectorises.
+        let full = range.to_full();
+        let zero_top = full.iter().rposition(|&v| v == 0).unwrap_or(0) as u8;
+        let (mut lo, mut hi, mut lo_above) = (u8::MAX, 0u8, u8::MAX);
         for row in rows {
             for &v in &row[..w] {
-                seen[usize::from(v)] = true;
+                lo = lo.min(v);
+                hi = hi.max(v);
+                lo_above = lo_above.min(if v > zero_top { v } else { u8::MAX });
             }
         }
-        let full = range.to_full();
-        for v in (0..256).filter(|&v| seen[v]) {
-            count(u16::from(full[v]) * 257);
-        }
-    } else {
-        for row in rows {
-            for px in row[..w * bpp].chunks_exact(bpp) {
-                count(if rgb {
-                    u16::from(px[0]) << 8 | u16::from(px[2])
-                } else {
-                    u16::from_le_bytes([px[0], px[1]])
-                });
-            }
+        let wide = |v: u8| u16::from(full[usize::from(v)]) * 257;
+        return (wide(lo), wide(lo_above), wide(hi));
+    }
+    let (mut lo, mut lo_nonzero, mut hi) = (u16::MAX, u16::MAX, 0u16);
+    for row in rows {
+        for px in row[..w * bpp].chunks_exact(bpp) {
+            let v = if rgb {
+                u16::from(px[0]) << 8 | u16::from(px[2])
+            } else {
+                u16::from_le_bytes([px[0], px[1]])
+            };
+            lo = lo.min(v);
+            hi = hi.max(v);
+            lo_nonzero = lo_nonzero.min(if v > 0 { v } else { u16::MAX });
         }
     }
     (lo, lo_nonzero, hi)
