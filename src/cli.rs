@@ -476,8 +476,10 @@ pub struct PreviewArgs {
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// Frames in the generated end-to-end clip.
-    #[arg(long, default_value_t = 60)]
+    /// Frames in the generated end-to-end clip. The default, ten seconds at 30 fps, is
+    /// long enough that start-up and x264's drain after the last frame (its 40-frame
+    /// lookahead) no longer set the ratio, as they did at 60 frames.
+    #[arg(long, default_value_t = 300)]
     pub frames: u64,
     /// Warp iterations per size.
     #[arg(long, default_value_t = 20)]
