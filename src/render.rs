@@ -168,6 +168,12 @@ impl RenderJob {
         }
     }
 
+    /// Whether frames too large for the GPU's textures or buffers warp on the CPU
+    /// instead: with `--warp-device auto`, when nothing in the job needs the GPU.
+    pub fn falls_back_to_cpu(&self) -> bool {
+        self.warp_device == WarpDevice::Auto && self.gpu_only_feature().is_none()
+    }
+
     /// Whether this job warps on the CPU, on an adapter that is `software` or not.
     pub fn warps_on_cpu(&self, software: bool) -> anyhow::Result<bool> {
         let blocker = self.gpu_only_feature();
@@ -875,9 +881,24 @@ pub fn render(
         );
     }
     let work = job.warp_size(job.layout, size);
-    if !on_cpu {
-        ctx.check_frame_fits(size.0, size.1, out_size.0, out_size.1)?;
-    } else if work.0 > crate::cpu::MAX_WARP_WIDTH {
+    let depth_size = depth.size();
+    let mut on_cpu = on_cpu;
+    if !on_cpu && let Err(e) = ctx.check_frame_fits(size, depth_size, out_size) {
+        if !job.falls_back_to_cpu() || work.0 > crate::cpu::MAX_WARP_WIDTH {
+            return Err(e.into());
+        }
+        // The same warp on the CPU has no texture or buffer limits: slower, but it renders.
+        log::warn!(
+            "{}: {}x{} frames are too large for the GPU warp ({}); warping them on the CPU \
+             instead, which is slower",
+            job.input.display(),
+            size.0,
+            size.1,
+            e.limit_exceeded()
+        );
+        on_cpu = true;
+    }
+    if on_cpu && work.0 > crate::cpu::MAX_WARP_WIDTH {
         // The CPU warp allocates no GPU textures or buffers, so only its own limit counts.
         bail!(
             "{}: a {}x{} input warps {} pixels wide in a {:?} output, and the warp handles at \
@@ -891,7 +912,6 @@ pub fn render(
             crate::cpu::MAX_WARP_WIDTH
         );
     }
-    let depth_size = depth.size();
 
     let fps = info
         .fps

@@ -379,6 +379,20 @@ fn frames_wider_than_the_gpu_allows_are_refused_clearly() {
         &out,
         &["17000", "at most"],
     );
+    // With no depth file the depth is estimated, which resamples whole frames on the GPU:
+    // a frame over the adapter's texture limit is refused before any texture is made
+    // (wgpu aborts the program on a texture that large).
+    if common::gpu().device.limits().max_texture_dimension_2d < 17000 {
+        std::fs::create_dir_all(dir.join("alone")).unwrap();
+        let alone = dir.join("alone").join("wide.png");
+        std::fs::copy(dir.join("wide.png"), &alone).unwrap();
+        fails(
+            &dir.join("alone"),
+            vec![s(&alone), "--layout", "half-sbs"],
+            &dir.join("alone").join("out.png"),
+            &["17000x8", "depth estimation", "--depth"],
+        );
+    }
 }
 
 #[test]

@@ -116,6 +116,71 @@ impl Drop for Xvfb {
 fn window_under_xvfb_shows_the_composed_anaglyph_and_exits_cleanly() {
     window_shows_the_anaglyph("gpu");
     window_shows_the_anaglyph("cpu");
+    unattended_errors_end_the_preview();
+}
+
+/// With --exit-after-frames nobody reads the window: an error there ends the preview
+/// with exit code 1 and the message on stderr, instead of waiting for frames forever
+/// (a missing clip) or aborting inside wgpu (a frame larger than the GPU's textures).
+fn unattended_errors_end_the_preview() {
+    let dir = common::work_dir("preview_unattended_errors");
+    let limit = common::gpu().device.limits().max_texture_dimension_2d;
+    let wide = limit + 16;
+    for (name, pattern) in [("wide.png", "smpte"), ("wide_depth.png", "gradient")] {
+        stereosplat::synth::run_launch(&format!(
+            "videotestsrc num-buffers=1 pattern={pattern} ! \
+             video/x-raw,format=RGB,width={wide},height=8 ! pngenc ! filesink location=\"{}\"",
+            dir.join(name).display()
+        ))
+        .unwrap();
+    }
+    let x = Xvfb::start();
+    let cases = [
+        (
+            "wide.png",
+            format!("the preview cannot show {wide}x8 frames"),
+        ),
+        ("missing.mp4", "no such file".to_string()),
+    ];
+    for (clip, expect) in cases {
+        let mut child = Command::new(common::bin())
+            .args([
+                "preview",
+                clip,
+                "--layout",
+                "half-sbs",
+                "--exit-after-frames",
+                "3",
+            ])
+            .current_dir(&dir)
+            .env("DISPLAY", &x.1)
+            .env_remove("WAYLAND_DISPLAY")
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Read on a thread, so a chatty child never blocks on a full pipe.
+        let mut stderr = child.stderr.take().unwrap();
+        let reader = std::thread::spawn(move || {
+            let mut log = String::new();
+            std::io::Read::read_to_string(&mut stderr, &mut log).unwrap();
+            log
+        });
+        let t = Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if t.elapsed() > Duration::from_secs(90) {
+                let _ = child.kill();
+                panic!("preview of {clip} did not end");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let log = reader.join().unwrap();
+        assert_eq!(status.code(), Some(1), "{clip}:\n{log}");
+        assert!(log.contains(&expect), "{clip}: no {expect:?} in\n{log}");
+        assert!(!log.contains("panicked"), "{clip}:\n{log}");
+    }
 }
 
 fn window_shows_the_anaglyph(device: &str) {

@@ -867,6 +867,28 @@ fn frames_too_wide_for_the_gpu_or_x264_fail_with_a_way_out() {
 }
 
 #[test]
+fn frames_too_large_for_the_gpu_fall_back_to_the_cpu_only_where_the_job_allows() {
+    // On a hardware adapter, `auto` warps on the GPU; frames over its limits then warp on
+    // the CPU, unless the user asked for the GPU or the job needs it (lavapipe already
+    // warps on the CPU under `auto`, so this decision is what can be checked here).
+    let mut j = RenderJob {
+        warp_device: WarpDevice::Auto,
+        ..Default::default()
+    };
+    assert!(j.falls_back_to_cpu());
+    j.layout = Layout::Grid;
+    assert!(
+        !j.falls_back_to_cpu(),
+        "the grid is composed on the GPU only"
+    );
+    j.layout = Layout::HalfSbs;
+    j.warp_device = WarpDevice::Gpu;
+    assert!(!j.falls_back_to_cpu(), "--warp-device gpu is kept");
+    j.warp_device = WarpDevice::Cpu;
+    assert!(!j.falls_back_to_cpu(), "already on the CPU");
+}
+
+#[test]
 fn warping_at_the_shown_eye_size_matches_warping_at_full_size() {
     // The default warps half-SBS at 48x54 per eye; `input` warps 96x54 and squeezes.
     // Both must show the same stereo pair up to resampling differences at depth edges.

@@ -79,7 +79,7 @@ fn run() -> anyhow::Result<()> {
 
 /// The GPU warp's figures for frames of `(w, h)`: at the output size and at the input size.
 fn gpu_figures(ctx: &GpuContext, (w, h): (u32, u32), iterations: u32) -> anyhow::Result<()> {
-    ctx.check_frame_fits(w, h, w, h)?;
+    ctx.check_frame_fits((w, h), (w, h), (w, h))?;
     for resolution in [WarpResolution::Output, WarpResolution::Input] {
         let work = resolution.work_size(Layout::HalfSbs, w, h);
         let timing = warp_ms(ctx, &ShaderSet::Embedded, (w, h), resolution, iterations)?;

@@ -355,6 +355,11 @@ fn estimate(
     )?;
     let info = decoder.info().clone();
     let frame_size = (info.width, info.height);
+    ctx.check_texture(
+        frame_size,
+        "depth estimation (it resamples each whole frame on the GPU for the model)",
+        "Give a pre-rendered depth file with --depth, or scale the input down first.",
+    )?;
     let mut estimator = match &opts.model {
         Some(path) => Estimator::Model(Box::new(OnnxModel::open(
             path,

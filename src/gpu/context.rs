@@ -35,6 +35,35 @@ pub enum GpuError {
         limit: u64,
         adapter: String,
     },
+    #[error(
+        "a {width}x{height} frame is larger than the largest texture the adapter {adapter} \
+         allows ({limit} pixels a side), and {purpose} needs one. {advice}"
+    )]
+    TextureTooLarge {
+        width: u32,
+        height: u32,
+        limit: u32,
+        adapter: String,
+        purpose: &'static str,
+        advice: &'static str,
+    },
+}
+
+impl GpuError {
+    /// For `TooLarge`, which limit the frame exceeds, without the advice (for callers that
+    /// give their own); the whole message for any other error.
+    pub fn limit_exceeded(&self) -> String {
+        match self {
+            GpuError::TooLarge {
+                what,
+                needed,
+                limit,
+                adapter,
+                ..
+            } => format!("it needs a {what} of {needed}, and {adapter} allows {limit}"),
+            other => other.to_string(),
+        }
+    }
 }
 
 /// Which adapter to use (`--adapter`).
@@ -220,14 +249,16 @@ impl GpuContext {
         is_software(&self.info)
     }
 
-    /// Fails with a clear message when a frame of this size cannot fit the device.
+    /// Fails with a clear message when the warp's textures and buffers for frames of
+    /// `frame` size, depth of `depth` size and output of `out` size cannot fit the device
+    /// (creating them would be a validation error, which wgpu treats as fatal).
     pub fn check_frame_fits(
         &self,
-        width: u32,
-        height: u32,
-        out_width: u32,
-        out_height: u32,
+        frame: (u32, u32),
+        depth: (u32, u32),
+        out: (u32, u32),
     ) -> Result<(), GpuError> {
+        let (width, height) = frame;
         let limits = self.device.limits();
         let too_large = |what, needed: u64, limit: u64| GpuError::TooLarge {
             width,
@@ -238,7 +269,11 @@ impl GpuContext {
             adapter: self.describe(),
         };
         let max_dim = u64::from(limits.max_texture_dimension_2d);
-        let widest = u64::from(width.max(height).max(out_width).max(out_height));
+        let widest = [frame, depth, out]
+            .iter()
+            .map(|&(w, h)| u64::from(w.max(h)))
+            .max()
+            .unwrap_or(0);
         if widest > max_dim {
             return Err(too_large("texture side", widest, max_dim));
         }
@@ -252,6 +287,28 @@ impl GpuContext {
             return Err(too_large("z-buffer (bytes)", zbuffer, limit));
         }
         Ok(())
+    }
+
+    /// Fails with a clear message when a texture of `size` is larger than the device
+    /// allows: `purpose` says what needs it, `advice` what to do instead.
+    pub fn check_texture(
+        &self,
+        size: (u32, u32),
+        purpose: &'static str,
+        advice: &'static str,
+    ) -> Result<(), GpuError> {
+        let limit = self.device.limits().max_texture_dimension_2d;
+        if size.0.max(size.1) <= limit {
+            return Ok(());
+        }
+        Err(GpuError::TextureTooLarge {
+            width: size.0,
+            height: size.1,
+            limit,
+            adapter: self.describe(),
+            purpose,
+            advice,
+        })
     }
 
     /// Builds a compute pipeline from one shader file inside a validation error scope, so

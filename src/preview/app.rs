@@ -56,6 +56,9 @@ pub struct PreviewApp {
     output_path: String,
     preset_path: String,
     message: String,
+    /// Where an unattended run (`--exit-after-frames`, `--measure-latency`) leaves the
+    /// error that ended it, for `preview::run` to return.
+    failure: Arc<std::sync::Mutex<Option<String>>>,
     task: Option<RenderTask>,
     // Status.
     frames_shown: u64,
@@ -101,6 +104,7 @@ impl PreviewApp {
         ctx: Arc<GpuContext>,
         job: RenderJob,
         opts: Options,
+        failure: Arc<std::sync::Mutex<Option<String>>>,
     ) -> anyhow::Result<Self> {
         // Shaders from disk so edits apply live: --shader-dir, else ./shaders when present.
         let shaders = match &job.shaders {
@@ -171,6 +175,7 @@ impl PreviewApp {
                 .map(|p| p.display().to_string())
                 .unwrap_or_else(|| "preset.toml".into()),
             message: String::new(),
+            failure,
             task: None,
             frames_shown: 0,
             dropped: 0,
@@ -240,7 +245,7 @@ impl PreviewApp {
     }
 
     /// Picks up a finished load.
-    fn poll_loading(&mut self) {
+    fn poll_loading(&mut self, egui_ctx: &egui::Context) {
         if !self
             .loading
             .as_ref()
@@ -284,9 +289,22 @@ impl PreviewApp {
                 self.dirty = true;
                 self.next_due = Instant::now();
             }
-            Ok(Err(e)) => self.message = format!("cannot open {}: {e:#}", path.display()),
-            Err(_) => self.message = format!("opening {} crashed", path.display()),
+            Ok(Err(e)) => self.report(format!("cannot open {}: {e:#}", path.display()), egui_ctx),
+            Err(_) => self.report(format!("opening {} crashed", path.display()), egui_ctx),
         }
+    }
+
+    /// Shows an error in the window and logs it. An unattended run has no one to read it:
+    /// it closes, and `preview::run` returns the error.
+    fn report(&mut self, message: String, egui_ctx: &egui::Context) {
+        if message != self.message {
+            log::error!("preview: {message}");
+        }
+        if self.exit_after.is_some() || self.latency.is_some() {
+            *self.failure.lock().unwrap() = Some(message.clone());
+            egui_ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+        }
+        self.message = message;
     }
 
     fn depth_panel(&mut self, ui: &mut egui::Ui) {
@@ -449,6 +467,18 @@ impl PreviewApp {
         let ctx = &self.ctx;
         self.warper.set_rgb_depth(job.depth_rgb);
         let work = job.warp_size(layout, size);
+        // The window shows the GPU composer's texture whichever device warps, so the frame
+        // must fit the GPU (creating larger textures would abort the program).
+        let (out_size, _) = Composer::frame_sizes(layout, size, false);
+        if let Err(e) = ctx.check_frame_fits(size, source.depth_size(), out_size) {
+            anyhow::bail!(
+                "the preview cannot show {}x{} frames in this layout: {}. Try a half layout, \
+                 or `stereosplat render`, which warps frames too large for the GPU on the CPU",
+                size.0,
+                size.1,
+                e.limit_exceeded()
+            );
+        }
         self.warper
             .prepare_at(ctx, size, source.depth_size(), stereo.eye, work);
         self.composer
@@ -778,13 +808,13 @@ impl eframe::App for PreviewApp {
         if let Some(p) = dropped.first() {
             self.open(p, &egui_ctx);
         }
-        self.poll_loading();
+        self.poll_loading(&egui_ctx);
         self.advance_playback();
         self.latency_probe(&egui_ctx);
         let produced = match self.compose(frame) {
             Ok(p) => p,
             Err(e) => {
-                self.message = format!("{e:#}");
+                self.report(format!("{e:#}"), &egui_ctx);
                 self.playing = false;
                 self.dirty = false;
                 false

@@ -54,13 +54,21 @@ pub fn run(job: RenderJob, adapter: &AdapterChoice, opts: Options) -> anyhow::Re
         },
         ..Default::default()
     };
+    // An unattended run (--exit-after-frames, --measure-latency) that hits an error
+    // closes the window and leaves the error here.
+    let failure = Arc::new(std::sync::Mutex::new(None));
+    let slot = failure.clone();
     eframe::run_native(
         "stereosplat preview",
         native,
         Box::new(move |cc| {
-            let app = app::PreviewApp::new(cc, ctx, job, opts)?;
+            let app = app::PreviewApp::new(cc, ctx, job, opts, slot)?;
             Ok(Box::new(app))
         }),
     )
-    .map_err(|e| anyhow!("the preview window failed: {e}"))
+    .map_err(|e| anyhow!("the preview window failed: {e}"))?;
+    match failure.lock().unwrap().take() {
+        Some(message) => Err(anyhow!(message)),
+        None => Ok(()),
+    }
 }
