@@ -630,6 +630,14 @@ fn bad_models_libraries_and_providers_are_clear_errors_with_no_output() {
         &["--depth-model", "tests/fixtures/not-an-image.onnx"],
         &["features", "not [batch, 3, height, width]"],
     );
+    // A 7280x4102 model input is 358 MB of floats: more than lavapipe's 128 MiB buffers.
+    let limits = common::gpu().device.limits();
+    if limits.max_storage_buffer_binding_size < 358_000_000 {
+        fails(
+            &["--depth-model", TINY, "--depth-size", "4096"],
+            &["7280x4102 model input", "use a smaller --depth-size"],
+        );
+    }
     fails(
         &["--depth-model", TINY, "--ep", "cuda"],
         &[
@@ -691,4 +699,32 @@ fn bad_models_libraries_and_providers_are_clear_errors_with_no_output() {
     ]);
     assert_ne!(r.code, Some(0));
     assert!(r.stderr.contains("metric"), "{}", r.stderr);
+}
+
+#[test]
+fn a_long_strip_is_estimated_at_its_own_length() {
+    // 1000:1. The model input's long side used to grow with its short side (252000 px
+    // for the built-in estimate), past every GPU buffer: wgpu aborted the program.
+    let dir = common::work_dir("onnx_strip");
+    let input = dir.join("strip.png");
+    stereosplat::synth::run_launch(&format!(
+        "videotestsrc num-buffers=1 ! video/x-raw,format=RGB,width=16000,height=16 ! pngenc ! \
+         filesink location=\"{}\"",
+        s(&input)
+    ))
+    .unwrap();
+    let out = dir.join("strip_sbs.png");
+    let log = ok(&[
+        "render",
+        s(&input),
+        "-o",
+        s(&out),
+        "--layout",
+        "half-sbs",
+        "--no-cache",
+    ]);
+    assert!(log.contains("model input 16002x14"), "{log}");
+    let mut dec = Decoder::open(&out, PixelFormat::Rgba, &DecodeOptions::default()).unwrap();
+    assert_eq!((dec.info().width, dec.info().height), (16000, 16));
+    assert!(dec.next_frame().unwrap().is_some());
 }

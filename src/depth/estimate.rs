@@ -396,6 +396,26 @@ fn estimate(
             1,
         ),
     };
+    // The model input lives in GPU buffers of 12 bytes a pixel (three floats): a large
+    // --depth-size on a large frame can ask for more than one buffer may hold.
+    let limits = ctx.device.limits();
+    let buffer_limit = limits
+        .max_storage_buffer_binding_size
+        .min(limits.max_buffer_size);
+    let input_bytes = u64::from(model_size.0) * u64::from(model_size.1) * 12;
+    if input_bytes > buffer_limit {
+        bail!(
+            "{}: a {}x{} model input (--depth-size {}) needs {} MB of GPU buffer, and the \
+             adapter {} allows {} MB; use a smaller --depth-size",
+            input.display(),
+            model_size.0,
+            model_size.1,
+            opts.depth_size,
+            input_bytes / 1_000_000,
+            ctx.describe(),
+            buffer_limit / 1_000_000
+        );
+    }
     // Maps are stored at the frame's aspect ratio (the render pairs depth and frames by
     // shape): a static square model's output, or the multiple-of-14 rounding on small
     // frames, is resampled to it.

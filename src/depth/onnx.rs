@@ -265,13 +265,18 @@ impl OnnxModel {
 /// nearest multiple of 14 (1920x1080 at 518 -> 924x518).
 pub fn patch_aligned_size((w, h): (u32, u32), short: u32) -> (u32, u32) {
     let round14 = |v: f64| ((v / 14.0).round() as u32).max(1) * 14;
-    let (w, h) = (f64::from(w), f64::from(h));
-    let s = f64::from(short);
-    if w >= h {
-        (round14(w * s / h), round14(s))
-    } else {
-        (round14(s), round14(h * s / w))
+    let (long_px, short_px) = (f64::from(w.max(h)), f64::from(w.min(h).max(1)));
+    let mut s = f64::from(short);
+    // A strip far longer than it is high would have its long side blown up with the
+    // short one (a 16000x16 frame at 252 would be 252000 wide). The long side stays
+    // within the frame's own, or four short sides where that is more; the short side
+    // shrinks to match.
+    let long_cap = long_px.max(4.0 * s);
+    if long_px * s / short_px > long_cap {
+        s = long_cap * short_px / long_px;
     }
+    let (long, short) = (round14(long_px * s / short_px), round14(s));
+    if w >= h { (long, short) } else { (short, long) }
 }
 
 fn names<'a>(it: impl Iterator<Item = &'a str>) -> String {
@@ -308,4 +313,22 @@ fn is_model_error(msg: &str) -> bool {
     ]
     .iter()
     .any(|k| msg.contains(k))
+}
+
+#[cfg(test)]
+mod size_tests {
+    use super::patch_aligned_size;
+
+    #[test]
+    fn model_inputs_keep_the_aspect_ratio_in_steps_of_fourteen() {
+        assert_eq!(patch_aligned_size((1920, 1080), 518), (924, 518));
+        assert_eq!(patch_aligned_size((1080, 1920), 518), (518, 924));
+        // Small frames are scaled up to the short side asked for.
+        assert_eq!(patch_aligned_size((98, 54), 252), (462, 252));
+        // A strip keeps its long side within the frame's: not 252000 x 252.
+        assert_eq!(patch_aligned_size((16000, 16), 252), (16002, 14));
+        assert_eq!(patch_aligned_size((16, 16000), 252), (14, 16002));
+        // Within four short sides, a long strip is still scaled up.
+        assert_eq!(patch_aligned_size((400, 40), 252), (1008, 98));
+    }
 }
