@@ -195,6 +195,7 @@ pub fn warp_ms(
         one(&mut untimed)?;
     }
     let ms = t.elapsed().as_secs_f64() * 1000.0 / f64::from(iterations);
+    ctx.check_errors()?;
 
     let mut timer = PassTimer::new(ctx);
     let mut passes: Vec<(&'static str, f64)> = Vec::new();

@@ -1077,6 +1077,7 @@ pub fn render(
                 let slot = main.record(&ctx.queue, &mut enc);
                 let mask_slot = mask.as_mut().map(|m| m.record(&ctx.queue, &mut enc));
                 let index = ctx.queue.submit([enc.finish()]);
+                ctx.check_errors()?;
                 stages.gpu_submit += t.elapsed().as_secs_f64();
                 spans.add("upload + GPU submit", t, Instant::now());
                 main.readback.submitted(slot, index.clone());
@@ -1135,6 +1136,7 @@ pub fn render(
         }
         Backend::Cpu(cpu) => cpu.push_finished(true, &mut stages, &mut spans)?,
     }
+    ctx.check_errors()?;
     if done == 0 {
         bail!(
             "{} has no video frames to render in the requested range",

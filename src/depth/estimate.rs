@@ -488,6 +488,7 @@ fn estimate(
         let with_cues = matches!(estimator, Estimator::Cues(_));
         let (tensor, cue_map) =
             prep.run(ctx, frame.data(), frame.stride_bytes(), norm, with_cues)?;
+        ctx.check_errors()?;
         let luma = luma_of(&tensor, norm);
         let cut = previous_luma
             .as_ref()

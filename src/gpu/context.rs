@@ -3,6 +3,7 @@
 //! device with no copy.
 
 use std::fmt;
+use std::sync::{Arc, Mutex};
 
 #[derive(Debug, thiserror::Error)]
 pub enum GpuError {
@@ -47,6 +48,11 @@ pub enum GpuError {
         purpose: &'static str,
         advice: &'static str,
     },
+    #[error(
+        "the GPU ({adapter}) reported an error: {message}. This is a bug in stereosplat; \
+         please report it with the command line. `--warp-device cpu` may get past it"
+    )]
+    Uncaught { adapter: String, message: String },
 }
 
 impl GpuError {
@@ -102,6 +108,8 @@ pub struct GpuContext {
     pub device: wgpu::Device,
     pub queue: wgpu::Queue,
     pub info: wgpu::AdapterInfo,
+    /// The first GPU error no error scope caught (see [`Self::check_errors`]).
+    uncaught: Arc<Mutex<Option<String>>>,
 }
 
 impl fmt::Debug for GpuContext {
@@ -231,13 +239,44 @@ impl GpuContext {
                 cause: e,
             }
         })?;
+        // wgpu's default for an error outside any error scope is to abort the program.
+        // Every size a user controls is checked before anything is created, but should a
+        // case slip through, the error is kept here instead, and the render loop, the
+        // depth estimate and the preview turn it into an ordinary error (exit code 1, no
+        // output) at their next check.
+        let uncaught = Arc::new(Mutex::new(None));
+        let slot = Arc::clone(&uncaught);
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            let message = e.to_string();
+            log::error!("GPU error: {message}");
+            slot.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get_or_insert(message);
+        }));
         Ok(Self {
             instance,
             adapter,
             device,
             queue,
             info,
+            uncaught,
         })
+    }
+
+    /// Fails with the first GPU error that no error scope caught since the last check.
+    pub fn check_errors(&self) -> Result<(), GpuError> {
+        let taken = self
+            .uncaught
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        match taken {
+            Some(message) => Err(GpuError::Uncaught {
+                adapter: self.describe(),
+                message,
+            }),
+            None => Ok(()),
+        }
     }
 
     pub fn describe(&self) -> String {
@@ -372,5 +411,39 @@ impl GpuContext {
                 message: err.to_string(),
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gpu_errors_outside_any_scope_become_error_values() {
+        // A device of its own: the error must not reach other tests' checks.
+        let ctx = GpuContext::new(&AdapterChoice::Auto).expect("an adapter (lavapipe in CI)");
+        assert!(ctx.check_errors().is_ok());
+        let side = ctx.device.limits().max_texture_dimension_2d + 1;
+        let _texture = ctx.device.create_texture(&wgpu::TextureDescriptor {
+            label: Some("too wide on purpose"),
+            size: wgpu::Extent3d {
+                width: side,
+                height: 1,
+                depth_or_array_layers: 1,
+            },
+            mip_level_count: 1,
+            sample_count: 1,
+            dimension: wgpu::TextureDimension::D2,
+            format: wgpu::TextureFormat::Rgba8Unorm,
+            usage: wgpu::TextureUsages::TEXTURE_BINDING,
+            view_formats: &[],
+        });
+        let err = ctx
+            .check_errors()
+            .expect_err("the texture was refused")
+            .to_string();
+        assert!(err.contains("reported an error"), "{err}");
+        assert!(err.contains(&side.to_string()), "{err}");
+        assert!(ctx.check_errors().is_ok(), "an error is reported once");
     }
 }

@@ -553,6 +553,7 @@ impl PreviewApp {
             self.composer.encode(&ctx.queue, &mut enc);
             ctx.queue.submit([enc.finish()]);
         }
+        ctx.check_errors()?;
         self.gpu_ms = t.elapsed().as_secs_f32() * 1000.0;
         self.dirty = false;
 
