@@ -795,10 +795,10 @@ pub fn render(
         && job.stereo.max_disparity_px > info.width as f32 / 2.0
     {
         bail!(
-            "--max-disp {} is more than half the frame width ({} px): nothing sensible can be shown; use a value below {}",
+            "--max-disp {} is more than half the frame width ({} px): nothing sensible can be shown; use a value of at most {}",
             job.stereo.max_disparity_px,
             info.width,
-            info.width / 2
+            info.width as f32 / 2.0
         );
     }
 
