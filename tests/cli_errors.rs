@@ -381,7 +381,7 @@ fn frames_wider_than_the_gpu_allows_are_refused_clearly() {
     );
     // With no depth file the depth is estimated, which resamples whole frames on the GPU:
     // a frame over the adapter's texture limit is refused before any texture is made
-    // (wgpu aborts the program on a texture that large).
+    // (this used to abort inside wgpu).
     if common::gpu().device.limits().max_texture_dimension_2d < 17000 {
         std::fs::create_dir_all(dir.join("alone")).unwrap();
         let alone = dir.join("alone").join("wide.png");

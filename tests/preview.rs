@@ -121,7 +121,7 @@ fn window_under_xvfb_shows_the_composed_anaglyph_and_exits_cleanly() {
 
 /// With --exit-after-frames nobody reads the window: an error there ends the preview
 /// with exit code 1 and the message on stderr, instead of waiting for frames forever
-/// (a missing clip) or aborting inside wgpu (a frame larger than the GPU's textures).
+/// (a missing clip) or failing inside wgpu (a frame larger than the GPU's textures).
 fn unattended_errors_end_the_preview() {
     let dir = common::work_dir("preview_unattended_errors");
     let limit = common::gpu().device.limits().max_texture_dimension_2d;

@@ -290,7 +290,7 @@ impl GpuContext {
 
     /// Fails with a clear message when the warp's textures and buffers for frames of
     /// `frame` size, depth of `depth` size and output of `out` size cannot fit the device
-    /// (creating them would be a validation error, which wgpu treats as fatal).
+    /// (creating them anyway would only give a GPU validation error).
     pub fn check_frame_fits(
         &self,
         frame: (u32, u32),

@@ -468,7 +468,7 @@ impl PreviewApp {
         self.warper.set_rgb_depth(job.depth_rgb);
         let work = job.warp_size(layout, size);
         // The window shows the GPU composer's texture whichever device warps, so the frame
-        // must fit the GPU (creating larger textures would abort the program).
+        // must fit the GPU; checked first for a message that says what to do.
         let (out_size, _) = Composer::frame_sizes(layout, size, false);
         if let Err(e) = ctx.check_frame_fits(size, source.depth_size(), out_size) {
             anyhow::bail!(
