@@ -111,7 +111,7 @@ impl CpuComposer {
                 let bands: Vec<_> = frame.chunks_mut(per_band * w * 4).enumerate().collect();
                 run_bands(pool, bands, |(band, out)| {
                     for (i, row) in out.chunks_exact_mut(w * 4).enumerate() {
-                        rows.fill(band * per_band + i, row);
+                        rows.fill(band * per_band + i, row, true);
                     }
                 });
             }
@@ -139,8 +139,8 @@ impl CpuComposer {
                         .enumerate()
                     {
                         let y = 2 * (band * pairs + i);
-                        rows.fill(y, bytemuck::cast_slice_mut(&mut top));
-                        rows.fill(y + 1, bytemuck::cast_slice_mut(&mut bottom));
+                        rows.fill(y, bytemuck::cast_slice_mut(&mut top), false);
+                        rows.fill(y + 1, bytemuck::cast_slice_mut(&mut bottom), false);
                         pack_pair(&top, &bottom, coefs, y_pair, u_row, v_row, ys, &mut sums);
                     }
                 });
@@ -161,7 +161,8 @@ struct RowSource<'a> {
 
 impl RowSource<'_> {
     /// Output row `y` as RGBA8 (padding rows and columns repeat the content's edge).
-    fn fill(&self, y: usize, out: &mut [u8]) {
+    /// `opaque`: alpha set to 255 (RGBA output); the I420 pack reads only R, G and B.
+    fn fill(&self, y: usize, out: &mut [u8], opaque: bool) {
         let (cw, ch) = self.content;
         let py = y.min(ch - 1);
         let copy = |out: &mut [u8], x0: usize, x1: usize, src: &[u8], sx: usize| {
@@ -210,8 +211,10 @@ impl RowSource<'_> {
             }
             Layout::Grid | Layout::Depth | Layout::Holes => unreachable!("checked in new"),
         }
-        for x in 0..cw {
-            out[x * 4 + 3] = 255;
+        if opaque {
+            for x in 0..cw {
+                out[x * 4 + 3] = 255;
+            }
         }
         for x in cw..self.out_w {
             out.copy_within((cw - 1) * 4..cw * 4, x * 4);
