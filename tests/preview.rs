@@ -111,6 +111,19 @@ impl Drop for Xvfb {
     }
 }
 
+/// `stereosplat preview ARGS` in `dir` on the Xvfb display, stderr piped.
+fn spawn_preview(dir: &Path, x: &Xvfb, args: &[&str]) -> std::process::Child {
+    Command::new(common::bin())
+        .arg("preview")
+        .args(args)
+        .current_dir(dir)
+        .env("DISPLAY", &x.1)
+        .env_remove("WAYLAND_DISPLAY")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 // One test for both warps: parallel tests would race for the same free X display.
 #[test]
 fn window_under_xvfb_shows_the_composed_anaglyph_and_exits_cleanly() {
@@ -143,21 +156,11 @@ fn unattended_errors_end_the_preview() {
         ("missing.mp4", "no such file".to_string()),
     ];
     for (clip, expect) in cases {
-        let mut child = Command::new(common::bin())
-            .args([
-                "preview",
-                clip,
-                "--layout",
-                "half-sbs",
-                "--exit-after-frames",
-                "3",
-            ])
-            .current_dir(&dir)
-            .env("DISPLAY", &x.1)
-            .env_remove("WAYLAND_DISPLAY")
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child = spawn_preview(
+            &dir,
+            &x,
+            &[clip, "--layout", "half-sbs", "--exit-after-frames", "3"],
+        );
         // Read on a thread, so a chatty child never blocks on a full pipe.
         let mut stderr = child.stderr.take().unwrap();
         let reader = std::thread::spawn(move || {
@@ -187,22 +190,18 @@ fn window_shows_the_anaglyph(device: &str) {
     let dir = common::work_dir(&format!("preview_window_{device}"));
     stereosplat::synth::write_sample(&dir, (160, 90), 48, 24).unwrap();
     let x = Xvfb::start();
-    let mut child = Command::new(common::bin())
-        .args([
-            "preview",
+    let mut child = spawn_preview(
+        &dir,
+        &x,
+        &[
             "sample.mp4",
             "--play",
             "--exit-after-frames",
             "40",
             "--warp-device",
             device,
-        ])
-        .current_dir(&dir)
-        .env("DISPLAY", &x.1)
-        .env_remove("WAYLAND_DISPLAY")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        ],
+    );
     let stderr = BufReader::new(child.stderr.take().unwrap());
     let shot = dir.join("screen.png");
     let mut log = String::new();

@@ -408,14 +408,19 @@ mod tests {
             matrix: crate::gpu::YuvMatrix::Bt2020,
             full_range: false,
         };
-        let ten = FramePixels::I420Ten {
-            planes: [
-                (&p10[0], 2 * w as u32),
-                (&p10[1], 2 * cw),
-                (&p10[2], 2 * cw),
-            ],
-            colours,
-        };
+        // 10-bit planes with the given luma and p10's chroma.
+        fn ten_with<'a>(
+            luma: &'a [u8],
+            chroma: &'a [Vec<u8>],
+            (w, cw): (u32, u32),
+            colours: YuvColours,
+        ) -> FramePixels<'a> {
+            FramePixels::I420Ten {
+                planes: [(luma, 2 * w), (&chroma[0], 2 * cw), (&chroma[1], 2 * cw)],
+                colours,
+            }
+        }
+        let ten = ten_with(&p10[0], &p10[1..], (w as u32, cw), colours);
         let eight = FramePixels::I420 {
             planes: [(&p8[0], w as u32), (&p8[1], cw), (&p8[2], cw)],
             colours,
@@ -430,14 +435,7 @@ mod tests {
             let s = u16::from_le_bytes([v[0], v[1]]).saturating_add(2);
             v.copy_from_slice(&s.to_le_bytes());
         }
-        let nudged_px = FramePixels::I420Ten {
-            planes: [
-                (&nudged[0], 2 * w as u32),
-                (&p10[1], 2 * cw),
-                (&p10[2], 2 * cw),
-            ],
-            colours,
-        };
+        let nudged_px = ten_with(&nudged[0], &p10[1..], (w as u32, cw), colours);
         let mut c = Vec::new();
         yuv_to_rgba(&nudged_px, (w as u32, h as u32), &mut c, &pool());
         assert!(a != c);
