@@ -6,13 +6,16 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context;
+use gst::prelude::*;
+use gstreamer as gst;
 
 use crate::cli::BenchArgs;
-use crate::encode::EncodeSettings;
+use crate::encode::{EncodeSettings, EncoderElement};
 use crate::gpu::{
     Composer, GpuContext, PassTimer, StereoParams, Warper, YuvMatrix, YuvPacker, warp::DepthRange,
 };
 use crate::layout::{Anaglyph, Layout, WarpResolution};
+use crate::media;
 use crate::progress::Silent;
 use crate::render::{Cancel, RenderJob, render};
 
@@ -54,6 +57,11 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     if args.warp_only {
         return Ok(());
     }
+    args.decoder.apply()?;
+    let chosen = args
+        .encoder
+        .resolve(8)
+        .map_err(|m| anyhow::anyhow!("{m}"))?;
     let tmp;
     let dir: PathBuf = match &args.work_dir {
         Some(d) => d.clone(),
@@ -63,15 +71,40 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         }
     };
     std::fs::create_dir_all(&dir)?;
-    let clip = dir.join("bench1080.mp4");
-    let depth = dir.join("bench1080_depth.mp4");
-    let size = (1920, 1080);
+    let sizes = if args.e2e_sizes.is_empty() {
+        vec![(1920, 1080)]
+    } else {
+        args.e2e_sizes.clone()
+    };
+    for size in sizes {
+        end_to_end(&ctx, args, size, chosen, &dir)?;
+    }
+    if args.work_dir.is_none() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    Ok(())
+}
+
+/// Renders a generated clip of `size` to half-SBS with its pre-rendered depth, then runs
+/// the decode+encode-only baseline on it with the same encoder element and settings, and
+/// prints both.
+fn end_to_end(
+    ctx: &GpuContext,
+    args: &BenchArgs,
+    size: (u32, u32),
+    encoder: EncoderElement,
+    dir: &Path,
+) -> anyhow::Result<()> {
+    let (w, h) = size;
+    let clip = dir.join(format!("bench{w}x{h}.mp4"));
+    let depth = dir.join(format!("bench{w}x{h}_depth.mp4"));
     crate::synth::colour_clip(&clip, size, args.frames, 30, true)
         .context("generating the bench clip")?;
     crate::synth::depth_clip(&depth, size, args.frames, 30)
         .context("generating the bench depth")?;
     let settings = EncodeSettings {
         layout: Layout::HalfSbs,
+        encoder: args.encoder,
         ..Default::default()
     };
 
@@ -79,7 +112,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     reset_peak_rss();
     let job = RenderJob {
         input: clip.clone(),
-        output: dir.join("stereo.mp4"),
+        output: dir.join(format!("stereo{w}x{h}.mp4")),
         depth: Some(depth),
         stereo: StereoParams::default(),
         layout: Layout::HalfSbs,
@@ -90,7 +123,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         ..Default::default()
     };
     let on_cpu = job.warps_on_cpu(ctx.is_software())?;
-    let report = render(&ctx, &job, &mut Silent, &Cancel::default())?;
+    let report = render(ctx, &job, &mut Silent, &Cancel::default())?;
     if let Some(kib) = peak_rss_kib() {
         println!(
             "peak memory of the render (VmHWM): {:.0} MiB",
@@ -98,16 +131,28 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         );
     }
     let t = Instant::now();
-    baseline(&clip, &dir.join("baseline.mp4"), &settings)?;
+    baseline(
+        &clip,
+        &dir.join(format!("baseline{w}x{h}.mp4")),
+        encoder,
+        &settings,
+    )?;
     let base_s = t.elapsed().as_secs_f64();
 
     let n = report.frames as f64;
+    let codec = format!(
+        "{encoder}, {} {}",
+        if encoder.factory == "x264enc" {
+            format!("{} crf", settings.speed_preset)
+        } else {
+            "quality".to_owned()
+        },
+        settings.crf
+    );
     println!(
-        "end to end 1920x1080 half-sbs, warp on the {}, {} frames, x264 {} crf {}: {:.2} fps ({:.1} s)",
+        "end to end {w}x{h} half-sbs, warp on the {}, {} frames, {codec}: {:.2} fps ({:.1} s)",
         if on_cpu { "CPU" } else { "GPU" },
         report.frames,
-        settings.speed_preset,
-        settings.crf,
         n / report.seconds,
         report.seconds
     );
@@ -117,14 +162,11 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         report.cpu.per_frame(report.frames)
     );
     println!(
-        "decode+encode only (same clip, same x264 settings): {:.2} fps ({:.1} s); ratio {:.2}x",
+        "decode+encode only (same clip, same encoder and settings): {:.2} fps ({:.1} s); ratio {:.2}x",
         n / base_s,
         base_s,
         report.seconds / base_s
     );
-    if args.work_dir.is_none() {
-        let _ = std::fs::remove_dir_all(&dir);
-    }
     Ok(())
 }
 
@@ -347,16 +389,32 @@ pub fn warp_bytes(frame: (u32, u32), work: (u32, u32)) -> f64 {
     per_work_pixel * px(work) + resample + (12.0 + 5.5) * px(frame)
 }
 
-/// Decode + encode with the same x264 settings and no stereo work: the floor to compare with.
-fn baseline(input: &Path, output: &Path, s: &EncodeSettings) -> anyhow::Result<()> {
-    crate::synth::run_launch(&format!(
-        "filesrc location=\"{}\" ! decodebin ! videoconvert ! video/x-raw,format=I420 ! \
-         x264enc speed-preset={} pass=qual quantizer={} ! h264parse ! mp4mux ! filesink location=\"{}\"",
-        input.display(),
-        s.speed_preset,
-        s.crf,
-        output.display()
-    ))?;
+/// Decode + encode with the same encoder element and settings and no stereo work: the
+/// floor to compare with.
+fn baseline(
+    input: &Path,
+    output: &Path,
+    chosen: EncoderElement,
+    settings: &EncodeSettings,
+) -> anyhow::Result<()> {
+    media::init()?;
+    let pipeline = gst::parse::launch(&format!(
+        "filesrc location=\"{}\" ! decodebin ! videoconvert name=convert",
+        input.display()
+    ))?
+    .downcast::<gst::Pipeline>()
+    .map_err(|_| anyhow::anyhow!("the baseline is not a pipeline"))?;
+    let convert = pipeline
+        .by_name("convert")
+        .context("the baseline's videoconvert")?;
+    let [format, encoder, parse] = crate::encode::encoder_branch(chosen, settings)?;
+    let mux = media::make("mp4mux")?;
+    let sink = media::make("filesink")?;
+    sink.set_property("location", output);
+    let tail = [&format, &encoder, &parse, &mux, &sink];
+    pipeline.add_many(tail)?;
+    media::link_many(&[&convert, &format, &encoder, &parse, &mux, &sink])?;
+    crate::synth::play_to_end(pipeline.upcast_ref())?;
     Ok(())
 }
 

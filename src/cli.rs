@@ -493,8 +493,31 @@ pub struct BenchArgs {
     /// Where the end-to-end render warps (as render's --warp-device).
     #[arg(long, value_enum, default_value_t = WarpDevice::Auto)]
     pub warp_device: WarpDevice,
+    /// Size of an end-to-end clip, WxH; repeat for several (e.g. --e2e-size 1920x1080
+    /// --e2e-size 3840x2160). Default: 1920x1080.
+    #[arg(long = "e2e-size", value_name = "WxH", value_parser = parse_size)]
+    pub e2e_sizes: Vec<(u32, u32)>,
+    /// Video encoder of the end-to-end render and of its decode+encode-only baseline
+    /// alike (as render's --encoder; both use its resolved element).
+    #[arg(long, value_enum, default_value_t = VideoEncoder::Auto)]
+    pub encoder: VideoEncoder,
+    /// Video decoder of both (as render's --decoder).
+    #[arg(long, value_enum, default_value_t = DecoderChoice::Auto)]
+    pub decoder: DecoderChoice,
     #[command(flatten)]
     pub gpu: GpuArgs,
+}
+
+/// "1920x1080" -> (1920, 1080); even sides, as 4:2:0 video needs.
+fn parse_size(s: &str) -> Result<(u32, u32), String> {
+    let parsed = s
+        .split_once(['x', 'X'])
+        .and_then(|(w, h)| Some((w.trim().parse::<u32>().ok()?, h.trim().parse::<u32>().ok()?)));
+    match parsed {
+        Some((w, h)) if w >= 16 && h >= 16 && w % 2 == 0 && h % 2 == 0 => Ok((w, h)),
+        Some(_) => Err(format!("{s}: both sides must be even and at least 16")),
+        None => Err(format!("{s}: expected WIDTHxHEIGHT, e.g. 1920x1080")),
+    }
 }
 
 #[derive(Debug, Args)]

@@ -358,6 +358,27 @@ impl Decoder {
         let src = media::make("filesrc").map_err(media_err)?;
         src.set_property("location", path.to_string_lossy().as_ref());
         let parse = media::make("parsebin").map_err(media_err)?;
+        if opts.with_audio {
+            // parsebin hands on a parsed stream only when some decoder could take it, so
+            // audio with no decoder here vanishes even though it would be passed through.
+            let shown = path.display().to_string();
+            parse.connect("unknown-type", false, move |args| {
+                let caps = args.get(2).and_then(|v| v.get::<gst::Caps>().ok());
+                let name = caps
+                    .as_ref()
+                    .and_then(|c| c.structure(0))
+                    .map(|s| s.name().to_string())
+                    .unwrap_or_default();
+                if name.starts_with("audio/") {
+                    log::warn!(
+                        "{shown}: its audio ({name}) is left out: GStreamer here has no decoder \
+                         for it, and without one it does not hand the stream on, not even to be \
+                         copied. Install gstreamer1.0-libav (or the plugin for that codec)"
+                    );
+                }
+                None
+            });
+        }
         let formats: Vec<&str> = format
             .for_decoded(None)
             .iter()

@@ -1,7 +1,7 @@
 //! Encoding composed frames and the source audio into the output file:
 //!
 //! `appsrc(I420, converted on the GPU) ! queue ! videoconvert (passthrough for x264) ! I420 ! x264enc ! h264parse ! [capssetter] ! mp4mux|matroskamux ! filesink`
-//! `appsrc(source audio) ! queue ! mux` (passed through), or `... ! decodebin ! audioconvert ! audioresample ! avenc_aac ! mux`
+//! `appsrc(source audio) ! queue ! mux` (passed through), or `... ! decodebin ! audioconvert ! audioresample ! avenc_aac (or another AAC encoder) ! mux`
 //! `appsrc(RGBA) ! videoconvert ! pngenc|jpegenc ! filesink` for a still.
 //!
 //! The file is written under a temporary name beside the target and renamed only when the
@@ -198,6 +198,18 @@ pub struct EncoderElement {
     pub hardware: bool,
 }
 
+impl std::fmt::Display for EncoderElement {
+    /// "nvh264enc (hardware H.264)".
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let codec = match self.codec {
+            Codec::H264 => "H.264",
+            Codec::H265 => "H.265",
+        };
+        let kind = if self.hardware { "hardware " } else { "" };
+        write!(f, "{} ({kind}{codec})", self.factory)
+    }
+}
+
 const fn el(factory: &'static str, codec: Codec, hardware: bool) -> EncoderElement {
     EncoderElement {
         factory,
@@ -370,6 +382,33 @@ fn make_encoder(
         }
     }
     Ok(e)
+}
+
+/// Raw format caps, the encoder with `settings` and its parser: the part of a video
+/// branch that the render and `bench`'s decode+encode-only baseline share, so both encode
+/// alike.
+pub fn encoder_branch(
+    chosen: EncoderElement,
+    settings: &EncodeSettings,
+) -> Result<[gst::Element; 3], MediaError> {
+    let format = media::make("capsfilter")?;
+    let raw_format = match (chosen.hardware, settings.bit_depth == 10) {
+        (false, false) => Some("I420"),
+        (false, true) => Some("I420_10LE"),
+        (true, true) => Some("P010_10LE"),
+        (true, false) => None, // each hardware encoder has its own preferred layout
+    };
+    let mut raw = gst::Caps::builder("video/x-raw");
+    if let Some(f) = raw_format {
+        raw = raw.field("format", f);
+    }
+    format.set_property("caps", raw.build());
+    let encoder = make_encoder(chosen, settings)?;
+    let parse = media::make(match chosen.codec {
+        Codec::H264 => "h264parse",
+        Codec::H265 => "h265parse",
+    })?;
+    Ok([format, encoder, parse])
 }
 
 /// Sets enum property `prop` to the first of `nicks` it knows; false if none.
@@ -595,17 +634,7 @@ impl Encoder {
                 .encoder
                 .resolve(settings.bit_depth)
                 .map_err(|m| media_err(MediaError::Other(m)))?;
-            log::info!(
-                "video encoder: {} ({}{}, {}-bit)",
-                chosen.factory,
-                if chosen.hardware { "hardware " } else { "" },
-                if chosen.codec == Codec::H264 {
-                    "H.264"
-                } else {
-                    "H.265"
-                },
-                settings.bit_depth
-            );
+            log::info!("video encoder: {chosen}, {}-bit", settings.bit_depth);
             // x264 refuses to start above this ("Can not initialize x264 encoder").
             const X264_MAX_SIDE: u32 = 16384;
             if chosen.factory == "x264enc" && size.0.max(size.1) > X264_MAX_SIDE {
@@ -626,24 +655,7 @@ impl Encoder {
                     size.1
                 );
             }
-            let format = media::make("capsfilter").map_err(media_err)?;
-            let raw_format = match (chosen.hardware, settings.bit_depth == 10) {
-                (false, false) => Some("I420"),
-                (false, true) => Some("I420_10LE"),
-                (true, true) => Some("P010_10LE"),
-                (true, false) => None, // each hardware encoder has its own preferred layout
-            };
-            let mut raw = gst::Caps::builder("video/x-raw");
-            if let Some(f) = raw_format {
-                raw = raw.field("format", f);
-            }
-            format.set_property("caps", raw.build());
-            let encoder = make_encoder(chosen, settings).map_err(media_err)?;
-            let parse = media::make(match chosen.codec {
-                Codec::H264 => "h264parse",
-                Codec::H265 => "h265parse",
-            })
-            .map_err(media_err)?;
+            let [format, encoder, parse] = encoder_branch(chosen, settings).map_err(media_err)?;
             let mux = match container {
                 Container::Mp4 => media::make("mp4mux"),
                 Container::Mov => media::make("qtmux"),
@@ -954,7 +966,7 @@ fn add_audio(
         let decode = media::make("decodebin")?;
         let convert = media::make("audioconvert")?;
         let resample = media::make("audioresample")?;
-        let aac = media::make("avenc_aac")?;
+        let aac = media::make(media::aac_encoder()?)?;
         pipeline
             .add_many([src.upcast_ref(), &queue, &decode, &convert, &resample, &aac])
             .map_err(err)?;

@@ -55,6 +55,20 @@ pub fn has_element(factory: &str) -> bool {
     gst::ElementFactory::find(factory).is_some()
 }
 
+/// AAC encoders in order of preference: libav's (gstreamer1.0-libav), the Fraunhofer
+/// one (what Fedora ships without RPM Fusion's libav), VisualOn's (plugins-bad).
+const AAC_ENCODERS: [&str; 3] = ["avenc_aac", "fdkaacenc", "voaacenc"];
+
+/// The first AAC encoder this GStreamer has; missing all of them names libav's, whose
+/// package the error's advice installs.
+pub fn aac_encoder() -> Result<&'static str, MediaError> {
+    init()?;
+    AAC_ENCODERS
+        .into_iter()
+        .find(|f| has_element(f))
+        .ok_or_else(|| MediaError::MissingElement(AAC_ENCODERS[0].to_owned()))
+}
+
 /// The error a bus message carries, if it is one.
 pub fn bus_error(msg: &gst::Message) -> Option<MediaError> {
     match msg.view() {
