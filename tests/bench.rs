@@ -1,0 +1,74 @@
+//! `stereosplat bench` end to end: it renders each requested size and runs its baseline
+//! with the same encoder, and refuses sizes 4:2:0 video cannot have.
+
+mod common;
+
+use std::process::Command;
+
+#[test]
+fn bench_renders_each_size_against_its_baseline() {
+    let dir = common::work_dir("bench");
+    let run = Command::new(common::bin())
+        .args([
+            "bench",
+            "--frames",
+            "6",
+            "--iterations",
+            "1",
+            "--warp-device",
+            "cpu",
+            "--encoder",
+            "x264",
+            "--e2e-size",
+            "64x48",
+            "--e2e-size",
+            "96x64",
+            "--work-dir",
+        ])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    for (w, h) in [(64, 48), (96, 64)] {
+        assert!(
+            stdout.contains(&format!(
+                "end to end {w}x{h} half-sbs, warp on the CPU, 6 frames, x264enc (H.264)"
+            )),
+            "{stdout}"
+        );
+        for file in ["stereo", "baseline"] {
+            let path = dir.join(format!("{file}{w}x{h}.mp4"));
+            assert!(
+                path.metadata().is_ok_and(|m| m.len() > 0),
+                "{} missing",
+                path.display()
+            );
+        }
+    }
+    assert_eq!(
+        stdout
+            .matches("decode+encode only (same clip, same encoder and settings)")
+            .count(),
+        2,
+        "{stdout}"
+    );
+}
+
+#[test]
+fn bench_refuses_odd_sizes() {
+    let run = Command::new(common::bin())
+        .args(["bench", "--e2e-size", "641x360"])
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        stderr.contains("641x360: both sides must be even"),
+        "{stderr}"
+    );
+}
