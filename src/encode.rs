@@ -173,6 +173,13 @@ pub enum Codec {
 }
 
 impl Codec {
+    pub fn name(self) -> &'static str {
+        match self {
+            Codec::H264 => "H.264",
+            Codec::H265 => "H.265",
+        }
+    }
+
     /// What the frame size breaks, when no level of the codec allows it: H.264's largest
     /// frame is 139264 macroblocks (level 6.2) with no side over 1055 of them; H.265's
     /// 35651584 luma samples (level 6.2) with no side over sqrt(8 x that) = 16888.
@@ -201,12 +208,8 @@ pub struct EncoderElement {
 impl std::fmt::Display for EncoderElement {
     /// "nvh264enc (hardware H.264)".
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let codec = match self.codec {
-            Codec::H264 => "H.264",
-            Codec::H265 => "H.265",
-        };
         let kind = if self.hardware { "hardware " } else { "" };
-        write!(f, "{} ({kind}{codec})", self.factory)
+        write!(f, "{} ({kind}{})", self.factory, self.codec.name())
     }
 }
 
@@ -634,7 +637,13 @@ impl Encoder {
                 .encoder
                 .resolve(settings.bit_depth)
                 .map_err(|m| media_err(MediaError::Other(m)))?;
-            log::info!("video encoder: {chosen}, {}-bit", settings.bit_depth);
+            log::info!(
+                "video encoder: {} ({}{}, {}-bit)",
+                chosen.factory,
+                if chosen.hardware { "hardware " } else { "" },
+                chosen.codec.name(),
+                settings.bit_depth
+            );
             // x264 refuses to start above this ("Can not initialize x264 encoder").
             const X264_MAX_SIDE: u32 = 16384;
             if chosen.factory == "x264enc" && size.0.max(size.1) > X264_MAX_SIDE {
