@@ -142,14 +142,16 @@ struct UnpackParams {
     v_offset: u32,
     y_stride: u32,
     c_stride: u32,
-    // 1: U and V interleaved in one plane at u_offset (NV12); 0: separate planes (I420).
+    // 1: U and V interleaved in one plane at u_offset (NV12, P010); 0: separate planes (I420).
     interleaved: u32,
     // Bytes per row of the V plane (I420; decoders may give U and V their own strides).
     v_stride: u32,
-    // Bytes per sample: 1, or 2 for 10-bit I420 (little-endian u16, 0..1023).
+    // Bytes per sample: 1, or 2 for 10-bit I420 and P010 (little-endian u16).
     sample_bytes: u32,
-    _pad1: u32,
-    _pad2: u32,
+    // 16-bit sample -> 8-bit code value: 1/4 for 10-bit I420 (0..1023), 1/256 for P010
+    // (the 10 bits at the top).
+    sample_scale: f32,
+    _pad: u32,
     // Rows of the Y'CbCr (code values) -> R'G'B' (0..1) matrix: xyz weights, w offset.
     r_row: vec4<f32>,
     g_row: vec4<f32>,

@@ -1,4 +1,4 @@
-// A decoded 4:2:0 frame (8-bit I420 or NV12, or 10-bit I420, as decoded) -> the RGBA
+// A decoded 4:2:0 frame (8-bit I420 or NV12, 10-bit I420 or P010, as decoded) -> the RGBA
 // frame the warp reads. The planes arrive as raw bytes in one buffer with their own row
 // strides, so nothing converts or repacks them on the CPU. Chroma is upsampled
 // bilinearly from MPEG-2 siting (co-sited with even columns, between rows), then the
@@ -12,12 +12,12 @@ fn byte_at(offset: u32) -> f32 {
     return f32((planes[offset / 4u] >> ((offset % 4u) * 8u)) & 0xFFu);
 }
 
-// The sample at byte `offset` as an 8-bit code value: a byte, or a little-endian 10-bit
-// sample divided by 4 (exactly: its two extra bits become a fraction).
+// The sample at byte `offset` as an 8-bit code value: a byte, or a little-endian 16-bit
+// word scaled to 8 bits (exactly: a 10-bit sample's two extra bits become a fraction).
 fn sample_at(offset: u32) -> f32 {
     if (params.sample_bytes == 2u) {
         let word = planes[offset / 4u] >> ((offset % 4u) * 8u);
-        return f32(word & 0xFFFFu) * 0.25;
+        return f32(word & 0xFFFFu) * params.sample_scale;
     }
     return byte_at(offset);
 }
@@ -25,11 +25,13 @@ fn sample_at(offset: u32) -> f32 {
 // (Cb, Cr) of chroma sample (cx, cy).
 fn chroma(cx: u32, cy: u32) -> vec2<f32> {
     let row = cy * params.c_stride;
-    let nv12 = params.interleaved == 1u;
+    let interleaved = params.interleaved == 1u;
     let step = params.sample_bytes;
-    let u = select(params.u_offset + row + cx * step, params.u_offset + row + 2u * cx, nv12);
+    // Interleaved: U and V side by side, one sample each.
+    let pair = params.u_offset + row + 2u * cx * step;
+    let u = select(params.u_offset + row + cx * step, pair, interleaved);
     let v_row = cy * params.v_stride;
-    let v = select(params.v_offset + v_row + cx * step, params.u_offset + row + 2u * cx + 1u, nv12);
+    let v = select(params.v_offset + v_row + cx * step, pair + step, interleaved);
     return vec2<f32>(sample_at(u), sample_at(v));
 }
 

@@ -84,8 +84,8 @@ pub enum PixelFormat {
     /// video (I420, NV12) comes as it is decoded and its luma plane is the depth
     /// (`Frame::grey8`): videoconvert's grey conversion cost more CPU than the decoding.
     Depth,
-    /// 4:2:0 as most decoders produce it (8-bit I420, NV12 from hardware decoders, 10-bit
-    /// I420), which the warp converts (`Frame::pixels`): 10-bit samples keep their two
+    /// 4:2:0 as most decoders produce it (8-bit I420, NV12 and P010 from hardware decoders,
+    /// 10-bit I420), which the warp converts (`Frame::pixels`): 10-bit samples keep their two
     /// extra bits that way and skip videoconvert's pass. videoconvert turns 4:2:2, 4:4:4
     /// and RGB into RGBA (no chroma lost).
     Native,
@@ -104,6 +104,9 @@ impl PixelFormat {
             (PixelFormat::Depth, Some("NV12")) => &[F::Nv12],
             (PixelFormat::Depth, _) => &[F::Gray16Le, F::Gray8],
             (PixelFormat::Native, Some("I420_10LE")) => &[F::I42010le],
+            // Hardware decoders' 10-bit output (NVDEC, VA-API): read as it is, where
+            // videoconvert would spend CPU time squeezing it to 8-bit I420.
+            (PixelFormat::Native, Some("P010_10LE")) => &[F::P01010le],
             // Offered 10-bit 4:2:0, videoconvert would prefer it to RGBA for 10-bit 4:2:2
             // and drop chroma.
             (PixelFormat::Native, _) => &[F::I420, F::Nv12, F::Rgba],
@@ -118,7 +121,7 @@ impl PixelFormat {
             PixelFormat::Rgba => &[F::Rgba],
             PixelFormat::Gray16 => &[F::Gray16Le],
             PixelFormat::Depth => &[F::Gray16Le, F::Gray8, F::I420, F::Nv12],
-            PixelFormat::Native => &[F::I420, F::Nv12, F::I42010le, F::Rgba],
+            PixelFormat::Native => &[F::I420, F::Nv12, F::I42010le, F::P01010le, F::Rgba],
         }
     }
 }
@@ -192,6 +195,10 @@ impl Frame {
             },
             gst_video::VideoFormat::I42010le => FramePixels::I420Ten {
                 planes: [plane(0), plane(1), plane(2)],
+                colours: colours(),
+            },
+            gst_video::VideoFormat::P01010le => FramePixels::P010 {
+                planes: [plane(0), plane(1)],
                 colours: colours(),
             },
             _ => FramePixels::Rgba {
@@ -941,5 +948,36 @@ impl DecoderChoice {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gst_video::VideoFormat as F;
+
+    #[test]
+    fn frames_reach_the_warp_in_the_format_they_are_decoded_in() {
+        // 4:2:0 the warp converts itself is offered as decoded (videoconvert then passes
+        // it through), and 10-bit 4:2:0 only so, or videoconvert would pick 8-bit I420;
+        // other formats become RGBA. Everything asked for is a format frames may arrive in.
+        for (decoded, want) in [("I420", F::I420), ("NV12", F::Nv12)] {
+            let asked = PixelFormat::Native.for_decoded(Some(decoded));
+            assert!(asked.contains(&want), "{decoded}");
+        }
+        for (decoded, want) in [("I420_10LE", F::I42010le), ("P010_10LE", F::P01010le)] {
+            let asked = PixelFormat::Native.for_decoded(Some(decoded));
+            assert_eq!(asked, &[want], "{decoded}");
+        }
+        for f in ["I420", "NV12", "I420_10LE", "P010_10LE", "Y42B"] {
+            for asked in PixelFormat::Native.for_decoded(Some(f)) {
+                assert!(PixelFormat::Native.gst().contains(asked), "{f}");
+            }
+        }
+        assert!(
+            PixelFormat::Native
+                .for_decoded(Some("Y42B"))
+                .contains(&F::Rgba)
+        );
     }
 }

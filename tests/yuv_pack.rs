@@ -368,3 +368,39 @@ fn ten_bit_planes_become_the_cpu_conversions_colours_on_the_gpu() {
     let worst = gpu.iter().zip(cpu).map(|(a, b)| a.abs_diff(*b)).max();
     assert!(worst <= Some(1), "shader and CPU differ by {worst:?}");
 }
+
+#[test]
+fn p010_planes_become_the_cpu_conversions_colours_on_the_gpu() {
+    // yuv_unpack.wgsl reads P010 (hardware decoders' 10-bit output: interleaved chroma,
+    // 10 bits at the top of each u16) as the CPU conversion does; random samples, odd
+    // size, rows wider than the picture.
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
+    let (w, h) = (19usize, 9usize);
+    let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+    let sample = |i: usize| ((i.wrapping_mul(2654435761) >> 9) as u16 % 1024) << 6;
+    let (y_stride, uv_stride) = (2 * w + 6, 4 * cw + 12);
+    let plane = |stride: usize, rows: usize, salt: usize| -> Vec<u8> {
+        (0..stride * rows / 2)
+            .flat_map(|i| sample(i * 5 + salt).to_le_bytes())
+            .collect()
+    };
+    let (y, uv) = (plane(y_stride, h, 0), plane(uv_stride, ch, 1));
+    let pixels = FramePixels::P010 {
+        planes: [(&y, y_stride as u32), (&uv, uv_stride as u32)],
+        colours: YuvColours {
+            matrix: YuvMatrix::Bt2020,
+            full_range: false,
+        },
+    };
+    let gpu = unpack(&pixels, (w as u32, h as u32));
+    let mut cpu = Vec::new();
+    stereosplat::cpu::yuv_to_rgba(&pixels, (w as u32, h as u32), &mut cpu, &pool);
+    let cpu: &[u8] = bytemuck::cast_slice(&cpu);
+    let worst = gpu.iter().zip(cpu).map(|(a, b)| a.abs_diff(*b)).max();
+    assert!(worst <= Some(1), "shader and CPU differ by {worst:?}");
+    // Not a trivial picture: the colours vary.
+    assert!(cpu.chunks_exact(4).any(|px| px != &cpu[..4]));
+}

@@ -1,6 +1,5 @@
-//! Decoded 4:2:0 frames (8-bit I420 and NV12, 10-bit I420) to the RGBA the CPU warp reads,
-//! with the
-//! arithmetic of shaders/yuv_unpack.wgsl: chroma upsampled bilinearly from MPEG-2 siting
+//! Decoded 4:2:0 frames (8-bit I420 and NV12, 10-bit I420 and P010) to the RGBA the CPU
+//! warp reads, with the arithmetic of shaders/yuv_unpack.wgsl: chroma upsampled bilinearly from MPEG-2 siting
 //! (co-sited with even columns, between rows), then the stream's matrix and range. The
 //! CPU warp used to take videoconvert's RGBA, whose fast path repeats each chroma sample
 //! over 2x2 pixels: stair steps along every colour edge.
@@ -27,7 +26,7 @@ pub fn yuv_to_rgba(
         let FramePixels::Rgba { data, stride } = *pixels else {
             unreachable!("planes() takes every 4:2:0 format")
         };
-        Plane((data, stride), 1).check(w * 4, h, "RGBA");
+        Plane((data, stride), Sample::U8).check(w * 4, h, "RGBA");
         let bytes: &mut [u8] = bytemuck::cast_slice_mut(out);
         for (dst, src) in bytes
             .chunks_exact_mut(w * 4)
@@ -111,34 +110,73 @@ fn planes<'a>(
             planes: [y, u, v],
             colours,
         } => {
-            let bytes = if matches!(pixels, FramePixels::I420Ten { .. }) {
-                2
+            let sample = if matches!(pixels, FramePixels::I420Ten { .. }) {
+                Sample::Low10
             } else {
-                1
+                Sample::U8
             };
-            let plane = |p| Plane(p, bytes);
+            let plane = |p| Plane(p, sample);
             (plane(y), Chroma::Planar(plane(u), plane(v)), colours)
         }
         FramePixels::Nv12 {
             planes: [y, uv],
             colours,
-        } => (Plane(y, 1), Chroma::Interleaved(Plane(uv, 1)), colours),
+        } => (
+            Plane(y, Sample::U8),
+            Chroma::Interleaved(Plane(uv, Sample::U8)),
+            colours,
+        ),
+        FramePixels::P010 {
+            planes: [y, uv],
+            colours,
+        } => (
+            Plane(y, Sample::High10),
+            Chroma::Interleaved(Plane(uv, Sample::High10)),
+            colours,
+        ),
     };
-    found.0.check(w * found.0.1, h, "Y");
+    let luma = found.0;
+    luma.check(w * luma.1.bytes(), h, "Y");
     match found.1 {
         Chroma::Planar(u, v) => {
-            u.check(cw * u.1, ch, "U");
-            v.check(cw * v.1, ch, "V");
+            u.check(cw * u.1.bytes(), ch, "U");
+            v.check(cw * v.1.bytes(), ch, "V");
         }
-        Chroma::Interleaved(uv) => uv.check(2 * cw, ch, "UV"),
+        Chroma::Interleaved(uv) => uv.check(2 * cw * uv.1.bytes(), ch, "UV"),
     }
     Some(found)
 }
 
-/// A plane: (bytes, bytes per row), and bytes per sample (1, or 2 for 10-bit samples in
-/// little-endian u16).
+/// How samples are stored.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Sample {
+    /// A byte.
+    U8,
+    /// 10 bits at the bottom of a little-endian u16 (I420_10LE).
+    Low10,
+    /// 10 bits at the top of a little-endian u16 (P010).
+    High10,
+}
+
+impl Sample {
+    fn bytes(self) -> usize {
+        if self == Sample::U8 { 1 } else { 2 }
+    }
+
+    /// A stored 16-bit sample as an 8-bit code value (exactly: the two extra bits become
+    /// a fraction), as shaders/yuv_unpack.wgsl scales it.
+    fn scale(self) -> f32 {
+        match self {
+            Sample::U8 => 1.0,
+            Sample::Low10 => 0.25,
+            Sample::High10 => 1.0 / 256.0,
+        }
+    }
+}
+
+/// A plane: (bytes, bytes per row), and how its samples are stored.
 #[derive(Clone, Copy)]
-struct Plane<'a>((&'a [u8], u32), usize);
+struct Plane<'a>((&'a [u8], u32), Sample);
 
 impl<'a> Plane<'a> {
     /// Panics unless `rows` rows of `len` bytes fit (a frame of another size).
@@ -154,20 +192,20 @@ impl<'a> Plane<'a> {
     /// Row `y`'s first `samples` samples, as bytes.
     fn row(self, y: usize, samples: usize) -> &'a [u8] {
         let (data, stride) = self.0;
-        &data[y * stride as usize..][..samples * self.1]
+        &data[y * stride as usize..][..samples * self.1.bytes()]
     }
 
-    /// Row `y`'s first `out.len()` samples as 8-bit code values (10-bit ones divided by 4,
-    /// exactly, keeping their two extra bits as a fraction).
+    /// Row `y`'s first `out.len()` samples as 8-bit code values (see [`Sample::scale`]).
     fn row_f32(self, y: usize, out: &mut [f32]) {
         let bytes = self.row(y, out.len());
-        if self.1 == 1 {
+        if self.1 == Sample::U8 {
             for (d, &v) in out.iter_mut().zip(bytes) {
                 *d = f32::from(v);
             }
         } else {
+            let scale = self.1.scale();
             for (d, v) in out.iter_mut().zip(bytes.chunks_exact(2)) {
-                *d = f32::from(u16::from_le_bytes([v[0], v[1]])) * 0.25;
+                *d = f32::from(u16::from_le_bytes([v[0], v[1]])) * scale;
             }
         }
     }
@@ -184,7 +222,7 @@ pub fn frame_to_rgba(pixels: &FramePixels<'_>, size: (u32, u32)) -> Vec<u8> {
 #[derive(Clone, Copy)]
 enum Chroma<'a> {
     Planar(Plane<'a>, Plane<'a>),
-    /// NV12's interleaved U and V (8-bit).
+    /// U and V interleaved in one plane (NV12, P010).
     Interleaved(Plane<'a>),
 }
 
@@ -197,11 +235,20 @@ impl Chroma<'_> {
                 u.row_f32(cy, cb);
                 v.row_f32(cy, cr);
             }
-            Chroma::Interleaved(uv) => {
+            Chroma::Interleaved(uv) if uv.1 == Sample::U8 => {
                 let row = uv.row(cy, 2 * cw);
                 for ((b, r), s) in cb.iter_mut().zip(cr.iter_mut()).zip(row.chunks_exact(2)) {
                     *b = f32::from(s[0]);
                     *r = f32::from(s[1]);
+                }
+            }
+            Chroma::Interleaved(uv) => {
+                let row = uv.row(cy, 2 * cw);
+                let scale = uv.1.scale();
+                let at = |s: &[u8], i: usize| f32::from(u16::from_le_bytes([s[i], s[i + 1]]));
+                for ((b, r), s) in cb.iter_mut().zip(cr.iter_mut()).zip(row.chunks_exact(4)) {
+                    *b = at(s, 0) * scale;
+                    *r = at(s, 2) * scale;
                 }
             }
         }
@@ -283,7 +330,7 @@ impl Converter {
         widen(&s.cb0, &mut s.cb_px);
         widen(&s.cr0, &mut s.cr_px);
         let (cb, cr) = (&s.cb_px[..w], &s.cr_px[..w]);
-        if luma.1 == 1 {
+        if luma.1 == Sample::U8 {
             self.pack(luma.row(y, w), f32::from, cb, cr, out);
         } else {
             s.luma.resize(w, 0.0);
@@ -439,6 +486,60 @@ mod tests {
         let mut c = Vec::new();
         yuv_to_rgba(&nudged_px, (w as u32, h as u32), &mut c, &pool());
         assert!(a != c);
+    }
+
+    #[test]
+    fn p010_converts_as_its_eight_bit_values_and_keeps_two_more_bits() {
+        // P010 holds 10 bits at the top of each u16: 8-bit v is stored as v << 8. Odd size,
+        // with the interleaved chroma plane wider than it needs to be.
+        let (w, h) = (23usize, 11usize);
+        let p8 = planes_of((w, h), 3);
+        let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+        let luma: Vec<u8> = p8[0]
+            .iter()
+            .flat_map(|&v| (u16::from(v) << 8).to_le_bytes())
+            .collect();
+        let uv_stride = 4 * cw + 8;
+        let mut uv = vec![0u8; uv_stride * ch];
+        for cy in 0..ch {
+            for cx in 0..cw {
+                let at = cy * uv_stride + 4 * cx;
+                let (u, v) = (p8[1][cy * cw + cx], p8[2][cy * cw + cx]);
+                uv[at..at + 2].copy_from_slice(&(u16::from(u) << 8).to_le_bytes());
+                uv[at + 2..at + 4].copy_from_slice(&(u16::from(v) << 8).to_le_bytes());
+            }
+        }
+        let colours = YuvColours {
+            matrix: crate::gpu::YuvMatrix::Bt2020,
+            full_range: false,
+        };
+        let p010 = |luma: &[u8]| {
+            let mut out = Vec::new();
+            let pixels = FramePixels::P010 {
+                planes: [(luma, 2 * w as u32), (&uv, uv_stride as u32)],
+                colours,
+            };
+            yuv_to_rgba(&pixels, (w as u32, h as u32), &mut out, &pool());
+            out
+        };
+        let eight = FramePixels::I420 {
+            planes: [(&p8[0], w as u32), (&p8[1], cw as u32), (&p8[2], cw as u32)],
+            colours,
+        };
+        let mut want = Vec::new();
+        yuv_to_rgba(&eight, (w as u32, h as u32), &mut want, &pool());
+        let got = p010(&luma);
+        assert!(got == want);
+        // One 10-bit step (64 in P010's u16) up in every luma sample moves some pixel.
+        let nudged: Vec<u8> = luma
+            .chunks_exact(2)
+            .flat_map(|v| {
+                u16::from_le_bytes([v[0], v[1]])
+                    .saturating_add(64)
+                    .to_le_bytes()
+            })
+            .collect();
+        assert!(p010(&nudged) != got);
     }
 
     #[test]

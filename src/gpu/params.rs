@@ -89,7 +89,10 @@ pub struct UnpackParams {
     pub v_stride: u32,
     /// 1, or 2 for 10-bit samples.
     pub sample_bytes: u32,
-    pub _pad: [u32; 2],
+    /// What a 16-bit sample is multiplied by to give an 8-bit code value: 1/4 for 10-bit
+    /// I420 (the value in the low bits), 1/256 for P010 (in the high bits).
+    pub sample_scale: f32,
+    pub _pad: u32,
     pub r_row: [f32; 4],
     pub g_row: [f32; 4],
     pub b_row: [f32; 4],

@@ -891,14 +891,21 @@ impl Warper {
     /// Uploads a decoded frame as it came from the decoder: RGBA rows, or the raw planes
     /// of 8-bit 4:2:0 video, which the next `encode` converts on the GPU.
     pub fn upload_frame(&mut self, ctx: &GpuContext, pixels: &FramePixels<'_>) {
-        let (planes, colours, interleaved, sample_bytes): (&[(&[u8], u32)], _, _, _) = match pixels
-        {
+        // 16-bit samples become 8-bit code values: 10 bits at the bottom / 4, at the top / 256.
+        let (planes, colours, interleaved, sample_bytes, sample_scale): (
+            &[(&[u8], u32)],
+            _,
+            _,
+            _,
+            _,
+        ) = match pixels {
             FramePixels::Rgba { data, stride } => {
                 return self.upload_color(&ctx.queue, data, *stride);
             }
-            FramePixels::I420 { planes, colours } => (planes, colours, false, 1),
-            FramePixels::Nv12 { planes, colours } => (planes, colours, true, 1),
-            FramePixels::I420Ten { planes, colours } => (planes, colours, false, 2),
+            FramePixels::I420 { planes, colours } => (planes, colours, false, 1, 1.0),
+            FramePixels::Nv12 { planes, colours } => (planes, colours, true, 1, 1.0),
+            FramePixels::I420Ten { planes, colours } => (planes, colours, false, 2, 0.25),
+            FramePixels::P010 { planes, colours } => (planes, colours, true, 2, 1.0 / 256.0),
         };
         // Planes back to back at 4-byte boundaries (wgpu's copy alignment).
         let mut offsets = [0u32; 3];
@@ -956,7 +963,8 @@ impl Warper {
             interleaved: u32::from(interleaved),
             v_stride: planes.get(2).map_or(0, |p| p.1),
             sample_bytes,
-            _pad: [0; 2],
+            sample_scale,
+            _pad: 0,
             r_row,
             g_row,
             b_row,

@@ -263,6 +263,12 @@ pub enum FramePixels<'a> {
         planes: [(&'a [u8], u32); 3],
         colours: YuvColours,
     },
+    /// Y plane and interleaved UV plane of 10-bit samples in the top bits of
+    /// little-endian u16s (P010: hardware decoders' 10-bit format).
+    P010 {
+        planes: [(&'a [u8], u32); 2],
+        colours: YuvColours,
+    },
 }
 
 /// How a Y'CbCr frame's code values map to R'G'B'.
