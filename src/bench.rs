@@ -76,13 +76,13 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     } else {
         args.e2e_sizes.clone()
     };
-    for size in sizes {
-        end_to_end(&ctx, args, size, chosen, &dir)?;
-    }
+    let result = sizes
+        .into_iter()
+        .try_for_each(|size| end_to_end(&ctx, args, size, chosen, &dir));
     if args.work_dir.is_none() {
         let _ = std::fs::remove_dir_all(&dir);
     }
-    Ok(())
+    result
 }
 
 /// Renders a generated clip of `size` to half-SBS with its pre-rendered depth, then runs
