@@ -757,15 +757,9 @@ impl Encoder {
         pts_nanos: u64,
         duration_nanos: Option<u64>,
     ) -> Result<(), EncodeError> {
-        self.check_bus()?;
-        let mut buffer = self
-            .pool
-            .acquire_buffer(None)
-            .map_err(|flow| self.flow_error(flow))?;
+        let mut buffer = self.frame_buffer()?;
         {
             let b = buffer.get_mut().expect("a pooled buffer is ours alone");
-            b.set_pts(gst::ClockTime::from_nseconds(pts_nanos));
-            b.set_duration(duration_nanos.map(gst::ClockTime::from_nseconds));
             let mut map = b.map_writable().expect("a pooled buffer maps");
             let len = map.len();
             match self.input {
@@ -782,6 +776,31 @@ impl Encoder {
                     }
                 }
             }
+        }
+        self.push_frame_buffer(buffer, pts_nanos, duration_nanos)
+    }
+
+    /// An unused frame buffer from the encoder's pool, one whole frame in the `input()`
+    /// format, to be filled and given to [`Self::push_frame_buffer`] (from any thread).
+    pub fn frame_buffer(&self) -> Result<gst::Buffer, EncodeError> {
+        self.check_bus()?;
+        self.pool
+            .acquire_buffer(None)
+            .map_err(|flow| self.flow_error(flow))
+    }
+
+    /// Pushes a filled buffer from [`Self::frame_buffer`].
+    pub fn push_frame_buffer(
+        &mut self,
+        mut buffer: gst::Buffer,
+        pts_nanos: u64,
+        duration_nanos: Option<u64>,
+    ) -> Result<(), EncodeError> {
+        self.check_bus()?;
+        {
+            let b = buffer.make_mut();
+            b.set_pts(gst::ClockTime::from_nseconds(pts_nanos));
+            b.set_duration(duration_nanos.map(gst::ClockTime::from_nseconds));
         }
         self.video
             .push_buffer(buffer)

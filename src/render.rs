@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 
-use crate::cpu::{CpuComposer, CpuJob, CpuPipeline, CpuWarper, DepthFormat};
+use crate::cpu::{CpuComposer, CpuJob, CpuOutput, CpuPipeline, CpuWarper, DepthFormat};
 use crate::decode::{ColourConvert, DecodeOptions, Decoder};
 use crate::depth::estimate::{self, EstimateOptions, Estimated};
 use crate::depth::{self, DepthScan, DepthStream};
@@ -542,11 +542,23 @@ impl CpuStream {
                 .as_secs_f64();
             spans.add("CPU warp + compose", finished.started, finished.ended);
             let t = Instant::now();
-            self.encoder
-                .push_video(&finished.out, self.stride, finished.pts, finished.duration)?;
+            match finished.out {
+                CpuOutput::Encoder(buffer) => {
+                    self.encoder
+                        .push_frame_buffer(buffer, finished.pts, finished.duration)?;
+                }
+                CpuOutput::Bytes(bytes) => {
+                    self.encoder.push_video(
+                        &bytes,
+                        self.stride,
+                        finished.pts,
+                        finished.duration,
+                    )?;
+                    self.free_frames.push(bytes);
+                }
+            }
             stages.encoder += t.elapsed().as_secs_f64();
             spans.add("hand to the encoder", t, Instant::now());
-            self.free_frames.push(finished.out);
             self.free_depth.extend(finished.spare_depth);
         }
     }
@@ -1107,7 +1119,13 @@ pub fn render(
                     params: frame_params(&stereo, &range, size, work, depth_size),
                     pts,
                     duration: dur,
-                    out: cpu.free_frames.pop().unwrap_or_default(),
+                    // I420 video is composed straight into the encoder's buffer.
+                    out: match cpu.encoder.input() {
+                        FrameInput::I420(_) => CpuOutput::Encoder(cpu.encoder.frame_buffer()?),
+                        FrameInput::Rgba => {
+                            CpuOutput::Bytes(cpu.free_frames.pop().unwrap_or_default())
+                        }
+                    },
                 };
                 cpu.pipeline.submit(job)?;
                 stages.cpu_wait += t.elapsed().as_secs_f64();

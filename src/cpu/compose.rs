@@ -91,8 +91,25 @@ impl CpuComposer {
         input: impl Into<FrameIn<'a>>,
         frame: &mut Vec<u8>,
     ) {
-        assert_eq!(warper.work_size(), self.eye, "eye size changed");
         frame.resize(self.frame_len, 0);
+        self.compose_to(warper, input, frame);
+    }
+
+    /// Bytes of one composed frame.
+    pub fn frame_len(&self) -> usize {
+        self.frame_len
+    }
+
+    /// [`Self::compose`] into `frame`, exactly [`Self::frame_len`] bytes: the encoder's own
+    /// frame buffer, so the frame is not copied again on its way.
+    pub fn compose_to<'a>(
+        &self,
+        warper: &CpuWarper,
+        input: impl Into<FrameIn<'a>>,
+        frame: &mut [u8],
+    ) {
+        assert_eq!(warper.work_size(), self.eye, "eye size changed");
+        assert_eq!(frame.len(), self.frame_len, "frame buffer size");
         let input: FrameIn<'_> = input.into();
         let (left, right) = warper.views(input);
         let pool = warper.pool();

@@ -21,13 +21,22 @@ pub struct Job {
     pub params: FrameParams,
     pub pts: u64,
     pub duration: Option<u64>,
-    /// A buffer to compose into (recycled from an earlier `Finished`).
-    pub out: Vec<u8>,
+    /// Where to compose.
+    pub out: Output,
+}
+
+/// Where a frame is composed.
+pub enum Output {
+    /// The encoder's own frame buffer (I420 video), pushed as it is.
+    Encoder(gstreamer::Buffer),
+    /// Bytes the render loop copies on (stills and RGBA), recycled from an earlier
+    /// `Finished`.
+    Bytes(Vec<u8>),
 }
 
 /// One warped and composed frame, in the encoder's format.
 pub struct Finished {
-    pub out: Vec<u8>,
+    pub out: Output,
     pub pts: u64,
     pub duration: Option<u64>,
     /// When the warp of this frame started and ended (for the trace and stage times).
@@ -66,7 +75,16 @@ impl CpuPipeline {
                         &job.params,
                     );
                     let mut out = job.out;
-                    composer.compose_into(&warper, &pixels, &mut out);
+                    match &mut out {
+                        Output::Encoder(buffer) => {
+                            let mut map = buffer
+                                .get_mut()
+                                .and_then(|b| b.map_writable().ok())
+                                .expect("a fresh pooled buffer is ours alone and maps");
+                            composer.compose_to(&warper, &pixels, &mut map);
+                        }
+                        Output::Bytes(bytes) => composer.compose_into(&warper, &pixels, bytes),
+                    }
                     drop(job.frame);
                     let finished = Finished {
                         out,
