@@ -78,7 +78,8 @@ pub fn colour_clip(
     run_launch(&d)
 }
 
-/// 8-bit grey depth clip (lossless H.264 where libav is there): a moving ball (near) over a vertical gradient.
+/// 8-bit grey depth clip (lossless H.264 where libav is there): a moving ball (near) over
+/// a vertical gradient.
 pub fn depth_clip(
     path: &Path,
     (w, h): (u32, u32),
