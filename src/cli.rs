@@ -497,6 +497,10 @@ pub struct BenchArgs {
     /// --e2e-size 3840x2160). Default: 1920x1080.
     #[arg(long = "e2e-size", value_name = "WxH", value_parser = parse_size)]
     pub e2e_sizes: Vec<(u32, u32)>,
+    /// Render and baseline runs per size, alternated; the run with the median ratio is
+    /// reported, and every run's times are listed.
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=50))]
+    pub e2e_runs: u32,
     /// Video encoder of the end-to-end render and of its decode+encode-only baseline
     /// alike (as render's --encoder; both use its resolved element).
     #[arg(long, value_enum, default_value_t = VideoEncoder::Auto)]

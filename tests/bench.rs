@@ -23,6 +23,8 @@ fn bench_renders_each_size_against_its_baseline() {
             "64x48",
             "--e2e-size",
             "96x64",
+            "--e2e-runs",
+            "2",
             "--work-dir",
         ])
         .arg(&dir)
@@ -57,6 +59,15 @@ fn bench_renders_each_size_against_its_baseline() {
         2,
         "{stdout}"
     );
+    // Two alternated runs per size, each listed with its own ratio.
+    let runs: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("runs (render/baseline, alternated"))
+        .collect();
+    assert_eq!(runs.len(), 2, "{stdout}");
+    for line in runs {
+        assert_eq!(line.matches("x, ").count() + 1, 2, "{line}");
+    }
 }
 
 #[test]
