@@ -588,6 +588,9 @@ impl Spans {
 /// dominates is the one that sets the speed.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct StageTimes {
+    /// Waiting, before the first frame, for the depth scan to finish (none when it came
+    /// from the cache): the one part a re-render of the clip does not pay.
+    pub scan: f64,
     pub decoder: f64,
     pub depth: f64,
     /// `--warp-device cpu`: warping and composing (on the CPU warp's threads, alongside
@@ -601,6 +604,9 @@ pub struct StageTimes {
 
 impl std::fmt::Display for StageTimes {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.scan >= 0.005 {
+            write!(f, "waiting for the depth scan {:.2} s, ", self.scan)?;
+        }
         write!(
             f,
             "waiting for decoded frames {:.2} s, depth {:.2} s, ",
@@ -824,12 +830,14 @@ pub fn render(
     )?;
     let job = &resolved.job;
     let depth_path = resolved.path.clone();
+    let scan_started = Instant::now();
     let scan = match early_scan {
         Some((path, Ok(thread))) if path == depth_path => thread
             .join()
             .map_err(|_| anyhow::anyhow!("the depth scan thread panicked"))??,
         _ => DepthScan::run_cached(&depth_path, job.depth_rgb, &job.estimate)?,
     };
+    let scan_wait = scan_started.elapsed().as_secs_f64();
     log::info!(
         "depth {}: {}x{}, {} frame(s), values {}..{}",
         depth_path.display(),
@@ -1017,7 +1025,10 @@ pub fn render(
     let mut range_start: Option<u64> = None;
     let mut range_end = 0u64;
     let mut done = 0u64;
-    let mut stages = StageTimes::default();
+    let mut stages = StageTimes {
+        scan: scan_wait,
+        ..Default::default()
+    };
 
     while frames_wanted.is_none_or(|n| done < n) {
         if cancel.is_cancelled() {
@@ -1224,4 +1235,32 @@ fn rebase(mut buf: gstreamer::Buffer, origin: u64) -> gstreamer::Buffer {
     }
     b.set_dts(gstreamer::ClockTime::NONE);
     buf
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StageTimes;
+
+    #[test]
+    fn the_scan_wait_is_shown_only_when_a_render_paid_for_it() {
+        let cached = StageTimes {
+            decoder: 0.07,
+            cpu_warp: 9.2,
+            ..Default::default()
+        };
+        let first = StageTimes {
+            scan: 0.37,
+            ..cached
+        };
+        assert!(
+            first.to_string().starts_with(
+                "waiting for the depth scan 0.37 s, waiting for decoded frames 0.07 s"
+            )
+        );
+        assert!(
+            cached
+                .to_string()
+                .starts_with("waiting for decoded frames 0.07 s")
+        );
+    }
 }
