@@ -102,6 +102,9 @@ impl PixelFormat {
         match (self, decoded) {
             (PixelFormat::Depth, Some("I420")) => &[F::I420],
             (PixelFormat::Depth, Some("NV12")) => &[F::Nv12],
+            // 10-bit 4:2:0 depth: its luma too, widened by `Frame::grey10`.
+            (PixelFormat::Depth, Some("I420_10LE")) => &[F::I42010le],
+            (PixelFormat::Depth, Some("P010_10LE")) => &[F::P01010le],
             (PixelFormat::Depth, _) => &[F::Gray16Le, F::Gray8],
             (PixelFormat::Native, Some("I420_10LE")) => &[F::I42010le],
             // Hardware decoders' 10-bit output (NVDEC, VA-API): read as it is, where
@@ -120,7 +123,14 @@ impl PixelFormat {
         match self {
             PixelFormat::Rgba => &[F::Rgba],
             PixelFormat::Gray16 => &[F::Gray16Le],
-            PixelFormat::Depth => &[F::Gray16Le, F::Gray8, F::I420, F::Nv12],
+            PixelFormat::Depth => &[
+                F::Gray16Le,
+                F::Gray8,
+                F::I420,
+                F::Nv12,
+                F::I42010le,
+                F::P01010le,
+            ],
             PixelFormat::Native => &[F::I420, F::Nv12, F::I42010le, F::P01010le, F::Rgba],
         }
     }
@@ -161,6 +171,22 @@ impl Frame {
             }),
             _ => None,
         }
+    }
+
+    /// 10-bit grey in plane 0 (from `PixelFormat::Depth` on a 10-bit source): the luma
+    /// of 10-bit 4:2:0 video, in the low (I420_10LE) or high (P010) bits of each sample.
+    pub fn grey10(&self) -> Option<Grey10> {
+        use gst_video::VideoFormat as F;
+        let high_bits = match self.frame.format() {
+            F::I42010le => false,
+            F::P01010le => true,
+            _ => return None,
+        };
+        let range = match self.frame.info().colorimetry().range() {
+            gst_video::VideoColorRange::Range0_255 => Grey8Range::Full,
+            _ => Grey8Range::Limited,
+        };
+        Some(Grey10 { high_bits, range })
     }
 
     /// The pixels in whichever format was negotiated (see `PixelFormat::Native`).
@@ -243,6 +269,48 @@ impl Grey8Range {
             t
         };
         match self {
+            Grey8Range::Full => &FULL,
+            Grey8Range::Limited => &LIMITED,
+        }
+    }
+}
+
+/// How 10-bit grey is stored: which bits of each little-endian u16, and its range
+/// (limited: black 64, white 940).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Grey10 {
+    pub high_bits: bool,
+    pub range: Grey8Range,
+}
+
+impl Grey10 {
+    /// The 10-bit value in a stored sample.
+    #[inline]
+    pub fn value(self, stored: u16) -> u16 {
+        if self.high_bits {
+            stored >> 6
+        } else {
+            stored & 0x3FF
+        }
+    }
+
+    /// The table from 10-bit values to full-range 16-bit ones: v * 65535 / 1023, or
+    /// (v - 64) * 65535 / 876 for limited range, rounded and clamped.
+    pub fn to_16(self) -> &'static [u16; 1024] {
+        const fn table(black: i64, span: i64) -> [u16; 1024] {
+            let mut t = [0u16; 1024];
+            let mut i = 0;
+            while i < 1024 {
+                let v = (i as i64 - black) * 65535;
+                let r = if v <= 0 { 0 } else { (v + span / 2) / span };
+                t[i] = if r > 65535 { 65535 } else { r as u16 };
+                i += 1;
+            }
+            t
+        }
+        static FULL: [u16; 1024] = table(0, 1023);
+        static LIMITED: [u16; 1024] = table(64, 876);
+        match self.range {
             Grey8Range::Full => &FULL,
             Grey8Range::Limited => &LIMITED,
         }
@@ -979,5 +1047,43 @@ mod tests {
                 .for_decoded(Some("Y42B"))
                 .contains(&F::Rgba)
         );
+    }
+
+    #[test]
+    fn ten_bit_grey_widens_to_the_full_sixteen_bits() {
+        let low = Grey10 {
+            high_bits: false,
+            range: Grey8Range::Limited,
+        };
+        let high = Grey10 {
+            high_bits: true,
+            range: Grey8Range::Full,
+        };
+        assert_eq!(
+            (low.value(0xFC00 | 700), high.value(700 << 6 | 0x3F)),
+            (700, 700)
+        );
+        let limited = low.to_16();
+        // Black and white of limited range, the middle, and clamping outside them.
+        assert_eq!(
+            [
+                limited[0],
+                limited[64],
+                limited[502],
+                limited[940],
+                limited[1023]
+            ],
+            [0, 0, 32768, 65535, 65535]
+        );
+        let full = high.to_16();
+        assert_eq!([full[0], full[512], full[1023]], [0, 32800, 65535]);
+        assert!(limited.windows(2).all(|p| p[0] <= p[1]), "never decreases");
+        for depth in ["I420_10LE", "P010_10LE"] {
+            assert_eq!(
+                PixelFormat::Depth.for_decoded(Some(depth)).len(),
+                1,
+                "{depth}"
+            );
+        }
     }
 }

@@ -1211,3 +1211,90 @@ fn ten_bit_depth_video_keeps_its_bits_as_16_bit_grey() {
         "values are 8-bit ones widened: {values:?}"
     );
 }
+
+#[test]
+fn ten_bit_depth_video_is_read_as_decoded_and_renders_like_its_16_bit_twin() {
+    use gstreamer_video as gst_video;
+    use stereosplat::depth::DepthScan;
+    let dir = common::work_dir("e2e_depth10");
+    let input = sample(&dir);
+    // 10-bit limited-range luma (64..940) over the frame, moving with time, and its
+    // twin in 16-bit grey: (v - 64) * 65535 / 876, rounded, as a 10-bit depth should read.
+    let luma =
+        |i: u64, x: u32, y: u32| -> u16 { 64 + ((x * 7 + y * 5 + i as u32 * 11) % 877) as u16 };
+    let widened = |v: u16| -> u16 { (((u32::from(v) - 64) * 65535 + 438) / 876) as u16 };
+    let caps = |format| {
+        gst_video::VideoInfo::builder(format, W, H)
+            .fps(gstreamer::Fraction::new(24, 1))
+            .build()
+            .unwrap()
+            .to_caps()
+            .unwrap()
+    };
+    let ffv1 = |path: &Path| {
+        format!(
+            "avenc_ffv1 ! matroskamux ! filesink location=\"{}\"",
+            path.display()
+        )
+    };
+    let (ten, twin) = (dir.join("depth10.mkv"), dir.join("depth16.mkv"));
+    let (cw, ch) = (W.div_ceil(2), H.div_ceil(2));
+    stereosplat::synth::write_frames(
+        &caps(gst_video::VideoFormat::I42010le),
+        &ffv1(&ten),
+        (0..FRAMES).map(|i| {
+            let mut f: Vec<u8> = (0..H)
+                .flat_map(|y| (0..W).map(move |x| (x, y)))
+                .flat_map(|(x, y)| luma(i, x, y).to_le_bytes())
+                .collect();
+            f.extend((0..2 * cw * ch).flat_map(|_| 512u16.to_le_bytes()));
+            f
+        }),
+        24,
+    )
+    .unwrap();
+    stereosplat::synth::write_frames(
+        &caps(gst_video::VideoFormat::Gray16Le),
+        &ffv1(&twin),
+        (0..FRAMES).map(|i| {
+            (0..H)
+                .flat_map(|y| (0..W).map(move |x| (x, y)))
+                .flat_map(|(x, y)| widened(luma(i, x, y)).to_le_bytes())
+                .collect()
+        }),
+        24,
+    )
+    .unwrap();
+
+    // Read as decoded, not through videoconvert's grey conversion.
+    let mut dec = Decoder::open(&ten, PixelFormat::Depth, &DecodeOptions::default()).unwrap();
+    let frame = dec.next_frame().unwrap().unwrap();
+    assert!(frame.grey10().is_some(), "10-bit luma as decoded");
+    let (a, b) = (
+        DepthScan::run(&ten, false).unwrap(),
+        DepthScan::run(&twin, false).unwrap(),
+    );
+    assert_eq!((a.min, a.min_nonzero, a.max), (b.min, b.min_nonzero, b.max));
+    assert_eq!((a.min, a.max), (0, 65535));
+
+    let mut outputs = Vec::new();
+    for (depth, name) in [(&ten, "ten.mkv"), (&twin, "twin.mkv")] {
+        for device in [WarpDevice::Gpu, WarpDevice::Cpu] {
+            let out = dir.join(format!("{device:?}_{name}"));
+            let mut j = job(&input, out.clone(), Layout::Sbs);
+            j.depth = Some(depth.clone());
+            j.warp_device = device;
+            j.encode.crf = 0;
+            render(common::gpu(), &j, &mut Silent, &Cancel::default()).unwrap();
+            outputs.push(decode_all(&out));
+        }
+    }
+    // Same depth values, so the same frames, on either warp.
+    for (ten, twin) in outputs[..2].iter().zip(&outputs[2..]) {
+        assert_eq!(ten.frames.len(), FRAMES as usize);
+        assert!(
+            ten.frames == twin.frames,
+            "the 10-bit depth renders like its twin"
+        );
+    }
+}

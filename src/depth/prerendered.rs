@@ -99,7 +99,9 @@ pub struct DepthScan {
 // 3: the luma of 8-bit 4:2:0 depth video is read directly and expanded from limited
 //    range, whatever its colour matrix (GStreamer's grey conversion expanded it for
 //    BT.709 only).
-const SCAN_CACHE_VERSION: u32 = 3;
+// 4: the luma of 10-bit 4:2:0 depth video is read directly and widened to 16 bits
+//    (GStreamer's grey conversion rounded it slightly differently).
+const SCAN_CACHE_VERSION: u32 = 4;
 
 impl DepthScan {
     /// [`Self::run`], remembered in the depth cache (`--cache-dir`; not with
@@ -375,9 +377,27 @@ fn pixel_format(rgb: bool) -> PixelFormat {
 }
 
 /// (min, min above 0, max) of a depth frame's values: 16-bit grey (8-bit grey as v * 257,
-/// expanded to full range first), or R * 256 + B of the toolbox's RGB encoding.
+/// expanded to full range first; 10-bit luma widened), or R * 256 + B of the toolbox's
+/// RGB encoding.
 fn value_range(f: &Frame, rgb: bool) -> (u16, u16, u16) {
     let (w, stride) = (f.width() as usize, f.stride_bytes() as usize);
+    if let (false, Some(grey)) = (rgb, f.grey10()) {
+        // As for 8-bit below: the table never decreases, so the extremes of the stored
+        // values give the extremes of the widened ones.
+        let table = grey.to_16();
+        let zero_top = table.iter().rposition(|&v| v == 0).unwrap_or(0) as u16;
+        let (mut lo, mut hi, mut lo_above) = (1023u16, 0u16, 1023u16);
+        for row in f.data().chunks(stride).take(f.height() as usize) {
+            for px in row[..w * 2].chunks_exact(2) {
+                let v = grey.value(u16::from_le_bytes([px[0], px[1]])).min(1023);
+                lo = lo.min(v);
+                hi = hi.max(v);
+                lo_above = lo_above.min(if v > zero_top { v } else { 1023 });
+            }
+        }
+        let wide = |v: u16| table[usize::from(v)];
+        return (wide(lo), wide(lo_above), wide(hi));
+    }
     let grey8 = f.grey8();
     let bpp = match (rgb, grey8) {
         (true, _) => 4,
@@ -602,6 +622,28 @@ impl DepthStream {
                 video_frames: index + 1,
                 video_secs: pts_nanos as f64 / 1e9,
             });
+        }
+        if let Some(grey) = frame.grey10() {
+            // 10-bit luma widened to 16-bit grey, for either warp.
+            let (w, h) = (frame.width() as usize, frame.height() as usize);
+            if changed || self.converted_8bit != Some(false) {
+                self.converted_8bit = Some(false);
+                self.converted.resize(w * h * 2, 0);
+                let table = grey.to_16();
+                let rows = frame.data().chunks(frame.stride_bytes() as usize);
+                for (out, row) in self.converted.chunks_exact_mut(w * 2).zip(rows) {
+                    for (o, px) in out.chunks_exact_mut(2).zip(row[..w * 2].chunks_exact(2)) {
+                        let v = grey.value(u16::from_le_bytes([px[0], px[1]])).min(1023);
+                        o.copy_from_slice(&table[usize::from(v)].to_le_bytes());
+                    }
+                }
+            }
+            let pixels = DepthPixels {
+                data: &self.converted,
+                stride: (w * 2) as u32,
+                gray8: false,
+            };
+            return Ok((pixels, changed));
         }
         let Some(range) = frame.grey8() else {
             let pixels = DepthPixels {
