@@ -1197,13 +1197,17 @@ fn ten_bit_depth_video_keeps_its_bits_as_16_bit_grey() {
     let mut dec = Decoder::open(&depth, PixelFormat::Depth, &DecodeOptions::default()).unwrap();
     assert_eq!(dec.info().source_bits, 10);
     let frame = dec.next_frame().unwrap().expect("frame");
-    // Not narrowed to 8-bit luma: videoconvert gives 16-bit grey.
+    // Not narrowed to 8-bit luma: the 10-bit luma as decoded, widened to 16 bits.
     assert_eq!(frame.grey8(), None);
+    let grey = frame.grey10().expect("10-bit luma as decoded");
     let stride = frame.stride_bytes() as usize;
     let values: std::collections::BTreeSet<u16> = (0..36usize)
         .flat_map(|y| {
             let row = &frame.data()[y * stride..];
-            (0..64usize).map(move |x| u16::from_le_bytes([row[2 * x], row[2 * x + 1]]))
+            (0..64usize).map(move |x| {
+                let stored = u16::from_le_bytes([row[2 * x], row[2 * x + 1]]);
+                grey.to_16()[usize::from(grey.value(stored))]
+            })
         })
         .collect();
     assert!(
@@ -1216,7 +1220,7 @@ fn ten_bit_depth_video_keeps_its_bits_as_16_bit_grey() {
 fn ten_bit_depth_video_is_read_as_decoded_and_renders_like_its_16_bit_twin() {
     use gstreamer_video as gst_video;
     use stereosplat::depth::DepthScan;
-    let dir = common::work_dir("e2e_depth10");
+    let dir = common::work_dir("e2e_depth10_twin");
     let input = sample(&dir);
     // 10-bit limited-range luma (64..940) over the frame, moving with time, and its
     // twin in 16-bit grey: (v - 64) * 65535 / 876, rounded, as a 10-bit depth should read.
