@@ -58,13 +58,7 @@ fn common_codecs_and_containers_decode_every_frame() {
 fn eight_bit_depth_video_and_vorbis_audio_into_mp4() {
     let dir = common::work_dir("codecs_depth8");
     let input = dir.join("clip.mkv");
-    stereosplat::synth::run_launch(&format!(
-        "videotestsrc num-buffers={FRAMES} ! video/x-raw,width={W},height={H},framerate=24/1 ! videoconvert ! \
-         video/x-raw,format=I420 ! x264enc ! h264parse ! matroskamux name=m ! filesink location=\"{}\" \
-         audiotestsrc num-buffers=20 ! audioconvert ! vorbisenc ! m.",
-        input.display()
-    ))
-    .unwrap();
+    common::h264_with_vorbis(&input, (W, H), FRAMES);
     stereosplat::synth::depth_clip(&dir.join("clip_depth.mp4"), (W, H), FRAMES, 24).unwrap();
     let out = dir.join("out.mp4");
     let job = RenderJob {
@@ -79,19 +73,7 @@ fn eight_bit_depth_video_and_vorbis_audio_into_mp4() {
         report.audio,
         "vorbis cannot go into mp4 as is: it must be re-encoded, not dropped"
     );
-    let dec = Decoder::open(
-        &out,
-        PixelFormat::Rgba,
-        &DecodeOptions {
-            with_audio: true,
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    let caps = dec.audio_caps().expect("audio in the output");
-    let s = caps.structure(0).unwrap();
-    assert_eq!(s.name(), "audio/mpeg");
-    assert_eq!(s.get::<i32>("mpegversion").unwrap(), 4, "AAC: {caps}");
+    common::open_with_aac(&out);
 }
 
 /// Whether GStreamer here has a usable hardware H.264 encoder (then `auto` picks it).

@@ -8,7 +8,6 @@ mod common;
 
 use gstreamer as gst;
 
-use stereosplat::decode::{DecodeOptions, Decoder, PixelFormat};
 use stereosplat::layout::Layout;
 use stereosplat::progress::Silent;
 use stereosplat::render::{Cancel, RenderJob, render};
@@ -21,14 +20,8 @@ const FRAMES: u64 = 8;
 fn renders_with_openh264_and_another_aac_encoder() {
     let dir = common::work_dir("without_libav");
     let input = dir.join("clip.mkv");
-    // Made while libav is still there: Vorbis audio, which MP4 cannot take as it is.
-    stereosplat::synth::run_launch(&format!(
-        "videotestsrc num-buffers={FRAMES} ! video/x-raw,width={W},height={H},framerate=24/1 ! videoconvert ! \
-         video/x-raw,format=I420 ! x264enc ! h264parse ! matroskamux name=m ! filesink location=\"{}\" \
-         audiotestsrc num-buffers=20 ! audioconvert ! vorbisenc ! m.",
-        input.display()
-    ))
-    .unwrap();
+    // Made while libav is still there.
+    common::h264_with_vorbis(&input, (W, H), FRAMES);
     // Any clip serves as depth here; lossless H.264 (`synth::depth_clip`) is a profile
     // (High 4:4:4) that only libav decodes.
     stereosplat::synth::colour_clip(&dir.join("clip_depth.mp4"), (W, H), FRAMES, 24, false)
@@ -58,19 +51,7 @@ fn renders_with_openh264_and_another_aac_encoder() {
         "the Vorbis track must be re-encoded with {aac}"
     );
 
-    let mut dec = Decoder::open(
-        &out,
-        PixelFormat::Rgba,
-        &DecodeOptions {
-            with_audio: true,
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    let caps = dec.audio_caps().expect("audio in the output");
-    let s = caps.structure(0).unwrap();
-    assert_eq!(s.name(), "audio/mpeg");
-    assert_eq!(s.get::<i32>("mpegversion").unwrap(), 4, "AAC: {caps}");
+    let mut dec = common::open_with_aac(&out);
     let mut n = 0;
     while dec.next_frame().unwrap().is_some() {
         n += 1;

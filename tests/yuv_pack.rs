@@ -341,10 +341,6 @@ fn the_cpu_warp_converts_i420_and_nv12_like_the_shader() {
 fn ten_bit_planes_become_the_cpu_conversions_colours_on_the_gpu() {
     // yuv_unpack.wgsl reads 10-bit I420 as the CPU conversion does: samples / 4 as
     // 8-bit code values, two extra bits kept; random samples, odd size.
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(2)
-        .build()
-        .unwrap();
     let (w, h) = (21usize, 7usize);
     let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
     let sample = |i: usize| (i.wrapping_mul(2654435761) >> 7) as u16 % 1024;
@@ -361,12 +357,7 @@ fn ten_bit_planes_become_the_cpu_conversions_colours_on_the_gpu() {
             full_range: false,
         },
     };
-    let gpu = unpack(&pixels, (w as u32, h as u32));
-    let mut cpu = Vec::new();
-    stereosplat::cpu::yuv_to_rgba(&pixels, (w as u32, h as u32), &mut cpu, &pool);
-    let cpu: &[u8] = bytemuck::cast_slice(&cpu);
-    let worst = gpu.iter().zip(cpu).map(|(a, b)| a.abs_diff(*b)).max();
-    assert!(worst <= Some(1), "shader and CPU differ by {worst:?}");
+    shader_matches_cpu(&pixels, (w as u32, h as u32));
 }
 
 #[test]
@@ -374,10 +365,6 @@ fn p010_planes_become_the_cpu_conversions_colours_on_the_gpu() {
     // yuv_unpack.wgsl reads P010 (hardware decoders' 10-bit output: interleaved chroma,
     // 10 bits at the top of each u16) as the CPU conversion does; random samples, odd
     // size, rows wider than the picture.
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(2)
-        .build()
-        .unwrap();
     let (w, h) = (19usize, 9usize);
     let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
     let sample = |i: usize| ((i.wrapping_mul(2654435761) >> 9) as u16 % 1024) << 6;
@@ -395,12 +382,23 @@ fn p010_planes_become_the_cpu_conversions_colours_on_the_gpu() {
             full_range: false,
         },
     };
-    let gpu = unpack(&pixels, (w as u32, h as u32));
-    let mut cpu = Vec::new();
-    stereosplat::cpu::yuv_to_rgba(&pixels, (w as u32, h as u32), &mut cpu, &pool);
-    let cpu: &[u8] = bytemuck::cast_slice(&cpu);
-    let worst = gpu.iter().zip(cpu).map(|(a, b)| a.abs_diff(*b)).max();
-    assert!(worst <= Some(1), "shader and CPU differ by {worst:?}");
+    let cpu = shader_matches_cpu(&pixels, (w as u32, h as u32));
     // Not a trivial picture: the colours vary.
     assert!(cpu.chunks_exact(4).any(|px| px != &cpu[..4]));
+}
+
+/// `yuv_unpack.wgsl`'s RGBA for `pixels`, checked to be the CPU conversion's within one
+/// level; returns the CPU's.
+fn shader_matches_cpu(pixels: &FramePixels<'_>, size: (u32, u32)) -> Vec<u8> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
+    let gpu = unpack(pixels, size);
+    let mut cpu = Vec::new();
+    stereosplat::cpu::yuv_to_rgba(pixels, size, &mut cpu, &pool);
+    let cpu: Vec<u8> = bytemuck::cast_slice(&cpu).to_vec();
+    let worst = gpu.iter().zip(&cpu).map(|(a, b)| a.abs_diff(*b)).max();
+    assert!(worst <= Some(1), "shader and CPU differ by {worst:?}");
+    cpu
 }

@@ -55,3 +55,33 @@ pub fn work_dir(name: &str) -> PathBuf {
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_stereosplat")
 }
+
+/// An H.264 clip in Matroska with Vorbis audio, which MP4 cannot take as it is.
+pub fn h264_with_vorbis(path: &std::path::Path, (w, h): (u32, u32), frames: u64) {
+    stereosplat::synth::run_launch(&format!(
+        "videotestsrc num-buffers={frames} ! video/x-raw,width={w},height={h},framerate=24/1 ! videoconvert ! \
+         video/x-raw,format=I420 ! x264enc ! h264parse ! matroskamux name=m ! filesink location=\"{}\" \
+         audiotestsrc num-buffers=20 ! audioconvert ! vorbisenc ! m.",
+        path.display()
+    ))
+    .unwrap_or_else(|e| panic!("cannot make {}: {e}", path.display()));
+}
+
+/// Opens `path` with its audio and checks that the audio is AAC.
+pub fn open_with_aac(path: &std::path::Path) -> stereosplat::decode::Decoder {
+    use stereosplat::decode::{DecodeOptions, Decoder, PixelFormat};
+    let dec = Decoder::open(
+        path,
+        PixelFormat::Rgba,
+        &DecodeOptions {
+            with_audio: true,
+            ..Default::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let caps = dec.audio_caps().expect("audio in the output");
+    let s = caps.structure(0).unwrap();
+    assert_eq!(s.name(), "audio/mpeg");
+    assert_eq!(s.get::<i32>("mpegversion").unwrap(), 4, "AAC: {caps}");
+    dec
+}
