@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use super::estimate::{self, EstimateOptions};
 use super::onnx;
 use crate::decode::{
-    DecodeError, DecodeOptions, Decoder, Frame, Grey8Range, PixelFormat, StreamInfo,
+    DecodeError, DecodeOptions, Decoder, Frame, Grey8Range, Grey10, PixelFormat, StreamInfo,
 };
 use crate::gpu::{DepthKind, DepthRange};
 
@@ -516,6 +516,13 @@ pub struct DepthStream {
     converted_8bit: Option<bool>,
 }
 
+/// How the luma of depth video becomes the values the warps read.
+#[derive(Clone, Copy)]
+enum Widen {
+    Eight(Grey8Range),
+    Ten(Grey10),
+}
+
 /// A depth frame as the warp takes it: 16-bit grey (little endian), 8-bit grey (only
 /// when asked for, standing for v * 257), or RGBA for the toolbox's RGB encoding; rows
 /// `stride` bytes apart.
@@ -623,61 +630,51 @@ impl DepthStream {
                 video_secs: pts_nanos as f64 / 1e9,
             });
         }
-        if let Some(grey) = frame.grey10() {
-            // 10-bit luma widened to 16-bit grey, for either warp.
-            let (w, h) = (frame.width() as usize, frame.height() as usize);
-            if changed || self.converted_8bit != Some(false) {
-                self.converted_8bit = Some(false);
-                self.converted.resize(w * h * 2, 0);
-                let table = grey.to_16();
-                let rows = frame.data().chunks(frame.stride_bytes() as usize);
-                for (out, row) in self.converted.chunks_exact_mut(w * 2).zip(rows) {
-                    for (o, px) in out.chunks_exact_mut(2).zip(row[..w * 2].chunks_exact(2)) {
-                        let v = grey.value(u16::from_le_bytes([px[0], px[1]])).min(1023);
-                        o.copy_from_slice(&table[usize::from(v)].to_le_bytes());
-                    }
-                }
+        // Depth the warps read as decoded: 16-bit grey, RGBA, or full-range 8-bit grey
+        // where the warp takes 8 bits. The rest is converted below.
+        let widen = match (frame.grey10(), frame.grey8()) {
+            (Some(ten), _) => Widen::Ten(ten),
+            (None, Some(range)) if !(keep_8bit && range == Grey8Range::Full) => Widen::Eight(range),
+            (None, eight) => {
+                let pixels = DepthPixels {
+                    data: frame.data(),
+                    stride: frame.stride_bytes(),
+                    gray8: eight.is_some(),
+                };
+                return Ok((pixels, changed));
             }
-            let pixels = DepthPixels {
-                data: &self.converted,
-                stride: (w * 2) as u32,
-                gray8: false,
-            };
-            return Ok((pixels, changed));
-        }
-        let Some(range) = frame.grey8() else {
-            let pixels = DepthPixels {
-                data: frame.data(),
-                stride: frame.stride_bytes(),
-                gray8: false,
-            };
-            return Ok((pixels, changed));
         };
-        if keep_8bit && range == Grey8Range::Full {
-            let pixels = DepthPixels {
-                data: frame.data(),
-                stride: frame.stride_bytes(),
-                gray8: true,
-            };
-            return Ok((pixels, changed));
-        }
-        // Video luma expanded to full range, and for the GPU's 16-bit texture widened:
-        // v * 257 spans the same 0..65535 as 16-bit grey of the same source.
+        // Video luma expanded to full range (8-bit, for the CPU warp), or widened to 16
+        // bits: 8-bit as v * 257, which spans the same 0..65535 as 16-bit grey of the same
+        // source, and 10-bit through its table.
+        let gray8 = keep_8bit && matches!(widen, Widen::Eight(_));
         let (w, h) = (frame.width() as usize, frame.height() as usize);
-        let bytes = if keep_8bit { 1 } else { 2 };
-        if changed || self.converted_8bit != Some(keep_8bit) {
-            self.converted_8bit = Some(keep_8bit);
+        let bytes = if gray8 { 1 } else { 2 };
+        if changed || self.converted_8bit != Some(gray8) {
+            self.converted_8bit = Some(gray8);
             self.converted.resize(w * h * bytes, 0);
-            let full = range.to_full();
             let rows = frame.data().chunks(frame.stride_bytes() as usize);
             for (out, row) in self.converted.chunks_exact_mut(w * bytes).zip(rows) {
-                if keep_8bit {
-                    for (o, &v) in out.iter_mut().zip(&row[..w]) {
-                        *o = full[usize::from(v)];
+                match widen {
+                    Widen::Eight(range) if gray8 => {
+                        let full = range.to_full();
+                        for (o, &v) in out.iter_mut().zip(&row[..w]) {
+                            *o = full[usize::from(v)];
+                        }
                     }
-                } else {
-                    for (o, &v) in out.chunks_exact_mut(2).zip(&row[..w]) {
-                        o.copy_from_slice(&(u16::from(full[usize::from(v)]) * 257).to_le_bytes());
+                    Widen::Eight(range) => {
+                        let full = range.to_full();
+                        for (o, &v) in out.chunks_exact_mut(2).zip(&row[..w]) {
+                            let wide = u16::from(full[usize::from(v)]) * 257;
+                            o.copy_from_slice(&wide.to_le_bytes());
+                        }
+                    }
+                    Widen::Ten(ten) => {
+                        let table = ten.to_16();
+                        for (o, px) in out.chunks_exact_mut(2).zip(row[..w * 2].chunks_exact(2)) {
+                            let v = ten.value(u16::from_le_bytes([px[0], px[1]])).min(1023);
+                            o.copy_from_slice(&table[usize::from(v)].to_le_bytes());
+                        }
                     }
                 }
             }
@@ -685,7 +682,7 @@ impl DepthStream {
         let pixels = DepthPixels {
             data: &self.converted,
             stride: (w * bytes) as u32,
-            gray8: keep_8bit,
+            gray8,
         };
         Ok((pixels, changed))
     }
