@@ -757,7 +757,11 @@ impl Encoder {
         pts_nanos: u64,
         duration_nanos: Option<u64>,
     ) -> Result<(), EncodeError> {
-        let mut buffer = self.frame_buffer()?;
+        // The bus is checked once, when the buffer is pushed.
+        let mut buffer = self
+            .pool
+            .acquire_buffer(None)
+            .map_err(|flow| self.flow_error(flow))?;
         {
             let b = buffer.get_mut().expect("a pooled buffer is ours alone");
             let mut map = b.map_writable().expect("a pooled buffer maps");
