@@ -21,6 +21,17 @@ use crate::progress::Silent;
 use crate::render::{Cancel, RenderJob, render};
 
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
+    // The end-to-end part's codecs, checked before minutes of warp timings.
+    let chosen = if args.warp_only {
+        None
+    } else {
+        args.decoder.apply()?;
+        Some(
+            args.encoder
+                .resolve(8)
+                .map_err(|m| anyhow::anyhow!("{m}"))?,
+        )
+    };
     let ctx = GpuContext::new(&args.gpu.adapter)?;
     println!("adapter: {}", ctx.describe());
     for (size, resolution) in [
@@ -55,14 +66,10 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
             1000.0 / wall
         );
     }
-    if args.warp_only {
+    // None: --warp-only.
+    let Some(chosen) = chosen else {
         return Ok(());
-    }
-    args.decoder.apply()?;
-    let chosen = args
-        .encoder
-        .resolve(8)
-        .map_err(|m| anyhow::anyhow!("{m}"))?;
+    };
     let tmp;
     let dir: PathBuf = match &args.work_dir {
         Some(d) => d.clone(),

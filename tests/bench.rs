@@ -83,3 +83,22 @@ fn bench_refuses_odd_sizes() {
         "{stderr}"
     );
 }
+
+#[test]
+fn bench_refuses_a_missing_encoder_before_timing_anything() {
+    if stereosplat::encode::VideoEncoder::Nvenc.resolve(8).is_ok() {
+        return; // NVENC is here: nothing to refuse.
+    }
+    let run = Command::new(common::bin())
+        .args(["bench", "--encoder", "nvenc"])
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        stderr.contains("--encoder nvenc: not available"),
+        "{stderr}"
+    );
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(!stdout.contains("warp+compose"), "timed first: {stdout}");
+}
