@@ -244,7 +244,7 @@ impl ModelInput {
             enc.copy_buffer_to_buffer(&t.cues, 0, &t.readback, pixels * 12, pixels * 4);
             enc.copy_buffer_to_buffer(&t.tensor, 0, &t.previous, 0, pixels * 12);
         }
-        ctx.queue.submit([enc.finish()]);
+        let index = ctx.queue.submit([enc.finish()]);
         self.has_prev = with_cues;
 
         let slice = t.readback.slice(..);
@@ -253,12 +253,21 @@ impl ModelInput {
         slice.map_async(wgpu::MapMode::Read, move |r| {
             *done2.lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
         });
-        ctx.device.poll(wgpu::PollType::wait_indefinitely())?;
-        let mapped = done.lock().unwrap_or_else(|e| e.into_inner()).take();
-        match mapped {
-            Some(Ok(())) => {}
-            Some(Err(e)) => return Err(super::ReadbackError::Map(e.to_string())),
-            None => return Err(super::ReadbackError::Map("the map never completed".into())),
+        // Another thread polling the same device (the preview's, tests') may be the one
+        // that runs the callback, a moment after this poll returns: wait for the callback
+        // itself, as `Readback::read` does.
+        loop {
+            if let Some(mapped) = done.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                mapped.map_err(|e| super::ReadbackError::Map(e.to_string()))?;
+                break;
+            }
+            let status = ctx.device.poll(wgpu::PollType::Wait {
+                submission_index: Some(index.clone()),
+                timeout: None,
+            })?;
+            if status.is_queue_empty() {
+                std::thread::yield_now();
+            }
         }
         let out = {
             let view = slice
