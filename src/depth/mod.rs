@@ -12,6 +12,7 @@ pub mod normalize;
 pub mod onnx;
 pub mod ort_runtime;
 pub mod prerendered;
+pub mod scan;
 pub mod writer;
 
 pub use prerendered::{DepthError, DepthScan, DepthStream, Matching, find_sidecar, is_depth_file};
