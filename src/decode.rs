@@ -610,7 +610,11 @@ impl Decoder {
                 });
             };
             let half = self.info.frame_duration_nanos().unwrap_or(0) / 2;
-            if frame.pts_nanos + half >= start_nanos {
+            // An accurate seek clips the frame showing at the target to start there (a
+            // 41.67 ms frame of Matroska's millisecond timeline can become 6 ns long): one
+            // that shows for less than half a frame past the target belongs before it.
+            let end = frame.pts_nanos + frame.duration_nanos.unwrap_or(2 * half);
+            if frame.pts_nanos + half >= start_nanos && end >= start_nanos + half {
                 self.pending = Some(frame);
                 return Ok(());
             }

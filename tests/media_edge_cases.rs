@@ -327,3 +327,25 @@ fn the_audio_tail_is_collected_without_waiting_when_nothing_more_can_come() {
         }
     }
 }
+
+#[test]
+fn a_start_time_inside_a_millisecond_timestamp_starts_at_the_frame_beginning_there() {
+    let dir = common::work_dir("edge_start_ms");
+    let clip = dir.join("d.mkv");
+    // 24 fps in Matroska: frame 10 is stored at 417 ms, while 10 / 24 s is 416.67 ms,
+    // and frame 9 lasts until then. `--start 0.4166` means frame 10.
+    stereosplat::synth::depth_clip(&clip, (32, 18), 30, 24).unwrap();
+    let opts = DecodeOptions {
+        start_nanos: 416_600_000,
+        with_audio: false,
+    };
+    let mut dec = Decoder::open(&clip, PixelFormat::Depth, &opts).unwrap();
+    let mut pts = Vec::new();
+    while let Some(f) = dec.next_frame().unwrap() {
+        pts.push(f.pts_nanos);
+    }
+    // Not a 67 µs sliver of frame 9 (the seek clips it to start at the target) ahead
+    // of frame 10: that would be one frame too many.
+    assert_eq!(pts.len(), 20, "{pts:?}");
+    assert_eq!(pts[0], 417_000_000);
+}
