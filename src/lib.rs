@@ -15,6 +15,7 @@ pub mod encode;
 pub mod gpu;
 pub mod layout;
 pub mod media;
+pub mod packet_count;
 pub mod preset;
 pub mod preview;
 pub mod progress;

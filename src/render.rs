@@ -14,6 +14,7 @@ use anyhow::{Context, bail};
 use crate::cpu::{CpuComposer, CpuJob, CpuOutput, CpuPipeline, CpuWarper, DepthFormat};
 use crate::decode::{ColourConvert, DecodeOptions, Decoder};
 use crate::depth::estimate::{self, EstimateOptions, Estimated};
+use crate::depth::scan::ScanNeed;
 use crate::depth::{self, DepthScan, DepthStream};
 use crate::encode::{Container, EncodeSettings, Encoder, FrameInput};
 use crate::gpu::{
@@ -782,12 +783,13 @@ pub fn render(
     // render fails first: it only fills the cache.)
     let early_scan = given_depth(job).map(|path| {
         let (rgb, cache) = (job.depth_rgb, job.estimate.clone());
+        let need = ScanNeed::of(job.depth_kind);
         let scan = std::thread::Builder::new()
             // "dec-": the CPU profile charges it to decoding.
             .name("dec-depth-scan".into())
             .spawn({
                 let path = path.clone();
-                move || DepthScan::run_cached(&path, rgb, &cache)
+                move || DepthScan::run_cached(&path, rgb, need, &cache)
             });
         (path, scan)
     });
@@ -835,7 +837,12 @@ pub fn render(
         Some((path, Ok(thread))) if path == depth_path => thread
             .join()
             .map_err(|_| anyhow::anyhow!("the depth scan thread panicked"))??,
-        _ => DepthScan::run_cached(&depth_path, job.depth_rgb, &job.estimate)?,
+        _ => DepthScan::run_cached(
+            &depth_path,
+            job.depth_rgb,
+            ScanNeed::of(job.depth_kind),
+            &job.estimate,
+        )?,
     };
     let scan_wait = scan_started.elapsed().as_secs_f64();
     log::info!(

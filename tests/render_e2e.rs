@@ -951,6 +951,7 @@ fn warping_at_the_shown_eye_size_matches_warping_at_full_size() {
 fn depth_scans_are_cached_per_file_identity() {
     use stereosplat::depth::DepthScan;
     use stereosplat::depth::estimate::EstimateOptions;
+    use stereosplat::depth::scan::ScanNeed;
     let dir = common::work_dir("e2e_scan_cache");
     sample(&dir);
     let depth = dir.join("sample_depth.mkv");
@@ -958,8 +959,8 @@ fn depth_scans_are_cached_per_file_identity() {
         cache_dir: Some(dir.join("cache")),
         ..Default::default()
     };
-    let first = DepthScan::run_cached(&depth, false, &cache).unwrap();
-    assert_eq!(first, DepthScan::run(&depth, false).unwrap());
+    let first = DepthScan::run_cached(&depth, false, ScanNeed::All, &cache).unwrap();
+    assert_eq!(first, DepthScan::run(&depth, false, ScanNeed::All).unwrap());
     let cached: Vec<_> = std::fs::read_dir(dir.join("cache/scans"))
         .unwrap()
         .flatten()
@@ -971,25 +972,33 @@ fn depth_scans_are_cached_per_file_identity() {
     doctored.min = 12345;
     std::fs::write(&entry, serde_json::to_string(&doctored).unwrap()).unwrap();
     assert_eq!(
-        DepthScan::run_cached(&depth, false, &cache).unwrap().min,
+        DepthScan::run_cached(&depth, false, ScanNeed::All, &cache)
+            .unwrap()
+            .min,
         12345
     );
     // Another spelling of the same file hits the same entry, and answers with its own path.
     let spelled = dir.join(".").join("sample_depth.mkv");
-    let hit = DepthScan::run_cached(&spelled, false, &cache).unwrap();
+    let hit = DepthScan::run_cached(&spelled, false, ScanNeed::All, &cache).unwrap();
     assert_eq!((hit.min, hit.path), (12345, spelled));
     // Rewriting the depth file makes it another file: scanned again.
     let bytes = std::fs::read(&depth).unwrap();
     std::fs::remove_file(&depth).unwrap();
     std::fs::write(&depth, bytes).unwrap();
-    assert_eq!(DepthScan::run_cached(&depth, false, &cache).unwrap(), first);
+    assert_eq!(
+        DepthScan::run_cached(&depth, false, ScanNeed::All, &cache).unwrap(),
+        first
+    );
     // --no-cache neither reads nor writes it.
     let none = EstimateOptions {
         no_cache: true,
         cache_dir: Some(dir.join("unused")),
         ..Default::default()
     };
-    assert_eq!(DepthScan::run_cached(&depth, false, &none).unwrap(), first);
+    assert_eq!(
+        DepthScan::run_cached(&depth, false, ScanNeed::All, &none).unwrap(),
+        first
+    );
     assert!(!dir.join("unused").exists());
 }
 
@@ -1108,12 +1117,13 @@ fn eight_bit_depth_video_is_read_as_its_luma_expanded_to_full_range() {
     use stereosplat::decode::Grey8Range;
     use stereosplat::depth::DepthScan;
     use stereosplat::depth::prerendered::{DepthStream, Matching};
+    use stereosplat::depth::scan::ScanNeed;
     use stereosplat::gpu::FramePixels;
     let dir = common::work_dir("e2e_depth8");
     let depth = dir.join("d.mp4");
     // An odd width: the luma plane's rows are padded, so the stride is not the width.
     stereosplat::synth::depth_clip(&depth, (98, 54), 3, 24).unwrap();
-    let scan = DepthScan::run(&depth, false).unwrap();
+    let scan = DepthScan::run(&depth, false, ScanNeed::All).unwrap();
     assert_eq!(scan.source_bits, 8);
     // The depth decoder takes the 4:2:0 frames as decoded (no grey conversion).
     let mut direct = Decoder::open(&depth, PixelFormat::Depth, &DecodeOptions::default()).unwrap();
@@ -1164,22 +1174,30 @@ fn eight_bit_depth_video_is_read_as_its_luma_expanded_to_full_range() {
 #[test]
 fn a_depth_clip_scanned_in_parts_gives_the_same_scan_as_in_one() {
     use stereosplat::depth::DepthScan;
+    use stereosplat::depth::scan::ScanNeed;
     let dir = common::work_dir("e2e_scan_parts");
-    let depth = dir.join("long_depth.mp4");
-    // 12 s: x264's keyframes every 250 frames, so the later parts seek into a GOP.
-    stereosplat::synth::depth_clip(&depth, (64, 36), 288, 24).unwrap();
-    let (whole, split) = DepthScan::run_in_parts(&depth, false, 1, 0).unwrap();
-    assert!(!split);
-    assert_eq!(whole.frames, 288);
-    for parts in [2, 3] {
-        let (scan, split) = DepthScan::run_in_parts(&depth, false, parts, 0).unwrap();
-        assert!(split, "{parts} parts met where each stopped");
-        assert_eq!(scan, whole, "{parts} parts");
+    // Matroska keeps milliseconds, so a part's start falls inside a frame, which the
+    // seek clips to start there: that frame belongs to the part before.
+    for name in ["long_depth.mp4", "long_depth.mkv"] {
+        let depth = dir.join(name);
+        // 12 s: x264's keyframes every 250 frames, so the later parts seek into a GOP.
+        // 289 frames put the bounds a third and a half of a frame past a frame's start.
+        stereosplat::synth::depth_clip(&depth, (64, 36), 289, 24).unwrap();
+        let (whole, split) = DepthScan::run_in_parts(&depth, false, ScanNeed::All, 1, 0).unwrap();
+        assert!(!split);
+        assert_eq!(whole.frames, 289);
+        for parts in [2, 3] {
+            let (scan, split) =
+                DepthScan::run_in_parts(&depth, false, ScanNeed::All, parts, 0).unwrap();
+            assert!(split, "{name}: {parts} parts met where each stopped");
+            assert_eq!(scan, whole, "{name}: {parts} parts");
+        }
+        // Shorter than the threshold: one part.
+        let (scan, split) =
+            DepthScan::run_in_parts(&depth, false, ScanNeed::All, 3, 60_000_000_000).unwrap();
+        assert!(!split);
+        assert_eq!(scan, whole);
     }
-    // Shorter than the threshold: one part.
-    let (scan, split) = DepthScan::run_in_parts(&depth, false, 3, 60_000_000_000).unwrap();
-    assert!(!split);
-    assert_eq!(scan, whole);
 }
 
 #[test]
@@ -1220,6 +1238,7 @@ fn ten_bit_depth_video_keeps_its_bits_as_16_bit_grey() {
 fn ten_bit_depth_video_is_read_as_decoded_and_renders_like_its_16_bit_twin() {
     use gstreamer_video as gst_video;
     use stereosplat::depth::DepthScan;
+    use stereosplat::depth::scan::ScanNeed;
     let dir = common::work_dir("e2e_depth10_twin");
     let input = sample(&dir);
     // 10-bit limited-range luma (64..940) over the frame, moving with time, and its
@@ -1275,8 +1294,8 @@ fn ten_bit_depth_video_is_read_as_decoded_and_renders_like_its_16_bit_twin() {
     let frame = dec.next_frame().unwrap().unwrap();
     assert!(frame.grey10().is_some(), "10-bit luma as decoded");
     let (a, b) = (
-        DepthScan::run(&ten, false).unwrap(),
-        DepthScan::run(&twin, false).unwrap(),
+        DepthScan::run(&ten, false, ScanNeed::All).unwrap(),
+        DepthScan::run(&twin, false, ScanNeed::All).unwrap(),
     );
     assert_eq!((a.min, a.min_nonzero, a.max), (b.min, b.min_nonzero, b.max));
     assert_eq!((a.min, a.max), (0, 65535));

@@ -3,12 +3,49 @@
 //! clip). Cached per file, and split across cores for long clips.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 
 use super::DepthError;
 use super::estimate::{self, EstimateOptions};
 use super::onnx;
 use crate::decode::{DecodeOptions, Decoder, Frame, PixelFormat, StreamInfo};
 use crate::gpu::{DepthKind, DepthRange};
+use crate::packet_count;
+
+/// What of the clip's values a render reads, which decides when the scan may stop: at
+/// the first frame after which they can move no further, with the frame count and
+/// duration then read from the file's packets (a parse, no decoding).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScanNeed {
+    /// Relative depth: the clip's min and max, settled once 0 and full scale have both
+    /// been seen. Depth normalised per clip (DepthCrafter, Video Depth Anything) holds
+    /// both somewhere; depth normalised per frame holds both in its first frame.
+    Range,
+    /// Disparity: the largest value, settled at full scale.
+    Max,
+    /// Every frame (metric depth reads the smallest value above 0, which has no
+    /// natural floor; the preview, whose depth kind can change, reads everything).
+    All,
+}
+
+impl ScanNeed {
+    pub fn of(kind: DepthKind) -> Self {
+        match kind {
+            DepthKind::Relative => ScanNeed::Range,
+            DepthKind::Disparity => ScanNeed::Max,
+            DepthKind::Metric => ScanNeed::All,
+        }
+    }
+
+    /// Whether a clip whose values so far span `min..=max` can change what this reads.
+    fn met(self, min: u16, max: u16) -> bool {
+        match self {
+            ScanNeed::Range => min == 0 && max == u16::MAX,
+            ScanNeed::Max => max == u16::MAX,
+            ScanNeed::All => false,
+        }
+    }
+}
 
 /// What one pass over the depth clip found.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -23,12 +60,20 @@ pub struct DepthScan {
     /// Smallest and largest raw value over the whole clip (16-bit scale).
     pub min: u16,
     pub max: u16,
-    /// Smallest value above 0 (0 marks unknown depth in metric and disparity maps).
+    /// Smallest value above 0 (0 marks unknown depth in metric and disparity maps); over
+    /// the frames read when the scan is not `complete`.
     pub min_nonzero: u16,
     /// Bits per sample of the stored depth (8 or 16): the unit of `--depth-scale`.
     pub source_bits: u32,
     /// Stored in the metric depth toolbox's RGB encoding (values are R * 256 + B).
     pub rgb: bool,
+    /// Every frame's values were read. False when the scan stopped early because what
+    /// its render reads was settled ([`ScanNeed`]); `frames` and `duration_nanos` then
+    /// come from the file's packets.
+    pub complete: bool,
+    /// Frames whose values were read: all of them when `complete` (a frame that two
+    /// parts of a split scan both read counts twice).
+    pub frames_read: u64,
 }
 
 /// Bump when `DepthScan` or the scan's meaning changes, so old cached scans are ignored.
@@ -38,14 +83,21 @@ pub struct DepthScan {
 //    BT.709 only).
 // 4: the luma of 10-bit 4:2:0 depth video is read directly and widened to 16 bits
 //    (GStreamer's grey conversion rounded it slightly differently).
-const SCAN_CACHE_VERSION: u32 = 4;
+// 5: a scan can stop early (`complete`, `frames_read`).
+const SCAN_CACHE_VERSION: u32 = 5;
 
 impl DepthScan {
     /// [`Self::run`], remembered in the depth cache (`--cache-dir`; not with
     /// `--no-cache`) under the file's identity (path, size, modification time): the scan
-    /// decodes the whole depth clip once more, and a preview, a re-render or a resumed
-    /// batch of the same clip need not pay for it again.
-    pub fn run_cached(path: &Path, rgb: bool, cache: &EstimateOptions) -> Result<Self, DepthError> {
+    /// can decode the whole depth clip once more, and a preview, a re-render or a resumed
+    /// batch of the same clip need not pay for it again. A scan that stopped early
+    /// answers only for needs it settled; another need scans again.
+    pub fn run_cached(
+        path: &Path,
+        rgb: bool,
+        need: ScanNeed,
+        cache: &EstimateOptions,
+    ) -> Result<Self, DepthError> {
         let file = (!cache.no_cache)
             .then(|| estimate::cache_dir(cache).ok())
             .flatten()
@@ -60,6 +112,7 @@ impl DepthScan {
         if let Some(f) = &file
             && let Ok(text) = std::fs::read_to_string(f)
             && let Ok(mut scan) = serde_json::from_str::<DepthScan>(&text)
+            && scan.serves(need)
         {
             log::debug!(
                 "depth scan of {} from the cache {}",
@@ -71,7 +124,7 @@ impl DepthScan {
             scan.path = path.to_path_buf();
             return Ok(scan);
         }
-        let scan = Self::run(path, rgb)?;
+        let scan = Self::run(path, rgb, need)?;
         if let Some(f) = &file {
             // A cache that cannot be written only costs the scan next time.
             let written = f
@@ -90,14 +143,19 @@ impl DepthScan {
         Ok(scan)
     }
 
-    /// Decodes the whole clip and records its values' range. A clip of a minute or more
-    /// is cut into parts decoded side by side, one per core (up to four): decoding is the
-    /// scan's whole cost, and a film's depth takes many minutes on one core. (Each part
-    /// after the first also decodes from the keyframe before its start, up to a GOP,
-    /// which shorter clips would not win back.)
-    pub fn run(path: &Path, rgb: bool) -> Result<Self, DepthError> {
+    /// Decodes the clip and records its values' range, until `need` is settled or the
+    /// clip ends. A clip of a minute or more is cut into parts decoded side by side, one
+    /// per core (up to four): decoding is the scan's whole cost, and a film's depth takes
+    /// many minutes on one core. (Each part after the first also decodes from the
+    /// keyframe before its start, up to a GOP, which shorter clips would not win back.)
+    pub fn run(path: &Path, rgb: bool, need: ScanNeed) -> Result<Self, DepthError> {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        Self::run_in_parts(path, rgb, cores.min(4), MIN_SPLIT_NANOS).map(|(scan, _)| scan)
+        Self::run_in_parts(path, rgb, need, cores.min(4), MIN_SPLIT_NANOS).map(|(scan, _)| scan)
+    }
+
+    /// Whether this scan answers for `need`: it read every frame, or it settled it.
+    pub fn serves(&self, need: ScanNeed) -> bool {
+        self.complete || need.met(self.min, self.max)
     }
 
     /// [`Self::run`] in up to `parts` parts when the clip lasts at least
@@ -107,11 +165,15 @@ impl DepthScan {
     pub fn run_in_parts(
         path: &Path,
         rgb: bool,
+        need: ScanNeed,
         parts: usize,
         min_split_nanos: u64,
     ) -> Result<(Self, bool), DepthError> {
         let mut dec = Decoder::open(path, pixel_format(rgb), &DecodeOptions::default())?;
         let info = dec.info().clone();
+        // A still has one frame: nothing to stop early from.
+        let seen = Seen::new(if info.is_still { ScanNeed::All } else { need });
+        let asked_parts = parts;
         let parts = match info.duration_nanos {
             Some(d) if !info.is_still && d >= min_split_nanos => parts.max(1) as u64,
             _ => 1,
@@ -126,22 +188,38 @@ impl DepthScan {
                 .enumerate()
                 .map(|(i, &start)| {
                     let end = bounds.get(i + 1).copied();
-                    let info = &info;
+                    let (info, seen) = (&info, &seen);
                     scope.spawn(move || -> Result<Tally, DepthError> {
                         let options = DecodeOptions {
                             start_nanos: start,
                             with_audio: false,
                         };
                         let mut dec = Decoder::open(path, pixel_format(rgb), &options)?;
-                        Tally::over(&mut dec, info, rgb, end)
+                        // The seek clips the frame showing at `start` to begin there (on
+                        // Matroska's millisecond timeline a bound seldom falls between
+                        // frames). It began in the part before, which reads it.
+                        if let Some(first) = dec.next_frame()? {
+                            let clipped = first.pts_nanos == start
+                                && first
+                                    .duration_nanos
+                                    .zip(info.frame_duration_nanos())
+                                    .is_some_and(|(d, nominal)| d < nominal);
+                            if !clipped {
+                                dec.push_back(first);
+                            }
+                        }
+                        Tally::over(&mut dec, info, rgb, end, seen)
                     })
                 })
                 .collect();
-            let mut tally = Tally::over(&mut dec, &info, rgb, bounds.first().copied())?;
+            let mut tally = Tally::over(&mut dec, &info, rgb, bounds.first().copied(), &seen)?;
             let split = !others.is_empty();
             let mut rest = Vec::new();
             for other in others {
                 rest.push(other.join().expect("a depth scan thread panicked"));
+            }
+            if tally.settled || rest.iter().flatten().any(|part| part.settled) {
+                return Ok((tally, false, true));
             }
             // Each part must begin with the frame its predecessor stopped before.
             let mut stopped_at = tally.stopped_at;
@@ -162,25 +240,48 @@ impl DepthScan {
                     "depth scan of {}: its parts did not meet, scanning on in order",
                     path.display()
                 );
-                tally.read(&mut dec, &info, rgb, None)?;
+                tally.read(&mut dec, &info, rgb, None, &seen)?;
             }
-            Ok::<_, DepthError>((tally, split && meet))
+            Ok::<_, DepthError>((tally, split && meet, false))
         })?;
-        let (tally, in_parts) = tally;
+        let (tally, in_parts, stopped_early) = tally;
+        let (mut frames, mut duration_nanos) = (tally.frames, tally.end);
+        let frames_read = seen.frames_read.load(Ordering::Relaxed);
+        let complete = !stopped_early;
+        if !complete {
+            // The length is still wanted (pairing with the video, and the message when the
+            // depth runs out): the packets tell it.
+            let counted = packet_count::count_packets(path, info.frame_duration_nanos())?
+                .filter(|count| count.frames >= tally.frames);
+            let Some(count) = counted else {
+                log::debug!(
+                    "depth scan of {}: its packets do not tell its length, so it is decoded to the end",
+                    path.display()
+                );
+                return Self::run_in_parts(path, rgb, ScanNeed::All, asked_parts, min_split_nanos);
+            };
+            (frames, duration_nanos) = (count.frames, count.duration_nanos());
+            log::info!(
+                "depth {}: its range was settled after {frames_read} of {frames} frames, so the scan stopped there",
+                path.display()
+            );
+        }
         let scan = Self {
             path: path.into(),
             width: info.width,
             height: info.height,
-            frames: tally.frames,
-            duration_nanos: tally.end,
-            is_still: info.is_still || tally.frames == 1,
-            min: tally.min,
-            max: tally.max,
-            min_nonzero: tally.min_nonzero,
+            frames,
+            duration_nanos,
+            is_still: info.is_still || frames == 1,
+            min: seen.min.load(Ordering::Relaxed),
+            max: seen.max.load(Ordering::Relaxed),
+            min_nonzero: seen.min_nonzero.load(Ordering::Relaxed),
             source_bits: if rgb { 16 } else { info.source_bits },
             rgb,
+            complete,
+            frames_read,
         };
-        Ok((scan, in_parts))
+        Ok((scan, in_parts && complete))
     }
 
     /// How to read this clip's values. Relative depth is normalised with the clip's own
@@ -228,11 +329,44 @@ impl DepthScan {
 /// Clips at least this long are scanned in parts, side by side.
 const MIN_SPLIT_NANOS: u64 = 60_000_000_000;
 
-/// What a scan found in a run of frames.
+/// The values seen so far by every part of a scan, shared so that each part stops as
+/// soon as what the render needs is settled.
+struct Seen {
+    need: ScanNeed,
+    min: AtomicU16,
+    max: AtomicU16,
+    min_nonzero: AtomicU16,
+    frames_read: AtomicU64,
+}
+
+impl Seen {
+    fn new(need: ScanNeed) -> Self {
+        Self {
+            need,
+            min: AtomicU16::new(u16::MAX),
+            max: AtomicU16::new(0),
+            min_nonzero: AtomicU16::new(u16::MAX),
+            frames_read: AtomicU64::new(0),
+        }
+    }
+
+    fn add(&self, (lo, lo_nonzero, hi): (u16, u16, u16)) {
+        self.min.fetch_min(lo, Ordering::Relaxed);
+        self.min_nonzero.fetch_min(lo_nonzero, Ordering::Relaxed);
+        self.max.fetch_max(hi, Ordering::Relaxed);
+        self.frames_read.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn settled(&self) -> bool {
+        self.need.met(
+            self.min.load(Ordering::Relaxed),
+            self.max.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// Where a run of frames lies (its values go to [`Seen`]).
 struct Tally {
-    min: u16,
-    max: u16,
-    min_nonzero: u16,
     frames: u64,
     /// End of the last frame (pts + duration).
     end: u64,
@@ -240,27 +374,28 @@ struct Tally {
     /// ran to the end of the clip).
     first_pts: Option<u64>,
     stopped_at: Option<u64>,
+    /// It stopped because the need was settled, before the end of its run.
+    settled: bool,
 }
 
 impl Tally {
     /// The frames of `dec` up to (not including) the first at or after `until`, or to the
-    /// end of the clip.
+    /// end of the clip, or until `seen` is settled.
     fn over(
         dec: &mut Decoder,
         info: &StreamInfo,
         rgb: bool,
         until: Option<u64>,
+        seen: &Seen,
     ) -> Result<Self, DepthError> {
         let mut tally = Self {
-            min: u16::MAX,
-            max: 0,
-            min_nonzero: u16::MAX,
             frames: 0,
             end: 0,
             first_pts: None,
             stopped_at: None,
+            settled: false,
         };
-        tally.read(dec, info, rgb, until)?;
+        tally.read(dec, info, rgb, until, seen)?;
         Ok(tally)
     }
 
@@ -270,19 +405,24 @@ impl Tally {
         info: &StreamInfo,
         rgb: bool,
         until: Option<u64>,
+        seen: &Seen,
     ) -> Result<(), DepthError> {
         self.stopped_at = None;
-        while let Some(f) = dec.next_frame()? {
+        loop {
+            if seen.settled() {
+                self.settled = true;
+                return Ok(());
+            }
+            let Some(f) = dec.next_frame()? else {
+                return Ok(());
+            };
             if until.is_some_and(|u| f.pts_nanos >= u) {
                 self.stopped_at = Some(f.pts_nanos);
                 // Kept for a later `read`, which resumes with it.
                 dec.push_back(f);
                 return Ok(());
             }
-            let (lo, lo_nonzero, hi) = value_range(&f, rgb);
-            self.min = self.min.min(lo);
-            self.min_nonzero = self.min_nonzero.min(lo_nonzero);
-            self.max = self.max.max(hi);
+            seen.add(value_range(&f, rgb));
             self.first_pts.get_or_insert(f.pts_nanos);
             self.frames += 1;
             let dur = f
@@ -291,14 +431,10 @@ impl Tally {
                 .unwrap_or(0);
             self.end = self.end.max(f.pts_nanos + dur);
         }
-        Ok(())
     }
 
     /// The next part's frames after this one's.
     fn append(&mut self, next: Tally) {
-        self.min = self.min.min(next.min);
-        self.max = self.max.max(next.max);
-        self.min_nonzero = self.min_nonzero.min(next.min_nonzero);
         self.frames += next.frames;
         self.end = self.end.max(next.end);
         self.stopped_at = next.stopped_at;

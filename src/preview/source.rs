@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::decode::{DecodeOptions, Decoder, PixelFormat, StreamInfo};
+use crate::depth::scan::ScanNeed;
 use crate::depth::{DepthScan, DepthStream, prerendered};
 use crate::gpu::{DepthRange, GpuContext};
 use crate::progress::Progress;
@@ -55,7 +56,13 @@ impl Source {
         let resolved = resolve_depth(ctx, job, None, progress, &Cancel::default())?;
         let depth_job = resolved.job.clone();
         let depth_path = resolved.path.clone();
-        let scan = DepthScan::run_cached(&depth_path, depth_job.depth_rgb, &depth_job.estimate)?;
+        // Everything: the depth kind can change while the preview runs.
+        let scan = DepthScan::run_cached(
+            &depth_path,
+            depth_job.depth_rgb,
+            ScanNeed::All,
+            &depth_job.estimate,
+        )?;
         let decoder = Decoder::open(&job.input, PixelFormat::Native, &DecodeOptions::default())?;
         let info = decoder.info().clone();
         let matching = prerendered::choose_matching(&scan, &info, None)?;
