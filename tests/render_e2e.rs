@@ -1176,16 +1176,22 @@ fn a_depth_clip_scanned_in_parts_gives_the_same_scan_as_in_one() {
     use stereosplat::depth::DepthScan;
     use stereosplat::depth::scan::ScanNeed;
     let dir = common::work_dir("e2e_scan_parts");
-    // Matroska keeps milliseconds, so a part's start falls inside a frame, which the
-    // seek clips to start there: that frame belongs to the part before.
-    for name in ["long_depth.mp4", "long_depth.mkv"] {
+    // 288 frames put the bounds at frames' starts (whose durations round to a nanosecond
+    // under the nominal 1/24 s); 289 put them a third and a half of a frame past a
+    // frame's start, where the seek clips that frame to begin at the bound: it belongs
+    // to the part before. Matroska also rounds every timestamp to the millisecond.
+    for (name, frames) in [
+        ("at.mp4", 288),
+        ("inside.mp4", 289),
+        ("at.mkv", 288),
+        ("inside.mkv", 289),
+    ] {
         let depth = dir.join(name);
         // 12 s: x264's keyframes every 250 frames, so the later parts seek into a GOP.
-        // 289 frames put the bounds a third and a half of a frame past a frame's start.
-        stereosplat::synth::depth_clip(&depth, (64, 36), 289, 24).unwrap();
+        stereosplat::synth::depth_clip(&depth, (64, 36), frames, 24).unwrap();
         let (whole, split) = DepthScan::run_in_parts(&depth, false, ScanNeed::All, 1, 0).unwrap();
         assert!(!split);
-        assert_eq!(whole.frames, 289);
+        assert_eq!(whole.frames, frames);
         for parts in [2, 3] {
             let (scan, split) =
                 DepthScan::run_in_parts(&depth, false, ScanNeed::All, parts, 0).unwrap();

@@ -195,15 +195,16 @@ impl DepthScan {
                             with_audio: false,
                         };
                         let mut dec = Decoder::open(path, pixel_format(rgb), &options)?;
-                        // The seek clips the frame showing at `start` to begin there (on
-                        // Matroska's millisecond timeline a bound seldom falls between
-                        // frames). It began in the part before, which reads it.
+                        // The seek clips the frame showing at `start` to begin there (a
+                        // bound seldom falls between frames). It began in the part before,
+                        // which reads it. A frame that starts at the bound is whole, give
+                        // or take the rounding of its duration to nanoseconds.
                         if let Some(first) = dec.next_frame()? {
                             let clipped = first.pts_nanos == start
                                 && first
                                     .duration_nanos
                                     .zip(info.frame_duration_nanos())
-                                    .is_some_and(|(d, nominal)| d < nominal);
+                                    .is_some_and(|(d, nominal)| d + 1_000 < nominal);
                             if !clipped {
                                 dec.push_back(first);
                             }
