@@ -428,11 +428,7 @@ impl Decoder {
             path: path.into(),
             cause,
         };
-        media::init().map_err(media_err)?;
-        let pipeline = gst::Pipeline::with_name("stereosplat-decode");
-        let src = media::make("filesrc").map_err(media_err)?;
-        src.set_property("location", path.to_string_lossy().as_ref());
-        let parse = media::make("parsebin").map_err(media_err)?;
+        let (pipeline, parse) = media::parse_file("stereosplat-decode", path).map_err(media_err)?;
         if opts.with_audio {
             // parsebin hands on a parsed stream only when some decoder could take it, so
             // audio with no decoder here vanishes even though it would be passed through.
@@ -468,11 +464,6 @@ impl Decoder {
             .drop(false)
             .sync(false)
             .build();
-        pipeline
-            .add_many([&src, &parse])
-            .map_err(|e| media_err(MediaError::Other(e.to_string())))?;
-        src.link(&parse)
-            .map_err(|e| media_err(MediaError::Other(e.to_string())))?;
 
         let shared = Arc::new(Shared {
             video_linked: AtomicBool::new(false),

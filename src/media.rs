@@ -51,6 +51,24 @@ pub fn make_named(factory: &str, name: &str) -> Result<gst::Element, MediaError>
         .map_err(|_| MediaError::MissingElement(factory.to_owned()))
 }
 
+/// A pipeline named `name` reading `path` into a parsebin: `filesrc ! parsebin`, whose
+/// streams the caller links as they appear.
+pub fn parse_file(
+    name: &str,
+    path: &std::path::Path,
+) -> Result<(gst::Pipeline, gst::Element), MediaError> {
+    init()?;
+    let pipeline = gst::Pipeline::with_name(name);
+    let src = make("filesrc")?;
+    src.set_property("location", path.to_string_lossy().as_ref());
+    let parse = make("parsebin")?;
+    pipeline
+        .add_many([&src, &parse])
+        .and_then(|_| src.link(&parse))
+        .map_err(|e| MediaError::Other(e.to_string()))?;
+    Ok((pipeline, parse))
+}
+
 pub fn has_element(factory: &str) -> bool {
     gst::ElementFactory::find(factory).is_some()
 }

@@ -63,15 +63,7 @@ pub fn count_packets(
         path: path.into(),
         cause,
     };
-    media::init().map_err(media_err)?;
-    let pipeline = gst::Pipeline::with_name("stereosplat-count");
-    let src = media::make("filesrc").map_err(media_err)?;
-    src.set_property("location", path.to_string_lossy().as_ref());
-    let parse = media::make("parsebin").map_err(media_err)?;
-    pipeline
-        .add_many([&src, &parse])
-        .and_then(|_| src.link(&parse))
-        .map_err(|e| media_err(MediaError::Other(e.to_string())))?;
+    let (pipeline, parse) = media::parse_file("stereosplat-count", path).map_err(media_err)?;
 
     let tally = Arc::new(Mutex::new(Tally::default()));
     let video_taken = Arc::new(AtomicBool::new(false));
