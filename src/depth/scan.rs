@@ -243,7 +243,9 @@ impl DepthScan {
                 );
                 tally.read(&mut dec, &info, rgb, None, &seen)?;
             }
-            Ok::<_, DepthError>((tally, split && meet, false))
+            // Reading on in order can settle the need too.
+            let settled = tally.settled;
+            Ok::<_, DepthError>((tally, split && meet, settled))
         })?;
         let (tally, in_parts, stopped_early) = tally;
         let (mut frames, mut duration_nanos) = (tally.frames, tally.end);
