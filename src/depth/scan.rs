@@ -254,7 +254,11 @@ impl DepthScan {
         if !complete {
             // The length is still wanted (pairing with the video, and the message when the
             // depth runs out): the packets tell it.
-            let counted = packet_count::count_packets(path, info.frame_duration_nanos())?
+            let counted = packet_count::count_packets(path, info.frame_duration_nanos())
+                .unwrap_or_else(|e| {
+                    log::debug!("packet count of {}: {e}", path.display());
+                    None
+                })
                 .filter(|count| count.frames >= tally.frames);
             let Some(count) = counted else {
                 log::debug!(
