@@ -20,6 +20,16 @@ struct WarpParams {
     fill_mode: u32,
 }
 
+// Twin: gpu::params::BandParams. The rows of the frame one pass covers: the z-buffer
+// holds one band of rows, so a frame whose whole z-buffer would be larger than the GPU's
+// largest storage binding (128 MiB under Direct3D 12) is warped band after band. Passes
+// index the z-buffer by the row within the band.
+struct BandParams {
+    first_row: u32,
+    rows: u32,
+    _pad: vec2<u32>,
+}
+
 const FILL_SCANLINE: u32 = 0u;
 const FILL_BACKGROUND: u32 = 1u;
 // "No pixel" in index buffers.

@@ -1,10 +1,12 @@
 // Hole filling, step 2 of 3 (background fill only): one invocation per column, two linear
 // sweeps, recording for every pixel the nearest covered pixel above and below it
-// (packed: above << 16 | below, 0xFFFF = none) in `column_source`.
+// (packed: above << 16 | below, 0xFFFF = none) in `column_source`. Whole columns at
+// once, so a texture (limited like the frame) rather than a buffer (limited like one
+// storage binding, which the z-buffer's bands work around).
 
 @group(0) @binding(0) var<uniform> params: WarpParams;
 @group(0) @binding(1) var warped: texture_2d<f32>;
-@group(0) @binding(2) var<storage, read_write> column_source: array<u32>;
+@group(0) @binding(2) var column_source: texture_storage_2d<r32uint, read_write>;
 
 const NONE16: u32 = 0xFFFFu;
 
@@ -22,13 +24,14 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
         if (textureLoad(warped, vec2<u32>(x, y), 0).a > 0.0) {
             below = y;
         }
-        column_source[y * w + x] = below;
+        textureStore(column_source, vec2<u32>(x, y), vec4<u32>(below, 0u, 0u, 0u));
     }
     var above = NONE16;
     for (var y = 0u; y < h; y++) {
         if (textureLoad(warped, vec2<u32>(x, y), 0).a > 0.0) {
             above = y;
         }
-        column_source[y * w + x] = (above << 16u) | (column_source[y * w + x] & NONE16);
+        let packed = (above << 16u) | (textureLoad(column_source, vec2<u32>(x, y)).r & NONE16);
+        textureStore(column_source, vec2<u32>(x, y), vec4<u32>(packed, 0u, 0u, 0u));
     }
 }

@@ -8,13 +8,16 @@
 @group(0) @binding(0) var<uniform> params: WarpParams;
 @group(0) @binding(1) var warped: texture_2d<f32>;
 @group(0) @binding(2) var warped_near: texture_2d<f32>;
+// One band of rows (BandParams), indexed by the row within the band.
 @group(0) @binding(3) var<storage, read> row_source: array<u32>;
-@group(0) @binding(4) var<storage, read> column_source: array<u32>;
+// The whole frame.
+@group(0) @binding(4) var column_source: texture_2d<u32>;
 @group(0) @binding(5) var filled_out: texture_storage_2d<rgba8unorm, write>;
 // Infill mask (the metric depth toolbox's convention): black where the view is known;
 // in a hole run, red at the end next to the nearer surface, blue at the end next to the
 // farther one, green inside.
 @group(0) @binding(6) var mask_out: texture_storage_2d<rgba8unorm, write>;
+@group(0) @binding(7) var<uniform> band: BandParams;
 
 const NONE16: u32 = 0xFFFFu;
 // How far (in z-buffer key units, 0..1) a vertical neighbour's depth may be from the
@@ -27,14 +30,14 @@ const BACKGROUND_TOLERANCE: f32 = 0.02;
 @compute @workgroup_size(16, 16)
 fn main(@builtin(global_invocation_id) id: vec3<u32>) {
     let w = params.size.x;
-    if (id.x >= w || id.y >= params.size.y) {
+    if (id.x >= w || id.y >= band.rows) {
         return;
     }
     let x = id.x;
-    let y = id.y;
+    let y = band.first_row + id.y;
     let here = textureLoad(warped, vec2<u32>(x, y), 0);
     let covered = here.a > 0.0;
-    let src = row_source[y * w + x];
+    let src = row_source[id.y * w + x];
 
     var mask = vec3<f32>(0.0, 1.0, 0.0);
     let left_end = x > 0u && textureLoad(warped, vec2<u32>(x - 1u, y), 0).a > 0.0;
@@ -56,7 +59,7 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
     var weight = row_weight;
 
     // Background: the nearest covered pixels above and below on the same surface.
-    let packed = column_source[y * w + x];
+    let packed = textureLoad(column_source, vec2<u32>(x, y), 0).r;
     for (var k = 0u; k < 2u; k++) {
         let yy = select(packed & NONE16, packed >> 16u, k == 0u);
         let found = yy != NONE16;

@@ -2,21 +2,23 @@
 // pixel, finds the nearest covered pixels on its left and right and keeps the one on the
 // background side (the farther surface): the foreground that caused the disocclusion is
 // never a source. Writes that column index (or NONE) to `row_source`.
-// O(width) per row whatever the holes look like. Next: fill_columns.wgsl, fill_resolve.wgsl.
+// O(width) per row whatever the holes look like. `row_source` (the z-buffer, free after
+// the resolve) holds one band of rows. Next: fill_columns.wgsl, fill_resolve.wgsl.
 
 @group(0) @binding(0) var<uniform> params: WarpParams;
 @group(0) @binding(1) var warped: texture_2d<f32>;
 @group(0) @binding(2) var warped_near: texture_2d<f32>;
 @group(0) @binding(3) var<storage, read_write> row_source: array<u32>;
+@group(0) @binding(4) var<uniform> band: BandParams;
 
 @compute @workgroup_size(64, 1)
 fn main(@builtin(global_invocation_id) id: vec3<u32>) {
-    let y = id.x;
     let w = params.size.x;
-    if (y >= params.size.y) {
+    if (id.x >= band.rows) {
         return;
     }
-    let row = y * w;
+    let y = band.first_row + id.x;
+    let row = id.x * w;
     // Right-to-left: nearest covered pixel on the right, parked in row_source.
     var right = NONE;
     for (var i = 0u; i < w; i++) {

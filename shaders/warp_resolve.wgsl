@@ -17,6 +17,7 @@
 @group(0) @binding(3) var source: texture_2d<f32>;
 @group(0) @binding(4) var warped_out: texture_storage_2d<rgba8unorm, write>;
 @group(0) @binding(5) var warped_near_out: texture_storage_2d<r32float, write>;
+@group(0) @binding(6) var<uniform> band: BandParams;
 
 // Depth tolerance (z-buffer key units, 0..1) for samples of the same surface.
 const SAME_SURFACE: f32 = 0.02;
@@ -34,13 +35,13 @@ fn lands_here(ns: f32, ps: f32, t: f32, near: f32) -> bool {
 @compute @workgroup_size(16, 16)
 fn main(@builtin(global_invocation_id) id: vec3<u32>) {
     let w = params.size.x;
-    if (id.x >= w || id.y >= params.size.y) {
+    if (id.x >= w || id.y >= band.rows) {
         return;
     }
     let t = id.x;
-    let y = id.y;
+    let y = band.first_row + id.y;
     let tf = f32(t);
-    let key = zbuffer[y * w + t];
+    let key = zbuffer[id.y * w + t];
     let hit = key != 0u;
     // The winning segment [x, x + 1] (a lone sample when it is broken).
     let x = key_source_x(key);

@@ -3,30 +3,34 @@
 // key (interpolated nearness, source x) through atomicMax, so the nearest surface wins
 // outright and colours of different surfaces never blend. A pixel whose segments on both
 // sides are broken (a thin sliver) is splatted alone at its rounded position.
-// The resolve pass (warp_resolve.wgsl) turns the winning keys into colours.
+// The resolve pass (warp_resolve.wgsl) turns the winning keys into colours. One
+// dispatch covers one band of rows (BandParams).
 
 @group(0) @binding(0) var<uniform> params: WarpParams;
 @group(0) @binding(1) var nearness: texture_2d<f32>;
 @group(0) @binding(2) var<storage, read_write> zbuffer: array<atomic<u32>>;
+@group(0) @binding(3) var<uniform> band: BandParams;
 
 fn near_at(x: u32, y: u32) -> f32 {
     return textureLoad(nearness, vec2<u32>(x, y), 0).r;
 }
 
-fn splat(t: i32, y: u32, key: u32) {
+// `row`: the row within the band.
+fn splat(t: i32, row: u32, key: u32) {
     if (t >= 0 && t < i32(params.size.x)) {
-        atomicMax(&zbuffer[y * params.size.x + u32(t)], key);
+        atomicMax(&zbuffer[row * params.size.x + u32(t)], key);
     }
 }
 
 @compute @workgroup_size(16, 16)
 fn main(@builtin(global_invocation_id) id: vec3<u32>) {
     let w = params.size.x;
-    if (id.x >= w || id.y >= params.size.y) {
+    if (id.x >= w || id.y >= band.rows) {
         return;
     }
     let x = id.x;
-    let y = id.y;
+    let y = band.first_row + id.y;
+    let row = id.y;
     let n0 = near_at(x, y);
     if (n0 < 0.0) {
         return; // unknown depth: leave a hole
@@ -45,7 +49,7 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
             let last = i32(floor(p1));
             for (var t = first; t <= last; t++) {
                 let f = clamp((f32(t) - p0) / (p1 - p0), 0.0, 1.0);
-                splat(t, y, pack_key(mix(n0, n1, f), x, params));
+                splat(t, row, pack_key(mix(n0, n1, f), x, params));
             }
         }
     }
@@ -66,7 +70,7 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
         }
         let on_ramp = (nl < n0 && n0 < nr) || (nl > n0 && n0 > nr);
         if (!on_ramp) {
-            splat(i32(round(p0)), y, pack_key(n0, x, params));
+            splat(i32(round(p0)), row, pack_key(n0, x, params));
         }
     }
 }

@@ -2,7 +2,7 @@
 //! structs in shaders/common.wgsl have the sizes of their Rust twins in src/gpu/params.rs.
 
 use stereosplat::gpu::params::{
-    ComposeParams, DepthParams, ModelInputParams, UnpackParams, WarpParams, YuvParams,
+    BandParams, ComposeParams, DepthParams, ModelInputParams, UnpackParams, WarpParams, YuvParams,
 };
 use stereosplat::gpu::shaders::{COMMON, FILES, with_prelude};
 
@@ -65,6 +65,7 @@ fn uniform_structs_match_their_rust_twins() {
         layouter[handle].size as usize
     };
     assert_eq!(size_of("WarpParams"), std::mem::size_of::<WarpParams>());
+    assert_eq!(size_of("BandParams"), std::mem::size_of::<BandParams>());
     assert_eq!(size_of("DepthParams"), std::mem::size_of::<DepthParams>());
     assert_eq!(
         size_of("ModelInputParams"),

@@ -57,6 +57,18 @@ pub fn storage_texture(binding: u32, format: wgpu::TextureFormat) -> wgpu::BindG
     )
 }
 
+/// A storage texture each invocation reads back after writing (r32 formats only).
+pub fn storage_texture_rw(binding: u32, format: wgpu::TextureFormat) -> wgpu::BindGroupLayoutEntry {
+    entry(
+        binding,
+        wgpu::BindingType::StorageTexture {
+            access: wgpu::StorageTextureAccess::ReadWrite,
+            format,
+            view_dimension: wgpu::TextureViewDimension::D2,
+        },
+    )
+}
+
 pub fn sampler(binding: u32) -> wgpu::BindGroupLayoutEntry {
     entry(
         binding,

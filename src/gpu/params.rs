@@ -16,6 +16,15 @@ pub struct WarpParams {
     pub fill_mode: u32,
 }
 
+/// Twin: `BandParams` in shaders/common.wgsl: the rows one z-buffer pass covers.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable, PartialEq)]
+pub struct BandParams {
+    pub first_row: u32,
+    pub rows: u32,
+    pub _pad: [u32; 2],
+}
+
 /// Twin: `DepthParams` in shaders/common.wgsl.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, Pod, Zeroable, PartialEq)]

@@ -4,8 +4,10 @@
 //! Shaders: shaders/depth_prep.wgsl, warp_splat.wgsl, warp_resolve.wgsl, fill_rows.wgsl,
 //! fill_columns.wgsl, fill_resolve.wgsl.
 
+use wgpu::util::DeviceExt;
+
 use super::binding as b;
-use super::params::{DepthParams, UnpackParams, WarpParams};
+use super::params::{BandParams, DepthParams, UnpackParams, WarpParams};
 use super::yuv::FramePixels;
 use super::{GpuContext, GpuError, LABEL, PassTimer, ShaderSet, dispatch_size};
 
@@ -279,11 +281,21 @@ struct EyeTargets {
     filled_view: wgpu::TextureView,
     mask_view: wgpu::TextureView,
     uniform: wgpu::Buffer,
-    splat: wgpu::BindGroup,
-    resolve: wgpu::BindGroup,
-    fill_rows: wgpu::BindGroup,
+    /// One per band of rows (see `Band`) for the passes that use the z-buffer.
+    splat: Vec<wgpu::BindGroup>,
+    resolve: Vec<wgpu::BindGroup>,
+    fill_rows: Vec<wgpu::BindGroup>,
     fill_columns: wgpu::BindGroup,
-    fill_resolve: wgpu::BindGroup,
+    fill_resolve: Vec<wgpu::BindGroup>,
+}
+
+/// Rows of the frame that one z-buffer pass covers. A frame whose z-buffer fits one
+/// storage binding is one band; a larger one (8K DCI and up under Direct3D 12, whose
+/// bindings stop at 128 MiB) is warped band after band through a z-buffer of one band.
+/// The splat only moves pixels along their row, so bands give the same frame.
+struct Band {
+    rows: u32,
+    uniform: wgpu::Buffer,
 }
 
 struct Targets {
@@ -307,9 +319,11 @@ struct Targets {
     depth_raw: wgpu::Texture,
     nearness: wgpu::Texture,
     nearness_view: wgpu::TextureView,
+    /// One band of rows (the first band's height), reused by every band.
     zbuffer: wgpu::Buffer,
+    bands: Vec<Band>,
     /// Fill scratch: nearest covered pixel above/below each pixel.
-    _column_source: wgpu::Buffer,
+    _column_source: wgpu::Texture,
     depth_uniform: wgpu::Buffer,
     depth_group: wgpu::BindGroup,
     /// nearness -> scratch (horizontal max), scratch -> nearness (vertical max).
@@ -367,6 +381,8 @@ pub struct Warper {
 
 const NEARNESS_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::R32Float;
 const MASK_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba8Unorm;
+/// The fill's nearest covered pixel above and below each pixel (fill_columns.wgsl).
+const COLUMN_SOURCE_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::R32Uint;
 /// Values for a shader's `override` constants.
 type Constants = &'static [(&'static str, f64)];
 const DILATE_H: [(&str, f64); 1] = [("VERTICAL", 0.0)];
@@ -441,6 +457,7 @@ impl Warper {
                 b::uniform(0),
                 b::unfilterable_texture(1),
                 b::storage_buffer(2, false),
+                b::uniform(3),
             ],
         )?;
         let resolve = make(
@@ -452,6 +469,7 @@ impl Warper {
                 b::float_texture(3),
                 b::storage_texture(4, VIEW_FORMAT),
                 b::storage_texture(5, NEARNESS_FORMAT),
+                b::uniform(6),
             ],
         )?;
         let fill_rows = make(
@@ -461,6 +479,7 @@ impl Warper {
                 b::float_texture(1),
                 b::unfilterable_texture(2),
                 b::storage_buffer(3, false),
+                b::uniform(4),
             ],
         )?;
         let fill_columns = make(
@@ -468,7 +487,7 @@ impl Warper {
             &[
                 b::uniform(0),
                 b::float_texture(1),
-                b::storage_buffer(2, false),
+                b::storage_texture_rw(2, COLUMN_SOURCE_FORMAT),
             ],
         )?;
         let fill_resolve = make(
@@ -478,9 +497,10 @@ impl Warper {
                 b::float_texture(1),
                 b::unfilterable_texture(2),
                 b::storage_buffer(3, true),
-                b::storage_buffer(4, true),
+                b::texture(4, wgpu::TextureSampleType::Uint),
                 b::storage_texture(5, VIEW_FORMAT),
                 b::storage_texture(6, MASK_FORMAT),
+                b::uniform(7),
             ],
         )?;
         Ok(Self {
@@ -557,6 +577,12 @@ impl Warper {
     }
 
     /// Size of the uploaded frames.
+    /// Bands of rows the z-buffer passes run in (1 unless a frame's z-buffer is larger
+    /// than one storage binding); 0 before [`Self::prepare`].
+    pub fn bands(&self) -> usize {
+        self.targets.as_ref().map_or(0, |t| t.bands.len())
+    }
+
     pub fn frame_size(&self) -> Option<(u32, u32)> {
         self.targets.as_ref().map(|t| t.frame_size)
     }
@@ -676,20 +702,31 @@ impl Warper {
             NEARNESS_FORMAT,
             storage,
         );
+        let band_rows = band_rows(size, &device.limits());
+        if band_rows < size.1 {
+            log::info!(
+                "the warp's z-buffer for {}x{} would be {} MiB, more than one storage binding \
+                 of this GPU allows: warping in bands of {band_rows} rows",
+                size.0,
+                size.1,
+                (u64::from(size.0) * u64::from(size.1) * 4) >> 20
+            );
+        }
         let zbuffer = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(&format!("{LABEL}.warp.zbuffer")),
-            size: u64::from(size.0) * u64::from(size.1) * 4,
+            size: u64::from(size.0) * u64::from(band_rows) * 4,
             usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        // The fill reuses the z-buffer (free after resolve) for its row pass and needs one
-        // more buffer of the same size for its column pass.
-        let column_source = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some(&format!("{LABEL}.warp.fill_columns")),
-            size: u64::from(size.0) * u64::from(size.1) * 4,
-            usage: wgpu::BufferUsages::STORAGE,
-            mapped_at_creation: false,
-        });
+        // The fill reuses the z-buffer (free after resolve) for its row pass. Its column
+        // pass needs whole columns: a texture.
+        let (column_source, column_source_view) = b::texture_2d(
+            device,
+            &format!("{LABEL}.warp.fill_columns"),
+            size,
+            COLUMN_SOURCE_FORMAT,
+            tu | wgpu::TextureUsages::STORAGE_BINDING,
+        );
         let uniform = |label: &str, bytes: u64| {
             device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some(label),
@@ -698,6 +735,22 @@ impl Warper {
                 mapped_at_creation: false,
             })
         };
+        let bands: Vec<Band> = (0..size.1)
+            .step_by(band_rows as usize)
+            .map(|first_row| {
+                let rows = band_rows.min(size.1 - first_row);
+                let uniform = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                    label: Some(&format!("{LABEL}.warp.band{first_row}")),
+                    contents: bytemuck::bytes_of(&BandParams {
+                        first_row,
+                        rows,
+                        _pad: [0; 2],
+                    }),
+                    usage: wgpu::BufferUsages::UNIFORM,
+                });
+                Band { rows, uniform }
+            })
+            .collect();
         let depth_uniform = uniform(
             &format!("{LABEL}.warp.depth_params"),
             std::mem::size_of::<DepthParams>() as u64,
@@ -767,39 +820,51 @@ impl Warper {
                     &format!("{name}.params"),
                     std::mem::size_of::<WarpParams>() as u64,
                 );
-                let splat = b::group(
+                let splat = band_groups(
                     device,
                     &format!("{name}.splat"),
                     &self.splat.layout,
-                    &[
-                        uniform.as_entire_binding(),
-                        wgpu::BindingResource::TextureView(&nearness_view),
-                        zbuffer.as_entire_binding(),
-                    ],
+                    &bands,
+                    |band: &Band| {
+                        vec![
+                            uniform.as_entire_binding(),
+                            wgpu::BindingResource::TextureView(&nearness_view),
+                            zbuffer.as_entire_binding(),
+                            band.uniform.as_entire_binding(),
+                        ]
+                    },
                 );
-                let resolve = b::group(
+                let resolve = band_groups(
                     device,
                     &format!("{name}.resolve"),
                     &self.resolve.layout,
-                    &[
-                        uniform.as_entire_binding(),
-                        wgpu::BindingResource::TextureView(&nearness_view),
-                        zbuffer.as_entire_binding(),
-                        wgpu::BindingResource::TextureView(&work_color_view),
-                        wgpu::BindingResource::TextureView(&warped_view),
-                        wgpu::BindingResource::TextureView(&warped_near_view),
-                    ],
+                    &bands,
+                    |band: &Band| {
+                        vec![
+                            uniform.as_entire_binding(),
+                            wgpu::BindingResource::TextureView(&nearness_view),
+                            zbuffer.as_entire_binding(),
+                            wgpu::BindingResource::TextureView(&work_color_view),
+                            wgpu::BindingResource::TextureView(&warped_view),
+                            wgpu::BindingResource::TextureView(&warped_near_view),
+                            band.uniform.as_entire_binding(),
+                        ]
+                    },
                 );
-                let fill_rows = b::group(
+                let fill_rows = band_groups(
                     device,
                     &format!("{name}.fill_rows"),
                     &self.fill_rows.layout,
-                    &[
-                        uniform.as_entire_binding(),
-                        wgpu::BindingResource::TextureView(&warped_view),
-                        wgpu::BindingResource::TextureView(&warped_near_view),
-                        zbuffer.as_entire_binding(),
-                    ],
+                    &bands,
+                    |band: &Band| {
+                        vec![
+                            uniform.as_entire_binding(),
+                            wgpu::BindingResource::TextureView(&warped_view),
+                            wgpu::BindingResource::TextureView(&warped_near_view),
+                            zbuffer.as_entire_binding(),
+                            band.uniform.as_entire_binding(),
+                        ]
+                    },
                 );
                 let fill_columns = b::group(
                     device,
@@ -808,22 +873,26 @@ impl Warper {
                     &[
                         uniform.as_entire_binding(),
                         wgpu::BindingResource::TextureView(&warped_view),
-                        column_source.as_entire_binding(),
+                        wgpu::BindingResource::TextureView(&column_source_view),
                     ],
                 );
-                let fill_resolve = b::group(
+                let fill_resolve = band_groups(
                     device,
                     &format!("{name}.fill_resolve"),
                     &self.fill_resolve.layout,
-                    &[
-                        uniform.as_entire_binding(),
-                        wgpu::BindingResource::TextureView(&warped_view),
-                        wgpu::BindingResource::TextureView(&warped_near_view),
-                        zbuffer.as_entire_binding(),
-                        column_source.as_entire_binding(),
-                        wgpu::BindingResource::TextureView(&filled_view),
-                        wgpu::BindingResource::TextureView(&mask_view),
-                    ],
+                    &bands,
+                    |band: &Band| {
+                        vec![
+                            uniform.as_entire_binding(),
+                            wgpu::BindingResource::TextureView(&warped_view),
+                            wgpu::BindingResource::TextureView(&warped_near_view),
+                            zbuffer.as_entire_binding(),
+                            wgpu::BindingResource::TextureView(&column_source_view),
+                            wgpu::BindingResource::TextureView(&filled_view),
+                            wgpu::BindingResource::TextureView(&mask_view),
+                            band.uniform.as_entire_binding(),
+                        ]
+                    },
                 );
                 EyeTargets {
                     warped,
@@ -863,6 +932,7 @@ impl Warper {
             nearness,
             nearness_view,
             zbuffer,
+            bands,
             _column_source: column_source,
             depth_uniform,
             depth_group,
@@ -1008,14 +1078,9 @@ impl Warper {
         );
         let per_pixel = dispatch_size(t.size.0, t.size.1);
         let params = frame_params(stereo, range, t.frame_size, t.size, t.depth_size);
-        let per_row = (t.size.1.div_ceil(FILL_LINES_PER_GROUP), 1);
         let per_column = (t.size.0.div_ceil(FILL_LINES_PER_GROUP), 1);
         let mut run = |name: &'static str, pass: &Pass, group: &wgpu::BindGroup, n: (u32, u32)| {
-            timer.pass(encoder, name, |p| {
-                p.set_pipeline(&pass.pipeline);
-                p.set_bind_group(0, group, &[]);
-                p.dispatch_workgroups(n.0, n.1, 1);
-            });
+            run_pass(encoder, timer, name, pass, group, n);
         };
         queue.write_buffer(&t.depth_uniform, 0, bytemuck::bytes_of(&params.depth));
         if let (true, Some(input)) = (t.from_yuv, &t.yuv_input) {
@@ -1037,35 +1102,46 @@ impl Warper {
         }
         for (eye, params) in t.eyes.iter().zip(&params.eyes) {
             queue.write_buffer(&eye.uniform, 0, bytemuck::bytes_of(params));
-            // Each eye's passes reuse one z-buffer, so this clear orders after the
-            // previous eye's resolve.
-            encoder.clear_buffer(&t.zbuffer, 0, None);
-            let mut run =
-                |name: &'static str, pass: &Pass, group: &wgpu::BindGroup, n: (u32, u32)| {
-                    timer.pass(encoder, name, |p| {
-                        p.set_pipeline(&pass.pipeline);
-                        p.set_bind_group(0, group, &[]);
-                        p.dispatch_workgroups(n.0, n.1, 1);
-                    });
-                };
-            run("splat", &self.splat, &eye.splat, per_pixel);
-            run("resolve", &self.resolve, &eye.resolve, per_pixel);
-            // Row and column sweeps run one invocation per row / column.
-            run("fill_rows", &self.fill_rows, &eye.fill_rows, per_row);
+            for (i, band) in t.bands.iter().enumerate() {
+                // Every band of every eye reuses one z-buffer, so this clear orders after
+                // the previous band's resolve.
+                encoder.clear_buffer(&t.zbuffer, 0, None);
+                let n = dispatch_size(t.size.0, band.rows);
+                run_pass(encoder, timer, "splat", &self.splat, &eye.splat[i], n);
+                run_pass(encoder, timer, "resolve", &self.resolve, &eye.resolve[i], n);
+            }
+            // Row and column sweeps run one invocation per row / column; the columns
+            // span every band.
             if stereo.fill == FillMode::Background {
-                run(
+                run_pass(
+                    encoder,
+                    timer,
                     "fill_columns",
                     &self.fill_columns,
                     &eye.fill_columns,
                     per_column,
                 );
             }
-            run(
-                "fill_resolve",
-                &self.fill_resolve,
-                &eye.fill_resolve,
-                per_pixel,
-            );
+            for (i, band) in t.bands.iter().enumerate() {
+                let per_row = (band.rows.div_ceil(FILL_LINES_PER_GROUP), 1);
+                let n = dispatch_size(t.size.0, band.rows);
+                run_pass(
+                    encoder,
+                    timer,
+                    "fill_rows",
+                    &self.fill_rows,
+                    &eye.fill_rows[i],
+                    per_row,
+                );
+                run_pass(
+                    encoder,
+                    timer,
+                    "fill_resolve",
+                    &self.fill_resolve,
+                    &eye.fill_resolve[i],
+                    n,
+                );
+            }
         }
     }
 
@@ -1217,4 +1293,44 @@ fn write_texture(
             depth_or_array_layers: 1,
         },
     );
+}
+
+/// One bind group per band, from `resources` for that band.
+fn band_groups<'a>(
+    device: &wgpu::Device,
+    label: &str,
+    layout: &wgpu::BindGroupLayout,
+    bands: &'a [Band],
+    resources: impl Fn(&'a Band) -> Vec<wgpu::BindingResource<'a>>,
+) -> Vec<wgpu::BindGroup> {
+    bands
+        .iter()
+        .map(|band| b::group(device, label, layout, &resources(band)))
+        .collect()
+}
+
+/// Records one compute pass of `pass` over `n` workgroups.
+fn run_pass(
+    encoder: &mut wgpu::CommandEncoder,
+    timer: &mut PassTimer,
+    name: &'static str,
+    pass: &Pass,
+    group: &wgpu::BindGroup,
+    n: (u32, u32),
+) {
+    timer.pass(encoder, name, |p| {
+        p.set_pipeline(&pass.pipeline);
+        p.set_bind_group(0, group, &[]);
+        p.dispatch_workgroups(n.0, n.1, 1);
+    });
+}
+
+/// Rows per band of the warp's z-buffer: all of them when the whole z-buffer (4 bytes a
+/// pixel) fits one storage binding, else as many as do.
+fn band_rows((width, height): (u32, u32), limits: &wgpu::Limits) -> u32 {
+    let limit = limits
+        .max_storage_buffer_binding_size
+        .min(limits.max_buffer_size);
+    let rows = limit / (u64::from(width.max(1)) * 4);
+    rows.clamp(1, u64::from(height.max(1))) as u32
 }
