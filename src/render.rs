@@ -1011,6 +1011,20 @@ pub fn render(
                 Some(Stream::new(ctx, composer, encoder, &job.shaders)?)
             }
         };
+        // Decoded planes reach the GPU in one storage buffer (rows padded by GStreamer:
+        // counted generously). Larger than one binding (16K video under Direct3D 12),
+        // they are converted here instead.
+        let sample_bytes = if info.source_bits > 8 { 2 } else { 1 };
+        let planes = (u64::from(size.0) + 64) * u64::from(size.1) * 3 / 2 * sample_bytes;
+        let planes_too_large = planes > ctx.storage_binding_limit();
+        if planes_too_large && job.colour_convert != ColourConvert::Cpu {
+            log::info!(
+                "{}x{} decoded frames are larger than one GPU storage buffer may be: \
+                 converting them to RGBA on the CPU",
+                size.0,
+                size.1
+            );
+        }
         Backend::Gpu {
             warper,
             main,
@@ -1018,7 +1032,8 @@ pub fn render(
             in_flight: VecDeque::new(),
             // On a software rasteriser the shader's conversion costs about 45 ms of CPU
             // per 1080p frame and the CPU warp's own 3 (BENCHMARKS.md); same arithmetic.
-            cpu_converted: (job.colour_convert == ColourConvert::Auto && ctx.is_software())
+            cpu_converted: ((job.colour_convert == ColourConvert::Auto && ctx.is_software())
+                || planes_too_large)
                 .then(Vec::new),
         }
     };

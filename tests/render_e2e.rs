@@ -1327,3 +1327,80 @@ fn ten_bit_depth_video_is_read_as_decoded_and_renders_like_its_16_bit_twin() {
         );
     }
 }
+
+#[test]
+fn frames_too_large_for_one_gpu_buffer_render_like_the_rest() {
+    use stereosplat::gpu::{AdapterChoice, GpuContext};
+    // A device whose storage bindings hold this clip's I420 output but neither its
+    // decoded 10-bit planes nor its z-buffer, as 16K video meets Direct3D 12's 128 MiB:
+    // the planes are converted on the CPU and the warp runs in bands of rows. (Were
+    // either not so, the small device would refuse the buffers and the render fail.)
+    let dir = common::work_dir("e2e_small_bindings");
+    let input = dir.join("ten.mkv");
+    stereosplat::synth::run_launch(&format!(
+        "videotestsrc num-buffers=6 pattern=smpte ! video/x-raw,width={W},height={H},framerate=24/1 ! \
+         videoconvert ! video/x-raw,format=I420_10LE ! x264enc speed-preset=ultrafast pass=quant quantizer=0 ! \
+         h264parse ! matroskamux ! filesink location=\"{}\"",
+        input.display()
+    ))
+    .unwrap();
+    let depth = dir.join("ten_depth.mp4");
+    stereosplat::synth::depth_clip(&depth, (W, H), 6, 24).unwrap();
+    let (w, h) = (u64::from(W), u64::from(H));
+    // Half SBS: an I420 output of 1.5wh bytes (+4 of scratch) against 3wh of 10-bit
+    // planes and a z-buffer of 2wh (the warp runs at the shown eye's half width).
+    let limit = w * h * 3 / 2 + 200;
+    let small = GpuContext::with_limits(&AdapterChoice::Auto, |l| {
+        l.max_storage_buffer_binding_size = limit;
+    })
+    .unwrap();
+    let render_on = |ctx: &GpuContext, name: &str| {
+        let out = dir.join(name);
+        let mut j = job(&input, out.clone(), Layout::HalfSbs);
+        j.depth = Some(depth.clone());
+        j.encode.crf = 0;
+        // Not left to `auto`, which converts on the CPU anyway on a software rasteriser.
+        j.colour_convert = ColourConvert::Gpu;
+        render(ctx, &j, &mut Silent, &Cancel::default()).unwrap();
+        decode_all(&out)
+    };
+    let usual = render_on(common::gpu(), "usual.mkv");
+    let small = render_on(&small, "small.mkv");
+    assert_eq!(usual.frames.len(), 6);
+    assert_eq!(small.frames.len(), usual.frames.len());
+    for ((_, a), (_, b)) in small.frames.iter().zip(&usual.frames) {
+        // The CPU's conversion of the planes matches the shader's to a level.
+        let worst = a.iter().zip(b).map(|(x, y)| x.abs_diff(*y)).max().unwrap();
+        assert!(worst <= 2, "frames differ by up to {worst} levels");
+    }
+}
+
+#[test]
+fn an_output_too_large_for_one_gpu_buffer_is_refused_or_warped_on_the_cpu() {
+    use stereosplat::gpu::{AdapterChoice, GpuContext};
+    // The I420 output is packed into one storage buffer: a device whose bindings cannot
+    // hold it refuses a GPU warp with a clear message, and `auto` warps on the CPU.
+    let dir = common::work_dir("e2e_small_output");
+    let input = sample(&dir);
+    let limit = u64::from(W * H); // under the 1.5 bytes a pixel of I420
+    let small = GpuContext::with_limits(&AdapterChoice::Auto, |l| {
+        l.max_storage_buffer_binding_size = limit;
+    })
+    .unwrap();
+    let out = dir.join("gpu.mkv");
+    let err = render(
+        &small,
+        &job(&input, out.clone(), Layout::HalfSbs),
+        &mut Silent,
+        &Cancel::default(),
+    )
+    .expect_err("refused")
+    .to_string();
+    assert!(err.contains("I420 output buffer"), "{err}");
+    assert!(!out.exists());
+    // (On a software rasteriser `auto` warps on the CPU in any case.)
+    let mut j = job(&input, dir.join("auto.mkv"), Layout::HalfSbs);
+    j.warp_device = WarpDevice::Auto;
+    let report = render(&small, &j, &mut Silent, &Cancel::default()).unwrap();
+    assert_eq!(report.frames, FRAMES);
+}

@@ -333,8 +333,22 @@ impl GpuContext {
             return Err(too_large("width", u64::from(width), 1 << 14));
         }
         // The z-buffer needs no check: a frame whose z-buffer is larger than one storage
-        // binding is warped in bands of rows (`Warper`).
+        // binding is warped in bands of rows (`Warper`). The I420 output is packed into
+        // one storage buffer (`YuvPacker`).
+        let packed = u64::from(super::I420Layout::new(out.0, out.1).len) + 4;
+        let limit = self.storage_binding_limit();
+        if packed > limit {
+            return Err(too_large("I420 output buffer (bytes)", packed, limit));
+        }
         Ok(())
+    }
+
+    /// The largest storage buffer one binding can give a shader.
+    pub fn storage_binding_limit(&self) -> u64 {
+        let limits = self.device.limits();
+        limits
+            .max_storage_buffer_binding_size
+            .min(limits.max_buffer_size)
     }
 
     /// Fails with a clear message when a texture of `size` is larger than the device

@@ -705,11 +705,11 @@ impl Warper {
         let band_rows = band_rows(size, &device.limits());
         if band_rows < size.1 {
             log::info!(
-                "the warp's z-buffer for {}x{} would be {} MiB, more than one storage binding \
-                 of this GPU allows: warping in bands of {band_rows} rows",
+                "the warp's z-buffer for {}x{} would be {:.1} MiB, more than one storage \
+                 binding of this GPU allows: warping in bands of {band_rows} rows",
                 size.0,
                 size.1,
-                (u64::from(size.0) * u64::from(size.1) * 4) >> 20
+                (u64::from(size.0) * u64::from(size.1) * 4) as f64 / f64::from(1 << 20)
             );
         }
         let zbuffer = device.create_buffer(&wgpu::BufferDescriptor {
