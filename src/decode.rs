@@ -506,7 +506,7 @@ impl Decoder {
                     tx.map(|tx| link_audio(&pipeline, pad, tx, shared.clone()))
                         .unwrap_or(Ok(()))
                 } else {
-                    link_fakesink(&pipeline, pad)
+                    media::link_fakesink(&pipeline, pad)
                 };
                 if let Err(e) = result {
                     log::error!("cannot link stream {name}: {e}");
@@ -827,27 +827,6 @@ fn first_error(pipeline: &gst::Pipeline) -> MediaError {
     MediaError::Other("the pipeline refused to start".into())
 }
 
-fn add_chain(
-    pipeline: &gst::Pipeline,
-    pad: &gst::Pad,
-    chain: &[&gst::Element],
-) -> Result<(), MediaError> {
-    pipeline
-        .add_many(chain.iter().copied())
-        .map_err(|e| MediaError::Other(e.to_string()))?;
-    media::link_many(chain)?;
-    for e in chain {
-        e.sync_state_with_parent()
-            .map_err(|e| MediaError::Other(e.to_string()))?;
-    }
-    let sinkpad = chain[0]
-        .static_pad("sink")
-        .expect("first element has a sink pad");
-    pad.link(&sinkpad)
-        .map_err(|e| MediaError::Other(format!("link failed: {e:?}")))?;
-    Ok(())
-}
-
 fn link_video(
     pipeline: &gst::Pipeline,
     pad: &gst::Pad,
@@ -906,7 +885,7 @@ fn link_video(
             log::error!("cannot link decoded video: {e:?}");
         }
     });
-    add_chain(pipeline, pad, &[&queue, &decode])
+    media::add_chain(pipeline, pad, &[&queue, &decode])
 }
 
 fn link_audio(
@@ -942,16 +921,7 @@ fn link_audio(
                 .build(),
         )
         .build();
-    add_chain(pipeline, pad, &[&queue, sink.upcast_ref()])
-}
-
-/// Streams nobody wants. The queue matters: a sink straight on the demuxer would block
-/// its thread in preroll before the video sink got its first frame.
-fn link_fakesink(pipeline: &gst::Pipeline, pad: &gst::Pad) -> Result<(), MediaError> {
-    let queue = media::make("queue")?;
-    let sink = media::make("fakesink")?;
-    sink.set_property("sync", false);
-    add_chain(pipeline, pad, &[&queue, &sink])
+    media::add_chain(pipeline, pad, &[&queue, sink.upcast_ref()])
 }
 
 /// `--decoder`: which video decoders GStreamer's decodebin may pick.

@@ -122,3 +122,34 @@ pub fn poll_bus(bus: &gst::Bus) -> Result<bool, MediaError> {
 pub fn link_many(elements: &[&gst::Element]) -> Result<(), MediaError> {
     gst::Element::link_many(elements).map_err(|e| MediaError::Other(e.to_string()))
 }
+
+/// Adds `chain` to `pipeline`, links it in order, starts it and feeds it from `pad`.
+pub fn add_chain(
+    pipeline: &gst::Pipeline,
+    pad: &gst::Pad,
+    chain: &[&gst::Element],
+) -> Result<(), MediaError> {
+    pipeline
+        .add_many(chain.iter().copied())
+        .map_err(|e| MediaError::Other(e.to_string()))?;
+    link_many(chain)?;
+    for e in chain {
+        e.sync_state_with_parent()
+            .map_err(|e| MediaError::Other(e.to_string()))?;
+    }
+    let sinkpad = chain[0]
+        .static_pad("sink")
+        .expect("first element has a sink pad");
+    pad.link(&sinkpad)
+        .map_err(|e| MediaError::Other(format!("link failed: {e:?}")))?;
+    Ok(())
+}
+
+/// Streams nobody wants. The queue matters: a sink straight on the demuxer would block
+/// its thread in preroll before the video sink got its first frame.
+pub fn link_fakesink(pipeline: &gst::Pipeline, pad: &gst::Pad) -> Result<(), MediaError> {
+    let queue = make("queue")?;
+    let sink = make("fakesink")?;
+    sink.set_property("sync", false);
+    add_chain(pipeline, pad, &[&queue, &sink])
+}

@@ -80,27 +80,14 @@ pub fn count_packets(
                 .is_some_and(|s| s.name().starts_with("video/") || s.name().starts_with("image/"));
             // The first video stream is the one `Decoder` decodes.
             let counted = is_video && !video_taken.swap(true, Ordering::SeqCst);
-            let sink = if counted {
-                counting_sink(tally.clone(), frame_nanos)
+            let linked = if counted {
+                counting_sink(tally.clone(), frame_nanos).and_then(|sink| {
+                    let queue = media::make("queue")?;
+                    media::add_chain(&pipeline, pad, &[&queue, &sink])
+                })
             } else {
-                media::make("fakesink")
+                media::link_fakesink(&pipeline, pad)
             };
-            let linked = sink.and_then(|sink| {
-                sink.set_property("sync", false);
-                let queue = media::make("queue")?;
-                pipeline
-                    .add_many([&queue, &sink])
-                    .map_err(|e| MediaError::Other(e.to_string()))?;
-                media::link_many(&[&queue, &sink])?;
-                for e in [&queue, &sink] {
-                    e.sync_state_with_parent()
-                        .map_err(|e| MediaError::Other(e.to_string()))?;
-                }
-                let target = queue.static_pad("sink").expect("queue has a sink pad");
-                pad.link(&target)
-                    .map(|_| ())
-                    .map_err(|e| MediaError::Other(format!("link failed: {e:?}")))
-            });
             if let Err(e) = linked {
                 log::debug!("packet count of a stream not linked: {e}");
             }
@@ -151,6 +138,8 @@ fn counting_sink(
     frame_nanos: Option<u64>,
 ) -> Result<gst::Element, MediaError> {
     let sink = gst_app::AppSink::builder()
+        // As fast as the file reads, not at the clip's pace.
+        .sync(false)
         .callbacks(
             gst_app::AppSinkCallbacks::builder()
                 .new_sample(move |sink| {
