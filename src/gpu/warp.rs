@@ -702,7 +702,7 @@ impl Warper {
             NEARNESS_FORMAT,
             storage,
         );
-        let band_rows = band_rows(size, &device.limits());
+        let band_rows = band_rows(size, ctx.storage_binding_limit());
         if band_rows < size.1 {
             log::info!(
                 "the warp's z-buffer for {}x{} would be {:.1} MiB, more than one storage \
@@ -1327,10 +1327,7 @@ fn run_pass(
 
 /// Rows per band of the warp's z-buffer: all of them when the whole z-buffer (4 bytes a
 /// pixel) fits one storage binding, else as many as do.
-fn band_rows((width, height): (u32, u32), limits: &wgpu::Limits) -> u32 {
-    let limit = limits
-        .max_storage_buffer_binding_size
-        .min(limits.max_buffer_size);
+fn band_rows((width, height): (u32, u32), limit: u64) -> u32 {
     let rows = limit / (u64::from(width.max(1)) * 4);
     rows.clamp(1, u64::from(height.max(1))) as u32
 }
