@@ -87,12 +87,69 @@ fn has_ext(path: &Path, exts: &[&str]) -> bool {
         .is_some_and(|e| exts.contains(&e.to_ascii_lowercase().as_str()))
 }
 
-/// Inputs under `dir` in a stable (sorted) order, skipping depth files, hidden files and
-/// anything inside `exclude` (the output folder, when it sits inside the input folder).
-pub fn discover(dir: &Path, recursive: bool, exclude: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let mut found = Vec::new();
+/// What a folder holds for a batch: the inputs in a stable (sorted) order, and how many
+/// media files were left out and why.
+#[derive(Debug, Default)]
+pub struct Discovered {
+    pub inputs: Vec<PathBuf>,
+    /// `<stem>_depth.<ext>`: depth maps pair with inputs, they are not inputs.
+    pub depth_files: usize,
+    /// Named as this tool names its outputs (`<stem>_splatted[tag][.partial].<ext>`).
+    pub outputs: usize,
+    /// Inside the output folder, when it sits in the input folder.
+    pub in_output_folder: usize,
+}
+
+impl Discovered {
+    /// "left out 3 files: 2 outputs of an earlier run (*_splatted), 1 depth map", or None.
+    pub fn left_out_summary(&self) -> Option<String> {
+        let mut parts = Vec::new();
+        let mut part = |n: usize, what: &str| {
+            if n > 0 {
+                parts.push(format!("{n} {what}"));
+            }
+        };
+        part(
+            self.outputs,
+            "named as this tool's outputs (*_splatted), so not converted again",
+        );
+        part(self.in_output_folder, "inside the output folder");
+        part(
+            self.depth_files,
+            "depth map(s) (*_depth), paired with their clips",
+        );
+        let total = self.outputs + self.in_output_folder + self.depth_files;
+        (total > 0).then(|| format!("left out {total} file(s): {}", parts.join("; ")))
+    }
+}
+
+/// Whether `path` is named as `batch` names its outputs: `<stem>_splatted.<ext>`, with
+/// the player tag `--name-tags` adds and the `.partial` an interrupted render keeps.
+pub fn is_output_name(path: &Path) -> bool {
+    let Some(stem) = path.file_stem().map(|s| s.to_string_lossy()) else {
+        return false;
+    };
+    let stem = stem.strip_suffix(".partial").unwrap_or(&stem);
+    let untagged = crate::layout::Layout::ALL
+        .iter()
+        .filter_map(|l| l.name_tag())
+        .find_map(|tag| stem.strip_suffix(tag))
+        .unwrap_or(stem);
+    untagged.ends_with(OUTPUT_SUFFIX)
+}
+
+/// Inputs under `dir`, skipping hidden files, depth files, files named as outputs and
+/// anything inside `output_dir` (when it sits inside the input folder), so a batch whose
+/// outputs land among its inputs never converts its own outputs.
+pub fn discover(dir: &Path, recursive: bool, output_dir: &Path) -> anyhow::Result<Discovered> {
+    let mut found = Discovered::default();
     let mut stack = vec![dir.to_path_buf()];
-    let exclude = std::fs::canonicalize(exclude).ok();
+    let input_root = std::fs::canonicalize(dir).ok();
+    // The output folder is only a tree to leave out when it is not the input folder
+    // itself (in place, the names tell outputs apart).
+    let output_tree = std::fs::canonicalize(output_dir)
+        .ok()
+        .filter(|o| Some(o) != input_root.as_ref());
     while let Some(d) = stack.pop() {
         let entries =
             std::fs::read_dir(&d).with_context(|| format!("cannot list {}", d.display()))?;
@@ -105,21 +162,45 @@ pub fn discover(dir: &Path, recursive: bool, exclude: &Path) -> anyhow::Result<V
                 continue;
             }
             if path.is_dir() {
-                let inside_output = exclude
+                let is_output_tree = output_tree
                     .as_ref()
                     .is_some_and(|x| std::fs::canonicalize(&path).is_ok_and(|p| p == *x));
-                if recursive && !inside_output {
+                if recursive && is_output_tree {
+                    found.in_output_folder += count_media(&path);
+                } else if recursive {
                     stack.push(path);
                 }
-            } else if (has_ext(&path, VIDEO_EXTS) || has_ext(&path, IMAGE_EXTS))
-                && !is_depth_file(&path)
-            {
-                found.push(path);
+            } else if has_ext(&path, VIDEO_EXTS) || has_ext(&path, IMAGE_EXTS) {
+                if is_depth_file(&path) {
+                    found.depth_files += 1;
+                } else if is_output_name(&path) {
+                    found.outputs += 1;
+                } else {
+                    found.inputs.push(path);
+                }
             }
         }
     }
-    found.sort();
+    found.inputs.sort();
     Ok(found)
+}
+
+/// Media files anywhere under `dir` (for the count of what was left out).
+fn count_media(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| e.path())
+        .map(|p| {
+            if p.is_dir() {
+                count_media(&p)
+            } else {
+                usize::from(has_ext(&p, VIDEO_EXTS) || has_ext(&p, IMAGE_EXTS))
+            }
+        })
+        .sum()
 }
 
 impl BatchJob {
@@ -177,7 +258,11 @@ impl BatchJob {
         }
         std::fs::create_dir_all(&self.output_dir)
             .with_context(|| format!("cannot create --output-dir {}", self.output_dir.display()))?;
-        let mut inputs = discover(&self.input_dir, self.recursive, &self.output_dir)?;
+        let found = discover(&self.input_dir, self.recursive, &self.output_dir)?;
+        if let Some(summary) = found.left_out_summary() {
+            log::info!("{}: {summary}", self.input_dir.display());
+        }
+        let mut inputs = found.inputs;
         if let Some((i, n)) = self.shard {
             inputs.retain(|p| shard_of(p.strip_prefix(&self.input_dir).unwrap_or(p), n) == i);
         }
@@ -186,6 +271,18 @@ impl BatchJob {
             inputs.len(),
             self.input_dir.display()
         );
+        if self.template.estimate.model.is_none() {
+            let without = inputs
+                .iter()
+                .filter(|i| self.depth_for(i).is_none())
+                .count();
+            if without > 0 {
+                crate::depth::estimate::warn_builtin_estimate(&format!(
+                    "{without} of {} file(s) have no depth file and there is no --depth-model",
+                    inputs.len()
+                ));
+            }
+        }
         let mut results = Vec::new();
         for (k, input) in inputs.iter().enumerate() {
             if cancel.is_cancelled() || cancel.is_interrupted() {
@@ -311,7 +408,7 @@ fn write_report(path: &Path, results: &[FileResult]) -> anyhow::Result<()> {
         "files": files,
     });
     // Written beside its final name first, like every other output.
-    crate::encode::write_replacing(path, serde_json::to_string_pretty(&doc)?)
+    crate::fsutil::write_replacing(path, serde_json::to_string_pretty(&doc)?)
         .with_context(|| format!("cannot write the report {}", path.display()))?;
     Ok(())
 }

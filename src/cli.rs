@@ -111,9 +111,11 @@ pub struct StereoArgs {
         allow_negative_numbers = true
     )]
     pub max_disp: f32,
-    /// Relative depth (0 far .. 1 near) that appears at the screen plane.
-    #[arg(long, default_value_t = 0.5, allow_negative_numbers = true)]
-    pub convergence: f32,
+    /// What appears at the screen plane, in the unit of --depth-kind: relative depth takes
+    /// nearness from 0 (far) to 1 (near), default 0.5; disparity depth takes pixels of
+    /// disparity, default 0. Metric depth uses --convergence-depth instead.
+    #[arg(long, value_name = "V", allow_negative_numbers = true)]
+    pub convergence: Option<f32>,
     /// Which eye to synthesise: right (input is the left eye), left, or both (input is the centre).
     #[arg(long, value_enum, default_value_t = Eye::Right)]
     pub eye: Eye,
@@ -155,10 +157,18 @@ pub struct StereoArgs {
 }
 
 impl StereoArgs {
-    pub fn params(&self) -> StereoParams {
+    /// The settings for depth of `kind`: `--convergence` goes to that kind's own
+    /// screen-plane quantity only, and the others keep their defaults.
+    pub fn params(&self, kind: DepthKind) -> StereoParams {
+        let defaults = StereoParams::default();
+        let convergence_for = |k: DepthKind, default: f32| match self.convergence {
+            Some(v) if kind == k => v,
+            _ => default,
+        };
         StereoParams {
             max_disparity_px: self.max_disp,
-            convergence: self.convergence,
+            convergence: convergence_for(DepthKind::Relative, defaults.convergence),
+            convergence_px: convergence_for(DepthKind::Disparity, defaults.convergence_px),
             eye: self.eye,
             max_stretch_px: self.max_stretch,
             camera: MetricCamera {
@@ -388,6 +398,83 @@ pub struct DepthArgs {
     pub gpu: GpuArgs,
 }
 
+/// Refuses flags typed for another depth kind than the one in use (`typed` says whether
+/// a flag, by its argument id, was on the command line). Each kind has its own strength
+/// and screen-plane quantity, in its own unit; one given for another kind would be
+/// silently ignored, or worse, read in the wrong unit.
+pub fn check_kind_flags(kind: DepthKind, typed: &dyn Fn(&str) -> bool) -> anyhow::Result<()> {
+    let kind_name = |k: DepthKind| match k {
+        DepthKind::Relative => "relative",
+        DepthKind::Metric => "metric",
+        DepthKind::Disparity => "disparity",
+    };
+    let only = |id: &str, flag: &str, wanted: DepthKind, instead: &str| {
+        if typed(id) && kind != wanted {
+            anyhow::bail!(
+                "{flag} applies to --depth-kind {} only, and this depth is {}: {instead}",
+                kind_name(wanted),
+                kind_name(kind)
+            );
+        }
+        Ok(())
+    };
+    let relative_strength = match kind {
+        DepthKind::Metric => "metric depth takes its strength from --ipd-mm and --xfov",
+        _ => "disparity depth is already in pixels (scale it with --depth-scale)",
+    };
+    only(
+        "max_disp",
+        "--max-disp",
+        DepthKind::Relative,
+        relative_strength,
+    )?;
+    only(
+        "depth_far_bright",
+        "--depth-far-bright",
+        DepthKind::Relative,
+        "metric and disparity values say which way they run",
+    )?;
+    only(
+        "convergence_depth",
+        "--convergence-depth",
+        DepthKind::Metric,
+        "use --convergence (nearness 0..1 for relative depth, pixels for disparity)",
+    )?;
+    only(
+        "max_depth",
+        "--max-depth",
+        DepthKind::Metric,
+        "relative depth is normalised over the clip, and disparity depth is in pixels",
+    )?;
+    only(
+        "ipd_mm",
+        "--ipd-mm",
+        DepthKind::Metric,
+        "use --max-disp for relative depth; disparity depth is already in pixels",
+    )?;
+    if typed("convergence") && kind == DepthKind::Metric {
+        anyhow::bail!(
+            "--convergence is for relative depth (nearness 0..1) and disparity depth (pixels); \
+             metric depth sets its screen plane with --convergence-depth M (metres)"
+        );
+    }
+    if typed("depth_scale") && kind == DepthKind::Relative {
+        anyhow::bail!(
+            "--depth-scale gives metres (metric) or pixels (disparity) per stored step; relative \
+             depth is normalised over the clip and takes no scale (use --max-disp for strength)"
+        );
+    }
+    Ok(())
+}
+
+/// The command-line spelling of a value (`half-sbs` for `Layout::HalfSbs`), for messages
+/// that tell the user what to type.
+pub fn value_name<T: clap::ValueEnum>(v: &T) -> String {
+    v.to_possible_value()
+        .map(|p| p.get_name().to_owned())
+        .unwrap_or_default()
+}
+
 fn parse_bit_depth(s: &str) -> Result<u32, String> {
     match s {
         "8" => Ok(8),
@@ -410,7 +497,7 @@ impl RenderOptions {
             max_depth_m: self.max_depth,
             xfov_deg: self.xfov,
             yfov_deg: self.yfov,
-            stereo: self.stereo.params(),
+            stereo: self.stereo.params(self.depth_kind),
             layout: self.layout,
             anaglyph: self.anaglyph,
             encode: EncodeSettings {
@@ -434,6 +521,7 @@ impl RenderOptions {
             post: self.post.clone(),
             warp_resolution: self.warp_resolution,
             trace: None,
+            preset: self.preset.clone(),
             colour_convert: self.colour_convert,
             warp_device: self.warp_device,
         }

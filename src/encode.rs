@@ -407,6 +407,10 @@ pub fn encoder_branch(
     }
     format.set_property("caps", raw.build());
     let encoder = make_encoder(chosen, settings)?;
+    if chosen.codec == Codec::H265 {
+        // What x264's frame-packing property does for H.264 (see hevc_sei).
+        crate::hevc_sei::mark_stereo(&encoder, settings.layout);
+    }
     let parse = media::make(match chosen.codec {
         Codec::H264 => "h264parse",
         Codec::H265 => "h265parse",
@@ -480,26 +484,6 @@ pub enum FrameInput {
     I420(YuvMatrix),
 }
 
-/// Temporary name beside the target: same folder (so the rename is atomic), hidden.
-pub fn temp_path_for(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy())
-        .unwrap_or_default();
-    path.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
-}
-
-/// Writes `bytes` to `path` through a temporary file beside it, so `path` only ever holds
-/// a complete file; on failure the temporary file is removed.
-pub fn write_replacing(path: &Path, bytes: impl AsRef<[u8]>) -> std::io::Result<()> {
-    let tmp = temp_path_for(path);
-    std::fs::write(&tmp, bytes)
-        .and_then(|_| std::fs::rename(&tmp, path))
-        .inspect_err(|_| {
-            let _ = std::fs::remove_file(&tmp);
-        })
-}
-
 impl Encoder {
     /// Opens the output. `fps` is the nominal rate (None for variable rate or stills);
     /// `audio_caps` are the source's parsed audio caps to carry over.
@@ -516,7 +500,7 @@ impl Encoder {
             cause,
         };
         media::init().map_err(media_err)?;
-        let tmp_path = temp_path_for(path);
+        let tmp_path = crate::fsutil::temp_path_for(path);
         // Fail now, with a plain message, rather than deep inside GStreamer.
         std::fs::File::create(&tmp_path).map_err(|e| EncodeError::NotWritable {
             path: path.into(),
@@ -679,10 +663,15 @@ impl Encoder {
                 encoder,
                 parse,
             ];
-            if container == Container::Matroska
-                && let Some(mode) = multiview_caps_mode(settings.layout)
-            {
-                // matroskamux writes StereoMode from the caps' multiview-mode.
+            // The muxers write their stereo metadata from the caps' multiview-mode:
+            // matroskamux its StereoMode; mp4mux and qtmux their svmi box, which they
+            // only learn from h264parse reading x264's SEI, so H.265 gets it here.
+            let caps_mode = match container {
+                Container::Matroska => multiview_caps_mode(settings.layout),
+                _ if chosen.codec == Codec::H265 => mp4_multiview_mode(settings.layout),
+                _ => None,
+            };
+            if let Some(mode) = caps_mode {
                 let setter = media::make("capssetter").map_err(media_err)?;
                 setter.set_property(
                     "caps",
@@ -967,6 +956,16 @@ fn multiview_caps_mode(layout: Layout) -> Option<&'static str> {
     match layout {
         Layout::Tb | Layout::HalfTb => Some("top-bottom"),
         l if l.matroska_stereo_mode().is_some() => Some("side-by-side"),
+        _ => None,
+    }
+}
+
+/// Multiview mode for an MP4 or MOV svmi box: stereo pairs only (the box has no
+/// anaglyph); the view order is mended after muxing (`stereo_tags::set_mp4_left_first`).
+fn mp4_multiview_mode(layout: Layout) -> Option<&'static str> {
+    match layout {
+        Layout::Sbs | Layout::HalfSbs | Layout::Cross | Layout::HalfCross => Some("side-by-side"),
+        Layout::Tb | Layout::HalfTb => Some("top-bottom"),
         _ => None,
     }
 }

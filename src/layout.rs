@@ -61,6 +61,21 @@ pub enum Layout {
 }
 
 impl Layout {
+    pub const ALL: [Layout; 12] = [
+        Layout::Sbs,
+        Layout::HalfSbs,
+        Layout::Tb,
+        Layout::HalfTb,
+        Layout::Anaglyph,
+        Layout::Cross,
+        Layout::HalfCross,
+        Layout::Left,
+        Layout::Right,
+        Layout::Grid,
+        Layout::Depth,
+        Layout::Holes,
+    ];
+
     /// Matches the LAYOUT_* constants in shaders/compose.wgsl.
     pub fn shader_id(self) -> u32 {
         match self {
@@ -76,6 +91,24 @@ impl Layout {
             Layout::HalfCross => 9,
             Layout::Depth => 10,
             Layout::Holes => 11,
+        }
+    }
+
+    /// What a viewer calls this layout, for lists in the window and in messages.
+    pub fn label(self) -> &'static str {
+        match self {
+            Layout::Sbs => "Side by side, full width",
+            Layout::HalfSbs => "Half side by side",
+            Layout::Tb => "Top and bottom, full height",
+            Layout::HalfTb => "Half top and bottom",
+            Layout::Anaglyph => "Anaglyph (red/cyan glasses)",
+            Layout::Cross => "Cross-eyed, full width",
+            Layout::HalfCross => "Half cross-eyed",
+            Layout::Left => "Left eye only",
+            Layout::Right => "Right eye only",
+            Layout::Grid => "Grid: input, depth, holes, warped view",
+            Layout::Depth => "Depth map",
+            Layout::Holes => "Hole mask",
         }
     }
 
@@ -161,6 +194,25 @@ pub enum Anaglyph {
     Gray,
     /// Grey left eye, colour right eye.
     HalfColor,
+}
+
+impl Anaglyph {
+    pub const ALL: [Anaglyph; 4] = [
+        Anaglyph::Dubois,
+        Anaglyph::Color,
+        Anaglyph::Gray,
+        Anaglyph::HalfColor,
+    ];
+
+    /// What the method is called in lists.
+    pub fn label(self) -> &'static str {
+        match self {
+            Anaglyph::Dubois => "Dubois (least ghosting)",
+            Anaglyph::Color => "Full colour",
+            Anaglyph::Gray => "Grey",
+            Anaglyph::HalfColor => "Half colour",
+        }
+    }
 }
 
 type Rows = [[f32; 4]; 3];

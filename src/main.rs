@@ -81,6 +81,16 @@ fn apply_preset(
 ) -> anyhow::Result<()> {
     if let Some(path) = &options.preset {
         stereosplat::preset::Preset::load(path)?.apply(job, &typed);
+        // A typed --convergence is in the unit of the depth kind in use, which the preset
+        // may have set: it goes to that kind's own quantity.
+        if let Some(v) = options.stereo.convergence {
+            use stereosplat::gpu::DepthKind;
+            match job.depth_kind {
+                DepthKind::Relative => job.stereo.convergence = v,
+                DepthKind::Disparity => job.stereo.convergence_px = v,
+                DepthKind::Metric => {}
+            }
+        }
         log::info!("settings from preset {}", path.display());
     }
     Ok(())
@@ -100,6 +110,7 @@ fn run(cli: Cli, matches: &clap::ArgMatches, cancel: &Cancel) -> anyhow::Result<
         Command::Render(args) => {
             let mut job = args.job();
             apply_preset(&args.options, &mut job, typed("render"))?;
+            stereosplat::cli::check_kind_flags(job.depth_kind, &typed("render"))?;
             args.options.decoder.apply()?;
             // Cheap checks first: a typo in a flag should not wait for GPU start-up.
             job.validate()?;
@@ -128,6 +139,7 @@ fn run(cli: Cli, matches: &clap::ArgMatches, cancel: &Cancel) -> anyhow::Result<
         Command::Batch(args) => {
             let mut batch = args.job();
             apply_preset(&args.options, &mut batch.template, typed("batch"))?;
+            stereosplat::cli::check_kind_flags(batch.template.depth_kind, &typed("batch"))?;
             args.options.decoder.apply()?;
             batch.template.validate_settings()?;
             let ctx = GpuContext::new(&args.options.gpu.adapter)?;
@@ -154,6 +166,7 @@ fn run(cli: Cli, matches: &clap::ArgMatches, cancel: &Cancel) -> anyhow::Result<
         Command::Preview(args) => {
             let mut job = args.options.template();
             apply_preset(&args.options, &mut job, typed("preview"))?;
+            stereosplat::cli::check_kind_flags(job.depth_kind, &typed("preview"))?;
             args.options.decoder.apply()?;
             job.depth = args.depth.clone();
             if let Some(input) = &args.input {
@@ -183,6 +196,14 @@ fn run(cli: Cli, matches: &clap::ArgMatches, cancel: &Cancel) -> anyhow::Result<
             let opts = args.model.options(args.depth_kind, args.gpu.shaders());
             stereosplat::depth::estimate::validate(&opts)?;
             stereosplat::decode::check_input_file(&args.input)?;
+            {
+                // The paired depth is not read here (this command makes depth), so
+                // `depth clip.mp4 -o clip_depth.mkv` may replace an older export.
+                use stereosplat::fsutil::{Named, check_outputs};
+                let mut read = vec![Named::new("the input", &args.input)];
+                read.extend(opts.model.as_ref().map(|m| Named::new("--depth-model", m)));
+                check_outputs(&read, &[Named::new("the output", &args.output)])?;
+            }
             let ctx = GpuContext::new(&args.gpu.adapter)?;
             let mut progress = stereosplat::progress::for_terminal(cli.quiet);
             stereosplat::depth::estimate::export(

@@ -18,7 +18,11 @@ use crate::render::RenderJob;
 #[serde(default, deny_unknown_fields)]
 pub struct Preset {
     pub max_disp: f32,
+    /// Relative depth's screen plane: nearness, 0 far .. 1 near.
     pub convergence: f32,
+    /// Disparity depth's screen plane, in pixels (`--convergence` with
+    /// `--depth-kind disparity`). Kept apart so switching kinds carries nothing over.
+    pub convergence_px: f32,
     pub eye: Eye,
     pub max_stretch: f32,
     pub edge_threshold: Option<f32>,
@@ -75,6 +79,7 @@ impl Preset {
         Self {
             max_disp: s.max_disparity_px,
             convergence: s.convergence,
+            convergence_px: s.convergence_px,
             eye: s.eye,
             max_stretch: s.max_stretch_px,
             edge_threshold: (s.edge_threshold < NO_EDGE_THRESHOLD).then_some(s.edge_threshold),
@@ -120,6 +125,11 @@ impl Preset {
         }
         set!("max_disp", job.stereo.max_disparity_px, self.max_disp);
         set!("convergence", job.stereo.convergence, self.convergence);
+        set!(
+            "convergence",
+            job.stereo.convergence_px,
+            self.convergence_px
+        );
         set!("eye", job.stereo.eye, self.eye);
         set!("max_stretch", job.stereo.max_stretch_px, self.max_stretch);
         set!(
@@ -187,7 +197,7 @@ impl Preset {
             path.display(),
             toml::to_string_pretty(self).expect("presets serialise")
         );
-        crate::encode::write_replacing(path, text).map_err(|cause| PresetError::Write {
+        crate::fsutil::write_replacing(path, text).map_err(|cause| PresetError::Write {
             path: path.into(),
             cause,
         })
@@ -196,12 +206,7 @@ impl Preset {
     /// The same settings as `stereosplat render` flags (every setting, so the line does
     /// not depend on future defaults).
     pub fn command_line(&self, input: &Path, output: &Path) -> String {
-        use clap::ValueEnum;
-        fn name<T: ValueEnum>(v: &T) -> String {
-            v.to_possible_value()
-                .map(|p| p.get_name().to_owned())
-                .unwrap_or_default()
-        }
+        use crate::cli::value_name as name;
         let mut a = vec![
             "stereosplat".to_owned(),
             "render".into(),
@@ -213,8 +218,29 @@ impl Preset {
             a.push(format!("--{f}"));
             a.push(v);
         };
-        flag("max-disp", self.max_disp.to_string());
-        flag("convergence", self.convergence.to_string());
+        flag("depth-kind", name(&self.depth_kind));
+        // Each depth kind has its own strength and screen-plane settings; only the ones
+        // of this kind are written, so the line never sets another kind's quantity.
+        match self.depth_kind {
+            DepthKind::Relative => {
+                flag("max-disp", self.max_disp.to_string());
+                flag("convergence", self.convergence.to_string());
+            }
+            DepthKind::Disparity => flag("convergence", self.convergence_px.to_string()),
+            DepthKind::Metric => {
+                flag("max-depth", self.max_depth.to_string());
+                flag("ipd-mm", self.ipd_mm.to_string());
+                if let Some(v) = self.convergence_depth {
+                    flag("convergence-depth", v.to_string());
+                }
+                if let Some(v) = self.xfov {
+                    flag("xfov", v.to_string());
+                }
+                if let Some(v) = self.yfov {
+                    flag("yfov", v.to_string());
+                }
+            }
+        }
         flag("eye", name(&self.eye));
         flag("max-stretch", self.max_stretch.to_string());
         if let Some(t) = self.edge_threshold {
@@ -230,20 +256,11 @@ impl Preset {
         flag("speed-preset", self.speed_preset.clone());
         flag("encoder", name(&self.encoder));
         flag("bit-depth", self.bit_depth.to_string());
-        flag("depth-kind", name(&self.depth_kind));
-        flag("max-depth", self.max_depth.to_string());
-        flag("ipd-mm", self.ipd_mm.to_string());
-        if let Some(v) = self.convergence_depth {
-            flag("convergence-depth", v.to_string());
-        }
-        if let Some(v) = self.depth_scale {
+        if let Some(v) = self
+            .depth_scale
+            .filter(|_| self.depth_kind != DepthKind::Relative)
+        {
             flag("depth-scale", v.to_string());
-        }
-        if let Some(v) = self.xfov {
-            flag("xfov", v.to_string());
-        }
-        if let Some(v) = self.yfov {
-            flag("yfov", v.to_string());
         }
         if let Some(m) = &self.depth_model {
             flag("depth-model", quote(&m.display().to_string()));
@@ -254,10 +271,10 @@ impl Preset {
             flag("post", quote(&p.display().to_string()));
         }
         let mut line = a.join(" ");
-        if self.depth_far_bright {
+        if self.depth_far_bright && self.depth_kind == DepthKind::Relative {
             line.push_str(" --depth-far-bright");
         }
-        if self.depth_rgb {
+        if self.depth_rgb && self.depth_kind == DepthKind::Metric {
             line.push_str(" --depth-rgb");
         }
         line

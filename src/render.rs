@@ -17,6 +17,7 @@ use crate::depth::estimate::{self, EstimateOptions, Estimated};
 use crate::depth::scan::ScanNeed;
 use crate::depth::{self, DepthScan, DepthStream};
 use crate::encode::{Container, EncodeSettings, Encoder, FrameInput};
+use crate::fsutil::Named;
 use crate::gpu::{
     Composer, DepthKind, FramePixels, GpuContext, MetricCamera, PassTimer, Readback, ShaderSet,
     StereoParams, Warper, YuvPacker, frame_params,
@@ -67,6 +68,8 @@ pub struct RenderJob {
     pub post: Option<PathBuf>,
     /// `--warp-resolution`: warp at the size the eyes are shown at, or the input's.
     pub warp_resolution: WarpResolution,
+    /// `--preset FILE.toml` the settings came from (read, so never written).
+    pub preset: Option<PathBuf>,
     /// `--trace FILE.json`: write a Chrome trace of the render (CPU per stage, loop waits).
     pub trace: Option<PathBuf>,
     /// `--colour-convert`: where decoded YUV becomes RGB.
@@ -129,6 +132,7 @@ impl Default for RenderJob {
             post: None,
             warp_resolution: WarpResolution::Output,
             trace: None,
+            preset: None,
             colour_convert: ColourConvert::Auto,
             warp_device: WarpDevice::Auto,
         }
@@ -325,6 +329,9 @@ impl RenderJob {
 
     /// Checks everything that can be checked before opening any file.
     pub fn validate(&self) -> anyhow::Result<()> {
+        // First: whatever else is wrong, a file that would destroy an input is named as
+        // such (`-o look.toml` is not "an unsupported output type" but the preset).
+        crate::fsutil::check_outputs(&self.read_files(), &self.written_files())?;
         self.validate_settings()?;
         if let Some(trace) = &self.trace {
             let folder = trace.parent().filter(|p| !p.as_os_str().is_empty());
@@ -337,44 +344,58 @@ impl RenderJob {
         }
         Container::from_path(&self.final_output())?;
         let out = self.final_output();
-        if let Some(mask) = &self.mask_out {
-            if Container::from_path(mask)?.is_still() != Container::from_path(&out)?.is_still() {
-                bail!(
-                    "--mask-out {} must be the same kind of file as the output (video or image)",
-                    mask.display()
-                );
-            }
-            if same_file(mask, &out) || mask == &out {
-                bail!("--mask-out must differ from the output {}", out.display());
-            }
-        }
-        let written = std::iter::once(&out).chain(self.mask_out.iter());
-        for (input, out) in [&self.input]
-            .into_iter()
-            .chain(self.depth.iter())
-            .flat_map(|i| written.clone().map(move |o| (i, o)))
+        if let Some(mask) = &self.mask_out
+            && Container::from_path(mask)?.is_still() != Container::from_path(&out)?.is_still()
         {
-            if same_file(input, out) {
-                bail!(
-                    "the output {} is the input {}: refusing to overwrite an input; choose another output name",
-                    out.display(),
-                    input.display()
-                );
-            }
+            bail!(
+                "--mask-out {} must be the same kind of file as the output (video or image)",
+                mask.display()
+            );
         }
         Ok(())
+    }
+
+    /// Every file this job reads, named for messages: none of them may be written.
+    pub fn read_files(&self) -> Vec<Named<'static>> {
+        let mut read = vec![Named::new("the input", &self.input)];
+        match &self.depth {
+            Some(d) => read.push(Named::new("--depth", d)),
+            // The depth file beside the input is the user's data even when a model is
+            // asked for instead: never write over it.
+            None => read.extend(
+                depth::find_sidecar(&self.input, None).map(|d| Named::new("the paired depth", d)),
+            ),
+        }
+        let optional = [
+            ("--depth-model", &self.estimate.model),
+            ("--preset", &self.preset),
+            ("--convergence-depth-file", &self.convergence_file),
+            ("--post", &self.post),
+        ];
+        for (role, path) in optional {
+            read.extend(path.as_ref().map(|p| Named::new(role, p)));
+        }
+        read
+    }
+
+    /// Every file this job writes, with the names an interrupted render keeps.
+    pub fn written_files(&self) -> Vec<Named<'static>> {
+        let out = self.final_output();
+        let mut written = vec![
+            Named::new("the output", crate::fsutil::partial_path(&out)),
+            Named::new("the output", out),
+        ];
+        if let Some(mask) = &self.mask_out {
+            written.push(Named::new("--mask-out", crate::fsutil::partial_path(mask)));
+            written.push(Named::new("--mask-out", mask));
+        }
+        written.extend(self.trace.as_ref().map(|t| Named::new("--trace", t)));
+        written
     }
 }
 
 /// Largest `--dilate`: the filter costs 2 * radius + 1 reads per pixel and pass.
 pub const MAX_DILATE_PX: u32 = 64;
-
-fn same_file(a: &Path, b: &Path) -> bool {
-    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => false,
-    }
-}
 
 /// One encoded stream of composed frames: its composer, the GPU conversion to the
 /// encoder's format (I420 for videos), readback ring and encoder.
@@ -676,18 +697,6 @@ pub struct Interrupted {
     pub frames: u64,
 }
 
-/// `clip.mp4` -> `clip.partial.mp4`.
-pub fn partial_path(path: &Path) -> PathBuf {
-    let stem = path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    match path.extension() {
-        Some(ext) => path.with_file_name(format!("{stem}.partial.{}", ext.to_string_lossy())),
-        None => path.with_file_name(format!("{stem}.partial")),
-    }
-}
-
 /// Renders `job` on `ctx`. The output appears under its final name only on success.
 /// The depth a job renders with: the job's `--depth`, a `<stem>_depth` file beside the
 /// input, or (with `--depth-model`, or when there is none) an estimate from the cache or
@@ -854,7 +863,9 @@ pub fn render(
         scan.min,
         scan.max
     );
-    if scan.min == scan.max {
+    // Only relative depth is normalised over the clip: constant metric depth or
+    // disparity still shifts the picture, as a flat plane at that distance.
+    if scan.min == scan.max && job.depth_kind == DepthKind::Relative {
         log::warn!(
             "depth {} is constant: the output will have no depth",
             depth_path.display()
@@ -877,8 +888,8 @@ pub fn render(
     }
     if job.depth_kind != DepthKind::Relative {
         log::info!(
-            "depth is {:?}: {} per stored step{}",
-            job.depth_kind,
+            "depth is {}: {} per stored step{}",
+            crate::cli::value_name(&job.depth_kind),
             range.value_scale * 65535.0 / ((1u32 << scan.source_bits.min(16)) - 1) as f32,
             if job.depth_kind == DepthKind::Metric {
                 " m"
@@ -900,11 +911,11 @@ pub fn render(
     let (out_size, _) = Composer::frame_sizes(job.layout, size, even);
     if out_size.0 == 0 || out_size.1 == 0 {
         bail!(
-            "{}: a {}x{} input leaves no pixels in a {:?} output; use another --layout",
+            "{}: a {}x{} input leaves no pixels in the --layout {} output; use another --layout",
             job.input.display(),
             size.0,
             size.1,
-            job.layout
+            crate::cli::value_name(&job.layout)
         );
     }
     let work = job.warp_size(job.layout, size);
@@ -928,14 +939,14 @@ pub fn render(
     if on_cpu && work.0 > crate::cpu::MAX_WARP_WIDTH {
         // The CPU warp allocates no GPU textures or buffers, so only its own limit counts.
         bail!(
-            "{}: a {}x{} input warps {} pixels wide in a {:?} output, and the warp handles at \
-             most {} (its z-buffer keeps the source column in 14 bits); use a half layout \
-             or a smaller input",
+            "{}: a {}x{} input warps {} pixels wide in the --layout {} output, and the warp \
+             handles at most {} (its z-buffer keeps the source column in 14 bits); use a half \
+             layout or a smaller input",
             job.input.display(),
             size.0,
             size.1,
             work.0,
-            job.layout,
+            crate::cli::value_name(&job.layout),
             crate::cpu::MAX_WARP_WIDTH
         );
     }
@@ -1044,7 +1055,9 @@ pub fn render(
     });
     progress.start(total);
     let mut audio = Vec::new();
-    let mut range_start: Option<u64> = None;
+    // The first frame's pts, and where it starts in the output (after any audio that
+    // begins before it, which is kept).
+    let mut video_start: Option<(u64, u64)> = None;
     let mut range_end = 0u64;
     let mut done = 0u64;
     let mut stages = StageTimes {
@@ -1075,7 +1088,19 @@ pub fn render(
                 frame.height()
             );
         }
-        let origin = *range_start.get_or_insert(frame.pts_nanos);
+        let (origin, lead) = *video_start.get_or_insert_with(|| {
+            let lead = decoder.start_output(frame.pts_nanos);
+            if lead > 0 {
+                log::info!(
+                    "{}: the audio starts {:.3} s before the first video frame; it is kept, \
+                     and the video starts {:.3} s into the output",
+                    job.input.display(),
+                    lead as f64 / 1e9,
+                    lead as f64 / 1e9
+                );
+            }
+            (frame.pts_nanos, lead)
+        });
         log::trace!("frame {done}: source pts {} ns", frame.pts_nanos);
         let t = Instant::now();
         let (dframe, changed) = depth.frame_for(start_index + done, frame.pts_nanos, on_cpu)?;
@@ -1085,7 +1110,7 @@ pub fn render(
             stereo.camera.convergence_m = Some(track.at(start_index + done));
         }
         let dur = frame.duration_nanos.or(frame_nanos);
-        let pts = frame.pts_nanos - origin;
+        let pts = frame.pts_nanos - origin + lead;
         range_end = frame.pts_nanos + dur.unwrap_or(0);
         let t = Instant::now();
         match &mut backend {
@@ -1167,9 +1192,9 @@ pub fn render(
             }
         }
         audio.clear();
-        decoder.take_audio(origin, range_end, &mut audio);
+        decoder.take_audio(range_end, &mut audio);
         for buf in audio.drain(..) {
-            backend.main_encoder().push_audio(rebase(buf, origin))?;
+            backend.main_encoder().push_audio(buf)?;
         }
         done += 1;
         progress.frame(done);
@@ -1194,11 +1219,11 @@ pub fn render(
             job.input.display()
         );
     }
-    if let Some(origin) = range_start {
+    if video_start.is_some() {
         audio.clear();
-        decoder.finish_audio(origin, range_end, &mut audio);
+        decoder.finish_audio(range_end, &mut audio);
         for buf in audio.drain(..) {
-            backend.main_encoder().push_audio(rebase(buf, origin))?;
+            backend.main_encoder().push_audio(buf)?;
         }
     }
     let had_audio = backend.main_encoder().has_audio();
@@ -1206,7 +1231,7 @@ pub fn render(
     let interrupted = cancel.is_interrupted();
     let name = |p: &Path| {
         if interrupted {
-            partial_path(p)
+            crate::fsutil::partial_path(p)
         } else {
             p.to_path_buf()
         }
@@ -1246,17 +1271,6 @@ pub fn render(
         stages,
         cpu,
     })
-}
-
-fn rebase(mut buf: gstreamer::Buffer, origin: u64) -> gstreamer::Buffer {
-    let b = buf.make_mut();
-    if let Some(pts) = b.pts() {
-        b.set_pts(gstreamer::ClockTime::from_nseconds(
-            pts.nseconds().saturating_sub(origin),
-        ));
-    }
-    b.set_dts(gstreamer::ClockTime::NONE);
-    buf
 }
 
 #[cfg(test)]

@@ -225,7 +225,7 @@ pub fn write_chrome_trace(path: &Path, cpu: &CpuReport, spans: &[Span]) -> std::
     }));
     let text = serde_json::to_string(&serde_json::json!({ "traceEvents": events }))
         .map_err(std::io::Error::other)?;
-    crate::encode::write_replacing(path, text)
+    crate::fsutil::write_replacing(path, text)
 }
 
 fn current_tid() -> i32 {

@@ -206,3 +206,90 @@ fn shards_split_the_folder_without_overlap() {
         r.stderr
     );
 }
+
+#[test]
+fn a_batch_in_place_never_converts_its_own_outputs() {
+    // Outputs beside their inputs (--output-dir = --input-dir), and outputs in a folder
+    // inside the input folder with --recursive: a second run gives what the first gave,
+    // never <stem>_splatted_splatted, and says what it left out.
+    let root = common::work_dir("batch_in_place");
+    let (input, depth) = folder(&root);
+    std::fs::remove_file(input.join("bad.mp4")).unwrap();
+    let mut before_second = Vec::new();
+    for run in 0..2 {
+        let r = batch(&input, &depth, &input, &["--name-tags"]);
+        assert_eq!(r.code, Some(0), "{}{}", r.stdout, r.stderr);
+        assert!(
+            r.stdout.contains("3 done, 0 skipped, 0 failed"),
+            "{}",
+            r.stdout
+        );
+        let files = outputs(&input);
+        if run == 0 {
+            before_second = files;
+        } else {
+            assert_eq!(files, before_second, "the second run changed the folder");
+            assert!(
+                r.stderr.contains("left out 4 file(s)")
+                    && r.stderr.contains("3 named as this tool's outputs"),
+                "{}",
+                r.stderr
+            );
+        }
+    }
+    assert_eq!(
+        before_second,
+        [
+            "clip1.mp4",
+            "clip1_depth.mkv",
+            "clip1_splatted_LR.mp4",
+            "clip2.mp4",
+            "clip2_splatted_LR.mp4",
+            "sub/clip3.mp4",
+            "sub/clip3_splatted_LR.mp4"
+        ]
+    );
+    // --resume in place skips the finished outputs, and still converts no output.
+    let r = batch(&input, &depth, &input, &["--name-tags", "--resume"]);
+    assert!(
+        r.stdout.contains("0 done, 3 skipped, 0 failed"),
+        "{}",
+        r.stdout
+    );
+
+    // The output folder inside the input folder is left out as a whole.
+    let nested = input.join("converted");
+    for _ in 0..2 {
+        let r = batch(&input, &depth, &nested, &[]);
+        assert_eq!(r.code, Some(0), "{}{}", r.stdout, r.stderr);
+        assert!(r.stdout.contains("3 done"), "{}", r.stdout);
+    }
+    assert_eq!(
+        outputs(&nested),
+        [
+            "clip1_splatted.mp4",
+            "clip2_splatted.mp4",
+            "sub/clip3_splatted.mp4"
+        ]
+    );
+}
+
+#[test]
+fn a_batch_warns_once_about_missing_depth() {
+    let root = common::work_dir("batch_warn_once");
+    let input = root.join("in");
+    clip(&input, "a", &root.join("nodepth"));
+    clip(&input, "b", &root.join("nodepth"));
+    let o = Command::new(common::bin())
+        .args(["batch", "--input-dir"])
+        .arg(&input)
+        .arg("--output-dir")
+        .arg(root.join("out"))
+        .args(["--no-cache", "--speed-preset", "ultrafast"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert_eq!(err.matches("built-in depth estimate").count(), 1, "{err}");
+    assert!(err.contains("2 of 2 file(s) have no depth file"), "{err}");
+}

@@ -118,7 +118,11 @@ fn outputs_and_parameters_are_checked_before_any_work() {
     let before = std::fs::read(&input).unwrap();
     let r = stereosplat(&["render", s(&input), "-o", s(&input)]);
     assert_eq!(r.code, Some(1));
-    assert!(r.stderr.contains("refusing to overwrite"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("would destroy that input"),
+        "{}",
+        r.stderr
+    );
     assert_eq!(std::fs::read(&input).unwrap(), before);
     fails(
         &dir,
@@ -447,5 +451,121 @@ fn a_layout_that_leaves_no_pixels_is_refused() {
         ],
         &dir.join("out.mkv"),
         &["leaves no pixels", "--layout"],
+    );
+}
+
+#[test]
+fn no_output_may_be_any_input() {
+    // Every file a command reads, against every file it writes, under the same path,
+    // another spelling of it and a symbolic link to it: refused with a message, and the
+    // input stays byte for byte the same.
+    let dir = common::work_dir("cli_overwrite");
+    let input = sample(&dir, (64, 36), 6, 24);
+    let paired = dir.join("sample_depth.mkv");
+    let given = dir.join("given_depth.mkv");
+    std::fs::copy(&paired, &given).unwrap();
+    let model = dir.join("model.onnx");
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("models/tiny-depth.onnx"),
+        &model,
+    )
+    .unwrap();
+    let preset = dir.join("look.toml");
+    std::fs::write(&preset, "max_disp = 5.0\n").unwrap();
+    let conv = dir.join("conv.txt");
+    std::fs::write(&conv, "3.0\n").unwrap();
+    let post = dir.join("post.wgsl");
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders/post/row_interleaved.wgsl"),
+        &post,
+    )
+    .unwrap();
+    let out = dir.join("out.mp4");
+    let metric = [
+        "--depth-kind",
+        "metric",
+        "--xfov",
+        "60",
+        "--convergence-depth-file",
+    ];
+    // (the input file, the flags that make the command read it)
+    let read: Vec<(&Path, Vec<&str>)> = vec![
+        (&input, vec![]),
+        (&given, vec!["--depth", s(&given)]),
+        (&paired, vec![]),
+        (&model, vec!["--depth-model", s(&model)]),
+        (&preset, vec!["--preset", s(&preset)]),
+        (&conv, [metric.as_slice(), &[s(&conv)]].concat()),
+        (&post, vec!["--post", s(&post)]),
+    ];
+    let link = dir.join("link");
+    let mut tried = 0;
+    for (victim, flags) in &read {
+        let before = std::fs::read(victim).unwrap();
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(victim, &link).unwrap();
+        let respelled = dir.join(".").join(victim.file_name().unwrap());
+        for target in [victim.to_path_buf(), respelled, link.clone()] {
+            let as_output = [
+                vec!["-o", s(&target)],
+                vec!["-o", s(&out), "--mask-out", s(&target)],
+            ];
+            for writes in as_output {
+                let mut args = vec!["render", s(&input)];
+                args.extend(flags.iter().copied());
+                args.extend(writes);
+                let r = stereosplat(&args);
+                assert_eq!(r.code, Some(1), "{args:?}: {}", r.stderr);
+                assert!(
+                    r.stderr.contains("would destroy that input"),
+                    "{args:?}: {}",
+                    r.stderr
+                );
+                assert_eq!(
+                    std::fs::read(victim).unwrap(),
+                    before,
+                    "{args:?} changed it"
+                );
+                assert!(!out.exists());
+                tried += 1;
+            }
+        }
+    }
+    assert_eq!(tried, 7 * 3 * 2);
+    // The depth command's output against its input and its model.
+    for (victim, flags) in [(&input, vec![]), (&model, vec!["--depth-model", s(&model)])] {
+        let before = std::fs::read(victim).unwrap();
+        let mut args = vec!["depth", s(&input), "-o", s(victim)];
+        args.extend(flags);
+        let r = stereosplat(&args);
+        assert_eq!(r.code, Some(1), "{args:?}: {}", r.stderr);
+        assert!(
+            r.stderr.contains("would destroy that input"),
+            "{}",
+            r.stderr
+        );
+        assert_eq!(&std::fs::read(victim).unwrap(), &before);
+    }
+}
+
+#[test]
+fn setup_without_rust_gives_the_line_that_installs_it() {
+    // A fresh Debian 12 has no Rust (or, with its own packages, one too old): .ci/setup
+    // says so first, with the exact command, instead of a compiler error later.
+    let out = Command::new("bash")
+        .arg(".ci/setup")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("PATH", "/usr/bin:/bin")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("sh.rustup.rs") && err.contains("1.95.0"),
+        "{err}"
+    );
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("installing"),
+        "it went on to install packages"
     );
 }

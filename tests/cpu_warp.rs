@@ -348,7 +348,7 @@ fn guided_upsampling_and_metric_depth_match_the_gpu() {
         q_max: 12.0,
         ..Default::default()
     };
-    d.stereo.convergence = 4.0;
+    d.stereo.convergence_px = 4.0;
     agree("disparity, larger depth", &d);
 }
 

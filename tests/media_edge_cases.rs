@@ -308,7 +308,7 @@ fn the_audio_tail_is_collected_without_waiting_when_nothing_more_can_come() {
         }
         let mut audio = Vec::new();
         let t = std::time::Instant::now();
-        dec.finish_audio(0, end, &mut audio);
+        dec.finish_audio(end, &mut audio);
         let waited = t.elapsed();
         assert!(
             waited < std::time::Duration::from_millis(1500),
@@ -348,4 +348,101 @@ fn a_start_time_inside_a_millisecond_timestamp_starts_at_the_frame_beginning_the
     // of frame 10: that would be one frame too many.
     assert_eq!(pts.len(), 20, "{pts:?}");
     assert_eq!(pts[0], 417_000_000);
+}
+
+/// Running times (ns) of every video and audio buffer of `path`, as a player would
+/// schedule them: edit lists and segment starts included.
+fn running_times(path: &Path) -> (Vec<u64>, Vec<(u64, u64)>) {
+    stereosplat::media::init().unwrap();
+    let demux = if path.extension().is_some_and(|e| e == "mkv") {
+        "matroskademux"
+    } else {
+        "qtdemux"
+    };
+    let pipeline = gst::parse::launch(&format!(
+        "filesrc location=\"{}\" ! {demux} name=d \
+         d.video_0 ! queue ! appsink name=v sync=false \
+         d.audio_0 ! queue ! appsink name=a sync=false",
+        path.display()
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let pull = |name: &str| {
+        let sink = pipeline
+            .by_name(name)
+            .unwrap()
+            .downcast::<gst_app::AppSink>()
+            .unwrap();
+        let mut times = Vec::new();
+        while let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_seconds(10)) {
+            let buf = sample.buffer().unwrap();
+            let seg = sample
+                .segment()
+                .unwrap()
+                .downcast_ref::<gst::ClockTime>()
+                .unwrap()
+                .clone();
+            let pts = buf.pts().unwrap();
+            let run = seg.to_running_time(pts).unwrap().nseconds();
+            times.push((run, buf.duration().map_or(0, |d| d.nseconds())));
+        }
+        times
+    };
+    // Both sinks fill in parallel; video first (audio is small and never blocks).
+    let video: Vec<u64> = pull("v").into_iter().map(|(t, _)| t).collect();
+    let audio = pull("a");
+    pipeline.set_state(gst::State::Null).unwrap();
+    (video, audio)
+}
+
+#[test]
+fn audio_that_starts_before_the_video_is_kept_in_time() {
+    // Half a second of audio before the first frame (Matroska keeps both starts).
+    let dir = common::work_dir("edge_audio_first");
+    let input = dir.join("late_video.mkv");
+    stereosplat::synth::run_launch(&format!(
+        "videotestsrc timestamp-offset=500000000 num-buffers=24 pattern=ball ! \
+         video/x-raw,width=96,height=54,framerate=24/1 ! x264enc ! h264parse ! m. \
+         audiotestsrc num-buffers=70 samplesperbuffer=1024 ! audio/x-raw,rate=48000 ! \
+         audioconvert ! {} ! aacparse ! m. matroskamux name=m ! filesink location=\"{}\"",
+        stereosplat::media::aac_encoder().unwrap(),
+        input.display()
+    ))
+    .unwrap();
+    let (v_in, a_in) = running_times(&input);
+    let audio_end = |a: &[(u64, u64)]| a.iter().map(|(t, d)| t + d).max().unwrap();
+    let lead_in = v_in.iter().min().unwrap() - a_in.iter().map(|x| x.0).min().unwrap();
+    assert!(
+        lead_in > 450_000_000,
+        "the clip's audio leads by {lead_in} ns"
+    );
+    for ext in ["mkv", "mp4"] {
+        let out = dir.join(format!("out.{ext}"));
+        let (code, err) = run(&["render", s(&input), "-o", s(&out)]);
+        assert_eq!(code, Some(0), "{err}");
+        assert!(
+            err.contains("the audio starts 0.500 s before the first video frame"),
+            "{err}"
+        );
+        let (v, a) = running_times(&out);
+        assert_eq!(v.len(), 24, ".{ext}");
+        let a_start = a.iter().map(|x| x.0).min().unwrap();
+        let v_start = *v.iter().min().unwrap();
+        // Every bit of the audio is there, and the video starts as far after it as in
+        // the source (within a frame's reordering and a packet).
+        assert!(a_start < 30_000_000, ".{ext}: audio starts at {a_start}");
+        let lead = v_start.saturating_sub(a_start);
+        assert!(
+            lead.abs_diff(lead_in) < 45_000_000,
+            ".{ext}: the video starts {lead} ns after the audio, not {lead_in}"
+        );
+        let kept = audio_end(&a) - a_start;
+        let source = audio_end(&a_in) - a_in.iter().map(|x| x.0).min().unwrap();
+        assert!(
+            kept + 30_000_000 >= source,
+            ".{ext}: {kept} ns of audio kept of {source}"
+        );
+    }
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use egui::accesskit::Role;
 use egui_kittest::Harness;
-use egui_kittest::kittest::Queryable;
+use egui_kittest::kittest::{NodeT, Queryable};
 use stereosplat::decode::{DecodeOptions, Decoder, PixelFormat};
 use stereosplat::gpu::{
     Composer, DepthKind, FillMode, ShaderSet, StereoParams, Warper, read_texture, warp::DepthRange,
@@ -43,7 +43,10 @@ fn control_panel_changes_the_settings() {
     );
 
     harness
-        .get_by_role_and_label(Role::Slider, "convergence")
+        .get_by_role_and_label(
+            Role::Slider,
+            "convergence (nearness at the screen: 0 far .. 1 near)",
+        )
         .set_value_accesskit(0.25);
     harness.get_by_label("scanline").click();
     harness.get_by_label("remove edges").click();
@@ -188,7 +191,9 @@ fn unattended_errors_end_the_preview() {
 
 fn window_shows_the_anaglyph(device: &str) {
     let dir = common::work_dir(&format!("preview_window_{device}"));
-    stereosplat::synth::write_sample(&dir, (160, 90), 48, 24).unwrap();
+    // Long enough that 40 frames show even when late ones are dropped (lavapipe draws
+    // the fitted frame large).
+    stereosplat::synth::write_sample(&dir, (160, 90), 120, 24).unwrap();
     let x = Xvfb::start();
     let mut child = spawn_preview(
         &dir,
@@ -561,4 +566,123 @@ fn control_panel_renders_on_the_gpu_and_shows_what_changed() {
         .filter(|(a, b)| a != b)
         .count();
     assert!(changed > 500, "only {changed} pixels changed");
+}
+
+/// The whole window (the app eframe runs), driven by egui_kittest on the test's own
+/// device: it opens a 1280x720 clip fitted to the view, and its lists read in the words a
+/// viewer uses.
+#[test]
+fn the_window_opens_fitted_with_plain_names() {
+    use std::sync::Arc;
+    use stereosplat::gpu::{AdapterChoice, GpuContext};
+    use stereosplat::preview::app::PreviewApp;
+
+    let dir = common::work_dir("preview_fitted");
+    stereosplat::synth::write_sample(&dir, (1280, 720), 3, 24).unwrap();
+    let ctx = Arc::new(GpuContext::new(&AdapterChoice::Auto).unwrap());
+    let setup = egui_wgpu::WgpuSetup::Existing(egui_wgpu::WgpuSetupExisting {
+        instance: ctx.instance.clone(),
+        adapter: ctx.adapter.clone(),
+        device: ctx.device.clone(),
+        queue: ctx.queue.clone(),
+    });
+    let job = stereosplat::render::RenderJob {
+        input: dir.join("sample.mp4"),
+        ..Default::default()
+    };
+    let (window_w, window_h) = (1280.0, 800.0);
+    let mut harness = Harness::builder()
+        .with_size([window_w, window_h])
+        .renderer(egui_kittest::wgpu::WgpuTestRenderer::from_setup(setup))
+        .build_eframe(|cc| {
+            PreviewApp::new(
+                cc,
+                ctx.clone(),
+                job,
+                stereosplat::preview::Options {
+                    play: false,
+                    exit_after_frames: None,
+                    measure_latency: None,
+                    preset_path: None,
+                },
+                Arc::new(std::sync::Mutex::new(None)),
+            )
+            .unwrap()
+        });
+    // The clip opens on a worker thread; step until its frame is shown.
+    let t = Instant::now();
+    let image = loop {
+        harness.step();
+        if harness.query_by_role(Role::Image).is_some() {
+            // A few more frames: the zoom slider shows the value fitted last frame.
+            for _ in 0..3 {
+                harness.step();
+            }
+            break harness.get_by_role(Role::Image).rect();
+        }
+        assert!(t.elapsed() < Duration::from_secs(60), "no frame shown");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // Fitted: the whole 1280x720 frame shows, with its aspect ratio, inside the window
+    // beside the settings panel, and as large as the view allows on one side.
+    assert!(
+        image.min.x >= 0.0 && image.min.y >= 0.0,
+        "image at {image:?}"
+    );
+    assert!(
+        image.max.x <= window_w + 0.5 && image.max.y <= window_h + 0.5,
+        "image {image:?} is cropped by the {window_w}x{window_h} window"
+    );
+    assert!(image.width() < 1280.0 && image.width() > 600.0, "{image:?}");
+    assert!(
+        (image.width() / image.height() - 16.0 / 9.0).abs() < 0.02,
+        "{image:?}"
+    );
+    let zoom = harness.get_by_role_and_label(Role::Slider, "zoom");
+    let z = zoom.accesskit_node().numeric_value().unwrap();
+    assert!(z < 1.0, "opened at zoom {z}, not fitted");
+    // Plain names: the view list shows what a viewer calls the layout.
+    assert!(
+        harness
+            .query_by_label_contains("Anaglyph (red/cyan glasses)")
+            .is_some()
+            || harness
+                .query_all_by_value("Anaglyph (red/cyan glasses)")
+                .next()
+                .is_some(),
+        "the view list does not read in plain words"
+    );
+    assert!(harness.query_by_label_contains("Sbs").is_none());
+    assert!(harness.query_by_label_contains("HalfSbs").is_none());
+}
+
+#[test]
+fn each_depth_kind_keeps_its_own_screen_plane() {
+    // Relative depth's nearness never becomes disparity depth's pixels, or back.
+    let mut harness = Harness::new_ui_state(
+        |ui, state: &mut (Preset, View)| {
+            controls(ui, &mut state.0, &mut state.1);
+        },
+        (Preset::default(), View::Layout(Layout::Anaglyph)),
+    );
+    harness.run();
+    harness
+        .get_by_role_and_label(
+            Role::Slider,
+            "convergence (nearness at the screen: 0 far .. 1 near)",
+        )
+        .set_value_accesskit(0.25);
+    harness.run();
+    harness.get_by_label("disparity").click();
+    harness.run();
+    let px =
+        harness.get_by_role_and_label(Role::Slider, "convergence (px of disparity at the screen)");
+    assert_eq!(px.accesskit_node().numeric_value(), Some(0.0));
+    px.set_value_accesskit(3.0);
+    harness.run();
+    assert_eq!(harness.state().0.convergence_px, 3.0);
+    harness.get_by_label("relative").click();
+    harness.run();
+    assert_eq!(harness.state().0.convergence, 0.25);
+    assert_eq!(harness.state().0.depth_kind, DepthKind::Relative);
 }

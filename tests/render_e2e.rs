@@ -120,13 +120,19 @@ fn every_layout_renders_a_complete_file() {
     }
 }
 
-/// The caps qtdemux gives the video track of an MP4 or MOV, as text.
+/// The caps the demuxer (qtdemux for MP4 and MOV, matroskademux for MKV) gives the
+/// video track, as text.
 fn demuxed_video_caps(path: &Path) -> String {
     use gstreamer as gst;
     use gstreamer::prelude::*;
     gst::init().unwrap();
+    let demux = if path.extension().is_some_and(|e| e == "mkv") {
+        "matroskademux"
+    } else {
+        "qtdemux"
+    };
     let pipeline = gst::parse::launch(&format!(
-        "filesrc location=\"{}\" ! qtdemux name=d d.video_0 ! fakesink name=s",
+        "filesrc location=\"{}\" ! {demux} name=d d.video_0 ! fakesink name=s",
         path.display()
     ))
     .unwrap()
@@ -165,6 +171,50 @@ fn side_by_side_mp4_and_mov_say_the_left_view_is_on_the_left() {
             assert!(
                 caps.contains("/right-view-first") && !caps.contains("+right-view-first"),
                 "{layout:?} .{ext} reads as right view first: {caps}"
+            );
+        }
+    }
+}
+
+#[test]
+fn ten_bit_h265_side_by_side_mp4_reads_back_as_side_by_side() {
+    // x265 has no frame-packing option: the SEI is added to every key frame by a probe
+    // (src/hevc_sei.rs), and mp4mux/qtmux get the svmi box from the caps.
+    let dir = common::work_dir("e2e_h265_stereo");
+    let input = sample(&dir);
+    for (layout, mode) in [
+        (Layout::Sbs, "side-by-side"),
+        (Layout::HalfSbs, "side-by-side"),
+        (Layout::Tb, "top-bottom"),
+    ] {
+        for ext in ["mp4", "mov", "mkv"] {
+            let out = dir.join(format!("{layout:?}.{ext}"));
+            let mut j = job(&input, out.clone(), layout);
+            j.encode.bit_depth = 10;
+            j.warp_device = WarpDevice::Auto;
+            render(common::gpu(), &j, &mut Silent, &Cancel::default()).unwrap();
+            let caps = demuxed_video_caps(&out);
+            assert!(caps.starts_with("video/x-h265"), "{caps}");
+            // GStreamer 1.22's mp4mux and qtmux write their svmi box for side by side
+            // only (as for H.264); Matroska's StereoMode has both.
+            if mode == "side-by-side" || ext == "mkv" {
+                assert!(
+                    caps.contains(&format!("multiview-mode=(string){mode}")),
+                    "{layout:?} .{ext}: {caps}"
+                );
+            }
+            assert!(
+                !caps.contains("+right-view-first"),
+                "{layout:?} .{ext} reads as right view first: {caps}"
+            );
+            // The frame-packing SEI itself, in the stream: prefix SEI (type 39),
+            // payload 45, type 3 (side by side) or 4 (top-bottom), left view first.
+            let bytes = std::fs::read(&out).unwrap();
+            let kind = if mode == "side-by-side" { 0x81 } else { 0x82 };
+            let sei = [0x4e, 0x01, 45, 6, kind];
+            assert!(
+                bytes.windows(sei.len()).any(|w| w == sei),
+                "{layout:?} .{ext}: no frame-packing SEI"
             );
         }
     }

@@ -132,6 +132,20 @@ pub fn validate(opts: &EstimateOptions) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Warns, once per process, that depth comes from the built-in cue estimate; `what`
+/// says for which files ("no depth file and no --depth-model", or a batch's count). A
+/// batch warns once for all its files, and a cached estimate warns as a fresh one does.
+pub fn warn_builtin_estimate(what: &str) {
+    static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !WARNED.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        log::warn!(
+            "{what}: using the built-in depth estimate from image cues (position, focus, \
+             colour, motion). For much better depth, pass --depth-model with \
+             Depth-Anything-V2-Small (see models/README.md) or a depth video with --depth"
+        );
+    }
+}
+
 /// The render's depth: from the cache when this clip was estimated before with the same
 /// settings, otherwise estimated now. `frame_limit` stops after that many frames from
 /// the start of the clip.
@@ -144,6 +158,9 @@ pub fn depth_for_render(
     cancel: &Cancel,
 ) -> anyhow::Result<Estimated> {
     validate(opts)?;
+    if opts.model.is_none() {
+        warn_builtin_estimate("no depth file and no --depth-model");
+    }
     let (dir, scratch) = cache_dir(opts)?;
     let key = cache_key(input, opts, frame_limit);
     let raw = ensure_raw(ctx, input, opts, frame_limit, &dir, &key, progress, cancel)?;
@@ -181,6 +198,9 @@ pub fn export(
     cancel: &Cancel,
 ) -> anyhow::Result<()> {
     validate(opts)?;
+    if opts.model.is_none() {
+        warn_builtin_estimate("no --depth-model");
+    }
     match (format, opts.kind) {
         (ExportFormat::Rgb, DepthKind::Relative) => bail!(
             "--format rgb stores metric depth (the metric depth toolbox's encoding): use it with a metric model and --depth-kind metric, or export relative depth as gray16/gray8"
@@ -366,14 +386,7 @@ fn estimate(
             opts.ep,
             opts.ort_lib.as_deref(),
         )?)),
-        None => {
-            log::warn!(
-                "no depth file and no --depth-model: using the built-in depth estimate from image cues \
-                 (position, focus, colour, motion). For much better depth, pass --depth-model with \
-                 Depth-Anything-V2-Small (see models/README.md) or a depth video with --depth"
-            );
-            Estimator::Cues(CueDepth::default())
-        }
+        None => Estimator::Cues(CueDepth::default()),
     };
     let (model_size, norm, batch) = match &estimator {
         Estimator::Model(m) => {
@@ -565,7 +578,7 @@ fn estimate(
         "frames": stats.iter().map(|s| s.to_json()).collect::<Vec<_>>(),
     });
     let meta_path = dir.join(format!("{key}.raw.json"));
-    crate::encode::write_replacing(&meta_path, serde_json::to_vec(&meta)?)
+    crate::fsutil::write_replacing(&meta_path, serde_json::to_vec(&meta)?)
         .with_context(|| format!("writing {}", meta_path.display()))?;
     Ok(Raw {
         video,

@@ -131,7 +131,7 @@ impl DepthScan {
                 .parent()
                 .map_or(Ok(()), std::fs::create_dir_all)
                 .and_then(|_| {
-                    crate::encode::write_replacing(
+                    crate::fsutil::write_replacing(
                         f,
                         serde_json::to_string(&scan).unwrap_or_default(),
                     )

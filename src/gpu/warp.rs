@@ -151,8 +151,10 @@ pub struct StereoParams {
     /// d = 2 (v - c) max.
     pub max_disparity_px: f32,
     /// Relative depth: nearness (0 far .. 1 near) that stays at the screen plane.
-    /// Disparity maps: the disparity (pixels) that stays at the screen plane.
     pub convergence: f32,
+    /// Disparity maps: the disparity (pixels of the input view) that stays at the screen
+    /// plane. Its own field, so relative depth's 0.5 never becomes half a pixel here.
+    pub convergence_px: f32,
     pub eye: Eye,
     /// Neighbours warped further apart than this become a hole rather than a stretched
     /// surface.
@@ -175,6 +177,7 @@ impl Default for StereoParams {
         Self {
             max_disparity_px: 20.0,
             convergence: 0.5,
+            convergence_px: 0.0,
             eye: Eye::Right,
             max_stretch_px: 2.0,
             camera: MetricCamera::default(),
@@ -250,7 +253,7 @@ impl DepthRange {
                 p.camera.fx_px * p.camera.ipd_m,
                 p.camera.convergence_m.map_or(0.0, |z| 1.0 / z),
             ),
-            DepthKind::Disparity => (1.0, p.convergence),
+            DepthKind::Disparity => (1.0, p.convergence_px),
         }
     }
 

@@ -52,6 +52,9 @@ pub struct PreviewApp {
     wiggle_right: bool,
     wiggle_at: Instant,
     zoom: f32,
+    /// Zoom follows the view's size, so the whole frame shows (the start, and the "fit"
+    /// button); moving the slider or 1:1 sets a zoom of its own.
+    fit: bool,
     open_path: String,
     output_path: String,
     preset_path: String,
@@ -66,6 +69,8 @@ pub struct PreviewApp {
     decode_ms: f32,
     gpu_ms: f32,
     exit_after: Option<u64>,
+    /// Playback ran past the last frame (it stops there).
+    at_end: bool,
     /// `--measure-latency`: changes left, the pending change's time, the samples.
     latency: Option<(u32, Option<Instant>, Vec<f64>)>,
     loading: Option<Loading>,
@@ -168,6 +173,7 @@ impl PreviewApp {
             wiggle_right: false,
             wiggle_at: Instant::now(),
             zoom: 1.0,
+            fit: true,
             open_path: job.input.display().to_string(),
             output_path,
             preset_path: opts
@@ -182,6 +188,7 @@ impl PreviewApp {
             decode_ms: 0.0,
             gpu_ms: 0.0,
             exit_after: opts.exit_after_frames,
+            at_end: false,
             latency: opts.measure_latency.map(|n| (n, None, Vec::new())),
             loading: None,
             depth_choice: DepthChoice::File,
@@ -444,6 +451,7 @@ impl PreviewApp {
             // Past the end: stop on the last frame.
             self.playing = false;
             self.current = self.current.saturating_sub(1);
+            self.at_end = true;
             return Ok(false);
         };
         self.decode_ms = t.elapsed().as_secs_f32() * 1000.0;
@@ -614,14 +622,14 @@ impl PreviewApp {
             let mut s = samples.clone();
             s.sort_by(f64::total_cmp);
             eprintln!(
-                "preview latency: median {:.1} ms, min {:.1} ms, max {:.1} ms over {} changes ({}x{} frame, {:?} view) on {}",
+                "preview latency: median {:.1} ms, min {:.1} ms, max {:.1} ms over {} changes ({}x{} frame, view {}) on {}",
                 s[s.len() / 2],
                 s[0],
                 s[s.len() - 1],
                 s.len(),
                 self.source.as_ref().map(|x| x.size().0).unwrap_or(0),
                 self.source.as_ref().map(|x| x.size().1).unwrap_or(0),
-                self.view,
+                self.view.label(),
                 self.ctx.describe()
             );
             self.latency = None;
@@ -652,6 +660,7 @@ impl PreviewApp {
                 .clicked()
             {
                 self.playing = !self.playing;
+                self.at_end = false;
                 self.next_due = Instant::now();
             }
             if ui.button("< Step").clicked() && self.current > 0 {
@@ -885,24 +894,30 @@ impl eframe::App for PreviewApp {
         });
         egui::CentralPanel::default().show(ui, |ui| {
             ui.horizontal(|ui| {
-                ui.add(
-                    egui::Slider::new(&mut self.zoom, 0.1..=8.0)
-                        .logarithmic(true)
-                        .text("zoom"),
-                );
+                if ui
+                    .add(
+                        egui::Slider::new(&mut self.zoom, 0.1..=8.0)
+                            .logarithmic(true)
+                            .text("zoom"),
+                    )
+                    .changed()
+                {
+                    self.fit = false;
+                }
                 if ui.button("1:1").clicked() {
                     self.zoom = 1.0;
+                    self.fit = false;
                 }
-                if ui.button("fit").clicked()
-                    && let Some(s) = &self.shown
-                {
-                    let avail = ui.available_size();
-                    self.zoom = (avail.x / s.size.0 as f32).min(avail.y / s.size.1 as f32);
+                if ui.selectable_label(self.fit, "fit").clicked() {
+                    self.fit = true;
                 }
             });
             if let Some(s) = &self.shown {
-                // 1:1 means one texel per physical pixel.
+                // Zoom 1 means one texel per physical pixel.
                 let ppp = ui.ctx().pixels_per_point();
+                if self.fit {
+                    self.zoom = fit_zoom(ui.available_size() * ppp, s.size);
+                }
                 let size = egui::vec2(s.size.0 as f32, s.size.1 as f32) * self.zoom / ppp;
                 egui::ScrollArea::both().show(ui, |ui| {
                     ui.image((s.id, size));
@@ -924,6 +939,14 @@ impl eframe::App for PreviewApp {
         {
             eprintln!("preview: {n} frames shown, closing");
             egui_ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+        } else if self.exit_after.is_some() && self.at_end {
+            // Nobody is there to press play again: a clip shorter than N (or one whose
+            // late frames were dropped) ends the run instead of waiting forever.
+            eprintln!(
+                "preview: the clip ended after {} frames shown, closing",
+                self.frames_shown
+            );
+            egui_ctx.send_viewport_cmd(egui::ViewportCommand::Close);
         }
         if self.playing
             || self.task.is_some()
@@ -933,4 +956,11 @@ impl eframe::App for PreviewApp {
             egui_ctx.request_repaint_after(Duration::from_millis(5));
         }
     }
+}
+
+/// The zoom (texels per physical pixel) at which a `size` frame fills `avail` physical
+/// pixels without cropping.
+pub fn fit_zoom(avail: egui::Vec2, size: (u32, u32)) -> f32 {
+    let z = (avail.x / size.0.max(1) as f32).min(avail.y / size.1.max(1) as f32);
+    if z.is_finite() && z > 0.0 { z } else { 1.0 }
 }

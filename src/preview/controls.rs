@@ -18,21 +18,30 @@ pub enum View {
 }
 
 impl View {
-    pub const ALL: [(View, &'static str); 13] = [
-        (View::Layout(Layout::Anaglyph), "Anaglyph"),
-        (View::Layout(Layout::Sbs), "Side by side"),
-        (View::Layout(Layout::HalfSbs), "Half SBS"),
-        (View::Layout(Layout::Tb), "Top-bottom"),
-        (View::Layout(Layout::Cross), "Cross-eyed"),
-        (View::Layout(Layout::Left), "Left eye"),
-        (View::Layout(Layout::Right), "Right eye"),
-        (View::Wiggle, "Wiggle"),
-        (View::Layout(Layout::Depth), "Depth"),
-        (View::Layout(Layout::Holes), "Hole mask"),
-        (View::Layout(Layout::Grid), "Grid: depth and holes"),
-        (View::Layout(Layout::HalfTb), "Half TB"),
-        (View::Layout(Layout::HalfCross), "Half cross"),
+    /// In the order the list shows them: the ways to watch first, then the inspection
+    /// views.
+    pub const ALL: [View; 13] = [
+        View::Layout(Layout::Anaglyph),
+        View::Layout(Layout::Sbs),
+        View::Layout(Layout::HalfSbs),
+        View::Layout(Layout::Tb),
+        View::Layout(Layout::HalfTb),
+        View::Layout(Layout::Cross),
+        View::Layout(Layout::HalfCross),
+        View::Layout(Layout::Left),
+        View::Layout(Layout::Right),
+        View::Wiggle,
+        View::Layout(Layout::Depth),
+        View::Layout(Layout::Holes),
+        View::Layout(Layout::Grid),
     ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            View::Layout(l) => l.label(),
+            View::Wiggle => "Wiggle: left and right eye in turn",
+        }
+    }
 }
 
 /// Draws the controls; returns true when a setting that changes the picture changed.
@@ -40,28 +49,17 @@ pub fn controls(ui: &mut Ui, p: &mut Preset, view: &mut View) -> bool {
     let before = (p.clone(), *view);
     ui.heading("View");
     egui::ComboBox::from_label("view")
-        .selected_text(
-            View::ALL
-                .iter()
-                .find(|(v, _)| v == view)
-                .map(|(_, n)| *n)
-                .unwrap_or("?"),
-        )
+        .selected_text(view.label())
         .show_ui(ui, |ui| {
-            for (v, name) in View::ALL {
-                ui.selectable_value(view, v, name);
+            for v in View::ALL {
+                ui.selectable_value(view, v, v.label());
             }
         });
     egui::ComboBox::from_label("anaglyph colours")
-        .selected_text(format!("{:?}", p.anaglyph))
+        .selected_text(p.anaglyph.label())
         .show_ui(ui, |ui| {
-            for a in [
-                Anaglyph::Dubois,
-                Anaglyph::Color,
-                Anaglyph::Gray,
-                Anaglyph::HalfColor,
-            ] {
-                ui.selectable_value(&mut p.anaglyph, a, format!("{a:?}"));
+            for a in Anaglyph::ALL {
+                ui.selectable_value(&mut p.anaglyph, a, a.label());
             }
         });
 
@@ -73,10 +71,20 @@ pub fn controls(ui: &mut Ui, p: &mut Preset, view: &mut View) -> bool {
         ui.selectable_value(&mut p.depth_kind, DepthKind::Metric, "metric");
         ui.selectable_value(&mut p.depth_kind, DepthKind::Disparity, "disparity");
     });
+    // Each kind has its own screen-plane quantity, in its own unit, kept in its own
+    // field: switching kinds shows that kind's value, never the last kind's number.
     if p.depth_kind == DepthKind::Relative {
         ui.add(egui::Slider::new(&mut p.max_disp, 0.0..=120.0).text("max disparity (px)"));
-        ui.add(egui::Slider::new(&mut p.convergence, 0.0..=1.0).text("convergence"));
+        ui.add(
+            egui::Slider::new(&mut p.convergence, 0.0..=1.0)
+                .text("convergence (nearness at the screen: 0 far .. 1 near)"),
+        );
         ui.checkbox(&mut p.depth_far_bright, "depth file is far = bright");
+    } else if p.depth_kind == DepthKind::Disparity {
+        ui.add(
+            egui::Slider::new(&mut p.convergence_px, -64.0..=64.0)
+                .text("convergence (px of disparity at the screen)"),
+        );
     } else if p.depth_kind == DepthKind::Metric {
         ui.add(egui::Slider::new(&mut p.ipd_mm, 1.0..=300.0).text("IPD (mm)"));
         let mut fov = p.xfov.unwrap_or(60.0);
@@ -146,11 +154,11 @@ pub fn controls(ui: &mut Ui, p: &mut Preset, view: &mut View) -> bool {
 /// Output settings of the render started from the window.
 pub fn output_controls(ui: &mut Ui, p: &mut Preset) {
     egui::ComboBox::from_label("output layout")
-        .selected_text(format!("{:?}", p.layout))
+        .selected_text(p.layout.label())
         .show_ui(ui, |ui| {
-            for (v, name) in View::ALL {
+            for v in View::ALL {
                 if let View::Layout(l) = v {
-                    ui.selectable_value(&mut p.layout, l, name);
+                    ui.selectable_value(&mut p.layout, l, l.label());
                 }
             }
         });

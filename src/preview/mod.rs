@@ -9,7 +9,7 @@
 //! - [`worker`]: the full render on a worker thread, with progress and cancel;
 //! - [`app`]: the window tying them together.
 
-mod app;
+pub mod app;
 pub mod controls;
 pub mod source;
 pub mod watch;

@@ -85,3 +85,70 @@ pub fn open_with_aac(path: &std::path::Path) -> stereosplat::decode::Decoder {
     assert_eq!(s.get::<i32>("mpegversion").unwrap(), 4, "AAC: {caps}");
     dec
 }
+
+/// Writes one image as PNG: `format` is a GStreamer raw format (`RGBA`, `GRAY8`,
+/// `GRAY16_BE`) and `bytes` its tightly packed rows.
+pub fn write_png(path: &std::path::Path, (w, h): (u32, u32), format: &str, bytes: Vec<u8>) {
+    stereosplat::media::init().unwrap();
+    // GStreamer's raw rows start at multiples of 4 bytes.
+    let row = bytes.len() / h as usize;
+    let stride = row.next_multiple_of(4);
+    let bytes: Vec<u8> = bytes
+        .chunks_exact(row)
+        .flat_map(|r| {
+            r.iter()
+                .copied()
+                .chain(std::iter::repeat_n(0, stride - row))
+        })
+        .collect();
+    let caps = gstreamer::Caps::builder("video/x-raw")
+        .field("format", format)
+        .field("width", w as i32)
+        .field("height", h as i32)
+        .field("framerate", gstreamer::Fraction::new(0, 1))
+        .build();
+    stereosplat::synth::write_frames(
+        &caps,
+        &format!("pngenc ! filesink location=\"{}\"", path.display()),
+        std::iter::once(bytes),
+        1,
+    )
+    .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+}
+
+/// An image's RGBA pixels, tightly packed, and its size.
+pub fn read_rgba(path: &std::path::Path) -> (Vec<u8>, u32, u32) {
+    use stereosplat::decode::{DecodeOptions, Decoder, PixelFormat};
+    let mut dec = Decoder::open(path, PixelFormat::Rgba, &DecodeOptions::default())
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let f = dec.next_frame().unwrap().expect("a frame");
+    let (w, h, stride) = (f.width(), f.height(), f.stride_bytes() as usize);
+    let mut out = Vec::with_capacity((w * h * 4) as usize);
+    for y in 0..h as usize {
+        out.extend_from_slice(&f.data()[y * stride..y * stride + 4 * w as usize]);
+    }
+    (out, w, h)
+}
+
+/// A photo-like texture: smooth colour gradients with fine noise, so that any shift or
+/// blend of neighbouring columns shows.
+pub fn texture_rgba((w, h): (u32, u32), seed: u32) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(2_654_435_761).max(1);
+    let mut noise = move || {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        (state % 64) as i32 - 32
+    };
+    let mut out = Vec::with_capacity((w * h * 4) as usize);
+    for y in 0..h {
+        for x in 0..w {
+            let r = (x * 255 / w.max(1)) as i32 + noise();
+            let g = (y * 255 / h.max(1)) as i32 + noise();
+            let b = (((x + 2 * y) * 7) % 256) as i32 + noise();
+            out.extend([r, g, b].map(|c| c.clamp(0, 255) as u8));
+            out.push(255);
+        }
+    }
+    out
+}

@@ -1,0 +1,145 @@
+//! Files as the user sees them: whether two paths name the same file, outputs that must
+//! never overwrite an input, and writing through a temporary name beside the target so a
+//! final name only ever holds a complete file.
+
+use std::path::{Path, PathBuf};
+
+/// Whether `a` and `b` are the same file on disk: the same path spelled differently
+/// (`./x`, `dir/../x`), a symbolic link to the other, or a hard link. False when either
+/// does not exist (a file about to be created cannot be an existing input).
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
+/// A file a command reads, named for messages (`"--depth"`, `"the paired depth"`).
+#[derive(Clone, Debug)]
+pub struct Named<'a> {
+    pub role: &'a str,
+    pub path: PathBuf,
+}
+
+impl<'a> Named<'a> {
+    pub fn new(role: &'a str, path: impl Into<PathBuf>) -> Self {
+        Self {
+            role,
+            path: path.into(),
+        }
+    }
+}
+
+/// An output that would replace one of the command's inputs.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{output_role} {output} is {input_role} {input}: writing it would destroy that input, so \
+     nothing was written; choose another output name"
+)]
+pub struct OverwritesInput {
+    pub output_role: String,
+    pub output: PathBuf,
+    pub input_role: String,
+    pub input: PathBuf,
+}
+
+/// Refuses any output that is the same file as any input (see [`same_file`]), or the same
+/// path as another output.
+pub fn check_outputs(inputs: &[Named], outputs: &[Named]) -> Result<(), OverwritesInput> {
+    for out in outputs {
+        if let Some(input) = inputs.iter().find(|i| same_file(&i.path, &out.path)) {
+            return Err(OverwritesInput {
+                output_role: out.role.to_owned(),
+                output: out.path.clone(),
+                input_role: input.role.to_owned(),
+                input: input.path.clone(),
+            });
+        }
+    }
+    for (k, a) in outputs.iter().enumerate() {
+        if let Some(b) = outputs[k + 1..]
+            .iter()
+            .find(|b| b.path == a.path || same_file(&a.path, &b.path))
+        {
+            return Err(OverwritesInput {
+                output_role: b.role.to_owned(),
+                output: b.path.clone(),
+                input_role: format!("also {}", a.role),
+                input: a.path.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Temporary name beside the target: same folder (so the rename is atomic), hidden.
+pub fn temp_path_for(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
+}
+
+/// Writes `bytes` to `path` through a temporary file beside it, so `path` only ever holds
+/// a complete file; on failure the temporary file is removed.
+pub fn write_replacing(path: &Path, bytes: impl AsRef<[u8]>) -> std::io::Result<()> {
+    let tmp = temp_path_for(path);
+    std::fs::write(&tmp, bytes)
+        .and_then(|_| std::fs::rename(&tmp, path))
+        .inspect_err(|_| {
+            let _ = std::fs::remove_file(&tmp);
+        })
+}
+
+/// `clip.mp4` -> `clip.partial.mp4`: where an interrupted render keeps what it finished.
+pub fn partial_path(path: &Path) -> PathBuf {
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    match path.extension() {
+        Some(ext) => path.with_file_name(format!("{stem}.partial.{}", ext.to_string_lossy())),
+        None => path.with_file_name(format!("{stem}.partial")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn other_spellings_links_and_hard_links_are_the_same_file() {
+        let dir = std::env::temp_dir().join(format!("fsutil-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("sub")).unwrap();
+        let a = dir.join("a.mp4");
+        std::fs::write(&a, b"x").unwrap();
+        let spelled = dir.join("sub/../a.mp4");
+        let soft = dir.join("soft.mp4");
+        let hard = dir.join("hard.mp4");
+        let other = dir.join("other.mp4");
+        std::os::unix::fs::symlink(&a, &soft).unwrap();
+        std::fs::hard_link(&a, &hard).unwrap();
+        std::fs::write(&other, b"x").unwrap();
+        for p in [&spelled, &soft, &hard] {
+            assert!(same_file(&a, p), "{}", p.display());
+        }
+        assert!(!same_file(&a, &other));
+        assert!(!same_file(&a, &dir.join("missing.mp4")));
+        let err = check_outputs(
+            &[Named::new("the input", &other), Named::new("--depth", &a)],
+            &[Named::new("the output", &soft)],
+        )
+        .unwrap_err();
+        assert_eq!(err.input_role, "--depth");
+        assert!(
+            check_outputs(
+                &[Named::new("the input", &a)],
+                &[Named::new("-o", &other), Named::new("--mask-out", &other)]
+            )
+            .is_err()
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
