@@ -1,8 +1,9 @@
 // Shared by every stereosplat shader: prepended to each file when it is loaded
-// (see src/gpu/shaders.rs). Struct layouts have Rust twins in src/gpu/params.rs;
-// tests/shader_validation.rs checks that the sizes agree.
+// (see src/gpu/shaders.rs). Structs and constants have Rust twins in
+// src/stereo/uniforms.rs; tests/shader_validation.rs checks that sizes, field offsets and
+// values agree.
 
-// Twin: gpu::params::WarpParams.
+// Twin: stereo::uniforms::WarpParams.
 struct WarpParams {
     size: vec2<u32>,
     // Horizontal shift of a source pixel in pixels: gain * (nearness - zero_nearness).
@@ -20,7 +21,7 @@ struct WarpParams {
     fill_mode: u32,
 }
 
-// Twin: gpu::params::BandParams. The rows of the frame one pass covers: the z-buffer
+// Twin: stereo::uniforms::BandParams. The rows of the frame one pass covers: the z-buffer
 // holds one band of rows, so a frame whose whole z-buffer would be larger than the GPU's
 // largest storage binding (128 MiB under Direct3D 12) is warped band after band. Passes
 // index the z-buffer by the row within the band.
@@ -39,7 +40,7 @@ const DEPTH_RELATIVE: u32 = 0u;
 const DEPTH_METRIC: u32 = 1u;
 const DEPTH_DISPARITY: u32 = 2u;
 
-// Twin: gpu::params::DepthParams.
+// Twin: stereo::uniforms::DepthParams.
 struct DepthParams {
     out_size: vec2<u32>,
     raw_size: vec2<u32>,
@@ -61,22 +62,17 @@ struct DepthParams {
     dilate_y_px: u32,
 }
 
-// Twin: gpu::params::ComposeParams.
+// Twin: stereo::uniforms::ComposeParams.
 struct ComposeParams {
     out_size: vec2<u32>,
     // Part of out_size that holds the picture; the rest (at most one column and one row,
     // added for 4:2:0 encoders) repeats the edge.
     content_size: vec2<u32>,
     eye_size: vec2<u32>,
-    _pad0: u32,
-    _pad1: u32,
-    // Anaglyph: out.rgb = L * left rows + R * right rows (rows as vec4, w unused).
-    left_r: vec4<f32>,
-    left_g: vec4<f32>,
-    left_b: vec4<f32>,
-    right_r: vec4<f32>,
-    right_g: vec4<f32>,
-    right_b: vec4<f32>,
+    _pad: vec2<u32>,
+    // Anaglyph: out.rgb = L * left rows + R * right rows (rows r, g, b as vec4, w unused).
+    left_rows: array<vec4<f32>, 3>,
+    right_rows: array<vec4<f32>, 3>,
 }
 
 // Z-buffer keys: the upper 18 bits hold the nearness (larger = nearer, so atomicMax keeps
@@ -111,7 +107,7 @@ fn same_surface(n0: f32, n1: f32, p0: f32, p1: f32, p: WarpParams) -> bool {
         && jump <= p.edge_threshold;
 }
 
-// Twin: gpu::params::ModelInputParams.
+// Twin: stereo::uniforms::ModelInputParams.
 struct ModelInputParams {
     src_size: vec2<u32>,
     dst_size: vec2<u32>,
@@ -125,7 +121,7 @@ struct ModelInputParams {
     _pad: u32,
 }
 
-// Twin: gpu::params::YuvParams.
+// Twin: stereo::uniforms::YuvParams.
 struct YuvParams {
     size: vec2<u32>,
     // Bytes between rows of the Y plane and of the U and V planes, and where U and V start
@@ -143,7 +139,7 @@ struct YuvParams {
     cr_row: vec4<f32>,
 }
 
-// Twin: gpu::params::UnpackParams.
+// Twin: stereo::uniforms::UnpackParams.
 struct UnpackParams {
     size: vec2<u32>,
     // Byte offsets of the planes in `planes` and their bytes per row.

@@ -56,9 +56,9 @@ fn inferno(t: f32) -> vec3<f32> {
 
 fn anaglyph(l: vec3<f32>, r: vec3<f32>) -> vec3<f32> {
     return vec3<f32>(
-        dot(l, params.left_r.xyz) + dot(r, params.right_r.xyz),
-        dot(l, params.left_g.xyz) + dot(r, params.right_g.xyz),
-        dot(l, params.left_b.xyz) + dot(r, params.right_b.xyz),
+        dot(l, params.left_rows[0].xyz) + dot(r, params.right_rows[0].xyz),
+        dot(l, params.left_rows[1].xyz) + dot(r, params.right_rows[1].xyz),
+        dot(l, params.left_rows[2].xyz) + dot(r, params.right_rows[2].xyz),
     );
 }
 

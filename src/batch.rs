@@ -9,10 +9,11 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 
+use crate::control::Cancel;
 use crate::depth::{self, is_depth_file};
 use crate::gpu::GpuContext;
 use crate::progress::Progress;
-use crate::render::{Cancel, RenderJob, render};
+use crate::render::{RenderJob, render};
 
 /// Extensions treated as inputs.
 pub const VIDEO_EXTS: &[&str] = &[

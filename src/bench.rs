@@ -10,15 +10,16 @@ use gst::prelude::*;
 use gstreamer as gst;
 
 use crate::cli::BenchArgs;
+use crate::control::Cancel;
 use crate::depth::estimate::EstimateOptions;
-use crate::encode::{EncodeSettings, EncoderElement};
-use crate::gpu::{
-    Composer, GpuContext, PassTimer, StereoParams, Warper, YuvMatrix, YuvPacker, warp::DepthRange,
-};
+use crate::frame::YuvMatrix;
+use crate::gpu::{Composer, GpuContext, PassTimer, Warper, YuvPacker};
 use crate::layout::{Anaglyph, Layout, WarpResolution};
 use crate::media;
+use crate::media::encode::{EncodeSettings, EncoderElement};
 use crate::progress::Silent;
-use crate::render::{Cancel, RenderJob, render};
+use crate::render::{RenderJob, render};
+use crate::stereo::{DepthRange, StereoParams};
 
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     // The end-to-end part's codecs, checked before minutes of warp timings.
@@ -106,9 +107,9 @@ fn end_to_end(
     let (w, h) = size;
     let clip = dir.join(format!("bench{w}x{h}.mp4"));
     let depth = dir.join(format!("bench{w}x{h}_depth.mp4"));
-    crate::synth::colour_clip(&clip, size, args.frames, 30, true)
+    crate::media::synth::colour_clip(&clip, size, args.frames, 30, true)
         .context("generating the bench clip")?;
-    crate::synth::depth_clip(&depth, size, args.frames, 30)
+    crate::media::synth::depth_clip(&depth, size, args.frames, 30)
         .context("generating the bench depth")?;
     let settings = EncodeSettings {
         layout: Layout::HalfSbs,
@@ -328,11 +329,11 @@ fn bench_i420(size: (u32, u32), rgba: &[u8]) -> [Vec<u8>; 3] {
     [y, chroma(0), chroma(2)]
 }
 
-fn i420_pixels(size: (u32, u32), planes: &[Vec<u8>; 3]) -> crate::gpu::FramePixels<'_> {
+fn i420_pixels(size: (u32, u32), planes: &[Vec<u8>; 3]) -> crate::frame::FramePixels<'_> {
     let cw = size.0.div_ceil(2);
-    crate::gpu::FramePixels::I420 {
+    crate::frame::FramePixels::I420 {
         planes: [(&planes[0], size.0), (&planes[1], cw), (&planes[2], cw)],
-        colours: crate::gpu::YuvColours {
+        colours: crate::frame::YuvColours {
             matrix: YuvMatrix::for_height(size.1),
             full_range: false,
         },
@@ -375,19 +376,19 @@ pub fn cpu_warp_ms(size: (u32, u32), iterations: u32) -> (f64, f64) {
     let range = DepthRange::default();
     let work = WarpResolution::Output.work_size(Layout::HalfSbs, size.0, size.1);
     let mut warper = crate::cpu::CpuWarper::new(size, size, stereo.eye, work);
-    let (out, _) = Composer::frame_sizes(Layout::HalfSbs, size, true);
+    let (out, _) = Layout::HalfSbs.frame_sizes(size, true);
     let mut composer = crate::cpu::CpuComposer::new(
         Layout::HalfSbs,
         Anaglyph::Dubois,
         size,
         work,
         true,
-        crate::encode::FrameInput::I420(YuvMatrix::for_height(out.1)),
+        crate::media::encode::FrameInput::I420(YuvMatrix::for_height(out.1)),
     );
     let (rgba, depth) = bench_inputs(size);
     let planes = bench_i420(size, &rgba);
     let pixels = i420_pixels(size, &planes);
-    let params = crate::gpu::frame_params(&stereo, &range, size, work, size);
+    let params = crate::stereo::frame_params(&stereo, &range, size, work, size);
     let one = || {
         warper.warp(
             &pixels,
@@ -443,14 +444,14 @@ fn baseline(
     let convert = pipeline
         .by_name("convert")
         .context("the baseline's videoconvert")?;
-    let [format, encoder, parse] = crate::encode::encoder_branch(chosen, settings)?;
+    let [format, encoder, parse] = crate::media::encode::encoder_branch(chosen, settings)?;
     let mux = media::make("mp4mux")?;
     let sink = media::make("filesink")?;
     sink.set_property("location", output);
     let tail = [&format, &encoder, &parse, &mux, &sink];
     pipeline.add_many(tail)?;
     media::link_many(&[&convert, &format, &encoder, &parse, &mux, &sink])?;
-    crate::synth::play_to_end(pipeline.upcast_ref())?;
+    crate::media::synth::play_to_end(pipeline.upcast_ref())?;
     Ok(())
 }
 

@@ -5,17 +5,17 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::decode::{ColourConvert, DecoderChoice};
 use crate::depth::estimate::{EstimateOptions, ExportFormat};
 use crate::depth::normalize::Normalize;
 use crate::depth::ort_runtime::Ep;
-use crate::encode::{EncodeSettings, VideoEncoder};
-use crate::gpu::{
-    AdapterChoice, DepthKind, Eye, FillMode, MetricCamera, NO_EDGE_THRESHOLD, ShaderSet,
-    StereoParams,
-};
+use crate::gpu::{AdapterChoice, ShaderSet};
 use crate::layout::{Anaglyph, Layout, WarpResolution};
+use crate::media::decode::{ColourConvert, DecoderChoice};
+use crate::media::encode::{EncodeSettings, VideoEncoder};
 use crate::render::{RenderJob, WarpDevice};
+use crate::stereo::{
+    DepthKind, DepthUpsample, Eye, FillMode, MetricCamera, NO_EDGE_THRESHOLD, StereoParams,
+};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -80,25 +80,6 @@ impl GpuArgs {
             .map(ShaderSet::Directory)
             .unwrap_or_default()
     }
-}
-
-/// `--depth-upsample`.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    Default,
-    PartialEq,
-    Eq,
-    clap::ValueEnum,
-    serde::Serialize,
-    serde::Deserialize,
-)]
-#[serde(rename_all = "kebab-case")]
-pub enum DepthUpsample {
-    #[default]
-    Guided,
-    Bilinear,
 }
 
 #[derive(Debug, Args)]
@@ -403,11 +384,7 @@ pub struct DepthArgs {
 /// and screen-plane quantity, in its own unit; one given for another kind would be
 /// silently ignored, or worse, read in the wrong unit.
 pub fn check_kind_flags(kind: DepthKind, typed: &dyn Fn(&str) -> bool) -> anyhow::Result<()> {
-    let kind_name = |k: DepthKind| match k {
-        DepthKind::Relative => "relative",
-        DepthKind::Metric => "metric",
-        DepthKind::Disparity => "disparity",
-    };
+    let kind_name = DepthKind::name;
     let only = |id: &str, flag: &str, wanted: DepthKind, instead: &str| {
         if typed(id) && kind != wanted {
             anyhow::bail!(

@@ -94,6 +94,13 @@ impl Layout {
         }
     }
 
+    /// The command-line spelling (`half-sbs`), for messages that say what to type.
+    pub fn name(self) -> String {
+        self.to_possible_value()
+            .map(|v| v.get_name().to_owned())
+            .unwrap_or_default()
+    }
+
     /// What a viewer calls this layout, for lists in the window and in messages.
     pub fn label(self) -> &'static str {
         match self {
@@ -124,6 +131,19 @@ impl Layout {
                 (w, h)
             }
         }
+    }
+
+    /// (output size, the part of it that holds the picture) for an eye of `eye` size;
+    /// `even` rounds the output up to even sides (4:2:0 encoders), the extra row or
+    /// column repeating the edge.
+    pub fn frame_sizes(self, eye: (u32, u32), even: bool) -> ((u32, u32), (u32, u32)) {
+        let content = self.output_size(eye.0, eye.1);
+        let out = if even {
+            (content.0 + content.0 % 2, content.1 + content.1 % 2)
+        } else {
+            content
+        };
+        (out, content)
     }
 
     /// The size each eye is shown at in this layout's output, for an eye of `w` x `h`:

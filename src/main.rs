@@ -4,8 +4,8 @@
 use std::process::ExitCode;
 
 use stereosplat::cli::{Cli, Command};
+use stereosplat::control::{Cancel, Stopped};
 use stereosplat::gpu::GpuContext;
-use stereosplat::render::{Cancel, Interrupted};
 
 fn main() -> ExitCode {
     let matches = <Cli as clap::CommandFactory>::command().get_matches();
@@ -36,7 +36,7 @@ fn main() -> ExitCode {
     install_ctrl_c(&cancel);
     match run(cli, &matches, &cancel) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) if e.downcast_ref::<Interrupted>().is_some() || cancel.is_interrupted() => {
+        Err(e) if e.downcast_ref::<Stopped>().is_some() || cancel.is_interrupted() => {
             eprintln!("{e:#}");
             ExitCode::from(130)
         }
@@ -53,7 +53,7 @@ fn install_ctrl_c(cancel: &Cancel) {
     let cancel = cancel.clone();
     let result = ctrlc::set_handler(move || {
         if cancel.is_interrupted() {
-            for tmp in stereosplat::encode::live_temp_files()
+            for tmp in stereosplat::media::encode::live_temp_files()
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .iter()
@@ -84,7 +84,7 @@ fn apply_preset(
         // A typed --convergence is in the unit of the depth kind in use, which the preset
         // may have set: it goes to that kind's own quantity.
         if let Some(v) = options.stereo.convergence {
-            use stereosplat::gpu::DepthKind;
+            use stereosplat::stereo::DepthKind;
             match job.depth_kind {
                 DepthKind::Relative => job.stereo.convergence = v,
                 DepthKind::Disparity => job.stereo.convergence_px = v,
@@ -114,7 +114,7 @@ fn run(cli: Cli, matches: &clap::ArgMatches, cancel: &Cancel) -> anyhow::Result<
             args.options.decoder.apply()?;
             // Cheap checks first: a typo in a flag should not wait for GPU start-up.
             job.validate()?;
-            stereosplat::decode::check_input_file(&job.input)?;
+            stereosplat::media::decode::check_input_file(&job.input)?;
             let ctx = GpuContext::new(&args.options.gpu.adapter)?;
             let mut progress = stereosplat::progress::for_terminal(cli.quiet);
             let report = stereosplat::render::render(&ctx, &job, progress.as_mut(), cancel)?;
@@ -185,7 +185,7 @@ fn run(cli: Cli, matches: &clap::ArgMatches, cancel: &Cancel) -> anyhow::Result<
         }
         Command::MakeSample { dir, frames } => {
             std::fs::create_dir_all(&dir)?;
-            stereosplat::synth::write_sample(&dir, (480, 270), frames, 24)?;
+            stereosplat::media::synth::write_sample(&dir, (480, 270), frames, 24)?;
             log::info!(
                 "wrote {0}/sample.mp4 and {0}/sample_depth.mkv",
                 dir.display()
@@ -195,7 +195,7 @@ fn run(cli: Cli, matches: &clap::ArgMatches, cancel: &Cancel) -> anyhow::Result<
         Command::Depth(args) => {
             let opts = args.model.options(args.depth_kind, args.gpu.shaders());
             stereosplat::depth::estimate::validate(&opts)?;
-            stereosplat::decode::check_input_file(&args.input)?;
+            stereosplat::media::decode::check_input_file(&args.input)?;
             {
                 // The paired depth is not read here (this command makes depth), so
                 // `depth clip.mp4 -o clip_depth.mkv` may replace an older export.

@@ -7,12 +7,11 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::cli::DepthUpsample;
 use crate::depth::normalize::Normalize;
-use crate::encode::VideoEncoder;
-use crate::gpu::{DepthKind, Eye, FillMode, NO_EDGE_THRESHOLD};
 use crate::layout::{Anaglyph, Layout, WarpResolution};
+use crate::media::encode::VideoEncoder;
 use crate::render::RenderJob;
+use crate::stereo::{DepthKind, DepthUpsample, Eye, FillMode, NO_EDGE_THRESHOLD};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]

@@ -5,25 +5,23 @@
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use anyhow::{Context, bail};
 
+use crate::control::{Cancel, Stopped};
 use crate::cpu::{CpuComposer, CpuJob, CpuOutput, CpuPipeline, CpuWarper, DepthFormat};
-use crate::decode::{ColourConvert, DecodeOptions, Decoder};
 use crate::depth::estimate::{self, EstimateOptions, Estimated};
 use crate::depth::scan::ScanNeed;
 use crate::depth::{self, DepthScan, DepthStream};
-use crate::encode::{Container, EncodeSettings, Encoder, FrameInput};
+use crate::frame::FramePixels;
 use crate::fsutil::Named;
-use crate::gpu::{
-    Composer, DepthKind, FramePixels, GpuContext, MetricCamera, PassTimer, Readback, ShaderSet,
-    StereoParams, Warper, YuvPacker, frame_params,
-};
+use crate::gpu::{Composer, GpuContext, PassTimer, Readback, ShaderSet, Warper, YuvPacker};
 use crate::layout::{Anaglyph, Layout, WarpResolution, tagged_stem};
+use crate::media::decode::{ColourConvert, DecodeOptions, Decoder};
+use crate::media::encode::{Container, EncodeSettings, Encoder, FrameInput};
 use crate::progress::Progress;
+use crate::stereo::{DepthKind, MetricCamera, StereoParams, frame_params};
 use crate::trace::{CpuProfile, CpuReport, Span, write_chrome_trace};
 
 /// Everything one render needs; the CLI flags map onto it one to one.
@@ -317,11 +315,11 @@ impl RenderJob {
         if self.encode.crf > 51 {
             bail!("--crf must be between 0 and 51, got {}", self.encode.crf);
         }
-        if !crate::encode::SPEED_PRESETS.contains(&self.encode.speed_preset.as_str()) {
+        if !crate::media::encode::SPEED_PRESETS.contains(&self.encode.speed_preset.as_str()) {
             bail!(
                 "--speed-preset {} is not an x264 preset; use one of {}",
                 self.encode.speed_preset,
-                crate::encode::SPEED_PRESETS.join(", ")
+                crate::media::encode::SPEED_PRESETS.join(", ")
             );
         }
         Ok(())
@@ -653,8 +651,8 @@ impl std::fmt::Display for StageTimes {
 
 /// Layout of the `--mask-out` video: the output's own stereo layout when it has one,
 /// else the synthesised eye(s).
-fn mask_layout(layout: Layout, eye: crate::gpu::Eye) -> Layout {
-    use crate::gpu::Eye;
+fn mask_layout(layout: Layout, eye: crate::stereo::Eye) -> Layout {
+    use crate::stereo::Eye;
     if layout.is_stereo_pair() {
         layout
     } else {
@@ -664,37 +662,6 @@ fn mask_layout(layout: Layout, eye: crate::gpu::Eye) -> Layout {
             Eye::Both => Layout::Sbs,
         }
     }
-}
-
-/// Lets another thread stop a render between frames: `cancel` discards the output,
-/// `interrupt` (Ctrl-C) closes it properly and keeps it as `<name>.partial.<ext>`.
-#[derive(Clone, Debug, Default)]
-pub struct Cancel {
-    cancelled: Arc<AtomicBool>,
-    interrupted: Arc<AtomicBool>,
-}
-
-impl Cancel {
-    pub fn cancel(&self) {
-        self.cancelled.store(true, Ordering::SeqCst);
-    }
-    pub fn is_cancelled(&self) -> bool {
-        self.cancelled.load(Ordering::SeqCst)
-    }
-    pub fn interrupt(&self) {
-        self.interrupted.store(true, Ordering::SeqCst);
-    }
-    pub fn is_interrupted(&self) -> bool {
-        self.interrupted.load(Ordering::SeqCst)
-    }
-}
-
-/// A render stopped by [`Cancel::interrupt`]: what was rendered is a complete file here.
-#[derive(Debug, thiserror::Error)]
-#[error("interrupted after {frames} frame(s); kept what was rendered as {}", partial.display())]
-pub struct Interrupted {
-    pub partial: PathBuf,
-    pub frames: u64,
 }
 
 /// Renders `job` on `ctx`. The output appears under its final name only on success.
@@ -889,7 +856,7 @@ pub fn render(
     if job.depth_kind != DepthKind::Relative {
         log::info!(
             "depth is {}: {} per stored step{}",
-            crate::cli::value_name(&job.depth_kind),
+            job.depth_kind.name(),
             range.value_scale * 65535.0 / ((1u32 << scan.source_bits.min(16)) - 1) as f32,
             if job.depth_kind == DepthKind::Metric {
                 " m"
@@ -908,14 +875,14 @@ pub fn render(
         .transpose()?;
     let size = (info.width, info.height);
     let even = container.needs_even_size();
-    let (out_size, _) = Composer::frame_sizes(job.layout, size, even);
+    let (out_size, _) = job.layout.frame_sizes(size, even);
     if out_size.0 == 0 || out_size.1 == 0 {
         bail!(
             "{}: a {}x{} input leaves no pixels in the --layout {} output; use another --layout",
             job.input.display(),
             size.0,
             size.1,
-            crate::cli::value_name(&job.layout)
+            job.layout.name()
         );
     }
     let work = job.warp_size(job.layout, size);
@@ -946,7 +913,7 @@ pub fn render(
             size.0,
             size.1,
             work.0,
-            crate::cli::value_name(&job.layout),
+            job.layout.name(),
             crate::cpu::MAX_WARP_WIDTH
         );
     }
@@ -1067,7 +1034,7 @@ pub fn render(
 
     while frames_wanted.is_none_or(|n| done < n) {
         if cancel.is_cancelled() {
-            bail!("cancelled");
+            return Err(Stopped::Cancelled.into());
         }
         if cancel.is_interrupted() {
             break;
@@ -1246,7 +1213,7 @@ pub fn render(
     let output = main.finish_as(&target)?;
     if interrupted {
         progress.finish();
-        return Err(Interrupted {
+        return Err(Stopped::Interrupted {
             partial: output,
             frames: done,
         }

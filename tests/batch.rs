@@ -11,7 +11,7 @@ fn clip(dir: &Path, name: &str, depth_dir: &Path) {
     // Unique per test: tests run in parallel.
     let tag = dir.to_string_lossy().replace(['/', '\\'], "_");
     let tmp = common::work_dir(&format!("batch_src_{tag}_{name}"));
-    stereosplat::synth::write_sample(&tmp, (64, 36), 6, 24).unwrap();
+    stereosplat::media::synth::write_sample(&tmp, (64, 36), 6, 24).unwrap();
     std::fs::create_dir_all(dir).unwrap();
     std::fs::create_dir_all(depth_dir).unwrap();
     std::fs::rename(tmp.join("sample.mp4"), dir.join(format!("{name}.mp4"))).unwrap();

@@ -86,7 +86,10 @@ fn bench_refuses_odd_sizes() {
 
 #[test]
 fn bench_refuses_a_missing_encoder_before_timing_anything() {
-    if stereosplat::encode::VideoEncoder::Nvenc.resolve(8).is_ok() {
+    if stereosplat::media::encode::VideoEncoder::Nvenc
+        .resolve(8)
+        .is_ok()
+    {
         return; // NVENC is here: nothing to refuse.
     }
     let run = Command::new(common::bin())

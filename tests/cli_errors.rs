@@ -60,7 +60,7 @@ fn fails<'a>(dir: &Path, mut args: Vec<&'a str>, output: &'a Path, expect: &[&st
 }
 
 fn sample(dir: &Path, size: (u32, u32), frames: u64, fps: u32) -> PathBuf {
-    stereosplat::synth::write_sample(dir, size, frames, fps).unwrap();
+    stereosplat::media::synth::write_sample(dir, size, frames, fps).unwrap();
     dir.join("sample.mp4")
 }
 
@@ -87,7 +87,7 @@ fn unusable_inputs_are_refused_with_a_reason() {
         &["notes.mp4", "not a video or image"],
     );
     let audio_only = dir.join("song.mp4");
-    stereosplat::synth::run_launch(&format!(
+    stereosplat::media::synth::run_launch(&format!(
         "audiotestsrc num-buffers=20 ! avenc_aac ! aacparse ! mp4mux ! filesink location=\"{}\"",
         audio_only.display()
     ))
@@ -208,7 +208,7 @@ fn depth_that_cannot_be_paired_is_explained() {
     );
     // Depth with fewer frames than the video.
     let short = common::work_dir("cli_depth_short");
-    stereosplat::synth::write_sample(&short, (64, 36), 6, 24).unwrap();
+    stereosplat::media::synth::write_sample(&short, (64, 36), 6, 24).unwrap();
     fails(
         &dir,
         vec![s(&input), "--depth", s(&short.join("sample_depth.mkv"))],
@@ -233,7 +233,7 @@ fn depth_that_cannot_be_paired_is_explained() {
     std::fs::remove_file(&out).unwrap();
     // Depth of another shape.
     let square = common::work_dir("cli_depth_square");
-    stereosplat::synth::write_sample(&square, (36, 36), 12, 24).unwrap();
+    stereosplat::media::synth::write_sample(&square, (36, 36), 12, 24).unwrap();
     fails(
         &dir,
         vec![s(&input), "--depth", s(&square.join("sample_depth.mkv"))],
@@ -326,7 +326,7 @@ fn odd_frame_sizes_are_padded_for_h264() {
     let dir = common::work_dir("cli_odd_size");
     // 853x481: H.264 4:2:0 needs even sides. FFV1 in 4:4:4 carries the odd size losslessly.
     for (name, format) in [("odd.mkv", "Y444"), ("odd_depth.mkv", "GRAY8")] {
-        stereosplat::synth::run_launch(&format!(
+        stereosplat::media::synth::run_launch(&format!(
             "videotestsrc num-buffers=4 pattern=ball ! video/x-raw,format={format},width=853,height=481,framerate=24/1 ! \
              avenc_ffv1 ! matroskamux ! filesink location=\"{}\"",
             dir.join(name).display()
@@ -350,9 +350,9 @@ fn odd_frame_sizes_are_padded_for_h264() {
             "ultrafast",
         ]);
         assert_eq!(r.code, Some(0), "{layout}: {}", r.stderr);
-        let mut dec = stereosplat::decode::Decoder::open(
+        let mut dec = stereosplat::media::decode::Decoder::open(
             &out,
-            stereosplat::decode::PixelFormat::Rgba,
+            stereosplat::media::decode::PixelFormat::Rgba,
             &Default::default(),
         )
         .unwrap();
@@ -370,7 +370,7 @@ fn frames_wider_than_the_gpu_allows_are_refused_clearly() {
     let dir = common::work_dir("cli_too_wide");
     // 17000 px wide: over the z-buffer key's 16384 columns and most adapters' texture limit.
     for name in ["wide.png", "wide_depth.png"] {
-        stereosplat::synth::run_launch(&format!(
+        stereosplat::media::synth::run_launch(&format!(
             "videotestsrc num-buffers=1 ! video/x-raw,format=RGB,width=17000,height=8 ! pngenc ! filesink location=\"{}\"",
             dir.join(name).display()
         ))
@@ -433,7 +433,7 @@ fn a_layout_that_leaves_no_pixels_is_refused() {
     // One pixel wide: half SBS would have zero columns.
     let dir = common::work_dir("cli_thin");
     for name in ["thin.mkv", "thin_depth.mkv"] {
-        stereosplat::synth::run_launch(&format!(
+        stereosplat::media::synth::run_launch(&format!(
             "videotestsrc num-buffers=3 ! video/x-raw,format=I420,width=1,height=16,framerate=24/1 ! matroskamux ! filesink location=\"{}\"",
             dir.join(name).display()
         ))

@@ -6,17 +6,18 @@ mod common;
 
 use std::path::Path;
 
-use stereosplat::decode::{DecodeOptions, Decoder, PixelFormat};
+use stereosplat::control::Cancel;
 use stereosplat::layout::Layout;
+use stereosplat::media::decode::{DecodeOptions, Decoder, PixelFormat};
 use stereosplat::progress::Silent;
-use stereosplat::render::{Cancel, RenderJob, render};
+use stereosplat::render::{RenderJob, render};
 
 const W: u32 = 64;
 const H: u32 = 48;
 const FRAMES: u64 = 8;
 
 fn encode(path: &Path, encoder: &str, mux: &str) {
-    stereosplat::synth::run_launch(&format!(
+    stereosplat::media::synth::run_launch(&format!(
         "videotestsrc num-buffers={FRAMES} pattern=smpte ! video/x-raw,width={W},height={H},framerate=24/1 ! \
          videoconvert ! video/x-raw,format=I420 ! {encoder} ! {mux} ! filesink location=\"{}\"",
         path.display()
@@ -59,7 +60,7 @@ fn eight_bit_depth_video_and_vorbis_audio_into_mp4() {
     let dir = common::work_dir("codecs_depth8");
     let input = dir.join("clip.mkv");
     common::h264_with_vorbis(&input, (W, H), FRAMES);
-    stereosplat::synth::depth_clip(&dir.join("clip_depth.mp4"), (W, H), FRAMES, 24).unwrap();
+    stereosplat::media::synth::depth_clip(&dir.join("clip_depth.mp4"), (W, H), FRAMES, 24).unwrap();
     let out = dir.join("out.mp4");
     let job = RenderJob {
         input: input.clone(),
@@ -78,7 +79,7 @@ fn eight_bit_depth_video_and_vorbis_audio_into_mp4() {
 
 /// Whether GStreamer here has a usable hardware H.264 encoder (then `auto` picks it).
 fn hardware_h264() -> bool {
-    stereosplat::encode::VideoEncoder::Auto
+    stereosplat::media::encode::VideoEncoder::Auto
         .resolve(8)
         .is_ok_and(|e| e.hardware)
 }
@@ -87,7 +88,7 @@ fn hardware_h264() -> bool {
 fn encoder_choice_h265_ten_bit_and_honest_auto() {
     let dir = common::work_dir("codecs_encoders");
     let input = dir.join("clip.mp4");
-    stereosplat::synth::colour_clip(&input, (W, H), FRAMES, 24, false).unwrap();
+    stereosplat::media::synth::colour_clip(&input, (W, H), FRAMES, 24, false).unwrap();
     std::fs::copy(&input, dir.join("clip_depth.mp4")).unwrap();
     let run = |args: &[&str]| {
         let o = std::process::Command::new(common::bin())

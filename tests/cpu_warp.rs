@@ -7,13 +7,14 @@
 mod common;
 
 use stereosplat::cpu::{CpuComposer, CpuWarper, DepthFormat, RawDepth, Rgba};
-use stereosplat::encode::FrameInput;
-use stereosplat::gpu::warp::DepthRange;
+use stereosplat::frame::YuvMatrix;
 use stereosplat::gpu::{
-    AdapterChoice, Composer, DepthKind, Eye, FillMode, GpuContext, PassTimer, ShaderSet,
-    StereoParams, Warper, YuvMatrix, YuvPacker, frame_params, read_texture,
+    AdapterChoice, Composer, GpuContext, PassTimer, ShaderSet, Warper, YuvPacker, read_texture,
 };
 use stereosplat::layout::{Anaglyph, Layout};
+use stereosplat::media::encode::FrameInput;
+use stereosplat::stereo::DepthRange;
+use stereosplat::stereo::{DepthKind, Eye, FillMode, StereoParams, frame_params};
 
 #[derive(Clone)]
 struct Case {
@@ -199,7 +200,7 @@ fn cpu(c: &Case, rgba: &[u8], raw: &[u8]) -> (Vec<u8>, CpuWarper) {
         },
         &params,
     );
-    let (out, _) = Composer::frame_sizes(c.layout, c.frame, c.even);
+    let (out, _) = c.layout.frame_sizes(c.frame, c.even);
     let input = if c.i420 {
         FrameInput::I420(matrix(out))
     } else {
@@ -410,9 +411,9 @@ fn decoded_planes_warp_exactly_like_their_rgba() {
             .collect()
     };
     let (u, v) = (chroma(0), chroma(2));
-    let pixels = stereosplat::gpu::FramePixels::I420 {
+    let pixels = stereosplat::frame::FramePixels::I420 {
         planes: [(&y, size.0), (&u, size.0 / 2), (&v, size.0 / 2)],
-        colours: stereosplat::gpu::YuvColours {
+        colours: stereosplat::frame::YuvColours {
             matrix: YuvMatrix::Bt709,
             full_range: false,
         },

@@ -230,8 +230,8 @@ fn flags_of_another_depth_kind_are_refused() {
 
 #[test]
 fn the_preset_command_line_sets_only_its_own_kind() {
-    use stereosplat::gpu::DepthKind;
     use stereosplat::preset::Preset;
+    use stereosplat::stereo::DepthKind;
     let relative = Preset {
         convergence: 0.3,
         convergence_px: 5.0,

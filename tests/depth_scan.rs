@@ -46,7 +46,7 @@ fn depth_clip(path: &Path, tail: &str, ends: impl Fn(u64) -> Ends) {
         }
         v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>()
     });
-    stereosplat::synth::write_frames(
+    stereosplat::media::synth::write_frames(
         &caps,
         &format!("{tail} ! filesink location=\"{}\"", path.display()),
         frames,
@@ -190,8 +190,8 @@ fn a_cached_early_scan_answers_only_for_the_needs_it_settled() {
 
 #[test]
 fn the_packet_count_matches_the_decoded_frames() {
-    use stereosplat::decode::{DecodeOptions, Decoder, PixelFormat};
-    use stereosplat::packet_count::count_packets;
+    use stereosplat::media::decode::{DecodeOptions, Decoder, PixelFormat};
+    use stereosplat::media::packet_count::count_packets;
     let dir = common::work_dir("scan_packets");
     for (name, tail) in [("d.mkv", FFV1), ("d.mp4", H264_BFRAMES)] {
         let path = dir.join(name);

@@ -224,7 +224,7 @@ fn corruptions(bytes: &[u8], rng: &mut Rng, count: usize) -> Vec<Vec<u8>> {
 #[test]
 fn corrupted_media_depth_and_models_fail_cleanly() {
     let dir = common::work_dir("fuzz_media");
-    stereosplat::synth::write_sample(&dir, (64, 36), 12, 24).unwrap();
+    stereosplat::media::synth::write_sample(&dir, (64, 36), 12, 24).unwrap();
     let video = std::fs::read(dir.join("sample.mp4")).unwrap();
     let depth = std::fs::read(dir.join("sample_depth.mkv")).unwrap();
     let model = std::fs::read("models/tiny-depth.onnx").unwrap();

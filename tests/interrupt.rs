@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use stereosplat::decode::{DecodeOptions, Decoder, PixelFormat};
+use stereosplat::media::decode::{DecodeOptions, Decoder, PixelFormat};
 
 fn start(input: &Path, out: &Path) -> Child {
     Command::new(common::bin())
@@ -60,7 +60,7 @@ fn leftovers(dir: &Path) -> Vec<String> {
 
 fn sample(name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
     let dir = common::work_dir(name);
-    stereosplat::synth::write_sample(&dir, (320, 180), 240, 24).unwrap();
+    stereosplat::media::synth::write_sample(&dir, (320, 180), 240, 24).unwrap();
     (dir.join("sample.mp4"), dir)
 }
 

@@ -10,7 +10,7 @@ use std::process::Command;
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
-use stereosplat::decode::{DecodeOptions, Decoder, PixelFormat};
+use stereosplat::media::decode::{DecodeOptions, Decoder, PixelFormat};
 
 fn run(args: &[&str]) -> (Option<i32>, String) {
     let o = Command::new(common::bin()).args(args).output().unwrap();
@@ -88,7 +88,7 @@ fn variable_frame_rate_keeps_every_frame_at_its_time() {
     write_timed(&clip, (64, 36), &pts);
     // A still depth image pairs with every frame.
     let depth = dir.join("depth.png");
-    stereosplat::synth::run_launch(&format!(
+    stereosplat::media::synth::run_launch(&format!(
         "videotestsrc num-buffers=1 pattern=gradient ! video/x-raw,width=64,height=36,format=GRAY16_BE ! pngenc ! filesink location=\"{}\"",
         depth.display()
     ))
@@ -135,7 +135,7 @@ fn a_phone_video_with_a_rotation_tag_is_rendered_upright() {
     let dir = common::work_dir("edge_rotated");
     let flat = dir.join("flat.mp4");
     // Landscape frames: a blue border added on the left (videobox left=-32) of a red half.
-    stereosplat::synth::run_launch(&format!(
+    stereosplat::media::synth::run_launch(&format!(
         "videotestsrc num-buffers=6 pattern=solid-color foreground-color=0xffff0000 ! video/x-raw,width=32,height=48 ! \
          videobox left=-32 fill=blue ! video/x-raw,width=64,height=48,framerate=24/1 ! videoconvert ! video/x-raw,format=I420 ! \
          x264enc speed-preset=ultrafast pass=quant quantizer=0 ! h264parse ! mp4mux ! filesink location=\"{}\"",
@@ -170,7 +170,7 @@ fn a_phone_video_with_a_rotation_tag_is_rendered_upright() {
 
     // Rendered with a portrait depth it is a portrait stereo pair.
     let depth = dir.join("phone_depth.png");
-    stereosplat::synth::run_launch(&format!(
+    stereosplat::media::synth::run_launch(&format!(
         "videotestsrc num-buffers=1 pattern=gradient ! video/x-raw,width=48,height=64,format=GRAY16_BE ! pngenc ! filesink location=\"{}\"",
         depth.display()
     ))
@@ -192,7 +192,7 @@ fn a_phone_video_with_a_rotation_tag_is_rendered_upright() {
 #[test]
 fn unreadable_and_unwritable_paths_are_clear_errors() {
     let dir = common::work_dir("edge_paths");
-    stereosplat::synth::write_sample(&dir, (64, 36), 4, 24).unwrap();
+    stereosplat::media::synth::write_sample(&dir, (64, 36), 4, 24).unwrap();
     let input = dir.join("sample.mp4");
     // A path that goes through a file cannot be read, whoever we are (root included).
     let through_file: PathBuf = input.join("clip.mp4");
@@ -258,7 +258,7 @@ fn anamorphic_video_keeps_its_pixel_aspect_ratio() {
     // DVD-style 32:27 pixels (16:9 on screen), made small.
     let dir = common::work_dir("edge_anamorphic");
     let input = dir.join("dvd.mp4");
-    stereosplat::synth::run_launch(&format!(
+    stereosplat::media::synth::run_launch(&format!(
         "videotestsrc num-buffers=6 ! video/x-raw,width=72,height=48,pixel-aspect-ratio=32/27,framerate=24/1 ! videoconvert ! video/x-raw,format=I420 ! x264enc ! mp4mux ! filesink location=\"{}\"",
         input.display()
     ))
@@ -284,10 +284,10 @@ fn anamorphic_video_keeps_its_pixel_aspect_ratio() {
 fn the_audio_tail_is_collected_without_waiting_when_nothing_more_can_come() {
     let dir = common::work_dir("media_audio_tail");
     let silent = dir.join("silent.mp4");
-    stereosplat::synth::colour_clip(&silent, (64, 36), 12, 24, false).unwrap();
+    stereosplat::media::synth::colour_clip(&silent, (64, 36), 12, 24, false).unwrap();
     // Half a second of tone under a one-second picture.
     let short_audio = dir.join("short_audio.mp4");
-    stereosplat::synth::run_launch(&format!(
+    stereosplat::media::synth::run_launch(&format!(
         "videotestsrc num-buffers=24 ! video/x-raw,width=64,height=36,framerate=24/1 ! \
          videoconvert ! x264enc speed-preset=ultrafast ! h264parse ! mp4mux name=mux ! \
          filesink location=\"{}\" \
@@ -334,7 +334,7 @@ fn a_start_time_inside_a_millisecond_timestamp_starts_at_the_frame_beginning_the
     let clip = dir.join("d.mkv");
     // 24 fps in Matroska: frame 10 is stored at 417 ms, while 10 / 24 s is 416.67 ms,
     // and frame 9 lasts until then. `--start 0.4166` means frame 10.
-    stereosplat::synth::depth_clip(&clip, (32, 18), 30, 24).unwrap();
+    stereosplat::media::synth::depth_clip(&clip, (32, 18), 30, 24).unwrap();
     let opts = DecodeOptions {
         start_nanos: 416_600_000,
         with_audio: false,
@@ -402,7 +402,7 @@ fn audio_that_starts_before_the_video_is_kept_in_time() {
     // Half a second of audio before the first frame (Matroska keeps both starts).
     let dir = common::work_dir("edge_audio_first");
     let input = dir.join("late_video.mkv");
-    stereosplat::synth::run_launch(&format!(
+    stereosplat::media::synth::run_launch(&format!(
         "videotestsrc timestamp-offset=500000000 num-buffers=24 pattern=ball ! \
          video/x-raw,width=96,height=54,framerate=24/1 ! x264enc ! h264parse ! m. \
          audiotestsrc num-buffers=70 samplesperbuffer=1024 ! audio/x-raw,rate=48000 ! \

@@ -8,7 +8,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use stereosplat::decode::{DecodeOptions, Decoder, PixelFormat};
+use stereosplat::media::decode::{DecodeOptions, Decoder, PixelFormat};
 
 const TINY: &str = "models/tiny-depth.onnx";
 const TINY_STATIC: &str = "models/tiny-depth-static.onnx";
@@ -61,7 +61,8 @@ fn write_rgba(path: &Path, (w, h): (u32, u32), frames: Vec<Vec<u8>>, fps: i32) {
             path.display()
         )
     };
-    stereosplat::synth::write_frames(&caps, &tail, frames.into_iter(), fps.max(1) as u32).unwrap();
+    stereosplat::media::synth::write_frames(&caps, &tail, frames.into_iter(), fps.max(1) as u32)
+        .unwrap();
 }
 
 /// Every frame of a grey depth file as 16-bit values, with its size.
@@ -253,7 +254,7 @@ fn static_model_with_4d_output_and_batches_give_the_same_depth() {
 fn second_render_reuses_the_cached_depth_and_runs_no_model() {
     let dir = common::work_dir("onnx_cache");
     let input = dir.join("clip.mp4");
-    stereosplat::synth::colour_clip(&input, (64, 36), 12, 24, false).unwrap();
+    stereosplat::media::synth::colour_clip(&input, (64, 36), 12, 24, false).unwrap();
     let cache = dir.join("cache");
     let args = |out: &Path| -> Vec<String> {
         [
@@ -595,7 +596,7 @@ fn without_any_depth_the_built_in_estimate_renders_with_a_warning() {
 fn bad_models_libraries_and_providers_are_clear_errors_with_no_output() {
     let dir = common::work_dir("onnx_errors");
     let input = dir.join("clip.mp4");
-    stereosplat::synth::colour_clip(&input, (64, 36), 4, 24, false).unwrap();
+    stereosplat::media::synth::colour_clip(&input, (64, 36), 4, 24, false).unwrap();
     let out = dir.join("out.mp4");
     let text = dir.join("notes.onnx");
     std::fs::write(&text, "this is not a model\n").unwrap();
@@ -707,7 +708,7 @@ fn a_long_strip_is_estimated_at_its_own_length() {
     // for the built-in estimate), past every GPU buffer: wgpu aborted the program.
     let dir = common::work_dir("onnx_strip");
     let input = dir.join("strip.png");
-    stereosplat::synth::run_launch(&format!(
+    stereosplat::media::synth::run_launch(&format!(
         "videotestsrc num-buffers=1 ! video/x-raw,format=RGB,width=16000,height=16 ! pngenc ! \
          filesink location=\"{}\"",
         s(&input)

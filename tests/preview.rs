@@ -12,14 +12,13 @@ use std::time::{Duration, Instant};
 use egui::accesskit::Role;
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT, Queryable};
-use stereosplat::decode::{DecodeOptions, Decoder, PixelFormat};
-use stereosplat::gpu::{
-    Composer, DepthKind, FillMode, ShaderSet, StereoParams, Warper, read_texture, warp::DepthRange,
-};
+use stereosplat::gpu::{Composer, ShaderSet, Warper, read_texture};
 use stereosplat::layout::{Anaglyph, Layout};
+use stereosplat::media::decode::{DecodeOptions, Decoder, PixelFormat};
 use stereosplat::preset::Preset;
 use stereosplat::preview::controls::{View, controls};
 use stereosplat::preview::watch::ShaderWatch;
+use stereosplat::stereo::{DepthKind, DepthRange, FillMode, StereoParams};
 
 #[test]
 fn control_panel_changes_the_settings() {
@@ -143,7 +142,7 @@ fn unattended_errors_end_the_preview() {
     let limit = common::gpu().device.limits().max_texture_dimension_2d;
     let wide = limit + 16;
     for (name, pattern) in [("wide.png", "smpte"), ("wide_depth.png", "gradient")] {
-        stereosplat::synth::run_launch(&format!(
+        stereosplat::media::synth::run_launch(&format!(
             "videotestsrc num-buffers=1 pattern={pattern} ! \
              video/x-raw,format=RGB,width={wide},height=8 ! pngenc ! filesink location=\"{}\"",
             dir.join(name).display()
@@ -193,7 +192,7 @@ fn window_shows_the_anaglyph(device: &str) {
     let dir = common::work_dir(&format!("preview_window_{device}"));
     // Long enough that 40 frames show even when late ones are dropped (lavapipe draws
     // the fitted frame large).
-    stereosplat::synth::write_sample(&dir, (160, 90), 120, 24).unwrap();
+    stereosplat::media::synth::write_sample(&dir, (160, 90), 120, 24).unwrap();
     let x = Xvfb::start();
     let mut child = spawn_preview(
         &dir,
@@ -365,7 +364,7 @@ fn decoded_frames(path: &Path) -> Vec<Vec<u8>> {
 #[test]
 fn a_saved_preset_renders_exactly_like_its_command_line() {
     let dir = common::work_dir("preview_preset");
-    stereosplat::synth::write_sample(&dir, (96, 54), 8, 24).unwrap();
+    stereosplat::media::synth::write_sample(&dir, (96, 54), 8, 24).unwrap();
     let input = dir.join("sample.mp4");
     let preset = Preset {
         max_disp: 9.0,
@@ -463,7 +462,7 @@ fn png_rgba(path: &Path) -> (Vec<u8>, usize, usize) {
 #[test]
 fn post_process_slot_runs_user_wgsl_and_reports_its_errors() {
     let dir = common::work_dir("preview_post");
-    stereosplat::synth::write_sample(&dir, (96, 54), 4, 24).unwrap();
+    stereosplat::media::synth::write_sample(&dir, (96, 54), 4, 24).unwrap();
     let input = dir.join("sample.mp4");
     let render = |out: &str, extra: &[&str]| {
         Command::new(common::bin())
@@ -578,7 +577,7 @@ fn the_window_opens_fitted_with_plain_names() {
     use stereosplat::preview::app::PreviewApp;
 
     let dir = common::work_dir("preview_fitted");
-    stereosplat::synth::write_sample(&dir, (1280, 720), 3, 24).unwrap();
+    stereosplat::media::synth::write_sample(&dir, (1280, 720), 3, 24).unwrap();
     let ctx = Arc::new(GpuContext::new(&AdapterChoice::Auto).unwrap());
     let setup = egui_wgpu::WgpuSetup::Existing(egui_wgpu::WgpuSetupExisting {
         instance: ctx.instance.clone(),

@@ -6,11 +6,12 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use stereosplat::decode::{ColourConvert, DecodeOptions, Decoder, PixelFormat};
+use stereosplat::control::Cancel;
 use stereosplat::layout::{Layout, WarpResolution};
+use stereosplat::media::decode::{ColourConvert, DecodeOptions, Decoder, PixelFormat};
+use stereosplat::media::stereo_tags::find_stereo_mode;
 use stereosplat::progress::Silent;
-use stereosplat::render::{Cancel, RenderJob, WarpDevice, render};
-use stereosplat::stereo_tags::find_stereo_mode;
+use stereosplat::render::{RenderJob, WarpDevice, render};
 use stereosplat::trace::{STAGES, Stage};
 
 const W: u32 = 96;
@@ -18,7 +19,7 @@ const H: u32 = 54;
 const FRAMES: u64 = 12;
 
 fn sample(dir: &Path) -> PathBuf {
-    stereosplat::synth::write_sample(dir, (W, H), FRAMES, 24).expect("sample media");
+    stereosplat::media::synth::write_sample(dir, (W, H), FRAMES, 24).expect("sample media");
     dir.join("sample.mp4")
 }
 
@@ -66,7 +67,7 @@ fn job(input: &Path, output: PathBuf, layout: Layout) -> RenderJob {
         input: input.into(),
         output,
         layout,
-        encode: stereosplat::encode::EncodeSettings {
+        encode: stereosplat::media::encode::EncodeSettings {
             speed_preset: "ultrafast".into(),
             ..Default::default()
         },
@@ -295,8 +296,8 @@ fn left_eye_layout_is_the_input_frame_exactly() {
 #[test]
 fn still_image_with_16_bit_png_depth() {
     let dir = common::work_dir("e2e_still");
-    let cam = stereosplat::synth::Camera::with_fov(W, H, 60.0);
-    let (rgba, z) = stereosplat::synth::Scene { time: 0.0 }.render(&cam);
+    let cam = stereosplat::media::synth::Camera::with_fov(W, H, 60.0);
+    let (rgba, z) = stereosplat::media::synth::Scene { time: 0.0 }.render(&cam);
     let caps = |fmt: &str| {
         gstreamer::Caps::builder("video/x-raw")
             .field("format", fmt)
@@ -307,18 +308,18 @@ fn still_image_with_16_bit_png_depth() {
     };
     let png = dir.join("photo.png");
     let depth = dir.join("photo_depth.png");
-    stereosplat::synth::write_frames(
+    stereosplat::media::synth::write_frames(
         &caps("RGBA"),
         &format!("pngenc ! filesink location=\"{}\"", png.display()),
         std::iter::once(rgba.clone()),
         1,
     )
     .unwrap();
-    let depth16: Vec<u8> = stereosplat::synth::nearness16(&z)
+    let depth16: Vec<u8> = stereosplat::media::synth::nearness16(&z)
         .iter()
         .flat_map(|v| v.to_be_bytes())
         .collect();
-    stereosplat::synth::write_frames(
+    stereosplat::media::synth::write_frames(
         &caps("GRAY16_BE"),
         &format!("pngenc ! filesink location=\"{}\"", depth.display()),
         std::iter::once(depth16),
@@ -386,7 +387,7 @@ fn depth_at_another_size_and_rate_is_matched() {
     let input = sample(&dir);
     // Smaller depth (same aspect) at half the frame rate, same duration.
     let small = common::work_dir("e2e_depth_mismatch_small");
-    stereosplat::synth::write_sample(&small, (64, 36), FRAMES / 2, 12).unwrap();
+    stereosplat::media::synth::write_sample(&small, (64, 36), FRAMES / 2, 12).unwrap();
     let out = dir.join("out.mkv");
     let mut j = job(&input, out.clone(), Layout::Sbs);
     j.depth = Some(small.join("sample_depth.mkv"));
@@ -401,7 +402,7 @@ fn metric_depth_video_renders_with_camera_geometry() {
     let dir = common::work_dir("e2e_metric");
     let input = sample(&dir);
     // The same scene's depth in metres, 16-bit with 20 m full scale, as a lossless video.
-    let cam = stereosplat::synth::Camera::with_fov(W, H, 60.0);
+    let cam = stereosplat::media::synth::Camera::with_fov(W, H, 60.0);
     let caps = gst_video::VideoInfo::builder(gst_video::VideoFormat::Gray16Le, W, H)
         .fps(gstreamer::Fraction::new(24, 1))
         .build()
@@ -409,14 +410,14 @@ fn metric_depth_video_renders_with_camera_geometry() {
         .to_caps()
         .unwrap();
     let metric = dir.join("metric_depth.mkv");
-    stereosplat::synth::write_frames(
+    stereosplat::media::synth::write_frames(
         &caps,
         &format!(
             "avenc_ffv1 ! matroskamux ! filesink location=\"{}\"",
             metric.display()
         ),
         (0..FRAMES).map(|i| {
-            let (_, z) = stereosplat::synth::Scene {
+            let (_, z) = stereosplat::media::synth::Scene {
                 time: i as f32 / 24.0,
             }
             .render(&cam);
@@ -432,7 +433,7 @@ fn metric_depth_video_renders_with_camera_geometry() {
     let out = dir.join("metric.mkv");
     let mut j = job(&input, out.clone(), Layout::Sbs);
     j.depth = Some(metric);
-    j.depth_kind = stereosplat::gpu::DepthKind::Metric;
+    j.depth_kind = stereosplat::stereo::DepthKind::Metric;
     j.xfov_deg = Some(60.0);
     let report = render(common::gpu(), &j, &mut Silent, &Cancel::default()).unwrap();
     assert_eq!(report.frames, FRAMES);
@@ -516,7 +517,7 @@ fn mask_video_has_one_frame_per_output_frame() {
 /// depth toolbox's RGB encoding (max_depth 20 m), as a lossless FFV1 video.
 fn metric_depth_video(path: &Path, rgb: bool) {
     use gstreamer_video as gst_video;
-    let cam = stereosplat::synth::Camera::with_fov(W, H, 60.0);
+    let cam = stereosplat::media::synth::Camera::with_fov(W, H, 60.0);
     let format = if rgb {
         gst_video::VideoFormat::Rgba
     } else {
@@ -528,7 +529,7 @@ fn metric_depth_video(path: &Path, rgb: bool) {
         .unwrap()
         .to_caps()
         .unwrap();
-    stereosplat::synth::write_frames(
+    stereosplat::media::synth::write_frames(
         &caps,
         &format!(
             // Lossless: BGRA for RGB (videoconvert would otherwise pick I420).
@@ -537,7 +538,7 @@ fn metric_depth_video(path: &Path, rgb: bool) {
             path.display()
         ),
         (0..FRAMES).map(|i| {
-            let (_, z) = stereosplat::synth::Scene { time: i as f32 / 24.0 }.render(&cam);
+            let (_, z) = stereosplat::media::synth::Scene { time: i as f32 / 24.0 }.render(&cam);
             z.iter()
                 .flat_map(|z| {
                     if rgb {
@@ -569,7 +570,7 @@ fn toolbox_rgb_depth_renders_like_grey_metric_depth() {
         let out = dir.join(if rgb { "rgb.png" } else { "grey.png" });
         let mut j = job(&input, out.clone(), Layout::Right);
         j.depth = Some(depth);
-        j.depth_kind = stereosplat::gpu::DepthKind::Metric;
+        j.depth_kind = stereosplat::stereo::DepthKind::Metric;
         j.depth_rgb = rgb;
         j.max_depth_m = 20.0;
         j.xfov_deg = Some(60.0);
@@ -610,7 +611,7 @@ fn per_frame_convergence_moves_the_screen_plane() {
         let out = dir.join(format!("conv_{per_frame}.mkv"));
         let mut j = job(&input, out.clone(), Layout::Right);
         j.depth = Some(depth.clone());
-        j.depth_kind = stereosplat::gpu::DepthKind::Metric;
+        j.depth_kind = stereosplat::stereo::DepthKind::Metric;
         j.xfov_deg = Some(60.0);
         j.stereo.camera.ipd_m = 0.2;
         j.frames = Some(2);
@@ -692,7 +693,7 @@ fn trace_has_cpu_by_stage_and_one_span_per_loop_stage_and_frame() {
 /// `source` as lossless raw video in Matroska with `caps` (format, size, colorimetry).
 fn lossless_clip(dir: &Path, name: &str, source: &str, caps: &str) -> PathBuf {
     let path = dir.join(name);
-    stereosplat::synth::run_launch(&format!(
+    stereosplat::media::synth::run_launch(&format!(
         "{source} ! video/x-raw,framerate=24/1,{caps} ! matroskamux ! filesink location=\"{}\"",
         path.display()
     ))
@@ -798,7 +799,7 @@ fn ten_bit_video_reaches_the_warp_with_its_extra_bits() {
     let source = "videotestsrc num-buffers=1 pattern=pinwheel foreground-color=0xffff8000 background-color=0xff0040ff";
     let eight = lossless_clip(&dir, "eight.mkv", source, "format=I420,width=160,height=96");
     let ten = dir.join("ten.mkv");
-    stereosplat::synth::run_launch(&format!(
+    stereosplat::media::synth::run_launch(&format!(
         "{source} ! video/x-raw,format=I420_10LE,width=160,height=96,framerate=24/1 ! avenc_ffv1 ! matroskamux ! filesink location=\"{}\"",
         ten.display()
     ))
@@ -808,7 +809,7 @@ fn ten_bit_video_reaches_the_warp_with_its_extra_bits() {
     assert!(
         matches!(
             frame.pixels(),
-            stereosplat::gpu::FramePixels::I420Ten { .. }
+            stereosplat::frame::FramePixels::I420Ten { .. }
         ),
         "10-bit planes as decoded"
     );
@@ -911,7 +912,7 @@ fn frames_too_wide_for_the_gpu_or_x264_fail_with_a_way_out() {
         assert!(format!("{err:#}").contains("--warp-device cpu"), "{err:#}");
     }
     j.warp_device = WarpDevice::Cpu;
-    j.encode.encoder = stereosplat::encode::VideoEncoder::X265;
+    j.encode.encoder = stereosplat::media::encode::VideoEncoder::X265;
     let report = render(common::gpu(), &j, &mut Silent, &Cancel::default()).unwrap();
     assert_eq!((report.frames, report.size), (1, (16400, 64)));
 }
@@ -1136,7 +1137,7 @@ fn auto_picks_the_cpu_warp_only_on_a_software_adapter_and_when_nothing_needs_the
 fn a_cpu_warp_trace_has_its_spans_and_its_threads_cpu_time() {
     let dir = common::work_dir("e2e_cpu_trace");
     // Large enough for the warp threads to use many 10 ms clock ticks.
-    stereosplat::synth::write_sample(&dir, (960, 540), FRAMES, 24).expect("sample media");
+    stereosplat::media::synth::write_sample(&dir, (960, 540), FRAMES, 24).expect("sample media");
     let input = dir.join("sample.mp4");
     let trace = dir.join("trace.json");
     let mut j = job(&input, dir.join("out.mkv"), Layout::HalfSbs);
@@ -1164,15 +1165,15 @@ fn a_cpu_warp_trace_has_its_spans_and_its_threads_cpu_time() {
 
 #[test]
 fn eight_bit_depth_video_is_read_as_its_luma_expanded_to_full_range() {
-    use stereosplat::decode::Grey8Range;
     use stereosplat::depth::DepthScan;
     use stereosplat::depth::prerendered::{DepthStream, Matching};
     use stereosplat::depth::scan::ScanNeed;
-    use stereosplat::gpu::FramePixels;
+    use stereosplat::frame::FramePixels;
+    use stereosplat::media::decode::Grey8Range;
     let dir = common::work_dir("e2e_depth8");
     let depth = dir.join("d.mp4");
     // An odd width: the luma plane's rows are padded, so the stride is not the width.
-    stereosplat::synth::depth_clip(&depth, (98, 54), 3, 24).unwrap();
+    stereosplat::media::synth::depth_clip(&depth, (98, 54), 3, 24).unwrap();
     let scan = DepthScan::run(&depth, false, ScanNeed::All).unwrap();
     assert_eq!(scan.source_bits, 8);
     // The depth decoder takes the 4:2:0 frames as decoded (no grey conversion).
@@ -1238,7 +1239,7 @@ fn a_depth_clip_scanned_in_parts_gives_the_same_scan_as_in_one() {
     ] {
         let depth = dir.join(name);
         // 12 s: x264's keyframes every 250 frames, so the later parts seek into a GOP.
-        stereosplat::synth::depth_clip(&depth, (64, 36), frames, 24).unwrap();
+        stereosplat::media::synth::depth_clip(&depth, (64, 36), frames, 24).unwrap();
         let (whole, split) = DepthScan::run_in_parts(&depth, false, ScanNeed::All, 1, 0).unwrap();
         assert!(!split);
         assert_eq!(whole.frames, frames);
@@ -1261,7 +1262,7 @@ fn ten_bit_depth_video_keeps_its_bits_as_16_bit_grey() {
     let dir = common::work_dir("e2e_depth10");
     let depth = dir.join("d10.mkv");
     // A smooth 10-bit ramp: 8 bits could not tell its neighbouring values apart.
-    stereosplat::synth::run_launch(&format!(
+    stereosplat::media::synth::run_launch(&format!(
         "videotestsrc num-buffers=3 pattern=gradient ! video/x-raw,width=64,height=36,framerate=10/1 ! \
          videoconvert ! video/x-raw,format=I420_10LE ! x264enc speed-preset=ultrafast pass=quant quantizer=0 ! \
          h264parse ! matroskamux ! filesink location=\"{}\"",
@@ -1318,7 +1319,7 @@ fn ten_bit_depth_video_is_read_as_decoded_and_renders_like_its_16_bit_twin() {
     };
     let (ten, twin) = (dir.join("depth10.mkv"), dir.join("depth16.mkv"));
     let (cw, ch) = (W.div_ceil(2), H.div_ceil(2));
-    stereosplat::synth::write_frames(
+    stereosplat::media::synth::write_frames(
         &caps(gst_video::VideoFormat::I42010le),
         &ffv1(&ten),
         (0..FRAMES).map(|i| {
@@ -1332,7 +1333,7 @@ fn ten_bit_depth_video_is_read_as_decoded_and_renders_like_its_16_bit_twin() {
         24,
     )
     .unwrap();
-    stereosplat::synth::write_frames(
+    stereosplat::media::synth::write_frames(
         &caps(gst_video::VideoFormat::Gray16Le),
         &ffv1(&twin),
         (0..FRAMES).map(|i| {
@@ -1387,7 +1388,7 @@ fn frames_too_large_for_one_gpu_buffer_render_like_the_rest() {
     // either not so, the small device would refuse the buffers and the render fail.)
     let dir = common::work_dir("e2e_small_bindings");
     let input = dir.join("ten.mkv");
-    stereosplat::synth::run_launch(&format!(
+    stereosplat::media::synth::run_launch(&format!(
         "videotestsrc num-buffers=6 pattern=smpte ! video/x-raw,width={W},height={H},framerate=24/1 ! \
          videoconvert ! video/x-raw,format=I420_10LE ! x264enc speed-preset=ultrafast pass=quant quantizer=0 ! \
          h264parse ! matroskamux ! filesink location=\"{}\"",
@@ -1395,7 +1396,7 @@ fn frames_too_large_for_one_gpu_buffer_render_like_the_rest() {
     ))
     .unwrap();
     let depth = dir.join("ten_depth.mp4");
-    stereosplat::synth::depth_clip(&depth, (W, H), 6, 24).unwrap();
+    stereosplat::media::synth::depth_clip(&depth, (W, H), 6, 24).unwrap();
     let (w, h) = (u64::from(W), u64::from(H));
     // Half SBS: an I420 output of 1.5wh bytes (+4 of scratch) against 3wh of 10-bit
     // planes and a z-buffer of 2wh (the warp runs at the shown eye's half width).

@@ -6,7 +6,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use stereosplat::decode::{DecodeOptions, Decoder, PixelFormat};
+use stereosplat::media::decode::{DecodeOptions, Decoder, PixelFormat};
 
 /// Renders and returns the peak memory (MiB) the binary reports.
 fn render_peak_mib(input: &Path, out: &Path, device: &str) -> u64 {
@@ -59,7 +59,7 @@ fn soak(device: &str) {
     let mut peaks = Vec::new();
     for frames in [60u64, 600] {
         let dir = common::work_dir(&format!("soak_{device}_{frames}"));
-        stereosplat::synth::write_sample(&dir, (64, 36), frames, 24).unwrap();
+        stereosplat::media::synth::write_sample(&dir, (64, 36), frames, 24).unwrap();
         let input = dir.join("sample.mp4");
         let out = dir.join("out.mkv");
         peaks.push(render_peak_mib(&input, &out, device));

@@ -6,8 +6,9 @@
 
 mod common;
 
-use stereosplat::gpu::{DepthKind, DepthRange, Eye, FillMode, MetricCamera, StereoParams, Warper};
-use stereosplat::synth::{Camera, Scene};
+use stereosplat::gpu::Warper;
+use stereosplat::media::synth::{Camera, Scene};
+use stereosplat::stereo::{DepthKind, DepthRange, Eye, FillMode, MetricCamera, StereoParams};
 
 struct Views {
     warped: Vec<[f32; 4]>,

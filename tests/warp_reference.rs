@@ -4,8 +4,9 @@
 
 mod common;
 
-use stereosplat::gpu::warp::DepthRange;
-use stereosplat::gpu::{Eye, FillMode, StereoParams, Warper, read_texture};
+use stereosplat::gpu::{Warper, read_texture};
+use stereosplat::stereo::DepthRange;
+use stereosplat::stereo::{Eye, FillMode, StereoParams};
 
 const TOL: f32 = 0.5 / 255.0 + 1e-4;
 

@@ -8,9 +8,10 @@ mod common;
 
 use gstreamer as gst;
 
+use stereosplat::control::Cancel;
 use stereosplat::layout::Layout;
 use stereosplat::progress::Silent;
-use stereosplat::render::{Cancel, RenderJob, render};
+use stereosplat::render::{RenderJob, render};
 
 const W: u32 = 64;
 const H: u32 = 48;
@@ -24,7 +25,7 @@ fn renders_with_openh264_and_another_aac_encoder() {
     common::h264_with_vorbis(&input, (W, H), FRAMES);
     // Any clip serves as depth here; lossless H.264 (`synth::depth_clip`) is a profile
     // (High 4:4:4) that only libav decodes.
-    stereosplat::synth::colour_clip(&dir.join("clip_depth.mp4"), (W, H), FRAMES, 24, false)
+    stereosplat::media::synth::colour_clip(&dir.join("clip_depth.mp4"), (W, H), FRAMES, 24, false)
         .unwrap();
 
     let registry = gst::Registry::get();
@@ -66,7 +67,7 @@ fn renders_with_openh264_and_another_aac_encoder() {
 fn audio_without_a_decoder_is_reported_not_silently_dropped() {
     let dir = common::work_dir("without_aac_decoder");
     let input = dir.join("clip.mp4");
-    stereosplat::synth::colour_clip(&input, (W, H), FRAMES, 24, true).unwrap();
+    stereosplat::media::synth::colour_clip(&input, (W, H), FRAMES, 24, true).unwrap();
     std::fs::copy(&input, dir.join("clip_depth.mp4")).unwrap();
     let out = dir.join("out.mp4");
     // Rank none hides the AAC decoders from parsebin, as if they were not installed.

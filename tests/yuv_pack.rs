@@ -6,11 +6,10 @@ mod common;
 
 use gstreamer as gst;
 use gstreamer_video as gst_video;
-use stereosplat::gpu::warp::DepthRange;
-use stereosplat::gpu::{
-    Eye, FramePixels, I420Layout, PassTimer, ShaderSet, StereoParams, Warper, YuvColours,
-    YuvMatrix, YuvPacker, read_texture,
-};
+use stereosplat::frame::{FramePixels, I420Layout, YuvColours, YuvMatrix};
+use stereosplat::gpu::{PassTimer, ShaderSet, Warper, YuvPacker, read_texture};
+use stereosplat::stereo::DepthRange;
+use stereosplat::stereo::{Eye, StereoParams};
 
 /// Limited-range Y'CbCr of one R'G'B' pixel (0..1), as code values.
 fn reference(rgb: [f32; 3], kr: f32, kb: f32) -> [f32; 3] {

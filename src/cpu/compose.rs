@@ -2,9 +2,9 @@
 //! encoders, converted to I420 in the same pass over the rows (shaders/yuv_pack.wgsl).
 
 use super::{CpuWarper, FrameIn, Rgba, band_rows, run_bands, unorm8};
-use crate::encode::FrameInput;
-use crate::gpu::{Composer, I420Layout};
+use crate::frame::I420Layout;
 use crate::layout::{Anaglyph, Layout};
+use crate::media::encode::FrameInput;
 
 type Rows = [[f32; 4]; 3];
 
@@ -44,7 +44,7 @@ impl CpuComposer {
         input: FrameInput,
     ) -> Self {
         assert!(Self::supports(layout, frame, work), "layout needs the GPU");
-        let (out, content) = Composer::frame_sizes(layout, frame, even);
+        let (out, content) = layout.frame_sizes(frame, even);
         let yuv = match input {
             FrameInput::Rgba => None,
             FrameInput::I420(matrix) => Some((I420Layout::new(out.0, out.1), matrix.rows())),
@@ -366,7 +366,7 @@ fn pack_pair(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gpu::YuvMatrix;
+    use crate::frame::YuvMatrix;
 
     /// yuv_pack.wgsl's formulas one sample at a time, in the fixed point `pack_pair` uses.
     /// Returns both Y rows, and the U row followed by the V row.

@@ -2,12 +2,7 @@
 //! the foreground dilation (shaders/depth_dilate.wgsl).
 
 use super::{DepthFormat, RawDepth, Rgba, band_rows, mix, run_bands};
-use crate::gpu::params::DepthParams;
-
-const DEPTH_RELATIVE: u32 = 0;
-const DEPTH_METRIC: u32 = 1;
-/// Colour difference at which a guide tap's weight falls to 1/e^2 (depth_prep.wgsl).
-const GUIDE_SIGMA: f32 = 0.08;
+use crate::stereo::uniforms::{DEPTH_METRIC, DEPTH_RELATIVE, DepthParams, GUIDE_SIGMA};
 
 impl RawDepth<'_> {
     fn row(&self, y: usize) -> &[u8] {

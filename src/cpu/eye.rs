@@ -8,20 +8,16 @@
 use super::{
     Rgba, band_rows, ceil_i, floor_i, mix, round_small, round_ties_even, run_bands, warped_x,
 };
-use crate::gpu::NO_EDGE_THRESHOLD;
-use crate::gpu::params::WarpParams;
+use crate::stereo::NO_EDGE_THRESHOLD;
+use crate::stereo::uniforms::{
+    BACKGROUND_TOLERANCE, FILL_SCANLINE, KEY_NEAR_LEVELS, KEY_X_BITS, KEY_X_MASK, NONE,
+    SAME_SURFACE, WarpParams,
+};
 
-const FILL_SCANLINE: u32 = 0;
-const NONE: u32 = u32::MAX;
-const NONE16: u16 = u16::MAX;
-const KEY_X_BITS: u32 = 14;
-const KEY_X_MASK: u32 = 0x3FFF;
-const KEY_NEAR_LEVELS: f32 = 262142.0;
-/// warp_resolve.wgsl: depth tolerance and reach of the box filter on compressed surfaces.
-const SAME_SURFACE: f32 = 0.02;
-const GATHER: usize = 3;
-/// fill_resolve.wgsl: depth tolerance of a vertical neighbour on the row's background.
-const BACKGROUND_TOLERANCE: f32 = 0.02;
+/// The fill's 16-bit "no row" (`uniforms::NONE16`), as the halves are kept here.
+const NONE16: u16 = crate::stereo::uniforms::NONE16 as u16;
+/// The resolve's reach (`uniforms::GATHER`), as an index.
+const GATHER: usize = crate::stereo::uniforms::GATHER as usize;
 
 pub(super) struct EyeBuffers {
     /// The warped view before filling, RGBA8 (alpha 0 = hole).

@@ -1,6 +1,6 @@
 //! The warp and compose on the CPU, for machines whose only Vulkan adapter is a software
 //! rasteriser (lavapipe). It is the algorithm of the WGSL passes in `shaders/`, step for
-//! step and with the same parameters ([`crate::gpu::frame_params`]), written for a few
+//! step and with the same parameters ([`crate::stereo::frame_params`]), written for a few
 //! cores instead of thousands of lanes: the splat, resolve and row fill of a row run
 //! together on one core, and the column fill sweeps rows top-down and bottom-up. On
 //! lavapipe the shaders cost about five times more CPU for the same frame
@@ -21,8 +21,9 @@ pub use compose::CpuComposer;
 pub use pipeline::{CpuPipeline, Finished as CpuFinished, Job as CpuJob, Output as CpuOutput};
 pub use yuv::{frame_to_rgba, yuv_to_rgba, yuv_to_rgba_halved};
 
-use crate::gpu::params::WarpParams;
-use crate::gpu::{Eye, FrameParams, FramePixels};
+use crate::frame::FramePixels;
+use crate::stereo::uniforms::WarpParams;
+use crate::stereo::{Eye, FrameParams};
 
 /// The widest warp: the z-buffer keys keep the source column in 14 bits (as the GPU's).
 pub const MAX_WARP_WIDTH: u32 = 1 << 14;
@@ -151,7 +152,7 @@ impl CpuWarper {
     }
 
     /// Warps one frame: depth preparation, then splat, resolve and hole filling for each
-    /// synthesised eye. `params` comes from [`crate::gpu::frame_params`] for this
+    /// synthesised eye. `params` comes from [`crate::stereo::frame_params`] for this
     /// warper's sizes.
     pub fn warp<'a>(
         &mut self,

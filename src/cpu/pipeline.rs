@@ -7,8 +7,8 @@ use std::sync::mpsc;
 use std::time::Instant;
 
 use super::{CpuComposer, CpuWarper, DepthFormat, RawDepth};
-use crate::decode::Frame;
-use crate::gpu::FrameParams;
+use crate::media::decode::Frame;
+use crate::stereo::FrameParams;
 
 /// One frame to warp.
 pub struct Job {

@@ -6,7 +6,7 @@
 
 use rayon::prelude::*;
 
-use crate::gpu::{FramePixels, YuvColours};
+use crate::frame::{FramePixels, YuvColours};
 
 /// Rows converted per task: enough to amortise the chroma scratch rows.
 const BAND: usize = 16;
@@ -416,7 +416,7 @@ mod tests {
         FramePixels::I420 {
             planes: [(&p[0], w as u32), (&p[1], cw), (&p[2], cw)],
             colours: YuvColours {
-                matrix: crate::gpu::YuvMatrix::Bt709,
+                matrix: crate::frame::YuvMatrix::Bt709,
                 full_range: false,
             },
         }
@@ -452,7 +452,7 @@ mod tests {
         let p10 = [widen(&p8[0]), widen(&p8[1]), widen(&p8[2])];
         let cw = w.div_ceil(2) as u32;
         let colours = YuvColours {
-            matrix: crate::gpu::YuvMatrix::Bt2020,
+            matrix: crate::frame::YuvMatrix::Bt2020,
             full_range: false,
         };
         // 10-bit planes with the given luma and p10's chroma.
@@ -510,7 +510,7 @@ mod tests {
             }
         }
         let colours = YuvColours {
-            matrix: crate::gpu::YuvMatrix::Bt2020,
+            matrix: crate::frame::YuvMatrix::Bt2020,
             full_range: false,
         };
         let p010 = |luma: &[u8]| {

@@ -23,10 +23,11 @@ use super::normalize::{self, FrameStats, Normalize};
 use super::onnx::{self, OnnxModel};
 use super::ort_runtime::Ep;
 use super::writer::{DepthWriter, PixelLayout};
-use crate::decode::{DecodeOptions, Decoder, PixelFormat};
-use crate::gpu::{ChannelNorm, DepthKind, GpuContext, ModelInput, ShaderSet};
+use crate::control::{Cancel, Stopped};
+use crate::gpu::{ChannelNorm, GpuContext, ModelInput, ShaderSet};
+use crate::media::decode::{DecodeOptions, Decoder, PixelFormat};
 use crate::progress::Progress;
-use crate::render::Cancel;
+use crate::stereo::DepthKind;
 
 /// Bumped whenever pass 1's output would change for the same inputs.
 const CACHE_VERSION: u32 = 1;
@@ -491,9 +492,7 @@ fn estimate(
     };
 
     while let Some(frame) = decoder.next_frame()? {
-        if cancel.is_cancelled() {
-            bail!("cancelled while estimating depth");
-        }
+        Stopped::check(cancel, "estimating depth")?;
         if frame_limit.is_some_and(|n| frames >= n) {
             break;
         }

@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 
 pub use super::scan::DepthScan;
 use super::scan::pixel_format;
-use crate::decode::{DecodeError, DecodeOptions, Decoder, Frame, Grey8Range, Grey10, StreamInfo};
+use crate::media::decode::{
+    DecodeError, DecodeOptions, Decoder, Frame, Grey8Range, Grey10, StreamInfo,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DepthError {

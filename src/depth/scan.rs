@@ -8,9 +8,9 @@ use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use super::DepthError;
 use super::estimate::{self, EstimateOptions};
 use super::onnx;
-use crate::decode::{DecodeOptions, Decoder, Frame, PixelFormat, StreamInfo};
-use crate::gpu::{DepthKind, DepthRange};
-use crate::packet_count;
+use crate::media::decode::{DecodeOptions, Decoder, Frame, PixelFormat, StreamInfo};
+use crate::media::packet_count;
+use crate::stereo::{DepthKind, DepthRange};
 
 /// What of the clip's values a render reads, which decides when the scan may stop: at
 /// the first frame after which they can move no further, with the frame count and

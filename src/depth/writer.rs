@@ -8,8 +8,8 @@ use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 
-use crate::encode::live_temp_files;
 use crate::fsutil::temp_path_for;
+use crate::media::encode::live_temp_files;
 use crate::media::{self, MediaError};
 
 /// Sample format of the written maps.

@@ -3,10 +3,10 @@
 //! Shader: shaders/compose.wgsl.
 
 use super::binding as b;
-use super::params::ComposeParams;
 use super::warp::Warper;
 use super::{GpuContext, GpuError, LABEL, PassTimer, ShaderSet, dispatch_size};
 use crate::layout::{Anaglyph, Layout};
+use crate::stereo::uniforms::ComposeParams;
 
 pub const OUTPUT_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba8Unorm;
 /// The post-process slot's entry point: the user's `post(p)` gives output pixel `p`.
@@ -166,18 +166,6 @@ impl Composer {
         Ok(())
     }
 
-    /// Output size for this layout; `even` rounds it up to even sides (4:2:0 encoders),
-    /// the extra row/column repeating the edge.
-    pub fn frame_sizes(layout: Layout, eye: (u32, u32), even: bool) -> ((u32, u32), (u32, u32)) {
-        let content = layout.output_size(eye.0, eye.1);
-        let out = if even {
-            (content.0 + content.0 % 2, content.1 + content.1 % 2)
-        } else {
-            content
-        };
-        (out, content)
-    }
-
     /// Sets the layout and (re)binds to the warper's current views when needed.
     pub fn prepare(
         &mut self,
@@ -206,7 +194,7 @@ impl Composer {
         let eye = warper
             .frame_size()
             .expect("Warper::prepare must run before Composer::prepare");
-        let (out, content) = Self::frame_sizes(layout, eye, even);
+        let (out, content) = layout.frame_sizes(eye, even);
         let (left_rows, right_rows) = anaglyph.matrices();
         self.params = ComposeParams {
             out_size: [out.0, out.1],

@@ -335,7 +335,7 @@ impl GpuContext {
         // The z-buffer needs no check: a frame whose z-buffer is larger than one storage
         // binding is warped in bands of rows (`Warper`). The I420 output is packed into
         // one storage buffer (`YuvPacker`).
-        let packed = u64::from(super::I420Layout::new(out.0, out.1).len) + 4;
+        let packed = u64::from(crate::frame::I420Layout::new(out.0, out.1).len) + 4;
         let limit = self.storage_binding_limit();
         if packed > limit {
             return Err(too_large("I420 output buffer (bytes)", packed, limit));

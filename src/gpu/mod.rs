@@ -6,7 +6,6 @@ mod binding;
 mod compose;
 mod context;
 mod model_input;
-pub mod params;
 mod profile;
 mod readback;
 pub mod shaders;
@@ -19,11 +18,8 @@ pub use model_input::{ChannelNorm, ModelInput};
 pub use profile::PassTimer;
 pub use readback::{Readback, ReadbackError, padded_row_bytes, read_texture};
 pub use shaders::ShaderSet;
-pub use warp::{
-    DepthKind, DepthRange, Eye, FillMode, FrameParams, MetricCamera, NO_EDGE_THRESHOLD,
-    StereoParams, Warper, frame_params,
-};
-pub use yuv::{FramePixels, I420Layout, YuvColours, YuvMatrix, YuvPacker};
+pub use warp::Warper;
+pub use yuv::YuvPacker;
 
 /// Prefix of every GPU object label, so captures and validation errors name their owner.
 pub(crate) const LABEL: &str = "stereosplat";

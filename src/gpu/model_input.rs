@@ -4,8 +4,8 @@
 //! tensor comes back to the CPU, for ONNX Runtime.
 
 use super::binding as b;
-use super::params::ModelInputParams;
 use super::{GpuContext, GpuError, LABEL, ShaderSet, dispatch_size};
+use crate::stereo::uniforms::ModelInputParams;
 
 /// Per-channel normalisation: tensor = (rgb - mean) / std.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -12,11 +12,12 @@ use super::watch::ShaderWatch;
 use super::worker::{Counts, RenderTask, SharedProgress};
 use crate::cpu::{CpuComposer, CpuWarper, DepthFormat, RawDepth, Rgba};
 use crate::depth::normalize::Normalize;
-use crate::encode::FrameInput;
-use crate::gpu::{Composer, Eye, GpuContext, MetricCamera, ShaderSet, Warper, frame_params};
+use crate::gpu::{Composer, GpuContext, ShaderSet, Warper};
 use crate::layout::{Anaglyph, Layout};
+use crate::media::encode::FrameInput;
 use crate::preset::Preset;
 use crate::render::RenderJob;
+use crate::stereo::{Eye, MetricCamera, frame_params};
 
 /// How long each eye shows in the wiggle view.
 const WIGGLE: Duration = Duration::from_millis(140);
@@ -477,7 +478,7 @@ impl PreviewApp {
         let work = job.warp_size(layout, size);
         // The window shows the GPU composer's texture whichever device warps, so the frame
         // must fit the GPU; checked first for a message that says what to do.
-        let (out_size, _) = Composer::frame_sizes(layout, size, false);
+        let (out_size, _) = layout.frame_sizes(size, false);
         if let Err(e) = ctx.check_frame_fits(size, source.depth_size(), out_size) {
             anyhow::bail!(
                 "the preview cannot show {}x{} frames in this layout: {}. Try a half layout, \

@@ -3,10 +3,9 @@
 
 use egui::Ui;
 
-use crate::cli::DepthUpsample;
-use crate::gpu::{DepthKind, Eye, FillMode};
 use crate::layout::{Anaglyph, Layout};
 use crate::preset::Preset;
+use crate::stereo::{DepthKind, DepthUpsample, Eye, FillMode};
 
 /// What the window shows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -166,7 +165,7 @@ pub fn output_controls(ui: &mut Ui, p: &mut Preset) {
     egui::ComboBox::from_label("x264 preset")
         .selected_text(p.speed_preset.clone())
         .show_ui(ui, |ui| {
-            for &s in crate::encode::SPEED_PRESETS {
+            for &s in crate::media::encode::SPEED_PRESETS {
                 ui.selectable_value(&mut p.speed_preset, s.to_owned(), s);
             }
         });

@@ -7,12 +7,14 @@ use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::decode::{DecodeOptions, Decoder, PixelFormat, StreamInfo};
+use crate::control::Cancel;
 use crate::depth::scan::ScanNeed;
 use crate::depth::{DepthScan, DepthStream, prerendered};
-use crate::gpu::{DepthRange, GpuContext};
+use crate::gpu::GpuContext;
+use crate::media::decode::{DecodeOptions, Decoder, PixelFormat, StreamInfo};
 use crate::progress::Progress;
-use crate::render::{Cancel, RenderJob, ResolvedDepth, resolve_depth};
+use crate::render::{RenderJob, ResolvedDepth, resolve_depth};
+use crate::stereo::DepthRange;
 
 /// Frames kept in memory (colour + depth); about 0.5 GB of 1080p.
 const CACHE_BYTES: usize = 512 << 20;
@@ -52,7 +54,7 @@ impl Source {
         job: &RenderJob,
         progress: &mut dyn Progress,
     ) -> anyhow::Result<Self> {
-        crate::decode::check_input_file(&job.input)?;
+        crate::media::decode::check_input_file(&job.input)?;
         let resolved = resolve_depth(ctx, job, None, progress, &Cancel::default())?;
         let depth_job = resolved.job.clone();
         let depth_path = resolved.path.clone();

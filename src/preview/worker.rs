@@ -5,9 +5,10 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
+use crate::control::Cancel;
 use crate::gpu::GpuContext;
 use crate::progress::Progress;
-use crate::render::{Cancel, RenderJob, RenderReport};
+use crate::render::{RenderJob, RenderReport};
 
 #[derive(Default, Clone, Copy)]
 pub struct Counts {

@@ -58,7 +58,7 @@ pub fn bin() -> &'static str {
 
 /// An H.264 clip in Matroska with Vorbis audio, which MP4 cannot take as it is.
 pub fn h264_with_vorbis(path: &std::path::Path, (w, h): (u32, u32), frames: u64) {
-    stereosplat::synth::run_launch(&format!(
+    stereosplat::media::synth::run_launch(&format!(
         "videotestsrc num-buffers={frames} ! video/x-raw,width={w},height={h},framerate=24/1 ! videoconvert ! \
          video/x-raw,format=I420 ! x264enc ! h264parse ! matroskamux name=m ! filesink location=\"{}\" \
          audiotestsrc num-buffers=20 ! audioconvert ! vorbisenc ! m.",
@@ -68,8 +68,8 @@ pub fn h264_with_vorbis(path: &std::path::Path, (w, h): (u32, u32), frames: u64)
 }
 
 /// Opens `path` with its audio and checks that the audio is AAC.
-pub fn open_with_aac(path: &std::path::Path) -> stereosplat::decode::Decoder {
-    use stereosplat::decode::{DecodeOptions, Decoder, PixelFormat};
+pub fn open_with_aac(path: &std::path::Path) -> stereosplat::media::decode::Decoder {
+    use stereosplat::media::decode::{DecodeOptions, Decoder, PixelFormat};
     let dec = Decoder::open(
         path,
         PixelFormat::Rgba,
@@ -107,7 +107,7 @@ pub fn write_png(path: &std::path::Path, (w, h): (u32, u32), format: &str, bytes
         .field("height", h as i32)
         .field("framerate", gstreamer::Fraction::new(0, 1))
         .build();
-    stereosplat::synth::write_frames(
+    stereosplat::media::synth::write_frames(
         &caps,
         &format!("pngenc ! filesink location=\"{}\"", path.display()),
         std::iter::once(bytes),
@@ -118,7 +118,7 @@ pub fn write_png(path: &std::path::Path, (w, h): (u32, u32), format: &str, bytes
 
 /// An image's RGBA pixels, tightly packed, and its size.
 pub fn read_rgba(path: &std::path::Path) -> (Vec<u8>, u32, u32) {
-    use stereosplat::decode::{DecodeOptions, Decoder, PixelFormat};
+    use stereosplat::media::decode::{DecodeOptions, Decoder, PixelFormat};
     let mut dec = Decoder::open(path, PixelFormat::Rgba, &DecodeOptions::default())
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let f = dec.next_frame().unwrap().expect("a frame");

@@ -1,5 +1,7 @@
-//! Uniform structs shared with the shaders. Each has a WGSL twin in shaders/common.wgsl;
-//! tests/shader_validation.rs checks the sizes against naga's layout of the WGSL.
+//! What the shaders and the CPU warp share: the uniform structs (each has a WGSL twin in
+//! shaders/common.wgsl) and the constants of the algorithm. tests/shader_validation.rs
+//! reads both back from the WGSL with naga: every struct's size and field offsets, and
+//! every constant in [`SHADER_CONSTANTS`].
 
 use bytemuck::{Pod, Zeroable};
 
@@ -106,3 +108,53 @@ pub struct UnpackParams {
     pub g_row: [f32; 4],
     pub b_row: [f32; 4],
 }
+
+/// `WarpParams::fill_mode`: copy the background-side pixel of the row.
+pub const FILL_SCANLINE: u32 = 0;
+/// `WarpParams::fill_mode`: blend the background around the hole.
+pub const FILL_BACKGROUND: u32 = 1;
+/// "No pixel" in index buffers.
+pub const NONE: u32 = u32::MAX;
+/// "No row" in the fill's 16-bit halves of a word.
+pub const NONE16: u32 = 0xFFFF;
+/// `DepthParams::kind`.
+pub const DEPTH_RELATIVE: u32 = 0;
+pub const DEPTH_METRIC: u32 = 1;
+pub const DEPTH_DISPARITY: u32 = 2;
+/// Z-buffer keys: the upper 18 bits hold the nearness (larger = nearer, so the maximum
+/// keeps the nearest surface), the lower 14 bits the source column, so the resolve can
+/// recompute the exact sub-pixel sample that won. Hence the warp's width limit.
+pub const KEY_X_BITS: u32 = 14;
+pub const KEY_X_MASK: u32 = (1 << KEY_X_BITS) - 1;
+pub const KEY_NEAR_LEVELS: f32 = 262142.0;
+/// Resolve: depth tolerance (in key units) of samples averaged on a compressed surface,
+/// and the reach of that box filter in source pixels.
+pub const SAME_SURFACE: f32 = 0.02;
+pub const GATHER: i32 = 3;
+/// Fill: depth tolerance of a vertical neighbour on the row's background.
+pub const BACKGROUND_TOLERANCE: f32 = 0.02;
+/// Guided depth upsampling: colour difference at which a tap's weight falls to 1/e^2.
+pub const GUIDE_SIGMA: f32 = 0.08;
+
+/// (shader file, constant, value) for every constant above, as the WGSL declares it.
+pub const SHADER_CONSTANTS: &[(&str, &str, f64)] = &[
+    ("common.wgsl", "FILL_SCANLINE", FILL_SCANLINE as f64),
+    ("common.wgsl", "FILL_BACKGROUND", FILL_BACKGROUND as f64),
+    ("common.wgsl", "NONE", NONE as f64),
+    ("common.wgsl", "DEPTH_RELATIVE", DEPTH_RELATIVE as f64),
+    ("common.wgsl", "DEPTH_METRIC", DEPTH_METRIC as f64),
+    ("common.wgsl", "DEPTH_DISPARITY", DEPTH_DISPARITY as f64),
+    ("common.wgsl", "KEY_X_BITS", KEY_X_BITS as f64),
+    ("common.wgsl", "KEY_X_MASK", KEY_X_MASK as f64),
+    ("common.wgsl", "KEY_NEAR_LEVELS", KEY_NEAR_LEVELS as f64),
+    ("warp_resolve.wgsl", "SAME_SURFACE", SAME_SURFACE as f64),
+    ("warp_resolve.wgsl", "GATHER", GATHER as f64),
+    ("fill_columns.wgsl", "NONE16", NONE16 as f64),
+    ("fill_resolve.wgsl", "NONE16", NONE16 as f64),
+    (
+        "fill_resolve.wgsl",
+        "BACKGROUND_TOLERANCE",
+        BACKGROUND_TOLERANCE as f64,
+    ),
+    ("depth_prep.wgsl", "GUIDE_SIGMA", GUIDE_SIGMA as f64),
+];

@@ -16,7 +16,7 @@ use gstreamer as gst;
 use gstreamer_app as gst_app;
 use gstreamer_video as gst_video;
 
-use crate::gpu::{FramePixels, YuvColours, YuvMatrix};
+use crate::frame::{FramePixels, YuvColours, YuvMatrix};
 use crate::media::{self, MediaError};
 
 #[derive(Debug, thiserror::Error)]

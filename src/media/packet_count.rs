@@ -16,7 +16,7 @@ use gst::prelude::*;
 use gstreamer as gst;
 use gstreamer_app as gst_app;
 
-use crate::decode::DecodeError;
+use crate::media::decode::DecodeError;
 use crate::media::{self, MediaError};
 
 /// What the packets of a file's first video stream say of its frames, on the stream's

@@ -16,10 +16,10 @@ use gstreamer as gst;
 use gstreamer_app as gst_app;
 use gstreamer_video as gst_video;
 
-use crate::gpu::{I420Layout, YuvMatrix};
+use crate::frame::{I420Layout, YuvMatrix};
 use crate::layout::Layout;
+use crate::media::stereo_tags;
 use crate::media::{self, MediaError};
-use crate::stereo_tags;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EncodeError {
@@ -409,7 +409,7 @@ pub fn encoder_branch(
     let encoder = make_encoder(chosen, settings)?;
     if chosen.codec == Codec::H265 {
         // What x264's frame-packing property does for H.264 (see hevc_sei).
-        crate::hevc_sei::mark_stereo(&encoder, settings.layout);
+        crate::media::hevc_sei::mark_stereo(&encoder, settings.layout);
     }
     let parse = media::make(match chosen.codec {
         Codec::H264 => "h264parse",

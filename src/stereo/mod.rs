@@ -1,0 +1,359 @@
+//! The stereo model both warps share (`crate::gpu` and `crate::cpu` are its two back
+//! ends): what depth values mean ([`DepthKind`], [`DepthRange`]), the per-frame stereo
+//! settings ([`StereoParams`]), and how they become one frame's shader parameters
+//! ([`frame_params`]): the shift gain of each synthesised eye and the quantity that stays
+//! at the screen plane. [`uniforms`] holds the structs and constants the WGSL shares.
+
+pub mod uniforms;
+
+use uniforms::{
+    DEPTH_DISPARITY, DEPTH_METRIC, DEPTH_RELATIVE, DepthParams, FILL_BACKGROUND, FILL_SCANLINE,
+    WarpParams,
+};
+
+/// Which eye the input is, and which is synthesised.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    clap::ValueEnum,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Eye {
+    /// The input is the left eye; the right eye is synthesised (the seeds' default).
+    #[default]
+    Right,
+    /// The input is the right eye; the left eye is synthesised.
+    Left,
+    /// The input is the centre view; each eye is shifted by half the disparity.
+    Both,
+}
+
+impl Eye {
+    /// How many eyes are synthesised (1, or 2 for `Both`).
+    pub fn synthesised(self) -> usize {
+        if self == Eye::Both { 2 } else { 1 }
+    }
+}
+
+/// What the values of a depth map mean (`--depth-kind`).
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    clap::ValueEnum,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum DepthKind {
+    /// Relative inverse depth (near = bright), normalised per clip; disparity follows
+    /// StereoCrafter: d = (2v - 1) * max_disp around the convergence.
+    #[default]
+    Relative,
+    /// Distance in metres; the eyes are real cameras --ipd-mm apart with the given field of
+    /// view (the metric depth toolbox's geometry).
+    Metric,
+    /// Disparity in pixels of the input view (stereo datasets, CG renders); no normalisation.
+    Disparity,
+}
+
+impl DepthKind {
+    /// The command-line spelling (`relative`, `metric`, `disparity`).
+    pub fn name(self) -> &'static str {
+        match self {
+            DepthKind::Relative => "relative",
+            DepthKind::Metric => "metric",
+            DepthKind::Disparity => "disparity",
+        }
+    }
+
+    pub fn shader_id(self) -> u32 {
+        match self {
+            DepthKind::Relative => DEPTH_RELATIVE,
+            DepthKind::Metric => DEPTH_METRIC,
+            DepthKind::Disparity => DEPTH_DISPARITY,
+        }
+    }
+}
+
+/// How disocclusions are filled (`--fill`).
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    clap::ValueEnum,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum FillMode {
+    /// Each hole pixel copies the background-side pixel of its row (the seeds' smear).
+    Scanline,
+    /// Background-only blend of the row's background and the covered pixels above and
+    /// below that are not nearer than it: no streaks, no foreground halo.
+    #[default]
+    Background,
+}
+
+impl FillMode {
+    pub fn shader_id(self) -> u32 {
+        match self {
+            FillMode::Scanline => FILL_SCANLINE,
+            FillMode::Background => FILL_BACKGROUND,
+        }
+    }
+}
+
+/// How depth smaller than the frame is enlarged (`--depth-upsample`): guided by the
+/// frame's colours (joint bilateral), or bilinear.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum DepthUpsample {
+    #[default]
+    Guided,
+    Bilinear,
+}
+
+/// Camera geometry for metric depth (SPEC section 2).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MetricCamera {
+    /// Distance between the eyes in metres.
+    pub ipd_m: f32,
+    /// Focal length in pixels of the input frame: W / (2 tan(xfov / 2)).
+    pub fx_px: f32,
+    /// Distance that stays at the screen plane; None puts infinity there.
+    pub convergence_m: Option<f32>,
+}
+
+impl Default for MetricCamera {
+    fn default() -> Self {
+        Self {
+            ipd_m: 0.063,
+            fx_px: 0.0,
+            convergence_m: None,
+        }
+    }
+}
+
+impl MetricCamera {
+    /// Focal length from a horizontal or vertical field of view (square pixels).
+    pub fn fx_from_fov(
+        width: u32,
+        height: u32,
+        xfov_deg: Option<f32>,
+        yfov_deg: Option<f32>,
+    ) -> Option<f32> {
+        let half_tan = |deg: f32| (deg.to_radians() / 2.0).tan();
+        match (xfov_deg, yfov_deg) {
+            (Some(x), _) => Some(width as f32 / (2.0 * half_tan(x))),
+            (None, Some(y)) => Some(height as f32 / (2.0 * half_tan(y))),
+            (None, None) => None,
+        }
+    }
+}
+
+/// Per-frame stereo settings (all may change between frames, e.g. from the preview).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StereoParams {
+    /// Relative depth: disparity of the nearest point, as StereoCrafter's max_disp:
+    /// d = 2 (v - c) max.
+    pub max_disparity_px: f32,
+    /// Relative depth: nearness (0 far .. 1 near) that stays at the screen plane.
+    pub convergence: f32,
+    /// Disparity maps: the disparity (pixels of the input view) that stays at the screen
+    /// plane. Its own field, so relative depth's 0.5 never becomes half a pixel here.
+    pub convergence_px: f32,
+    pub eye: Eye,
+    /// Neighbours warped further apart than this become a hole rather than a stretched
+    /// surface.
+    pub max_stretch_px: f32,
+    /// Metric depth: the cameras.
+    pub camera: MetricCamera,
+    /// Neighbours whose depth differs by more than this fraction (|dz|/z for metric
+    /// depth) are not joined into a stretched surface: the gap becomes a hole.
+    pub edge_threshold: f32,
+    pub fill: FillMode,
+    /// Grow the foreground in the depth map by this many pixels (0 = off).
+    pub dilate_px: u32,
+    /// Upsample lower-resolution depth guided by the frame's colours (joint bilateral), so
+    /// depth edges follow image edges; false: plain bilinear.
+    pub guided_upsample: bool,
+}
+
+impl Default for StereoParams {
+    fn default() -> Self {
+        Self {
+            max_disparity_px: 20.0,
+            convergence: 0.5,
+            convergence_px: 0.0,
+            eye: Eye::Right,
+            max_stretch_px: 2.0,
+            camera: MetricCamera::default(),
+            edge_threshold: NO_EDGE_THRESHOLD,
+            fill: FillMode::Background,
+            dilate_px: 0,
+            guided_upsample: true,
+        }
+    }
+}
+
+/// `edge_threshold` that never breaks a surface (edge removal off).
+pub const NO_EDGE_THRESHOLD: f32 = 1e30;
+
+/// How raw 16-bit depth values become the warp's depth quantity.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DepthRange {
+    pub kind: DepthKind,
+    /// Relative: smallest and largest raw value of the clip, as fractions of 65535.
+    pub min: f32,
+    pub max: f32,
+    /// Relative: the raw value grows with distance (true depth rather than inverse depth).
+    pub far_is_bright: bool,
+    /// Metric: metres per 16-bit step; disparity: pixels per 16-bit step.
+    pub value_scale: f32,
+    /// The depth texture holds the toolbox's RGB encoding (see depth::codec).
+    pub rgb_encoded: bool,
+    /// Largest depth quantity in the clip (1/metres of the nearest point, or the largest
+    /// disparity); scales z-buffer keys. Relative depth uses 1.
+    pub q_max: f32,
+}
+
+impl Default for DepthRange {
+    fn default() -> Self {
+        Self {
+            kind: DepthKind::Relative,
+            min: 0.0,
+            max: 1.0,
+            far_is_bright: false,
+            value_scale: 0.0,
+            rgb_encoded: false,
+            q_max: 1.0,
+        }
+    }
+}
+
+impl DepthRange {
+    fn params(&self, out: (u32, u32), raw: (u32, u32), dilate: (u32, u32)) -> DepthParams {
+        let span = self.max - self.min;
+        DepthParams {
+            out_size: [out.0, out.1],
+            raw_size: [raw.0, raw.1],
+            range_min: self.min,
+            // A constant depth map has no range: the shader then puts everything at 0.5.
+            range_scale: if span > 1e-7 { 1.0 / span } else { 0.0 },
+            far_is_bright: u32::from(self.far_is_bright),
+            kind: self.kind.shader_id(),
+            value_scale: self.value_scale,
+            dilate_px: dilate.0,
+            rgb_encoded: u32::from(self.rgb_encoded),
+            dilate_y_px: dilate.1,
+        }
+    }
+
+    /// Shift gain (pixels per unit of the depth quantity, for both eyes together) and the
+    /// quantity that stays at the screen plane.
+    fn full_gain_and_zero(&self, p: &StereoParams) -> (f32, f32) {
+        match self.kind {
+            // d = 2 (v - c) max_disp
+            DepthKind::Relative => (2.0 * p.max_disparity_px, p.convergence),
+            // d = fx * ipd * (1/z - 1/zc)
+            DepthKind::Metric => (
+                p.camera.fx_px * p.camera.ipd_m,
+                p.camera.convergence_m.map_or(0.0, |z| 1.0 / z),
+            ),
+            DepthKind::Disparity => (1.0, p.convergence_px),
+        }
+    }
+
+    fn key_scale(&self) -> f32 {
+        if self.kind == DepthKind::Relative || self.q_max <= 0.0 {
+            1.0
+        } else {
+            1.0 / self.q_max
+        }
+    }
+}
+
+/// Horizontal shift per unit of the depth quantity for each synthesised eye, in the order
+/// the eye targets are kept (left first). `full` is the gain for the whole eye distance.
+fn shift_gains(eye: Eye, full: f32) -> Vec<f32> {
+    match eye {
+        // x_right = x_left - d
+        Eye::Right => vec![-full],
+        Eye::Left => vec![full],
+        Eye::Both => vec![full / 2.0, -full / 2.0],
+    }
+}
+
+/// One frame's shader parameters: depth preparation, and the warp of each synthesised
+/// eye (left first). Shared by the GPU passes and the CPU warp.
+pub struct FrameParams {
+    pub depth: DepthParams,
+    /// Upsample the depth guided by the frame (joint bilateral).
+    pub guided: bool,
+    pub eyes: Vec<WarpParams>,
+}
+
+/// Parameters for a frame of `frame_size` warped at `work` with depth of `depth_size`.
+/// Settings are in frame pixels; the warp runs in work pixels, so they are scaled.
+pub fn frame_params(
+    stereo: &StereoParams,
+    range: &DepthRange,
+    frame_size: (u32, u32),
+    work: (u32, u32),
+    depth_size: (u32, u32),
+) -> FrameParams {
+    let scale = (
+        work.0 as f32 / frame_size.0 as f32,
+        work.1 as f32 / frame_size.1 as f32,
+    );
+    // A dilation of at least one pixel stays at least one pixel when scaled down.
+    let scaled = |s: f32| match stereo.dilate_px {
+        0 => 0,
+        d => ((d as f32 * s).round() as u32).max(1),
+    };
+    let dilate = (scaled(scale.0), scaled(scale.1));
+    let (full, zero) = range.full_gain_and_zero(stereo);
+    let eyes = shift_gains(stereo.eye, full * scale.0)
+        .into_iter()
+        .map(|gain| WarpParams {
+            size: [work.0, work.1],
+            shift_gain_px: gain,
+            zero_nearness: zero,
+            max_stretch_px: stereo.max_stretch_px,
+            key_scale: range.key_scale(),
+            edge_threshold: stereo.edge_threshold,
+            fill_mode: stereo.fill.shader_id(),
+        })
+        .collect();
+    // Guided upsampling costs four more loads per pixel; only pay them when the depth is
+    // actually enlarged (a full-size depth map is only averaged down to a half-size warp).
+    let enlarged = depth_size.0 < work.0 || depth_size.1 < work.1;
+    FrameParams {
+        depth: range.params(work, depth_size, dilate),
+        guided: stereo.guided_upsample && enlarged,
+        eyes,
+    }
+}
