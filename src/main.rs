@@ -216,7 +216,8 @@ fn run(cli: Cli, matches: &clap::ArgMatches, cancel: &Cancel) -> anyhow::Result<
                 args.max_depth,
                 progress.as_mut(),
                 cancel,
-            )
+            )?;
+            Ok(())
         }
         Command::Adapters { ort_lib } => {
             for line in stereosplat::gpu::list_adapters() {

@@ -18,7 +18,9 @@ mod pipeline;
 mod yuv;
 
 pub use compose::CpuComposer;
-pub use pipeline::{CpuPipeline, Finished as CpuFinished, Job as CpuJob, Output as CpuOutput};
+pub use pipeline::{
+    CpuPipeline, Finished as CpuFinished, Job as CpuJob, Output as CpuOutput, WarpThreadStopped,
+};
 pub use yuv::{frame_to_rgba, yuv_to_rgba, yuv_to_rgba_halved};
 
 use crate::frame::FramePixels;

@@ -46,6 +46,11 @@ pub struct Finished {
     pub spare_depth: Option<Vec<u8>>,
 }
 
+/// The warp thread ended before the frame could be handed to it (it logs why).
+#[derive(Debug, thiserror::Error)]
+#[error("the CPU warp thread stopped (see the messages above)")]
+pub struct WarpThreadStopped;
+
 pub struct CpuPipeline {
     jobs: Option<mpsc::SyncSender<Job>>,
     finished: mpsc::Receiver<Finished>,
@@ -108,12 +113,12 @@ impl CpuPipeline {
     }
 
     /// Queues a frame; waits while the warp works on one frame and another is queued.
-    pub fn submit(&self, job: Job) -> anyhow::Result<()> {
+    pub fn submit(&self, job: Job) -> Result<(), WarpThreadStopped> {
         self.jobs
             .as_ref()
             .expect("submit after close")
             .send(job)
-            .map_err(|_| anyhow::anyhow!("the CPU warp thread stopped (see the messages above)"))
+            .map_err(|_| WarpThreadStopped)
     }
 
     /// A finished frame, if one is ready.

@@ -7,17 +7,18 @@ use std::time::{Duration, Instant};
 
 use super::Options;
 use super::controls::{self, View};
-use super::source::Source;
+use super::source::{CachedFrame, Source};
 use super::watch::ShaderWatch;
 use super::worker::{Counts, RenderTask, SharedProgress};
-use crate::cpu::{CpuComposer, CpuWarper, DepthFormat, RawDepth, Rgba};
+use crate::cpu::{DepthFormat, RawDepth, Rgba};
 use crate::depth::normalize::Normalize;
 use crate::gpu::{Composer, GpuContext, ShaderSet, Warper};
-use crate::layout::{Anaglyph, Layout};
+use crate::layout::Layout;
 use crate::media::encode::FrameInput;
 use crate::preset::Preset;
 use crate::render::RenderJob;
-use crate::stereo::{Eye, MetricCamera, frame_params};
+use crate::render::backend::{self, CpuWarp, Device, GpuWarp, WarpSpec};
+use crate::stereo::{FrameParams, frame_params};
 
 /// How long each eye shows in the wiggle view.
 const WIGGLE: Duration = Duration::from_millis(140);
@@ -38,11 +39,12 @@ pub struct PreviewApp {
     shaders: ShaderSet,
     watch: Option<ShaderWatch>,
     shader_error: Option<String>,
-    warper: Warper,
-    composer: Composer,
-    /// The CPU warp, when the job warps there (`RenderJob::warps_on_cpu`: a software
-    /// adapter and nothing GPU-only); its frames are written into the composer's texture.
-    cpu: Option<CpuView>,
+    /// The GPU warp, and the composer whose texture the window shows.
+    gpu: GpuWarp,
+    /// The CPU warp, when the job warps there (`render::backend::choose_device`: a
+    /// software adapter and nothing GPU-only); its frames are written into the GPU
+    /// composer's texture.
+    cpu: Option<CpuWarp>,
     source: Option<Source>,
     shown: Option<Shown>,
     /// The frame on screen, and whether it must be recomposed.
@@ -79,16 +81,6 @@ pub struct PreviewApp {
     depth_file: String,
     model_path: String,
 }
-
-/// The CPU warp for one combination of sizes, eye mode and layout.
-struct CpuView {
-    key: CpuKey,
-    warper: CpuWarper,
-    composer: CpuComposer,
-}
-
-/// (frame size, depth size, eye, warp size, layout, anaglyph method)
-type CpuKey = ((u32, u32), (u32, u32), Eye, (u32, u32), Layout, Anaglyph);
 
 /// A clip being opened on a worker thread.
 struct Loading {
@@ -162,8 +154,7 @@ impl PreviewApp {
             shaders,
             watch,
             shader_error,
-            warper,
-            composer,
+            gpu: GpuWarp { warper, composer },
             cpu: None,
             source: None,
             shown: None,
@@ -403,9 +394,10 @@ impl PreviewApp {
 
     fn reload_shaders(&mut self) {
         let result = self
+            .gpu
             .warper
             .reload(&self.ctx, &self.shaders)
-            .and_then(|_| self.composer.reload(&self.ctx, &self.shaders));
+            .and_then(|_| self.gpu.composer.reload(&self.ctx, &self.shaders));
         match result {
             Ok(()) => {
                 log::info!("preview: shaders reloaded");
@@ -438,7 +430,8 @@ impl PreviewApp {
     }
 
     /// Warps and composes the current frame with the current settings, if anything
-    /// changed; returns whether a new picture was produced.
+    /// changed; returns whether a new picture was produced. The warp is built and checked
+    /// by the render's own code (`render::backend`), so the window runs the same checks.
     fn compose(&mut self, frame: &eframe::Frame) -> anyhow::Result<bool> {
         let layout = self.layout_now();
         let Some(source) = self.source.as_mut() else {
@@ -457,126 +450,96 @@ impl PreviewApp {
         };
         self.decode_ms = t.elapsed().as_secs_f32() * 1000.0;
         let t = Instant::now();
-        let mut job = source.depth_job.clone();
-        // How the depth file's values are read stays as resolved for that file (an
-        // estimate is relative near = bright, or millimetres); the rest is the preset.
-        let estimated = source.is_estimated();
-        self.preset.apply(&mut job, &|f| {
-            matches!(
-                f,
-                "depth_scale" | "depth_rgb" | "depth_model" | "depth_size" | "normalize"
-            ) || (estimated && matches!(f, "depth_kind" | "depth_far_bright"))
-        });
-        let mut stereo = job.stereo;
-        let size = source.size();
-        if let Some(fx) = MetricCamera::fx_from_fov(size.0, size.1, job.xfov_deg, job.yfov_deg) {
-            stereo.camera.fx_px = fx;
-        }
-        let range = source.range(&job);
-        let ctx = &self.ctx;
-        self.warper.set_rgb_depth(job.depth_rgb);
-        let work = job.warp_size(layout, size);
-        // The window shows the GPU composer's texture whichever device warps, so the frame
-        // must fit the GPU; checked first for a message that says what to do.
-        let (out_size, _) = layout.frame_sizes(size, false);
-        if let Err(e) = ctx.check_frame_fits(size, source.depth_size(), out_size) {
-            anyhow::bail!(
-                "the preview cannot show {}x{} frames in this layout: {}. Try a half layout, \
-                 or `stereosplat render`, which warps frames too large for the GPU on the CPU",
-                size.0,
-                size.1,
-                e.limit_exceeded()
-            );
-        }
-        self.warper
-            .prepare_at(ctx, size, source.depth_size(), stereo.eye, work);
-        self.composer
-            .prepare(ctx, &self.warper, layout, job.anaglyph, false)?;
-        let job_now = RenderJob {
+        let job = RenderJob {
             layout,
             shaders: self.shaders.clone(),
-            ..job.clone()
+            ..settings_for(source, &self.preset)
         };
-        if job_now.warps_on_cpu(ctx.is_software()).unwrap_or(false) {
-            let depth_size = source.depth_size();
-            let key = (size, depth_size, stereo.eye, work, layout, job.anaglyph);
-            let cpu = match self.cpu.take() {
-                Some(c) if c.key == key => self.cpu.insert(c),
-                old => {
-                    if old.is_none() {
-                        log::info!(
-                            "preview: warping on the CPU ({} is a software rasteriser; --warp-device gpu uses it)",
-                            ctx.describe()
-                        );
-                    }
-                    self.cpu.insert(CpuView {
-                        key,
-                        warper: CpuWarper::new(size, depth_size, stereo.eye, work),
-                        composer: CpuComposer::new(
-                            layout,
-                            job.anaglyph,
-                            size,
-                            work,
-                            false,
-                            FrameInput::Rgba,
-                        ),
-                    })
-                }
-            };
-            let input = Rgba {
-                data: &f.rgba,
-                stride: f.stride as usize,
-                size,
-            };
-            cpu.warper.warp(
-                input,
-                RawDepth {
-                    data: &f.depth,
-                    stride: f.depth_stride as usize,
-                    size: depth_size,
-                    // The frame cache holds depth widened to 16 bits.
-                    format: DepthFormat::of(job.depth_rgb, false),
-                },
-                &frame_params(&stereo, &range, size, work, depth_size),
-            );
-            let rgba = cpu.composer.compose(&cpu.warper, input);
-            let out = self.composer.output_texture();
-            ctx.queue.write_texture(
-                out.as_image_copy(),
-                rgba,
-                wgpu::TexelCopyBufferLayout {
-                    offset: 0,
-                    bytes_per_row: Some(out.width() * 4),
-                    rows_per_image: Some(out.height()),
-                },
-                out.size(),
-            );
-            ctx.queue.submit([]);
-        } else {
-            self.cpu = None;
-            self.warper.upload_color(&ctx.queue, &f.rgba, f.stride);
-            self.warper
-                .upload_depth(&ctx.queue, &f.depth, f.depth_stride);
-            let mut enc = ctx.device.create_command_encoder(&Default::default());
-            self.warper.encode(&ctx.queue, &mut enc, &stereo, &range);
-            self.composer.encode(&ctx.queue, &mut enc);
-            ctx.queue.submit([enc.finish()]);
+        let size = source.size();
+        let spec = WarpSpec::new(&job, layout, size, source.depth_size(), false)?;
+        // The window shows the GPU composer's texture whichever device warps, so the frame
+        // must fit the GPU (`display`).
+        let device = backend::choose_device(&self.ctx, &job, &spec, true)?;
+        let stereo = backend::frame_stereo(&job, size)?;
+        let range = source.range(&job);
+        self.gpu.prepare(&self.ctx, &spec)?;
+        let params = frame_params(&stereo, &range, size, spec.work, spec.depth);
+        match device {
+            Device::Cpu => self.warp_on_cpu(&spec, &f, &params),
+            Device::Gpu => {
+                self.cpu = None;
+                let ctx = &self.ctx;
+                let warper = &mut self.gpu.warper;
+                warper.upload_color(&ctx.queue, &f.rgba, f.stride);
+                warper.upload_depth(&ctx.queue, &f.depth, f.depth_stride);
+                let mut enc = ctx.device.create_command_encoder(&Default::default());
+                warper.encode(&ctx.queue, &mut enc, &stereo, &range);
+                self.gpu.composer.encode(&ctx.queue, &mut enc);
+                ctx.queue.submit([enc.finish()]);
+            }
         }
-        ctx.check_errors()?;
+        self.ctx.check_errors()?;
         self.gpu_ms = t.elapsed().as_secs_f32() * 1000.0;
         self.dirty = false;
+        self.show(frame);
+        Ok(true)
+    }
 
+    /// The CPU warp of `f`, written into the GPU composer's texture that the window shows.
+    fn warp_on_cpu(&mut self, spec: &WarpSpec, f: &CachedFrame, params: &FrameParams) {
+        let cpu = match self.cpu.take() {
+            Some(c) if c.spec == *spec => self.cpu.insert(c),
+            old => {
+                if old.is_none() {
+                    log::info!(
+                        "preview: warping on the CPU ({} is a software rasteriser; --warp-device gpu uses it)",
+                        self.ctx.describe()
+                    );
+                }
+                self.cpu.insert(CpuWarp::new(spec, FrameInput::Rgba))
+            }
+        };
+        let input = Rgba {
+            data: &f.rgba,
+            stride: f.stride as usize,
+            size: spec.frame,
+        };
+        let depth = RawDepth {
+            data: &f.depth,
+            stride: f.depth_stride as usize,
+            size: spec.depth,
+            // The frame cache holds depth widened to 16 bits.
+            format: DepthFormat::of(spec.rgb_depth, false),
+        };
+        cpu.warper.warp(input, depth, params);
+        let rgba = cpu.composer.compose(&cpu.warper, input);
+        let out = self.gpu.composer.output_texture();
+        self.ctx.queue.write_texture(
+            out.as_image_copy(),
+            rgba,
+            wgpu::TexelCopyBufferLayout {
+                offset: 0,
+                bytes_per_row: Some(out.width() * 4),
+                rows_per_image: Some(out.height()),
+            },
+            out.size(),
+        );
+        self.ctx.queue.submit([]);
+    }
+
+    /// Points the window's image at the composer's texture.
+    fn show(&mut self, frame: &eframe::Frame) {
         // Show the composer's texture itself, registered with egui once per texture: the
         // id keeps pointing at it while new frames are composed into it.
-        let generation = self.composer.output_generation();
+        let generation = self.gpu.composer.output_generation();
         if self
             .shown
             .as_ref()
             .is_none_or(|s| s.generation != generation)
             && let Some(rs) = frame.wgpu_render_state()
         {
-            let view = self.composer.display_view();
-            let size = self.composer.output_size();
+            let view = self.gpu.composer.display_view();
+            let size = self.gpu.composer.output_size();
             let mut renderer = rs.renderer.write();
             match &mut self.shown {
                 Some(s) => {
@@ -603,7 +566,6 @@ impl PreviewApp {
                 }
             }
         }
-        Ok(true)
     }
 
     /// `--measure-latency`: this call starts after the previous frame (with the changed
@@ -964,4 +926,19 @@ impl eframe::App for PreviewApp {
 pub fn fit_zoom(avail: egui::Vec2, size: (u32, u32)) -> f32 {
     let z = (avail.x / size.0.max(1) as f32).min(avail.y / size.1.max(1) as f32);
     if z.is_finite() && z > 0.0 { z } else { 1.0 }
+}
+
+/// The job for `source`'s frames with the window's settings: how the depth file's values
+/// are read stays as resolved for that file (an estimate is relative near = bright, or
+/// millimetres); the rest is the preset.
+fn settings_for(source: &Source, preset: &Preset) -> RenderJob {
+    let mut job = source.depth_job.clone();
+    let estimated = source.is_estimated();
+    preset.apply(&mut job, &|f| {
+        matches!(
+            f,
+            "depth_scale" | "depth_rgb" | "depth_model" | "depth_size" | "normalize"
+        ) || (estimated && matches!(f, "depth_kind" | "depth_far_bright"))
+    });
+    job
 }

@@ -8,7 +8,7 @@ use std::time::Instant;
 use crate::control::Cancel;
 use crate::gpu::GpuContext;
 use crate::progress::Progress;
-use crate::render::{RenderJob, RenderReport};
+use crate::render::{RenderError, RenderJob, RenderReport};
 
 #[derive(Default, Clone, Copy)]
 pub struct Counts {
@@ -44,7 +44,7 @@ impl Progress for SharedProgress {
 
 pub struct RenderTask {
     pub job: RenderJob,
-    handle: Option<JoinHandle<anyhow::Result<RenderReport>>>,
+    handle: Option<JoinHandle<Result<RenderReport, RenderError>>>,
     counts: Arc<Mutex<Counts>>,
     cancel: Cancel,
     started: Instant,
@@ -94,14 +94,15 @@ impl RenderTask {
     }
 
     /// The result, once finished.
-    pub fn take_result(&mut self) -> Option<anyhow::Result<RenderReport>> {
+    pub fn take_result(&mut self) -> Option<Result<RenderReport, RenderError>> {
         if !self.is_finished() {
             return None;
         }
         let h = self.handle.take()?;
-        Some(
-            h.join()
-                .unwrap_or_else(|_| Err(anyhow::anyhow!("the render thread crashed"))),
-        )
+        Some(h.join().unwrap_or_else(|_| {
+            Err(RenderError::Invalid(
+                "the render thread crashed (see the messages above)".into(),
+            ))
+        }))
     }
 }
