@@ -7,8 +7,6 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{Context, bail};
-
 use crate::control::Cancel;
 use crate::depth::{self, is_depth_file};
 use crate::gpu::GpuContext;
@@ -24,6 +22,22 @@ pub const IMAGE_EXTS: &[&str] = &["png", "jpg", "jpeg", "tif", "tiff", "bmp", "w
 
 /// Suffix the batch processor gives its outputs.
 pub const OUTPUT_SUFFIX: &str = "_splatted";
+
+/// Why a batch could not run (a file that fails is a result, not an error).
+#[derive(Debug, thiserror::Error)]
+pub enum BatchError {
+    #[error("--input-dir {} is not a folder", .0.display())]
+    NotAFolder(PathBuf),
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
+}
+
+fn io_error(context: String) -> impl FnOnce(std::io::Error) -> BatchError {
+    move |source| BatchError::Io { context, source }
+}
 
 #[derive(Clone, Debug)]
 pub struct BatchJob {
@@ -142,7 +156,7 @@ pub fn is_output_name(path: &Path) -> bool {
 /// Inputs under `dir`, skipping hidden files, depth files, files named as outputs and
 /// anything inside `output_dir` (when it sits inside the input folder), so a batch whose
 /// outputs land among its inputs never converts its own outputs.
-pub fn discover(dir: &Path, recursive: bool, output_dir: &Path) -> anyhow::Result<Discovered> {
+pub fn discover(dir: &Path, recursive: bool, output_dir: &Path) -> Result<Discovered, BatchError> {
     let mut found = Discovered::default();
     let mut stack = vec![dir.to_path_buf()];
     let input_root = std::fs::canonicalize(dir).ok();
@@ -152,10 +166,10 @@ pub fn discover(dir: &Path, recursive: bool, output_dir: &Path) -> anyhow::Resul
         .ok()
         .filter(|o| Some(o) != input_root.as_ref());
     while let Some(d) = stack.pop() {
-        let entries =
-            std::fs::read_dir(&d).with_context(|| format!("cannot list {}", d.display()))?;
+        let listing = || format!("cannot list {}", d.display());
+        let entries = std::fs::read_dir(&d).map_err(io_error(listing()))?;
         for entry in entries {
-            let path = entry?.path();
+            let path = entry.map_err(io_error(listing()))?.path();
             let hidden = path
                 .file_name()
                 .is_some_and(|n| n.to_string_lossy().starts_with('.'));
@@ -253,12 +267,14 @@ impl BatchJob {
         ctx: &GpuContext,
         progress: &mut dyn FnMut() -> Box<dyn Progress>,
         cancel: &Cancel,
-    ) -> anyhow::Result<Vec<FileResult>> {
+    ) -> Result<Vec<FileResult>, BatchError> {
         if !self.input_dir.is_dir() {
-            bail!("--input-dir {} is not a folder", self.input_dir.display());
+            return Err(BatchError::NotAFolder(self.input_dir.clone()));
         }
-        std::fs::create_dir_all(&self.output_dir)
-            .with_context(|| format!("cannot create --output-dir {}", self.output_dir.display()))?;
+        std::fs::create_dir_all(&self.output_dir).map_err(io_error(format!(
+            "cannot create --output-dir {}",
+            self.output_dir.display()
+        )))?;
         let found = discover(&self.input_dir, self.recursive, &self.output_dir)?;
         if let Some(summary) = found.left_out_summary() {
             log::info!("{}: {summary}", self.input_dir.display());
@@ -376,7 +392,7 @@ pub fn summary_table(results: &[FileResult]) -> String {
     out
 }
 
-fn write_report(path: &Path, results: &[FileResult]) -> anyhow::Result<()> {
+fn write_report(path: &Path, results: &[FileResult]) -> Result<(), BatchError> {
     let files: Vec<serde_json::Value> = results
         .iter()
         .map(|r| {
@@ -409,8 +425,11 @@ fn write_report(path: &Path, results: &[FileResult]) -> anyhow::Result<()> {
         "files": files,
     });
     // Written beside its final name first, like every other output.
-    crate::fsutil::write_replacing(path, serde_json::to_string_pretty(&doc)?)
-        .with_context(|| format!("cannot write the report {}", path.display()))?;
+    let text = serde_json::to_string_pretty(&doc).expect("JSON of plain values serialises");
+    crate::fsutil::write_replacing(path, text).map_err(io_error(format!(
+        "cannot write the report {}",
+        path.display()
+    )))?;
     Ok(())
 }
 

@@ -5,7 +5,6 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::Context;
 use gst::prelude::*;
 use gstreamer as gst;
 
@@ -16,22 +15,64 @@ use crate::frame::YuvMatrix;
 use crate::gpu::{Composer, GpuContext, PassTimer, Warper, YuvPacker};
 use crate::layout::{Anaglyph, Layout, WarpResolution};
 use crate::media;
+use crate::media::MediaError;
 use crate::media::encode::{EncodeSettings, EncoderElement};
 use crate::progress::Silent;
 use crate::render::{RenderJob, render};
 use crate::stereo::{DepthRange, StereoParams};
 
-pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
+/// Why the bench could not measure.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Decoder(#[from] crate::media::decode::DecoderChoiceError),
+    #[error(transparent)]
+    Gpu(#[from] crate::gpu::GpuError),
+    #[error(transparent)]
+    Readback(#[from] crate::gpu::ReadbackError),
+    #[error(transparent)]
+    Render(#[from] crate::render::RenderError),
+    #[error("the GPU did not finish the timed passes: {0}")]
+    Poll(#[from] wgpu::PollError),
+    #[error("{context}: {source}")]
+    Media {
+        context: &'static str,
+        source: MediaError,
+    },
+    #[error("cannot create the bench folder: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl From<MediaError> for BenchError {
+    fn from(source: MediaError) -> Self {
+        BenchError::Media {
+            context: "the decode+encode baseline",
+            source,
+        }
+    }
+}
+
+impl From<gst::glib::Error> for BenchError {
+    fn from(e: gst::glib::Error) -> Self {
+        BenchError::from(MediaError::Other(e.to_string()))
+    }
+}
+
+impl From<gst::glib::BoolError> for BenchError {
+    fn from(e: gst::glib::BoolError) -> Self {
+        BenchError::from(MediaError::Other(e.to_string()))
+    }
+}
+
+pub fn run(args: &BenchArgs) -> Result<(), BenchError> {
     // The end-to-end part's codecs, checked before minutes of warp timings.
     let chosen = if args.warp_only {
         None
     } else {
         args.decoder.apply()?;
-        Some(
-            args.encoder
-                .resolve(8)
-                .map_err(|m| anyhow::anyhow!("{m}"))?,
-        )
+        Some(args.encoder.resolve(8).map_err(BenchError::Invalid)?)
     };
     let ctx = GpuContext::new(&args.gpu.adapter)?;
     println!("adapter: {}", ctx.describe());
@@ -103,14 +144,15 @@ fn end_to_end(
     size: (u32, u32),
     encoder: EncoderElement,
     dir: &Path,
-) -> anyhow::Result<()> {
+) -> Result<(), BenchError> {
     let (w, h) = size;
     let clip = dir.join(format!("bench{w}x{h}.mp4"));
     let depth = dir.join(format!("bench{w}x{h}_depth.mp4"));
+    let generating = |context| move |source| BenchError::Media { context, source };
     crate::media::synth::colour_clip(&clip, size, args.frames, 30, true)
-        .context("generating the bench clip")?;
+        .map_err(generating("generating the bench clip"))?;
     crate::media::synth::depth_clip(&depth, size, args.frames, 30)
-        .context("generating the bench depth")?;
+        .map_err(generating("generating the bench depth"))?;
     let settings = EncodeSettings {
         layout: Layout::HalfSbs,
         encoder: args.encoder,
@@ -236,7 +278,7 @@ pub fn warp_ms(
     size: (u32, u32),
     resolution: WarpResolution,
     iterations: u32,
-) -> anyhow::Result<WarpTiming> {
+) -> Result<WarpTiming, BenchError> {
     let mut warper = Warper::new(ctx, shaders)?;
     let mut composer = Composer::new(ctx, shaders)?;
     let stereo = StereoParams::default();
@@ -433,17 +475,17 @@ fn baseline(
     output: &Path,
     chosen: EncoderElement,
     settings: &EncodeSettings,
-) -> anyhow::Result<()> {
+) -> Result<(), BenchError> {
     media::init()?;
     let pipeline = gst::parse::launch(&format!(
         "filesrc location=\"{}\" ! decodebin ! videoconvert name=convert",
         input.display()
     ))?
     .downcast::<gst::Pipeline>()
-    .map_err(|_| anyhow::anyhow!("the baseline is not a pipeline"))?;
+    .map_err(|_| MediaError::Other("the baseline is not a pipeline".into()))?;
     let convert = pipeline
         .by_name("convert")
-        .context("the baseline's videoconvert")?;
+        .ok_or_else(|| MediaError::Other("the baseline has no videoconvert".into()))?;
     let [format, encoder, parse] = crate::media::encode::encoder_branch(chosen, settings)?;
     let mux = media::make("mp4mux")?;
     let sink = media::make("filesink")?;

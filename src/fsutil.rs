@@ -93,6 +93,63 @@ pub fn write_replacing(path: &Path, bytes: impl AsRef<[u8]>) -> std::io::Result<
         })
 }
 
+/// Temporary files being written right now, so a second Ctrl-C can remove them before the
+/// process exits (destructors do not run then).
+pub fn live_temp_files() -> &'static std::sync::Mutex<Vec<PathBuf>> {
+    static FILES: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+    &FILES
+}
+
+/// An output being written under a temporary name beside its final one (see
+/// [`temp_path_for`]). It is listed in [`live_temp_files`] while it exists, removed when
+/// dropped, and reaches a final name only through [`Self::persist`], so a failed or
+/// cancelled write never leaves a file under the name the user asked for.
+#[derive(Debug)]
+pub struct TempOutput {
+    tmp: PathBuf,
+    persisted: bool,
+}
+
+impl TempOutput {
+    /// Creates the (empty) temporary file for `target`: a folder that cannot be written
+    /// fails here, with a plain error, rather than deep inside a media pipeline.
+    pub fn create(target: &Path) -> std::io::Result<Self> {
+        let tmp = temp_path_for(target);
+        std::fs::File::create(&tmp)?;
+        live_temp_files()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(tmp.clone());
+        Ok(Self {
+            tmp,
+            persisted: false,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.tmp
+    }
+
+    /// Gives the finished file its final name.
+    pub fn persist(mut self, target: &Path) -> std::io::Result<()> {
+        std::fs::rename(&self.tmp, target)?;
+        self.persisted = true;
+        Ok(())
+    }
+}
+
+impl Drop for TempOutput {
+    fn drop(&mut self) {
+        if !self.persisted {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+        live_temp_files()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|p| p != &self.tmp);
+    }
+}
+
 /// `clip.mp4` -> `clip.partial.mp4`: where an interrupted render keeps what it finished.
 pub fn partial_path(path: &Path) -> PathBuf {
     let stem = path

@@ -293,7 +293,10 @@ fn channels(p: u32) -> [i32; 3] {
 /// width repeat the last one) and the chroma row between them, MPEG-2 sited: [1 2 1] / 4
 /// across columns around each even column, averaged over the two rows (a sum of eight
 /// taps here).
-#[allow(clippy::too_many_arguments)]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the rows and planes of one pair, as the shader reads them"
+)]
 fn pack_pair(
     top: &[u32],
     bottom: &[u32],

@@ -321,7 +321,10 @@ fn word(row: &[u8], x: usize) -> u32 {
 /// passes, so the colour arithmetic runs on vector lanes: each target's sources and
 /// weight (indexed loads), the interpolated colours (no branches), then the box filter
 /// where a surface is compressed.
-#[allow(clippy::too_many_arguments)]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one row's inputs and outputs, as the shader binds them"
+)]
 fn resolve_row(
     p: &WarpParams,
     n: &[f32],

@@ -92,7 +92,10 @@ impl Ep {
             Ep::Directml => Some(ep::DirectML::default().build()),
             #[cfg(feature = "coreml")]
             Ep::Coreml => Some(ep::CoreML::default().build()),
-            #[allow(unreachable_patterns)]
+            #[allow(
+                unreachable_patterns,
+                reason = "reachable only when some provider features are left out"
+            )]
             _ => None,
         }
     }

@@ -6,11 +6,10 @@ use std::path::{Path, PathBuf};
 
 use gstreamer as gst;
 use gstreamer::prelude::*;
-use gstreamer_app as gst_app;
 
-use crate::fsutil::temp_path_for;
-use crate::media::encode::live_temp_files;
-use crate::media::{self, MediaError};
+use crate::fsutil::TempOutput;
+use crate::media::MediaError;
+use crate::media::raw_writer::RawWriter;
 
 /// Sample format of the written maps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,15 +64,12 @@ pub fn is_png_name(path: &Path) -> Result<bool, WriterError> {
 }
 
 pub struct DepthWriter {
-    pipeline: gst::Pipeline,
-    src: gst_app::AppSrc,
+    writer: RawWriter,
     layout: PixelLayout,
     png: bool,
     size: (u32, u32),
-    tmp: PathBuf,
+    temp: TempOutput,
     path: PathBuf,
-    frames: u64,
-    done: bool,
 }
 
 impl DepthWriter {
@@ -89,53 +85,34 @@ impl DepthWriter {
             path: path.to_path_buf(),
             cause,
         };
-        media::init().map_err(media_err)?;
-        let tmp = temp_path_for(path);
+        let temp = TempOutput::create(path)
+            .map_err(|e| media_err(MediaError::Other(format!("cannot write here: {e}"))))?;
         let tail = if png {
             "pngenc"
         } else {
             "avenc_ffv1 ! matroskamux"
         };
-        let desc = format!("appsrc name=src ! videoconvert ! {tail} ! filesink name=sink");
-        let pipeline = gst::parse::launch(&desc)
-            .map_err(|e| media_err(MediaError::Other(e.to_string())))?
-            .downcast::<gst::Pipeline>()
-            .map_err(|_| media_err(MediaError::Other("not a pipeline".into())))?;
-        let sink = pipeline
-            .by_name("sink")
-            .expect("filesink in the description");
-        sink.set_property("location", tmp.to_string_lossy().as_ref());
-        let src = pipeline
-            .by_name("src")
-            .and_then(|e| e.downcast::<gst_app::AppSrc>().ok())
-            .expect("appsrc in the description");
-        let fps = fps.unwrap_or(gst::Fraction::new(0, 1));
         let caps = gst::Caps::builder("video/x-raw")
             .field("format", layout.caps_format(png))
             .field("width", size.0 as i32)
             .field("height", size.1 as i32)
-            .field("framerate", fps)
+            .field("framerate", fps.unwrap_or(gst::Fraction::new(0, 1)))
             .build();
-        src.set_caps(Some(&caps));
-        src.set_format(gst::Format::Time);
-        src.set_block(true);
-        live_temp_files()
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(tmp.clone());
-        pipeline
-            .set_state(gst::State::Playing)
-            .map_err(|e| media_err(MediaError::Other(e.to_string())))?;
+        let writer = RawWriter::open(
+            &format!("videoconvert ! {tail} ! filesink name=sink"),
+            &caps,
+        )
+        .map_err(media_err)?;
+        let sink = writer.element("sink").expect("filesink in the description");
+        sink.set_property("location", temp.path().to_string_lossy().as_ref());
+        writer.start().map_err(media_err)?;
         Ok(Self {
-            pipeline,
-            src,
+            writer,
             layout,
             png,
             size,
-            tmp,
+            temp,
             path: path.to_path_buf(),
-            frames: 0,
-            done: false,
         })
     }
 
@@ -165,19 +142,9 @@ impl DepthWriter {
             }
             data = padded;
         }
-        let mut buf = gst::Buffer::from_mut_slice(data);
-        {
-            let b = buf.get_mut().expect("fresh buffer");
-            b.set_pts(gst::ClockTime::from_nseconds(pts_nanos));
-            if let Some(d) = duration_nanos {
-                b.set_duration(gst::ClockTime::from_nseconds(d));
-            }
-        }
-        self.frames += 1;
-        let pushed = self.src.push_buffer(buf);
-        self.check_bus()?;
-        pushed.map_err(|e| self.error(MediaError::Other(format!("the writer stopped: {e:?}"))))?;
-        Ok(())
+        self.writer
+            .push(data, pts_nanos, duration_nanos)
+            .map_err(|e| self.error(e))
     }
 
     fn error(&self, cause: MediaError) -> WriterError {
@@ -187,42 +154,21 @@ impl DepthWriter {
         }
     }
 
-    fn check_bus(&self) -> Result<(), WriterError> {
-        let bus = self.pipeline.bus().expect("pipeline bus");
-        media::poll_bus(&bus).map(|_| ()).map_err(|e| self.error(e))
-    }
-
     /// Ends the stream, waits for the file to be complete and gives it its final name.
-    pub fn finish(mut self) -> Result<PathBuf, WriterError> {
-        let _ = self.src.end_of_stream();
-        let bus = self.pipeline.bus().expect("pipeline bus");
-        let msg = bus.timed_pop_filtered(
-            gst::ClockTime::NONE,
-            &[gst::MessageType::Eos, gst::MessageType::Error],
-        );
-        let _ = self.pipeline.set_state(gst::State::Null);
-        if let Some(e) = msg.as_ref().and_then(media::bus_error) {
-            return Err(self.error(e));
-        }
-        std::fs::rename(&self.tmp, &self.path).map_err(|e| {
-            self.error(MediaError::Other(format!(
+    pub fn finish(self) -> Result<PathBuf, WriterError> {
+        let Self {
+            writer, temp, path, ..
+        } = self;
+        let err = |cause| WriterError::Media {
+            path: path.clone(),
+            cause,
+        };
+        writer.finish().map_err(err)?;
+        temp.persist(&path).map_err(|e| {
+            err(MediaError::Other(format!(
                 "renaming the finished file: {e}"
             )))
         })?;
-        self.done = true;
-        Ok(self.path.clone())
-    }
-}
-
-impl Drop for DepthWriter {
-    fn drop(&mut self) {
-        let _ = self.pipeline.set_state(gst::State::Null);
-        if !self.done {
-            let _ = std::fs::remove_file(&self.tmp);
-        }
-        live_temp_files()
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .retain(|p| p != &self.tmp);
+        Ok(path)
     }
 }

@@ -302,47 +302,24 @@ pub fn nearness16(depth_m: &[f32]) -> Vec<u16> {
         .collect()
 }
 
-/// Writes frames through `appsrc name=src ! <tail>` (a gst-launch description).
+/// Writes frames through `appsrc name=src ! <tail>` (a gst-launch description), one
+/// every 1/`fps` s.
 pub fn write_frames(
     caps: &gst::Caps,
     tail: &str,
     frames: impl Iterator<Item = Vec<u8>>,
     fps: u32,
 ) -> Result<(), MediaError> {
-    use gstreamer_app as gst_app;
-    media::init()?;
-    let pipeline = gst::parse::launch(&format!("appsrc name=src ! {tail}"))
-        .map_err(|e| MediaError::Other(format!("{tail}: {e}")))?
-        .downcast::<gst::Pipeline>()
-        .map_err(|_| MediaError::Other("not a pipeline".into()))?;
-    let src = pipeline
-        .by_name("src")
-        .and_then(|e| e.downcast::<gst_app::AppSrc>().ok())
-        .ok_or_else(|| MediaError::Other("no appsrc".into()))?;
-    src.set_caps(Some(caps));
-    src.set_format(gst::Format::Time);
-    src.set_block(true);
-    pipeline
-        .set_state(gst::State::Playing)
-        .map_err(|e| MediaError::Other(e.to_string()))?;
-    let bus = pipeline.bus().expect("bus");
+    let mut writer = super::raw_writer::RawWriter::open(tail, caps)?;
+    writer.start()?;
+    let frame = gst::ClockTime::SECOND
+        .mul_div_floor(1, u64::from(fps))
+        .expect("fps > 0")
+        .nseconds();
     for (i, data) in frames.enumerate() {
-        let mut buf = gst::Buffer::from_mut_slice(data);
-        {
-            let b = buf.get_mut().expect("fresh buffer");
-            let frame = gst::ClockTime::SECOND
-                .mul_div_floor(1, u64::from(fps))
-                .expect("fps > 0");
-            b.set_pts(frame * i as u64);
-            b.set_duration(frame);
-        }
-        if src.push_buffer(buf).is_err() {
-            break;
-        }
-        media::poll_bus(&bus)?;
+        writer.push(data, frame * i as u64, Some(frame))?;
     }
-    let _ = src.end_of_stream();
-    finish(pipeline.upcast_ref())
+    writer.finish()
 }
 
 /// The README's sample: `<dir>/sample.mp4` (H.264 + AAC tone) and

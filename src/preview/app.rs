@@ -12,12 +12,12 @@ use super::watch::ShaderWatch;
 use super::worker::{Counts, RenderTask, SharedProgress};
 use crate::cpu::{DepthFormat, RawDepth, Rgba};
 use crate::depth::normalize::Normalize;
-use crate::gpu::{Composer, GpuContext, ShaderSet, Warper};
+use crate::gpu::{Composer, GpuContext, GpuError, ShaderSet, Warper};
 use crate::layout::Layout;
 use crate::media::encode::FrameInput;
 use crate::preset::Preset;
-use crate::render::RenderJob;
 use crate::render::backend::{self, CpuWarp, Device, GpuWarp, WarpSpec};
+use crate::render::{RenderError, RenderJob};
 use crate::stereo::{FrameParams, frame_params};
 
 /// How long each eye shows in the wiggle view.
@@ -85,7 +85,7 @@ pub struct PreviewApp {
 /// A clip being opened on a worker thread.
 struct Loading {
     job: RenderJob,
-    handle: std::thread::JoinHandle<anyhow::Result<Source>>,
+    handle: std::thread::JoinHandle<Result<Source, RenderError>>,
     counts: Arc<std::sync::Mutex<Counts>>,
 }
 
@@ -103,7 +103,7 @@ impl PreviewApp {
         job: RenderJob,
         opts: Options,
         failure: Arc<std::sync::Mutex<Option<String>>>,
-    ) -> anyhow::Result<Self> {
+    ) -> Result<Self, GpuError> {
         // Shaders from disk so edits apply live: --shader-dir, else ./shaders when present.
         let shaders = match &job.shaders {
             ShaderSet::Directory(d) => ShaderSet::Directory(d.clone()),
@@ -432,7 +432,7 @@ impl PreviewApp {
     /// Warps and composes the current frame with the current settings, if anything
     /// changed; returns whether a new picture was produced. The warp is built and checked
     /// by the render's own code (`render::backend`), so the window runs the same checks.
-    fn compose(&mut self, frame: &eframe::Frame) -> anyhow::Result<bool> {
+    fn compose(&mut self, frame: &eframe::Frame) -> Result<bool, RenderError> {
         let layout = self.layout_now();
         let Some(source) = self.source.as_mut() else {
             return Ok(false);
@@ -823,71 +823,91 @@ impl eframe::App for PreviewApp {
                 ));
             });
         });
-        egui::Panel::left("controls").show(ui, |ui| {
-            egui::ScrollArea::vertical().show(ui, |ui| {
-                if controls::controls(ui, &mut self.preset, &mut self.view) {
-                    self.dirty = true;
-                }
+        egui::Panel::left("controls").show(ui, |ui| self.controls_panel(ui));
+        egui::CentralPanel::default().show(ui, |ui| self.picture_panel(ui));
+        self.count_shown(produced, &egui_ctx);
+        if self.playing
+            || self.task.is_some()
+            || self.watch.is_some()
+            || matches!(self.view, View::Wiggle)
+        {
+            egui_ctx.request_repaint_after(Duration::from_millis(5));
+        }
+    }
+}
+
+impl PreviewApp {
+    /// The settings, the depth choice, shader status and the render button (left).
+    fn controls_panel(&mut self, ui: &mut egui::Ui) {
+        egui::ScrollArea::vertical().show(ui, |ui| {
+            if controls::controls(ui, &mut self.preset, &mut self.view) {
+                self.dirty = true;
+            }
+            ui.separator();
+            self.depth_panel(ui);
+            if let Some(err) = &self.shader_error {
                 ui.separator();
-                self.depth_panel(ui);
-                if let Some(err) = &self.shader_error {
-                    ui.separator();
-                    ui.colored_label(
-                        egui::Color32::LIGHT_RED,
-                        "Shader error (the last good version keeps running):",
-                    );
-                    ui.label(
-                        egui::RichText::new(err)
-                            .monospace()
-                            .color(egui::Color32::LIGHT_RED),
-                    );
-                }
-                if let Some(w) = &self.watch {
-                    ui.small(format!("shaders: {} (live)", w.dir().display()));
-                }
-                if let Some(p) = &self.job.post {
-                    ui.small(format!(
-                        "post-process: {} (live; replaces the view's packing)",
-                        p.display()
-                    ));
-                }
-                ui.separator();
-                self.render_panel(ui);
-            });
+                ui.colored_label(
+                    egui::Color32::LIGHT_RED,
+                    "Shader error (the last good version keeps running):",
+                );
+                ui.label(
+                    egui::RichText::new(err)
+                        .monospace()
+                        .color(egui::Color32::LIGHT_RED),
+                );
+            }
+            if let Some(w) = &self.watch {
+                ui.small(format!("shaders: {} (live)", w.dir().display()));
+            }
+            if let Some(p) = &self.job.post {
+                ui.small(format!(
+                    "post-process: {} (live; replaces the view's packing)",
+                    p.display()
+                ));
+            }
+            ui.separator();
+            self.render_panel(ui);
         });
-        egui::CentralPanel::default().show(ui, |ui| {
-            ui.horizontal(|ui| {
-                if ui
-                    .add(
-                        egui::Slider::new(&mut self.zoom, 0.1..=8.0)
-                            .logarithmic(true)
-                            .text("zoom"),
-                    )
-                    .changed()
-                {
-                    self.fit = false;
-                }
-                if ui.button("1:1").clicked() {
-                    self.zoom = 1.0;
-                    self.fit = false;
-                }
-                if ui.selectable_label(self.fit, "fit").clicked() {
-                    self.fit = true;
-                }
-            });
-            if let Some(s) = &self.shown {
-                // Zoom 1 means one texel per physical pixel.
-                let ppp = ui.ctx().pixels_per_point();
-                if self.fit {
-                    self.zoom = fit_zoom(ui.available_size() * ppp, s.size);
-                }
-                let size = egui::vec2(s.size.0 as f32, s.size.1 as f32) * self.zoom / ppp;
-                egui::ScrollArea::both().show(ui, |ui| {
-                    ui.image((s.id, size));
-                });
+    }
+
+    /// The composed frame with its zoom controls (middle).
+    fn picture_panel(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal(|ui| {
+            if ui
+                .add(
+                    egui::Slider::new(&mut self.zoom, 0.1..=8.0)
+                        .logarithmic(true)
+                        .text("zoom"),
+                )
+                .changed()
+            {
+                self.fit = false;
+            }
+            if ui.button("1:1").clicked() {
+                self.zoom = 1.0;
+                self.fit = false;
+            }
+            if ui.selectable_label(self.fit, "fit").clicked() {
+                self.fit = true;
             }
         });
+        if let Some(s) = &self.shown {
+            // Zoom 1 means one texel per physical pixel.
+            let ppp = ui.ctx().pixels_per_point();
+            if self.fit {
+                self.zoom = fit_zoom(ui.available_size() * ppp, s.size);
+            }
+            let size = egui::vec2(s.size.0 as f32, s.size.1 as f32) * self.zoom / ppp;
+            egui::ScrollArea::both().show(ui, |ui| {
+                ui.image((s.id, size));
+            });
+        }
+    }
 
+    /// Counts a produced frame, and ends an unattended run (`--exit-after-frames`) when
+    /// it has shown enough or the clip has ended.
+    fn count_shown(&mut self, produced: bool, egui_ctx: &egui::Context) {
         if produced {
             self.frames_shown += 1;
             if self.exit_after.is_some() {
@@ -910,13 +930,6 @@ impl eframe::App for PreviewApp {
                 self.frames_shown
             );
             egui_ctx.send_viewport_cmd(egui::ViewportCommand::Close);
-        }
-        if self.playing
-            || self.task.is_some()
-            || self.watch.is_some()
-            || matches!(self.view, View::Wiggle)
-        {
-            egui_ctx.request_repaint_after(Duration::from_millis(5));
         }
     }
 }

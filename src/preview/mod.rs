@@ -18,9 +18,7 @@ pub mod worker;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::anyhow;
-
-use crate::gpu::{AdapterChoice, GpuContext};
+use crate::gpu::{AdapterChoice, GpuContext, GpuError};
 use crate::render::RenderJob;
 
 pub struct Options {
@@ -30,11 +28,26 @@ pub struct Options {
     pub preset_path: Option<PathBuf>,
 }
 
-pub fn run(job: RenderJob, adapter: &AdapterChoice, opts: Options) -> anyhow::Result<()> {
+/// Why the preview could not run, or what ended an unattended run.
+#[derive(Debug, thiserror::Error)]
+pub enum PreviewError {
+    #[error(
+        "the preview needs a display (DISPLAY or WAYLAND_DISPLAY is not set); on a headless \
+         machine use `stereosplat render`, or run it under Xvfb"
+    )]
+    NoDisplay,
+    #[error(transparent)]
+    Gpu(#[from] GpuError),
+    #[error("the preview window failed: {0}")]
+    Window(String),
+    /// The error that closed an unattended run (`--exit-after-frames`).
+    #[error("{0}")]
+    Ended(String),
+}
+
+pub fn run(job: RenderJob, adapter: &AdapterChoice, opts: Options) -> Result<(), PreviewError> {
     if std::env::var_os("DISPLAY").is_none() && std::env::var_os("WAYLAND_DISPLAY").is_none() {
-        anyhow::bail!(
-            "the preview needs a display (DISPLAY or WAYLAND_DISPLAY is not set); on a headless machine use `stereosplat render`, or run it under Xvfb"
-        );
+        return Err(PreviewError::NoDisplay);
     }
     let ctx = Arc::new(GpuContext::new(adapter)?);
     let native = eframe::NativeOptions {
@@ -66,9 +79,10 @@ pub fn run(job: RenderJob, adapter: &AdapterChoice, opts: Options) -> anyhow::Re
             Ok(Box::new(app))
         }),
     )
-    .map_err(|e| anyhow!("the preview window failed: {e}"))?;
-    match failure.lock().unwrap().take() {
-        Some(message) => Err(anyhow!(message)),
+    .map_err(|e| PreviewError::Window(e.to_string()))?;
+    let ended = failure.lock().unwrap_or_else(|e| e.into_inner()).take();
+    match ended {
+        Some(message) => Err(PreviewError::Ended(message)),
         None => Ok(()),
     }
 }

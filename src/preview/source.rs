@@ -13,7 +13,7 @@ use crate::depth::{DepthScan, DepthStream, prerendered};
 use crate::gpu::GpuContext;
 use crate::media::decode::{DecodeOptions, Decoder, PixelFormat, StreamInfo};
 use crate::progress::Progress;
-use crate::render::{RenderJob, ResolvedDepth, resolve_depth};
+use crate::render::{RenderError, RenderJob, ResolvedDepth, resolve_depth};
 use crate::stereo::DepthRange;
 
 /// Frames kept in memory (colour + depth); about 0.5 GB of 1080p.
@@ -53,7 +53,7 @@ impl Source {
         ctx: &GpuContext,
         job: &RenderJob,
         progress: &mut dyn Progress,
-    ) -> anyhow::Result<Self> {
+    ) -> Result<Self, RenderError> {
         crate::media::decode::check_input_file(&job.input)?;
         let resolved = resolve_depth(ctx, job, None, progress, &Cancel::default())?;
         let depth_job = resolved.job.clone();
@@ -125,7 +125,7 @@ impl Source {
     }
 
     /// Frame `index` with its depth; `None` past the end of the clip.
-    pub fn frame(&mut self, index: u64) -> anyhow::Result<Option<Arc<CachedFrame>>> {
+    pub fn frame(&mut self, index: u64) -> Result<Option<Arc<CachedFrame>>, RenderError> {
         if let Some(f) = self.cache.get(&index) {
             return Ok(Some(f.clone()));
         }

@@ -1,7 +1,7 @@
 //! Helpers shared by the integration tests: a GPU context on whatever adapter exists
 //! (lavapipe on CI), readback of warp textures, and generated media.
 
-#![allow(dead_code)]
+#![allow(dead_code, reason = "each test binary uses only some of these helpers")]
 
 use std::path::PathBuf;
 use std::sync::OnceLock;

@@ -219,7 +219,10 @@ pub fn depth_for_render(
 }
 
 /// `stereosplat depth`: the estimate written to `out` in `format`.
-#[allow(clippy::too_many_arguments)]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one argument per option of the `depth` command"
+)]
 pub fn export(
     ctx: &GpuContext,
     input: &Path,

@@ -1,5 +1,8 @@
-//! Command line: `stereosplat render`, `batch`, `depth`, `bench`, `adapters`. Flags map one to one onto
-//! [`crate::render::RenderJob`].
+//! Command line: `stereosplat render`, `batch`, `depth`, `preview`, `bench`, `adapters`.
+//! The argument structs here map the flags one to one onto the library's jobs
+//! ([`crate::render::RenderJob`] and the others); [`run`] runs them.
+
+pub mod run;
 
 use std::path::PathBuf;
 

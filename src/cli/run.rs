@@ -1,0 +1,191 @@
+//! Running a parsed command line: one function per subcommand. This is the command-line
+//! edge, where library errors meet `anyhow` and become the message the user reads.
+
+use super::{
+    BatchArgs, Cli, Command, DepthArgs, PreviewArgs, RenderArgs, RenderOptions, check_kind_flags,
+};
+use crate::control::Cancel;
+use crate::fsutil::{Named, check_outputs};
+use crate::gpu::GpuContext;
+use crate::render::RenderJob;
+use crate::stereo::DepthKind;
+
+/// Applies `--preset FILE` to `job`, except the settings typed on the command line.
+fn apply_preset(
+    options: &RenderOptions,
+    job: &mut RenderJob,
+    typed: &dyn Fn(&str) -> bool,
+) -> anyhow::Result<()> {
+    if let Some(path) = &options.preset {
+        crate::preset::Preset::load(path)?.apply(job, typed);
+        // A typed --convergence is in the unit of the depth kind in use, which the preset
+        // may have set: it goes to that kind's own quantity.
+        if let Some(v) = options.stereo.convergence {
+            match job.depth_kind {
+                DepthKind::Relative => job.stereo.convergence = v,
+                DepthKind::Disparity => job.stereo.convergence_px = v,
+                DepthKind::Metric => {}
+            }
+        }
+        log::info!("settings from preset {}", path.display());
+    }
+    Ok(())
+}
+
+/// Runs one parsed command line. `matches` tells typed flags from defaults.
+pub fn run(cli: Cli, matches: &clap::ArgMatches, cancel: &Cancel) -> anyhow::Result<()> {
+    // Whether flag `id` of subcommand `sub` was typed (not a default).
+    let typed = |sub: &'static str| {
+        move |id: &str| {
+            matches.subcommand_matches(sub).is_some_and(|m| {
+                m.ids().any(|i| i.as_str() == id)
+                    && m.value_source(id) == Some(clap::parser::ValueSource::CommandLine)
+            })
+        }
+    };
+    let quiet = cli.quiet;
+    match cli.command {
+        Command::Render(args) => render(&args, &typed("render"), quiet, cancel),
+        Command::Batch(args) => batch(&args, &typed("batch"), quiet, cancel),
+        Command::Bench(args) => Ok(crate::bench::run(&args)?),
+        Command::Preview(args) => preview(&args, &typed("preview")),
+        Command::MakeSample { dir, frames } => {
+            std::fs::create_dir_all(&dir)?;
+            crate::media::synth::write_sample(&dir, (480, 270), frames, 24)?;
+            log::info!(
+                "wrote {0}/sample.mp4 and {0}/sample_depth.mkv",
+                dir.display()
+            );
+            Ok(())
+        }
+        Command::Depth(args) => depth(&args, quiet, cancel),
+        Command::Adapters { ort_lib } => {
+            adapters(ort_lib.as_deref());
+            Ok(())
+        }
+    }
+}
+
+fn render(
+    args: &RenderArgs,
+    typed: &dyn Fn(&str) -> bool,
+    quiet: bool,
+    cancel: &Cancel,
+) -> anyhow::Result<()> {
+    let mut job = args.job();
+    apply_preset(&args.options, &mut job, typed)?;
+    check_kind_flags(job.depth_kind, typed)?;
+    args.options.decoder.apply()?;
+    // Cheap checks first: a typo in a flag should not wait for GPU start-up.
+    job.validate()?;
+    crate::media::decode::check_input_file(&job.input)?;
+    let ctx = GpuContext::new(&args.options.gpu.adapter)?;
+    let mut progress = crate::progress::for_terminal(quiet);
+    let report = crate::render::render(&ctx, &job, progress.as_mut(), cancel)?;
+    log::info!(
+        "wrote {} ({} frames, {}x{}{}) in {:.1} s, {:.1} fps, peak memory {} MiB",
+        report.output.display(),
+        report.frames,
+        report.size.0,
+        report.size.1,
+        if report.audio { ", with audio" } else { "" },
+        report.seconds,
+        report.frames as f64 / report.seconds.max(1e-9),
+        crate::bench::peak_rss_kib().unwrap_or(0) / 1024
+    );
+    log::info!("time in the render loop: {}", report.stages);
+    log::info!(
+        "CPU time per frame: {}",
+        report.cpu.per_frame(report.frames)
+    );
+    Ok(())
+}
+
+fn batch(
+    args: &BatchArgs,
+    typed: &dyn Fn(&str) -> bool,
+    quiet: bool,
+    cancel: &Cancel,
+) -> anyhow::Result<()> {
+    let mut batch = args.job();
+    apply_preset(&args.options, &mut batch.template, typed)?;
+    check_kind_flags(batch.template.depth_kind, typed)?;
+    args.options.decoder.apply()?;
+    batch.template.validate_settings()?;
+    let ctx = GpuContext::new(&args.options.gpu.adapter)?;
+    let results = batch.run(&ctx, &mut || crate::progress::for_terminal(quiet), cancel)?;
+    print!("{}", crate::batch::summary_table(&results));
+    let failed = results
+        .iter()
+        .filter(|r| matches!(r.outcome, crate::batch::Outcome::Failed { .. }))
+        .count();
+    if cancel.is_interrupted() {
+        anyhow::bail!("interrupted; run the same command with --resume to go on");
+    }
+    if failed > 0 {
+        anyhow::bail!("{failed} file(s) failed (see the table above)");
+    }
+    Ok(())
+}
+
+fn preview(args: &PreviewArgs, typed: &dyn Fn(&str) -> bool) -> anyhow::Result<()> {
+    let mut job = args.options.template();
+    apply_preset(&args.options, &mut job, typed)?;
+    check_kind_flags(job.depth_kind, typed)?;
+    args.options.decoder.apply()?;
+    job.depth = args.depth.clone();
+    if let Some(input) = &args.input {
+        job.input = input.clone();
+    }
+    crate::preview::run(
+        job,
+        &args.options.gpu.adapter,
+        crate::preview::Options {
+            play: args.play,
+            exit_after_frames: args.exit_after_frames,
+            measure_latency: args.measure_latency,
+            preset_path: args.options.preset.clone(),
+        },
+    )?;
+    Ok(())
+}
+
+fn depth(args: &DepthArgs, quiet: bool, cancel: &Cancel) -> anyhow::Result<()> {
+    let opts = args.model.options(args.depth_kind, args.gpu.shaders());
+    crate::depth::estimate::validate(&opts)?;
+    crate::media::decode::check_input_file(&args.input)?;
+    // The paired depth is not read here (this command makes depth), so
+    // `depth clip.mp4 -o clip_depth.mkv` may replace an older export.
+    let mut read = vec![Named::new("the input", &args.input)];
+    read.extend(opts.model.as_ref().map(|m| Named::new("--depth-model", m)));
+    check_outputs(&read, &[Named::new("the output", &args.output)])?;
+    let ctx = GpuContext::new(&args.gpu.adapter)?;
+    let mut progress = crate::progress::for_terminal(quiet);
+    crate::depth::estimate::export(
+        &ctx,
+        &args.input,
+        &opts,
+        args.frames,
+        &args.output,
+        args.format,
+        args.max_depth,
+        progress.as_mut(),
+        cancel,
+    )?;
+    Ok(())
+}
+
+fn adapters(ort_lib: Option<&std::path::Path>) {
+    for line in crate::gpu::list_adapters() {
+        println!("{line}");
+    }
+    use crate::depth::ort_runtime;
+    match ort_runtime::runtime(ort_lib) {
+        Ok(rt) => println!(
+            "ONNX Runtime {}: providers {}",
+            rt.path.display(),
+            ort_runtime::available_providers().join(", ")
+        ),
+        Err(e) => println!("ONNX Runtime: {e}"),
+    }
+}
