@@ -3,7 +3,7 @@
 // relative nearness in 0..1 (normalised per clip), 1/z for metric depth (1/metres), or
 // disparity in pixels. Resamples bilinearly on the GPU; for metric and disparity maps a
 // stored 0 means "unknown" and becomes -1 (not splatted: a hole).
-// Rust side: src/gpu/warp.rs (Warper::encode). Depth smaller than the frame (a model's
+// Rust side: src/gpu/warp/mod.rs (Warper::encode). Depth smaller than the frame (a model's
 // output, a half-size depth video) is upsampled guided by the frame (--depth-upsample).
 //
 // Deliberately branch-free (select instead of if): on lavapipe (Mesa 22.3) the branchy

@@ -2,7 +2,7 @@
 // layout shows each eye at half size, so the warp runs there). The sampler is linear and
 // each output centre falls between the source pixels it covers: at exactly half size
 // that is the mean of the pair, the same box filter the compose pass would apply after a
-// full-size warp. Rust side: src/gpu/warp.rs (Warper::prepare_at).
+// full-size warp. Rust side: src/gpu/warp/mod.rs (Warper::prepare_at).
 
 @group(0) @binding(0) var frame: texture_2d<f32>;
 @group(0) @binding(1) var linear_clamp: sampler;

@@ -2,7 +2,7 @@
 // frame the warp reads. The planes arrive as raw bytes in one buffer with their own row
 // strides, so nothing converts or repacks them on the CPU. Chroma is upsampled
 // bilinearly from MPEG-2 siting (co-sited with even columns, between rows), then the
-// stream's matrix and range give R'G'B'. Rust side: src/gpu/warp.rs (upload_frame).
+// stream's matrix and range give R'G'B'. Rust side: src/gpu/warp/mod.rs (upload_frame).
 
 @group(0) @binding(0) var<uniform> params: UnpackParams;
 @group(0) @binding(1) var<storage, read> planes: array<u32>;

@@ -1,9 +1,8 @@
-//! stereosplat: 2D video to stereoscopic 3D.
-//!
-//! Data flows one way through one module per stage:
-//! [`decode`] (GStreamer -> RGBA frames) -> [`depth`] (depth per frame) ->
-//! [`gpu`] (upload, forward warp, hole fill, compose on the GPU) -> [`encode`]
-//! (GStreamer, with the source audio). [`render`] drives them for a whole clip.
+//! stereosplat: 2D video to stereoscopic 3D. [`render`] drives one clip, a frame at a time:
+//! [`media::decode`] (frames and audio) -> [`depth`] (a depth file, or an estimate) -> the
+//! warp and compose on one of two back ends of the [`stereo`] model: [`gpu`] (WGSL shaders)
+//! on a hardware GPU, or [`cpu`] (the same algorithm, on the CPU's cores) where the only
+//! GPU is a software rasteriser -> [`media::encode`]. [`preview`] shows the same warp live.
 
 pub mod batch;
 pub mod bench;

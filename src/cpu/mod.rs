@@ -170,7 +170,7 @@ impl CpuWarper {
             params.depth.out_size == work
                 && params.depth.raw_size == [depth.size.0, depth.size.1]
                 && params.eyes.iter().all(|e| e.size == work),
-            "params are for other sizes (use gpu::frame_params with this warper's sizes)"
+            "params are for other sizes (use stereo::frame_params with this warper's sizes)"
         );
         assert!(
             self.work.0 <= MAX_WARP_WIDTH,
