@@ -7,6 +7,12 @@ per-frame work next to a realistic model run time on machines without the real w
 
   pip install onnx numpy && python3 models/make_vit_standin.py /tmp/vit-standin.onnx
 (about 90 MB: not committed.)
+
+With `--video T` it stands in for a video depth model instead (Video Depth Anything
+Small's encoder cost): `video` [B,T,3,H,W] -> `depth` [B,T,H,W], each frame through the
+same encoder, so the window machinery's cost can be put beside a realistic model time:
+
+  python3 models/make_vit_standin.py /tmp/vit-video-standin.onnx --video 32
 """
 import sys
 
@@ -33,6 +39,19 @@ def node(op, ins, outs, **kw):
     nodes.append(helper.make_node(op, ins, outs, **kw))
     return outs[0]
 
+
+args = sys.argv[1:]
+VIDEO_T = None
+if "--video" in args:
+    i = args.index("--video")
+    VIDEO_T = int(args[i + 1])
+    del args[i:i + 2]
+if VIDEO_T:
+    # The clip window flattened to a batch of frames: [B*T, 3, H, W].
+    vshape = node("Shape", ["video"], ["vshape"])
+    flat = node("Concat", [c("flat_bt", [-1, 3]), node("Slice", [vshape, c("v3", [3]), c("v5", [5])], ["vhw"])],
+                ["vflat"], axis=0)
+    node("Reshape", ["video", flat], ["pixel_values"])
 
 x = node("Conv", ["pixel_values", w("patch_w", (D, 3, PATCH, PATCH)), w("patch_b", (D,))], ["patches"],
          strides=[PATCH, PATCH])
@@ -74,13 +93,18 @@ sizes = node("Concat", [node("Slice", [in_shape, c("s0", [0]), c("s1", [1])], ["
              ["sizes"], axis=0)
 d = node("Resize", [d, "", "", sizes], ["up"], mode="linear")
 node("Squeeze", [d, c("ax1", [1])], ["predicted_depth"])
+if VIDEO_T:
+    # Back to windows: [B, T, H, W].
+    bt = node("Concat", [c("win", [-1, VIDEO_T]), out_hw], ["wshape"], axis=0)
+    node("Reshape", ["predicted_depth", bt], ["depth"])
+    inputs = [helper.make_tensor_value_info("video", TensorProto.FLOAT, ["batch", VIDEO_T, 3, "height", "width"])]
+    outputs = [helper.make_tensor_value_info("depth", TensorProto.FLOAT, ["batch", VIDEO_T, "height", "width"])]
+else:
+    inputs = [helper.make_tensor_value_info("pixel_values", TensorProto.FLOAT, ["batch", 3, "height", "width"])]
+    outputs = [helper.make_tensor_value_info("predicted_depth", TensorProto.FLOAT, ["batch", "height", "width"])]
 
-graph = helper.make_graph(
-    nodes, "vit_s14_standin",
-    [helper.make_tensor_value_info("pixel_values", TensorProto.FLOAT, ["batch", 3, "height", "width"])],
-    [helper.make_tensor_value_info("predicted_depth", TensorProto.FLOAT, ["batch", "height", "width"])],
-    inits)
+graph = helper.make_graph(nodes, "vit_s14_standin", inputs, outputs, inits)
 model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)])
 model.ir_version = 9
 onnx.checker.check_model(model)
-onnx.save(model, sys.argv[1] if len(sys.argv) > 1 else "vit-standin.onnx")
+onnx.save(model, args[0] if args else "vit-standin.onnx")

@@ -93,6 +93,23 @@ pub fn write_replacing(path: &Path, bytes: impl AsRef<[u8]>) -> std::io::Result<
         })
 }
 
+/// stereosplat's cache folder: `explicit` (`--cache-dir`), else `$STEREOSPLAT_CACHE`,
+/// `$XDG_CACHE_HOME/stereosplat`, `~/.cache/stereosplat`, or a folder in the system's
+/// temporary directory. Depth estimates, depth scans and downloaded models live in it.
+pub fn cache_root(explicit: Option<&Path>) -> PathBuf {
+    if let Some(d) = explicit {
+        d.to_path_buf()
+    } else if let Some(d) = std::env::var_os("STEREOSPLAT_CACHE") {
+        PathBuf::from(d)
+    } else if let Some(d) = std::env::var_os("XDG_CACHE_HOME") {
+        PathBuf::from(d).join("stereosplat")
+    } else if let Some(home) = std::env::var_os("HOME") {
+        PathBuf::from(home).join(".cache/stereosplat")
+    } else {
+        std::env::temp_dir().join("stereosplat-cache")
+    }
+}
+
 /// Temporary files being written right now, so a second Ctrl-C can remove them before the
 /// process exits (destructors do not run then).
 pub fn live_temp_files() -> &'static std::sync::Mutex<Vec<PathBuf>> {

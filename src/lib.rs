@@ -15,6 +15,8 @@ pub mod fsutil;
 pub mod gpu;
 pub mod layout;
 pub mod media;
+pub mod models;
+pub mod onnx;
 pub mod preset;
 pub mod preview;
 pub mod progress;

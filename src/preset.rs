@@ -42,7 +42,8 @@ pub struct Preset {
     pub speed_preset: String,
     pub depth_model: Option<PathBuf>,
     pub depth_size: u32,
-    pub normalize: Normalize,
+    /// None: the default for the model (clip for video models, ema otherwise).
+    pub normalize: Option<Normalize>,
     pub post: Option<PathBuf>,
     pub encoder: VideoEncoder,
     pub bit_depth: u32,
@@ -265,7 +266,9 @@ impl Preset {
             flag("depth-model", quote(&m.display().to_string()));
             flag("depth-size", self.depth_size.to_string());
         }
-        flag("normalize", name(&self.normalize));
+        if let Some(n) = &self.normalize {
+            flag("normalize", name(n));
+        }
         if let Some(p) = &self.post {
             flag("post", quote(&p.display().to_string()));
         }

@@ -40,52 +40,6 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
-/// Writes RGBA frames losslessly: a PNG for one frame, FFV1 in MKV otherwise.
-fn write_rgba(path: &Path, (w, h): (u32, u32), frames: Vec<Vec<u8>>, fps: i32) {
-    stereosplat::media::init().unwrap();
-    let still = path.extension().is_some_and(|e| e == "png");
-    let caps = gstreamer::Caps::builder("video/x-raw")
-        .field("format", "RGBA")
-        .field("width", w as i32)
-        .field("height", h as i32)
-        .field(
-            "framerate",
-            gstreamer::Fraction::new(if still { 0 } else { fps }, 1),
-        )
-        .build();
-    let tail = if still {
-        format!("pngenc ! filesink location=\"{}\"", path.display())
-    } else {
-        format!(
-            "videoconvert ! avenc_ffv1 ! matroskamux ! filesink location=\"{}\"",
-            path.display()
-        )
-    };
-    stereosplat::media::synth::write_frames(&caps, &tail, frames.into_iter(), fps.max(1) as u32)
-        .unwrap();
-}
-
-/// Every frame of a grey depth file as 16-bit values, with its size.
-fn read_gray16(path: &Path) -> (Vec<Vec<u16>>, (u32, u32)) {
-    let mut dec = Decoder::open(path, PixelFormat::Gray16, &DecodeOptions::default()).unwrap();
-    let mut out = Vec::new();
-    let mut size = (0, 0);
-    while let Some(f) = dec.next_frame().unwrap() {
-        size = (f.width(), f.height());
-        let stride = f.stride_bytes() as usize;
-        let d = f.data();
-        let mut v = Vec::with_capacity((size.0 * size.1) as usize);
-        for y in 0..size.1 as usize {
-            for x in 0..size.0 as usize {
-                let o = y * stride + 2 * x;
-                v.push(u16::from_le_bytes([d[o], d[o + 1]]));
-            }
-        }
-        out.push(v);
-    }
-    (out, size)
-}
-
 /// A small random generator (tests must be reproducible).
 struct Lcg(u64);
 impl Lcg {
@@ -114,7 +68,7 @@ fn model_depth_matches_a_cpu_reference() {
     let size = (112u32, 56u32);
     let img = dir.join("photo.png");
     let rgba = gradient_frame(size);
-    write_rgba(&img, size, vec![rgba.clone()], 0);
+    common::write_rgba(&img, size, vec![rgba.clone()], 0);
     let out = dir.join("photo_depth.png");
     // Short side 56 = 4 x 14: the model sees the image at its own size, no resampling.
     let log = ok(&[
@@ -161,7 +115,7 @@ fn model_depth_matches_a_cpu_reference() {
     }
     let lo = reference.iter().cloned().fold(f64::INFINITY, f64::min);
     let hi = reference.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-    let (frames, got_size) = read_gray16(&out);
+    let (frames, got_size) = common::read_gray16(&out);
     assert_eq!(got_size, size);
     assert_eq!(frames.len(), 1);
     let worst = frames[0]
@@ -187,7 +141,7 @@ fn static_model_with_4d_output_and_batches_give_the_same_depth() {
             f
         })
         .collect();
-    write_rgba(&clip, size, frames, 24);
+    common::write_rgba(&clip, size, frames, 24);
 
     // Dynamic model, one frame per call and four per call (10 = 4 + 4 + 2).
     let one = dir.join("one.mkv");
@@ -219,8 +173,8 @@ fn static_model_with_4d_output_and_batches_give_the_same_depth() {
         s(&cache),
     ]);
     assert!(!log.contains("inference skipped"), "{log}");
-    let (a, a_size) = read_gray16(&one);
-    let (b, _) = read_gray16(&four);
+    let (a, a_size) = common::read_gray16(&one);
+    let (b, _) = common::read_gray16(&four);
     assert_eq!(a.len(), 10);
     // Fed at 70x42 (short side 36 -> 42, long side 64 -> 70: multiples of 14), stored at
     // the clip's 16:9 shape.
@@ -245,7 +199,7 @@ fn static_model_with_4d_output_and_batches_give_the_same_depth() {
     ]);
     assert!(log.contains("[1, 3, 126, 224]"), "{log}");
     assert!(log.contains("batches of 1"), "{log}");
-    let (c, c_size) = read_gray16(&fixed);
+    let (c, c_size) = common::read_gray16(&fixed);
     assert_eq!(c.len(), 10);
     assert_eq!(c_size, (224, 126));
 }
@@ -365,7 +319,7 @@ fn temporal_normalisation_halves_flicker_on_a_noisy_static_scene() {
         })
         .collect();
     let clip = dir.join("static.mkv");
-    write_rgba(&clip, size, frames, 24);
+    common::write_rgba(&clip, size, frames, 24);
     let cache = dir.join("cache");
     let mut result = Vec::new();
     for mode in ["frame", "ema", "clip"] {
@@ -384,7 +338,7 @@ fn temporal_normalisation_halves_flicker_on_a_noisy_static_scene() {
             "--cache-dir",
             s(&cache),
         ]);
-        let (maps, _) = read_gray16(&out);
+        let (maps, _) = common::read_gray16(&out);
         assert_eq!(maps.len(), 24);
         result.push((mode, flicker(&maps)));
     }
@@ -416,7 +370,7 @@ fn exports_are_accepted_back_as_depth_including_the_toolbox_rgb_round_trip() {
         })
         .collect();
     let clip = dir.join("clip.mkv");
-    write_rgba(&clip, size, frames, 24);
+    common::write_rgba(&clip, size, frames, 24);
     let cache = dir.join("cache");
     let model = [
         "--depth-model",
@@ -433,7 +387,7 @@ fn exports_are_accepted_back_as_depth_including_the_toolbox_rgb_round_trip() {
         let mut a = vec!["depth", s(&clip), "-o", s(&out), "--format", format];
         a.extend(model);
         ok(&a);
-        let (maps, _) = read_gray16(&out);
+        let (maps, _) = common::read_gray16(&out);
         assert_eq!(maps.len(), 6);
         let stereo = dir.join(format!("{format}_sbs.mp4"));
         ok(&[
@@ -471,7 +425,7 @@ fn exports_are_accepted_back_as_depth_including_the_toolbox_rgb_round_trip() {
     ];
     a.extend(model);
     ok(&a);
-    let (mm_maps, _) = read_gray16(&mm);
+    let (mm_maps, _) = common::read_gray16(&mm);
     let mut dec = Decoder::open(&rgb, PixelFormat::Rgba, &DecodeOptions::default()).unwrap();
     let step = stereosplat::depth::codec::metres_per_rgb_step(5.0);
     let mut frames = 0;
@@ -571,7 +525,7 @@ fn without_any_depth_the_built_in_estimate_renders_with_a_warning() {
         "--cache-dir",
         s(&cache),
     ]);
-    let (maps, (w, h)) = read_gray16(&depth);
+    let (maps, (w, h)) = common::read_gray16(&depth);
     assert_eq!(maps.len(), 24);
     let row_mean = |m: &Vec<u16>, y0: u32, y1: u32| {
         let v: Vec<f64> = (y0..y1)
@@ -629,7 +583,7 @@ fn bad_models_libraries_and_providers_are_clear_errors_with_no_output() {
     fails(&["--depth-model", s(&text)], &["not a usable ONNX model"]);
     fails(
         &["--depth-model", "tests/fixtures/not-an-image.onnx"],
-        &["features", "not [batch, 3, height, width]"],
+        &["features", "neither [batch, 3, height, width]"],
     );
     // A 7280x4102 model input is 358 MB of floats: more than lavapipe's 128 MiB buffers.
     let limits = common::gpu().device.limits();

@@ -653,6 +653,37 @@ fn the_window_opens_fitted_with_plain_names() {
     );
     assert!(harness.query_by_label_contains("Sbs").is_none());
     assert!(harness.query_by_label_contains("HalfSbs").is_none());
+
+    // The depth panel offers the catalog's models by name, with their licences.
+    harness.get_by_label("ONNX model").click();
+    harness.step();
+    harness.get_by_label_contains("catalog model").click();
+    harness.step();
+    harness.step();
+    let item = harness
+        .query_all_by_label_contains("depth-anything-v2-base")
+        .find(|n| {
+            n.accesskit_node()
+                .label()
+                .is_some_and(|l| !l.contains("fp16"))
+        })
+        .expect("the catalog's models are listed");
+    assert!(
+        item.accesskit_node()
+            .label()
+            .is_some_and(|l| l.contains("CC-BY-NC-4.0")),
+        "the catalog item names its licence"
+    );
+    item.click();
+    harness.step();
+    harness.step();
+    assert!(
+        harness
+            .query_all_by_value("depth-anything-v2-base")
+            .next()
+            .is_some(),
+        "choosing a catalog model puts its name in the model field"
+    );
 }
 
 #[test]

@@ -10,11 +10,11 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::depth::estimate::{EstimateOptions, ExportFormat};
 use crate::depth::normalize::Normalize;
-use crate::depth::ort_runtime::Ep;
 use crate::gpu::{AdapterChoice, ShaderSet};
 use crate::layout::{Anaglyph, Layout, WarpResolution};
 use crate::media::decode::{ColourConvert, DecoderChoice};
 use crate::media::encode::{EncodeSettings, VideoEncoder};
+use crate::onnx::runtime::Ep;
 use crate::render::{RenderJob, WarpDevice};
 use crate::stereo::{
     DepthKind, DepthUpsample, Eye, FillMode, MetricCamera, NO_EDGE_THRESHOLD, StereoParams,
@@ -48,6 +48,9 @@ pub enum Command {
     /// Estimate depth (ONNX model or the built-in cues) and write it as a depth file that
     /// `render --depth` (and other tools) read back.
     Depth(Box<DepthArgs>),
+    /// The models known by name: list them, download one, or print where one lives.
+    #[command(subcommand)]
+    Models(ModelsCommand),
     /// List the GPU adapters --adapter can pick, and the ONNX Runtime providers.
     Adapters {
         /// ONNX Runtime library to report on (default: found like --depth-model finds it).
@@ -63,6 +66,35 @@ pub enum Command {
         #[arg(long, default_value_t = 96)]
         frames: u64,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// Every model of the catalog: name, task and output, licence, size, input, source,
+    /// and whether it is downloaded.
+    List(ModelsArgs),
+    /// Download a model into <cache>/models/ (resuming an interrupted download, checking
+    /// its SHA-256). Without a name: the default depth model.
+    Get {
+        name: Option<String>,
+        #[command(flatten)]
+        args: ModelsArgs,
+    },
+    /// Print where a model lives (downloaded or not).
+    Path {
+        name: String,
+        #[command(flatten)]
+        args: ModelsArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ModelsArgs {
+    /// The cache folder the models go in (as for render).
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub store: StoreArgs,
 }
 
 #[derive(Debug, Args)]
@@ -303,10 +335,19 @@ pub struct RenderOptions {
 /// Depth estimation: an ONNX model, or the built-in cue estimate when there is no depth.
 #[derive(Debug, Args)]
 pub struct ModelArgs {
-    /// ONNX depth model (e.g. Depth-Anything-V2-Small, see models/README.md). Used when no
-    /// --depth is given, even if a <stem>_depth file exists.
-    #[arg(long, value_name = "FILE.onnx")]
+    /// ONNX depth model: a file, or a name from `stereosplat models list` (e.g.
+    /// depth-anything-v2-small), downloaded on first use. Used when no --depth is given,
+    /// even if a <stem>_depth file exists.
+    #[arg(long, value_name = "FILE.onnx|NAME")]
     pub depth_model: Option<PathBuf>,
+    /// The model output that holds the depth, for models with several (default: the one
+    /// shaped like a depth map, preferring a name with "depth" in it).
+    #[arg(long, value_name = "NAME")]
+    pub depth_output: Option<String>,
+    /// Test-time augmentation: also estimate each frame mirrored left to right and average
+    /// the two (twice the inference time; steadier edges).
+    #[arg(long)]
+    pub tta: bool,
     /// ONNX Runtime execution provider: auto tries the GPU providers the library offers,
     /// then the CPU.
     #[arg(long, value_enum, default_value_t = Ep::Auto)]
@@ -320,8 +361,9 @@ pub struct ModelArgs {
     pub depth_size: u32,
     /// Temporal normalisation of estimated relative depth: ema (smoothed percentiles,
     /// reset at scene cuts), clip (one range per clip) or frame (each frame alone).
-    #[arg(long, value_enum, default_value_t = Normalize::Ema)]
-    pub normalize: Normalize,
+    /// Default: clip for video depth models (already stable in time), ema otherwise.
+    #[arg(long, value_enum)]
+    pub normalize: Option<Normalize>,
     /// Frames per inference call.
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub batch_size: usize,
@@ -331,6 +373,31 @@ pub struct ModelArgs {
     /// Do not read or keep cached depth estimates.
     #[arg(long)]
     pub no_cache: bool,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// Where catalog models come from (`--depth-model NAME`, `stereosplat models`).
+#[derive(Debug, Args, Clone)]
+pub struct StoreArgs {
+    /// A model catalog of your own (TOML, the format of models/catalog.toml) that adds
+    /// models or replaces them by name. Default: STEREOSPLAT_CATALOG.
+    #[arg(long, value_name = "FILE.toml")]
+    pub catalog: Option<PathBuf>,
+    /// Never download: a catalog model that is not there yet is an error that gives the
+    /// command to fetch it. Also STEREOSPLAT_OFFLINE=1.
+    #[arg(long)]
+    pub offline: bool,
+}
+
+impl StoreArgs {
+    pub fn options(&self, cache_dir: Option<PathBuf>) -> crate::models::StoreOptions {
+        crate::models::StoreOptions {
+            cache_dir,
+            catalog: self.catalog.clone(),
+            offline: self.offline,
+        }
+    }
 }
 
 impl ModelArgs {
@@ -343,8 +410,11 @@ impl ModelArgs {
             kind,
             normalize: self.normalize,
             batch: self.batch_size,
+            output: self.depth_output.clone(),
+            tta: self.tta,
             cache_dir: self.cache_dir.clone(),
             no_cache: self.no_cache,
+            store: self.store.options(self.cache_dir.clone()),
             shaders,
             force: false,
         }

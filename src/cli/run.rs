@@ -2,7 +2,8 @@
 //! edge, where library errors meet `anyhow` and become the message the user reads.
 
 use super::{
-    BatchArgs, Cli, Command, DepthArgs, PreviewArgs, RenderArgs, RenderOptions, check_kind_flags,
+    BatchArgs, Cli, Command, DepthArgs, ModelsArgs, ModelsCommand, PreviewArgs, RenderArgs,
+    RenderOptions, check_kind_flags,
 };
 use crate::control::Cancel;
 use crate::fsutil::{Named, check_outputs};
@@ -59,6 +60,7 @@ pub fn run(cli: Cli, matches: &clap::ArgMatches, cancel: &Cancel) -> anyhow::Res
             Ok(())
         }
         Command::Depth(args) => depth(&args, quiet, cancel),
+        Command::Models(command) => models(&command, quiet),
         Command::Adapters { ort_lib } => {
             adapters(ort_lib.as_deref());
             Ok(())
@@ -179,13 +181,93 @@ fn adapters(ort_lib: Option<&std::path::Path>) {
     for line in crate::gpu::list_adapters() {
         println!("{line}");
     }
-    use crate::depth::ort_runtime;
-    match ort_runtime::runtime(ort_lib) {
+    use crate::onnx::runtime;
+    match runtime::runtime(ort_lib) {
         Ok(rt) => println!(
             "ONNX Runtime {}: providers {}",
             rt.path.display(),
-            ort_runtime::available_providers().join(", ")
+            runtime::available_providers().join(", ")
         ),
         Err(e) => println!("ONNX Runtime: {e}"),
     }
+}
+
+fn models(command: &ModelsCommand, quiet: bool) -> anyhow::Result<()> {
+    let store =
+        |args: &ModelsArgs| crate::models::Store::open(&args.store.options(args.cache_dir.clone()));
+    match command {
+        ModelsCommand::List(args) => {
+            let store = store(args)?;
+            print!("{}", model_list(&store));
+            println!("models folder: {}", store.dir().display());
+        }
+        ModelsCommand::Get { name, args } => {
+            let store = store(args)?;
+            let entry = match name {
+                Some(n) => store.entry(n)?,
+                None => store
+                    .catalog()
+                    .default_for(crate::models::Task::Depth)
+                    .ok_or_else(|| anyhow::anyhow!("the catalog has no depth model"))?,
+            };
+            let was_there = store.is_installed(entry);
+            let mut progress = crate::progress::transfer_for_terminal(quiet);
+            let path = store.get(entry, progress.as_mut())?;
+            if was_there {
+                log::info!("{} is already downloaded", entry.name);
+            }
+            println!("{}", path.display());
+        }
+        ModelsCommand::Path { name, args } => {
+            let store = store(args)?;
+            let entry = store.entry(name)?;
+            println!("{}", store.path_of(entry).display());
+            if !store.is_installed(entry) {
+                log::info!(
+                    "{name} is not downloaded yet: `stereosplat models get {name}` fetches it"
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The catalog as a table: one block per model.
+fn model_list(store: &crate::models::Store) -> String {
+    use crate::models::{Output, Task};
+    let mut out = String::new();
+    for e in store.catalog().entries() {
+        let what = match (e.task, e.output) {
+            (Task::Depth, Some(Output::Metric)) => "depth, metric (metres)",
+            (Task::Depth, _) => "depth, relative",
+            (Task::Inpaint, _) => "inpainting",
+        };
+        let size = e.size.map_or("size unknown".into(), |s| {
+            format!("{:.0} MB", s as f64 / 1e6)
+        });
+        out.push_str(&format!(
+            "{}{}  [{}]\n  {what}; {}{}; {size}{}\n  input: {}\n  source: {}\n",
+            e.name,
+            if e.default { " (default)" } else { "" },
+            if store.is_installed(e) {
+                "downloaded"
+            } else {
+                "not downloaded"
+            },
+            e.licence,
+            if e.non_commercial {
+                ", non-commercial use only"
+            } else {
+                ""
+            },
+            if e.verified() {
+                ""
+            } else {
+                "; unverified (no published checksum)"
+            },
+            e.input,
+            e.source,
+        ));
+    }
+    out
 }

@@ -1,6 +1,6 @@
 //! Depth for each frame: pre-rendered depth videos or images ([`prerendered`]), given with
 //! `--depth` or found beside the input as `<stem>_depth.<ext>`; otherwise estimated
-//! ([`estimate`]) by an ONNX model ([`onnx`], [`ort_runtime`]) or by the built-in image
+//! ([`estimate`]) by an ONNX model ([`model`], through [`crate::onnx`]) or by the built-in image
 //! cues ([`cues`]), normalised over time ([`normalize`]), cached and exportable
 //! ([`writer`]).
 
@@ -8,9 +8,8 @@ pub mod codec;
 pub mod convergence;
 pub mod cues;
 pub mod estimate;
+pub mod model;
 pub mod normalize;
-pub mod onnx;
-pub mod ort_runtime;
 pub mod prerendered;
 pub mod scan;
 pub mod writer;

@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 
 use super::DepthError;
 use super::estimate::{self, EstimateOptions};
-use super::onnx;
 use crate::media::decode::{DecodeOptions, Decoder, Frame, PixelFormat, StreamInfo};
 use crate::media::packet_count;
 use crate::stereo::{DepthKind, DepthRange};
@@ -104,7 +103,7 @@ impl DepthScan {
             .map(|(dir, _)| {
                 let key = format!(
                     "scan-v{SCAN_CACHE_VERSION}|{}|{rgb}",
-                    onnx::model_identity(path)
+                    crate::onnx::file_identity(path)
                 );
                 dir.join("scans")
                     .join(format!("{:016x}.json", estimate::fnv1a(&key)))

@@ -80,6 +80,40 @@ pub struct PreviewApp {
     depth_choice: DepthChoice,
     depth_file: String,
     model_path: String,
+    /// The depth models of the catalog, for the depth panel.
+    catalog: Vec<CatalogModel>,
+}
+
+/// A catalog depth model as the depth panel lists it.
+struct CatalogModel {
+    name: String,
+    licence: String,
+    installed: bool,
+}
+
+/// The catalog's depth models (empty, with a logged reason, when it cannot be read).
+fn catalog_models(job: &RenderJob) -> Vec<CatalogModel> {
+    let options = crate::models::StoreOptions {
+        cache_dir: job.estimate.cache_dir.clone(),
+        ..job.estimate.store.clone()
+    };
+    match crate::models::Store::open(&options) {
+        Ok(store) => store
+            .catalog()
+            .entries()
+            .iter()
+            .filter(|e| e.task == crate::models::Task::Depth)
+            .map(|e| CatalogModel {
+                name: e.name.clone(),
+                licence: e.licence.clone(),
+                installed: store.is_installed(e),
+            })
+            .collect(),
+        Err(e) => {
+            log::warn!("preview: the model catalog is not available: {e}");
+            Vec::new()
+        }
+    }
 }
 
 /// A clip being opened on a worker thread.
@@ -195,6 +229,7 @@ impl PreviewApp {
                 .as_ref()
                 .map(|p| p.display().to_string())
                 .unwrap_or_default(),
+            catalog: catalog_models(&job),
             job,
         };
         if !app.job.input.as_os_str().is_empty() {
@@ -321,8 +356,29 @@ impl PreviewApp {
                 });
             }
             DepthChoice::Model => {
+                egui::ComboBox::from_label("catalog model")
+                    .selected_text(if self.model_path.is_empty() {
+                        "choose..."
+                    } else {
+                        self.model_path.as_str()
+                    })
+                    .show_ui(ui, |ui| {
+                        for m in &self.catalog {
+                            let label = format!(
+                                "{}{} ({})",
+                                m.name,
+                                if m.installed {
+                                    ""
+                                } else {
+                                    ", downloads on use"
+                                },
+                                m.licence
+                            );
+                            ui.selectable_value(&mut self.model_path, m.name.clone(), label);
+                        }
+                    });
                 ui.horizontal(|ui| {
-                    ui.label("model");
+                    ui.label("or model file");
                     ui.text_edit_singleline(&mut self.model_path);
                 });
                 ui.add(
@@ -335,11 +391,20 @@ impl PreviewApp {
             }
         }
         if matches!(self.depth_choice, DepthChoice::Model | DepthChoice::Builtin) {
+            let name = |n: Option<Normalize>| match n {
+                None => "default (clip for video models, else ema)",
+                Some(n) => n.name(),
+            };
             egui::ComboBox::from_label("normalise over time")
-                .selected_text(self.preset.normalize.name())
+                .selected_text(name(self.preset.normalize))
                 .show_ui(ui, |ui| {
-                    for n in [Normalize::Ema, Normalize::Clip, Normalize::Frame] {
-                        ui.selectable_value(&mut self.preset.normalize, n, n.name());
+                    for n in [
+                        None,
+                        Some(Normalize::Ema),
+                        Some(Normalize::Clip),
+                        Some(Normalize::Frame),
+                    ] {
+                        ui.selectable_value(&mut self.preset.normalize, n, name(n));
                     }
                 });
         }

@@ -152,3 +152,56 @@ pub fn texture_rgba((w, h): (u32, u32), seed: u32) -> Vec<u8> {
     }
     out
 }
+
+/// Writes RGBA frames losslessly: a PNG for one frame, FFV1 in MKV otherwise.
+pub fn write_rgba(path: &std::path::Path, (w, h): (u32, u32), frames: Vec<Vec<u8>>, fps: i32) {
+    stereosplat::media::init().unwrap();
+    let still = path.extension().is_some_and(|e| e == "png");
+    let caps = gstreamer::Caps::builder("video/x-raw")
+        .field("format", "RGBA")
+        .field("width", w as i32)
+        .field("height", h as i32)
+        .field(
+            "framerate",
+            gstreamer::Fraction::new(if still { 0 } else { fps }, 1),
+        )
+        .build();
+    let tail = if still {
+        format!("pngenc ! filesink location=\"{}\"", path.display())
+    } else {
+        format!(
+            "videoconvert ! avenc_ffv1 ! matroskamux ! filesink location=\"{}\"",
+            path.display()
+        )
+    };
+    stereosplat::media::synth::write_frames(&caps, &tail, frames.into_iter(), fps.max(1) as u32)
+        .unwrap();
+}
+
+/// Every frame of a grey depth file as 16-bit values, with its size.
+pub fn read_gray16(path: &std::path::Path) -> (Vec<Vec<u16>>, (u32, u32)) {
+    let mut dec = stereosplat::media::decode::Decoder::open(
+        path,
+        stereosplat::media::decode::PixelFormat::Gray16,
+        &stereosplat::media::decode::DecodeOptions::default(),
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    let mut size = (0, 0);
+    while let Some(f) = dec.next_frame().unwrap() {
+        size = (f.width(), f.height());
+        let stride = f.stride_bytes() as usize;
+        let d = f.data();
+        let mut v = Vec::with_capacity((size.0 * size.1) as usize);
+        for y in 0..size.1 as usize {
+            for x in 0..size.0 as usize {
+                let o = y * stride + 2 * x;
+                v.push(u16::from_le_bytes([d[o], d[o + 1]]));
+            }
+        }
+        out.push(v);
+    }
+    (out, size)
+}
+
+pub mod http;

@@ -5,11 +5,11 @@
 use std::path::{Path, PathBuf};
 
 use super::{EstimateError, EstimateOptions};
-use crate::depth::normalize::FrameStats;
-use crate::depth::onnx;
+use crate::depth::model;
+use crate::depth::normalize::{FrameStats, Normalize};
 
 /// Bumped whenever pass 1's output would change for the same inputs.
-pub(super) const CACHE_VERSION: u32 = 1;
+pub(super) const CACHE_VERSION: u32 = 2;
 
 /// Pass 1's result: the raw maps (each quantised over its own range) and their
 /// statistics.
@@ -17,6 +17,20 @@ pub(super) struct Raw {
     pub video: PathBuf,
     pub stats: Vec<FrameStats>,
     pub still: bool,
+    /// From a video model (already stable in time).
+    pub from_video_model: bool,
+}
+
+impl Raw {
+    /// The temporal normalisation: the one asked for, else `clip` after a video model
+    /// and `ema` otherwise.
+    pub fn normalize(&self, opts: &EstimateOptions) -> Normalize {
+        opts.normalize.unwrap_or(if self.from_video_model {
+            Normalize::Clip
+        } else {
+            Normalize::Ema
+        })
+    }
 }
 
 /// Where cached depth lives: `--cache-dir`, `$STEREOSPLAT_CACHE`,
@@ -28,16 +42,8 @@ pub(crate) fn cache_dir(
     let (dir, scratch) = if opts.no_cache {
         let d = std::env::temp_dir().join(format!("stereosplat-depth-{}", std::process::id()));
         (d.clone(), Some(d))
-    } else if let Some(d) = &opts.cache_dir {
-        (d.clone(), None)
-    } else if let Some(d) = std::env::var_os("STEREOSPLAT_CACHE") {
-        (PathBuf::from(d), None)
-    } else if let Some(d) = std::env::var_os("XDG_CACHE_HOME") {
-        (PathBuf::from(d).join("stereosplat"), None)
-    } else if let Some(home) = std::env::var_os("HOME") {
-        (PathBuf::from(home).join(".cache/stereosplat"), None)
     } else {
-        (std::env::temp_dir().join("stereosplat-cache"), None)
+        (crate::fsutil::cache_root(opts.cache_dir.as_deref()), None)
     };
     std::fs::create_dir_all(&dir).map_err(|source| EstimateError::Io {
         context: format!(
@@ -62,13 +68,15 @@ pub(super) fn cache_key(input: &Path, opts: &EstimateOptions, frame_limit: Optio
     let model = opts
         .model
         .as_deref()
-        .map(onnx::model_identity)
+        .map(model::model_identity)
         .unwrap_or_else(|| "builtin-cues".into());
     let text = format!(
-        "v{CACHE_VERSION}|{}|{model}|{}|{:?}|{frame_limit:?}",
-        onnx::model_identity(input),
+        "v{CACHE_VERSION}|{}|{model}|{}|{:?}|{frame_limit:?}|{:?}|{}",
+        model::model_identity(input),
         opts.depth_size,
         opts.kind,
+        opts.output,
+        if opts.tta { "tta" } else { "" },
     );
     let stem = input
         .file_stem()
@@ -113,6 +121,10 @@ pub(super) fn read_raw(meta: &Path) -> Option<Raw> {
         video,
         stats,
         still: v.get("still")?.as_bool()?,
+        from_video_model: v
+            .get("video_model")
+            .and_then(|b| b.as_bool())
+            .unwrap_or(false),
     })
 }
 
@@ -129,6 +141,7 @@ pub(super) fn write_raw(
         "input": input.display().to_string(),
         "video": raw.video.file_name().map(|n| n.to_string_lossy().into_owned()),
         "still": raw.still,
+        "video_model": raw.from_video_model,
         "size": [size.0, size.1],
         "frames": raw.stats.iter().map(|s| s.to_json()).collect::<Vec<_>>(),
     });

@@ -19,7 +19,8 @@ pub(super) fn finish(
     max_depth_m: f32,
     out: &Path,
 ) -> Result<(), EstimateError> {
-    let ranges = normalize::ranges(&raw.stats, opts.normalize);
+    let mode = raw.normalize(opts);
+    let ranges = normalize::ranges(&raw.stats, mode);
     let cache_err = |source| EstimateError::Cache {
         path: raw.video.clone(),
         source,
@@ -64,7 +65,7 @@ pub(super) fn finish(
         out.display(),
         info.width,
         info.height,
-        encode.describe(opts)
+        encode.describe(mode)
     );
     Ok(())
 }
@@ -97,7 +98,7 @@ impl Encoding {
     }
 
     /// What was written and how to read it back, for the log.
-    fn describe(&self, opts: &EstimateOptions) -> String {
+    fn describe(&self, mode: normalize::Normalize) -> String {
         match (self.format, self.metric) {
             (ExportFormat::Gray16, true) => {
                 "16-bit millimetres: read back with --depth-kind metric --depth-scale 0.001".into()
@@ -106,10 +107,7 @@ impl Encoding {
                 "toolbox RGB: read back with --depth-kind metric --depth-rgb --max-depth {}",
                 self.max_depth_m
             ),
-            (f, _) => format!(
-                "{f:?} near = bright, {} normalisation",
-                opts.normalize.name()
-            ),
+            (f, _) => format!("{f:?} near = bright, {} normalisation", mode.name()),
         }
     }
 }

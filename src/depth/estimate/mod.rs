@@ -16,16 +16,18 @@ mod cache;
 mod estimator;
 mod finish;
 mod raw;
+mod windows;
 
 use std::path::{Path, PathBuf};
 
+use super::model::ModelError;
 use super::normalize::Normalize;
-use super::onnx::ModelError;
-use super::ort_runtime::Ep;
 use super::writer::WriterError;
 use crate::control::{Cancel, Stopped};
 use crate::gpu::{GpuContext, GpuError, ReadbackError, ShaderSet};
 use crate::media::decode::DecodeError;
+use crate::models::{self, StoreError, StoreOptions, Task};
+use crate::onnx::Ep;
 use crate::progress::Progress;
 use crate::stereo::DepthKind;
 
@@ -43,6 +45,8 @@ pub enum EstimateError {
     Decode(#[from] DecodeError),
     #[error(transparent)]
     Model(#[from] ModelError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
     #[error(transparent)]
     Gpu(#[from] GpuError),
     #[error(transparent)]
@@ -69,7 +73,7 @@ macro_rules! invalid {
 
 #[derive(Clone, Debug)]
 pub struct EstimateOptions {
-    /// None: the built-in cue estimate.
+    /// A model file or catalog name; None: the built-in cue estimate.
     pub model: Option<PathBuf>,
     pub ep: Ep,
     pub ort_lib: Option<PathBuf>,
@@ -77,11 +81,19 @@ pub struct EstimateOptions {
     pub depth_size: u32,
     /// What the model outputs: relative disparity or metres.
     pub kind: DepthKind,
-    pub normalize: Normalize,
+    /// Temporal normalisation; None: `clip` for video models (already stable in time),
+    /// `ema` otherwise.
+    pub normalize: Option<Normalize>,
     /// Frames per inference call.
     pub batch: usize,
+    /// The model output holding the depth, for models with several (`--depth-output`).
+    pub output: Option<String>,
+    /// Average each estimate with that of the mirrored frame (`--tta`).
+    pub tta: bool,
     pub cache_dir: Option<PathBuf>,
     pub no_cache: bool,
+    /// Where catalog models are found and whether they may be downloaded.
+    pub store: StoreOptions,
     pub shaders: ShaderSet,
     /// Estimate even when a `<stem>_depth` file sits beside the input.
     pub force: bool,
@@ -95,13 +107,43 @@ impl Default for EstimateOptions {
             ort_lib: None,
             depth_size: 518,
             kind: DepthKind::Relative,
-            normalize: Normalize::Ema,
+            normalize: None,
             batch: 1,
+            output: None,
+            tta: false,
             cache_dir: None,
             no_cache: false,
+            store: StoreOptions::default(),
             shaders: ShaderSet::Embedded,
             force: false,
         }
+    }
+}
+
+impl EstimateOptions {
+    /// The model store these options read (the same cache folder as the estimates).
+    fn store(&self) -> Result<models::Store, StoreError> {
+        models::Store::open(&StoreOptions {
+            cache_dir: self.cache_dir.clone(),
+            ..self.store.clone()
+        })
+    }
+
+    /// These options with the model made into a file: a catalog name is downloaded when
+    /// missing (unless offline), with a line in the log saying what and from where.
+    fn with_model_file(&self) -> Result<Self, EstimateError> {
+        let Some(reference) = &self.model else {
+            return Ok(self.clone());
+        };
+        let quiet = log::max_level() < log::LevelFilter::Info;
+        let mut progress = crate::progress::transfer_for_terminal(quiet);
+        let resolved = self
+            .store()?
+            .resolve(reference, Task::Depth, progress.as_mut())?;
+        Ok(Self {
+            model: Some(resolved.path),
+            ..self.clone()
+        })
     }
 }
 
@@ -158,10 +200,35 @@ pub fn validate(opts: &EstimateOptions) -> Result<(), EstimateError> {
     if opts.batch == 0 || opts.batch > 256 {
         invalid!("--batch-size must be between 1 and 256");
     }
-    if let Some(m) = &opts.model
-        && !m.is_file()
-    {
-        invalid!("depth model {}: no such file", m.display());
+    if let Some(m) = &opts.model {
+        let store = opts.store()?;
+        store.check(m, Task::Depth)?;
+        // A catalog model says what it outputs: a mismatch would read metres as
+        // disparity or the reverse.
+        if !m.is_file()
+            && let Some(out) = store
+                .catalog()
+                .get(&m.to_string_lossy())
+                .and_then(|e| e.output)
+        {
+            let want = match out {
+                models::Output::Relative => DepthKind::Relative,
+                models::Output::Metric => DepthKind::Metric,
+            };
+            if want != opts.kind {
+                invalid!(
+                    "{} outputs {} depth: pass --depth-kind {}{}",
+                    m.display(),
+                    want.name(),
+                    want.name(),
+                    if want == DepthKind::Metric {
+                        " and the camera's field of view (--xfov DEG)"
+                    } else {
+                        ""
+                    }
+                );
+            }
+        }
     }
     Ok(())
 }
@@ -174,8 +241,9 @@ pub fn warn_builtin_estimate(what: &str) {
     if !WARNED.swap(true, std::sync::atomic::Ordering::SeqCst) {
         log::warn!(
             "{what}: using the built-in depth estimate from image cues (position, focus, \
-             colour, motion). For much better depth, pass --depth-model with \
-             Depth-Anything-V2-Small (see models/README.md) or a depth video with --depth"
+             colour, motion). For much better depth, pass --depth-model \
+             depth-anything-v2-small (downloaded on first use; `stereosplat models list` shows \
+             the others) or a depth video with --depth"
         );
     }
 }
@@ -195,6 +263,7 @@ pub fn depth_for_render(
     if opts.model.is_none() {
         warn_builtin_estimate("no depth file and no --depth-model");
     }
+    let opts = &opts.with_model_file()?;
     let (dir, scratch) = cache_dir(opts)?;
     let key = cache::cache_key(input, opts, frame_limit);
     let raw = raw::ensure_raw(ctx, input, opts, frame_limit, &dir, &key, progress, cancel)?;
@@ -202,7 +271,7 @@ pub fn depth_for_render(
     let mode = if opts.kind == DepthKind::Metric {
         "metric"
     } else {
-        opts.normalize.name()
+        raw.normalize(opts).name()
     };
     let finished = dir.join(format!("{key}.{mode}.{ext}"));
     if finished.is_file() {
@@ -238,6 +307,7 @@ pub fn export(
     if opts.model.is_none() {
         warn_builtin_estimate("no --depth-model");
     }
+    let opts = &opts.with_model_file()?;
     match (format, opts.kind) {
         (ExportFormat::Rgb, DepthKind::Relative) => invalid!(
             "--format rgb stores metric depth (the metric depth toolbox's encoding): use it with a metric model and --depth-kind metric, or export relative depth as gray16/gray8"

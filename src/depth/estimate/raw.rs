@@ -9,8 +9,8 @@ use super::cache::{self, Raw};
 use super::estimator::{Estimator, FrameTimes};
 use super::{EstimateError, EstimateOptions};
 use crate::control::{Cancel, Stopped};
+use crate::depth::model::{self, DepthMap, DepthModel};
 use crate::depth::normalize::{self, FrameStats};
-use crate::depth::onnx::{self, OnnxModel};
 use crate::depth::writer::{DepthWriter, PixelLayout};
 use crate::gpu::{ChannelNorm, GpuContext, ModelInput};
 use crate::media::decode::{DecodeOptions, Decoder, PixelFormat, StreamInfo};
@@ -25,16 +25,22 @@ struct RawPass {
     estimator: Estimator,
     prep: ModelInput,
     norm: ChannelNorm,
-    /// Model input size, and the size maps are stored at (the frame's aspect ratio).
+    /// Model input size, and what a static model was fed (the frame's aspect ratio).
     model_size: (u32, u32),
-    map_size: (u32, u32),
+    fed: (u32, u32),
+    /// The size maps are stored at: the first map's, at the frame's aspect ratio (the
+    /// render pairs depth and frames by shape). A map smaller than the model input keeps
+    /// its own size: the render enlarges it with its edge-aware upsampling.
+    map_size: Option<(u32, u32)>,
     video: PathBuf,
-    writer: DepthWriter,
+    /// Created with the first map, once its size is known.
+    writer: Option<DepthWriter>,
     stats: Vec<FrameStats>,
     previous_luma: Option<Vec<f32>>,
-    /// Time in the model, and ours (resample, readback, post-processing).
-    model_secs: f64,
+    /// Time in ours (resample, readback, post-processing) and in the whole estimator
+    /// (the model, plus a video model's windows).
     ours_secs: f64,
+    estimator_secs: f64,
 }
 
 /// Runs pass 1 of `input` into `dir` under `key`, or takes it from the cache.
@@ -74,8 +80,7 @@ pub(super) fn ensure_raw(
         progress.frame(frames);
     }
     progress.finish();
-    let map_size = pass.map_size;
-    let raw = pass.finish()?;
+    let (raw, map_size) = pass.finish()?;
     cache::write_raw(&meta, input, &raw, map_size)?;
     Ok(raw)
 }
@@ -104,26 +109,28 @@ impl RawPass {
             "Give a pre-rendered depth file with --depth, or scale the input down first.",
         )?;
         let model = match &opts.model {
-            Some(path) => Some(OnnxModel::open(path, opts.ep, opts.ort_lib.as_deref())?),
+            Some(path) => Some(DepthModel::open(
+                path,
+                opts.ep,
+                opts.ort_lib.as_deref(),
+                opts.output.as_deref(),
+            )?),
             None => None,
         };
-        let estimator = Estimator::new(model, opts.batch);
+        let estimator = Estimator::new(model, opts.batch, opts.tta);
         let (model_size, norm) = estimator.input(frame_size, opts.depth_size);
         check_input_fits(ctx, input, model_size, opts.depth_size)?;
         // Maps are stored at the frame's aspect ratio (the render pairs depth and frames
         // by shape): a static square model's output, or the multiple-of-14 rounding on
         // small frames, is resampled to it.
         let fed = if estimator.is_static() {
-            onnx::patch_aligned_size(frame_size, opts.depth_size)
+            model::patch_aligned_size(frame_size, opts.depth_size)
         } else {
             model_size
         };
-        let map_size = aspect_true(fed, frame_size);
         log::info!(
-            "estimating depth of {} at {}x{} (model input {}x{})",
+            "estimating depth of {} (model input {}x{})",
             input.display(),
-            map_size.0,
-            map_size.1,
             model_size.0,
             model_size.1
         );
@@ -133,8 +140,6 @@ impl RawPass {
             "{key}.raw.{}",
             if info.is_still { "png" } else { "mkv" }
         ));
-        let fps = info.fps.filter(|_| !info.is_still);
-        let writer = DepthWriter::create(&video, map_size, PixelLayout::Gray16, fps)?;
         Ok(Self {
             input: input.to_path_buf(),
             info,
@@ -143,13 +148,14 @@ impl RawPass {
             prep,
             norm,
             model_size,
-            map_size,
+            fed,
+            map_size: None,
             video,
-            writer,
+            writer: None,
             stats: Vec::new(),
             previous_luma: None,
-            model_secs: 0.0,
             ours_secs: 0.0,
+            estimator_secs: 0.0,
         })
     }
 
@@ -184,29 +190,47 @@ impl RawPass {
         let t = Instant::now();
         let ready = self
             .estimator
-            .push(&tensor, cue_map, self.model_size, times)?;
-        self.charge(t);
+            .push(tensor, cue_map, self.model_size, times)?;
+        self.estimator_secs += t.elapsed().as_secs_f64();
         self.write(ready)
     }
 
-    /// The time since `t` goes to the model when one ran, else to our own work.
-    fn charge(&mut self, t: Instant) {
-        let secs = t.elapsed().as_secs_f64();
-        if self.estimator.wants_cues() {
-            self.ours_secs += secs;
-        } else {
-            self.model_secs += secs;
+    /// The size maps are stored at, from the first map of `size`.
+    fn map_size(&mut self, size: (u32, u32)) -> Result<(u32, u32), EstimateError> {
+        if let Some(s) = self.map_size {
+            return Ok(s);
         }
+        let frame = (self.info.width, self.info.height);
+        // A static square model saw the frame squeezed: its map is stretched back to
+        // the frame's shape at the size it would have had (`fed`); a smaller map than
+        // the input stays smaller.
+        let base = if size == self.model_size {
+            self.fed
+        } else {
+            size
+        };
+        let s = aspect_true(base, frame);
+        log::info!("depth maps stored at {}x{}", s.0, s.1);
+        let fps = self.info.fps.filter(|_| !self.info.is_still);
+        self.writer = Some(DepthWriter::create(
+            &self.video,
+            s,
+            PixelLayout::Gray16,
+            fps,
+        )?);
+        self.map_size = Some(s);
+        Ok(s)
     }
 
     /// Quantises each map over its own range and writes it, with its statistics.
-    fn write(&mut self, ready: Vec<(onnx::DepthMap, FrameTimes)>) -> Result<(), EstimateError> {
+    fn write(&mut self, ready: Vec<(DepthMap, FrameTimes)>) -> Result<(), EstimateError> {
         for ((map, size), times) in ready {
             let t = Instant::now();
-            let map = if size == self.map_size {
+            let map_size = self.map_size(size)?;
+            let map = if size == map_size {
                 map
             } else {
-                resize_bilinear(&map, size, self.map_size)
+                resize_bilinear(&map, size, map_size)
             };
             let st = FrameStats::of(&map, times.cut);
             let span = (st.max - st.min).max(f32::MIN_POSITIVE);
@@ -216,6 +240,8 @@ impl RawPass {
                 bytes.extend_from_slice(&q.to_le_bytes());
             }
             self.writer
+                .as_mut()
+                .expect("created with the map size")
                 .push(bytes, times.pts_nanos, times.duration_nanos)?;
             self.stats.push(st);
             self.ours_secs += t.elapsed().as_secs_f64();
@@ -223,27 +249,44 @@ impl RawPass {
         Ok(())
     }
 
-    fn finish(mut self) -> Result<Raw, EstimateError> {
+    fn finish(mut self) -> Result<(Raw, (u32, u32)), EstimateError> {
         let t = Instant::now();
         let ready = self.estimator.flush(self.model_size)?;
-        self.charge(t);
+        self.estimator_secs += t.elapsed().as_secs_f64();
         self.write(ready)?;
         let frames = self.stats.len();
-        if frames == 0 {
+        let (Some(writer), Some(size)) = (self.writer.take(), self.map_size) else {
             return Err(EstimateError::NoFrames(self.input));
-        }
-        self.writer.finish()?;
+        };
+        writer.finish()?;
+        let per = |secs: f64| secs * 1000.0 / frames as f64;
+        let model = self.estimator.model_secs;
+        let (ours, windows) = if self.estimator.wants_cues() {
+            (self.ours_secs + self.estimator_secs, 0.0)
+        } else {
+            (self.ours_secs, self.estimator_secs - model)
+        };
         log::info!(
-            "depth estimated for {frames} frames ({}): ours (GPU resample+normalise, readback, post) {:.1} ms/frame, model {:.1} ms/frame",
+            "depth estimated for {frames} frames ({}): ours (GPU resample+normalise, readback, post) {:.1} ms/frame, {}model {:.1} ms/frame",
             self.estimator.describe(),
-            self.ours_secs * 1000.0 / frames as f64,
-            self.model_secs * 1000.0 / frames as f64
+            per(ours),
+            if self.estimator.is_video() {
+                format!(
+                    "video windows (alignment, blending) {:.2} ms/frame, ",
+                    per(windows)
+                )
+            } else {
+                String::new()
+            },
+            per(model)
         );
-        Ok(Raw {
+        let raw = Raw {
             video: self.video,
             stats: self.stats,
             still: self.info.is_still,
-        })
+            from_video_model: self.estimator.is_video(),
+        };
+        Ok((raw, size))
     }
 }
 
