@@ -19,6 +19,10 @@ struct WarpParams {
     edge_threshold: f32,
     // FILL_SCANLINE or FILL_BACKGROUND.
     fill_mode: u32,
+    // --preserve-border: the shift eases to zero over this many pixels along the left and
+    // right edges, so nothing sits in front of or behind the frame's edge there (0 = off).
+    border_px: f32,
+    _pad: u32,
 }
 
 // Twin: stereo::uniforms::BandParams. The rows of the frame one pass covers: the z-buffer
@@ -60,6 +64,52 @@ struct DepthParams {
     rgb_encoded: u32,
     // The same radius along y (they differ when the warp runs at a squeezed size).
     dilate_y_px: u32,
+    // Relative depth's shaping (shape_nearness below): a CURVE_* id, its parameter, and
+    // the foreground scale.
+    curve: u32,
+    curve_k: f32,
+    foreground_scale: f32,
+    _pad: u32,
+}
+
+const CURVE_LINEAR: u32 = 0u;
+const CURVE_GAMMA: u32 = 1u;
+const CURVE_INVERSE: u32 = 2u;
+const CURVE_SIGMOID: u32 = 3u;
+const CURVE_SOFTPLUS: u32 = 4u;
+// --foreground-scale leaves nearness below this in place.
+const FOREGROUND_PIVOT: f32 = 0.5;
+
+fn sigmoid(x: f32) -> f32 {
+    return 1.0 / (1.0 + exp(-x));
+}
+
+// ln(1 + e^x) without overflow.
+fn softplus(x: f32) -> f32 {
+    return max(x, 0.0) + log(1.0 + exp(-abs(x)));
+}
+
+// --depth-curve then --foreground-scale on normalised nearness (0 far .. 1 near). Twin:
+// stereo::shape::Shape::apply. Every curve is computed and one selected: this file's
+// shaders stay branch-free (see depth_prep.wgsl).
+fn shape_nearness(v: f32, p: DepthParams) -> f32 {
+    let x = max(v, 0.0);
+    let k = p.curve_k;
+    // pow(0, k) is undefined in WGSL: 0 is selected for it.
+    let gamma = select(0.0, pow(max(x, 1e-12), k), x > 0.0);
+    let inverse = x * (1.0 + k) / (1.0 + x * k);
+    let s_lo = sigmoid(-0.5 * k);
+    let s_hi = sigmoid(0.5 * k);
+    let sig = (sigmoid(k * (x - 0.5)) - s_lo) / (s_hi - s_lo);
+    let sp_lo = softplus(-k);
+    let sp = (softplus(k * (x - 1.0)) - sp_lo) / (log(2.0) - sp_lo);
+    var y = x;
+    y = select(y, gamma, p.curve == CURVE_GAMMA);
+    y = select(y, inverse, p.curve == CURVE_INVERSE);
+    y = select(y, sig, p.curve == CURVE_SIGMOID);
+    y = select(y, sp, p.curve == CURVE_SOFTPLUS);
+    let t = max(y - FOREGROUND_PIVOT, 0.0);
+    return y + (p.foreground_scale - 1.0) * t * t / (2.0 * (1.0 - FOREGROUND_PIVOT));
 }
 
 // Twin: stereo::uniforms::ComposeParams.
@@ -93,8 +143,17 @@ fn key_source_x(key: u32) -> u32 {
 
 // Where a source pixel lands on its row, in pixel-centre coordinates. `nearness` is the
 // depth quantity of the clip's kind: relative nearness, 1/z for metric depth, or pixels.
+// With --preserve-border the shift is weighted by border_weight.
 fn warped_x(x: u32, nearness: f32, p: WarpParams) -> f32 {
-    return f32(x) + p.shift_gain_px * (nearness - p.zero_nearness);
+    return f32(x) + p.shift_gain_px * (nearness - p.zero_nearness) * border_weight(x, p);
+}
+
+// 0 at the outermost columns, rising smoothly (smoothstep) to 1 at border_px from the
+// edge; 1 everywhere when border_px is 0. Twin: cpu::border_weight.
+fn border_weight(x: u32, p: WarpParams) -> f32 {
+    let from_edge = f32(min(x, p.size.x - 1u - x));
+    let t = clamp(from_edge / max(p.border_px, 1e-6), 0.0, 1.0);
+    return select(t * t * (3.0 - 2.0 * t), 1.0, p.border_px <= 0.0);
 }
 
 // Two horizontally adjacent source pixels belong to one surface when neither has unknown

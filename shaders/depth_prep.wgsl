@@ -78,6 +78,7 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
     var nearness = clamp((blended / 65535.0 - params.range_min) * params.range_scale, 0.0, 1.0);
     nearness = select(nearness, 0.5, params.range_scale == 0.0);
     nearness = select(nearness, 1.0 - nearness, params.far_is_bright == 1u);
+    nearness = shape_nearness(nearness, params);
 
     // Metric / disparity: never blend a known value with an unknown one (stored 0): take
     // the nearest tap instead.

@@ -11,12 +11,18 @@ use crate::depth::normalize::Normalize;
 use crate::layout::{Anaglyph, Layout, WarpResolution};
 use crate::media::encode::VideoEncoder;
 use crate::render::RenderJob;
-use crate::stereo::{DepthKind, DepthUpsample, Eye, FillMode, NO_EDGE_THRESHOLD};
+use crate::stereo::{DepthCurve, DepthKind, DepthUpsample, Eye, FillMode, NO_EDGE_THRESHOLD};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Preset {
     pub max_disp: f32,
+    /// `--divergence`, when the strength was chosen as a share of the width (it then wins
+    /// over `max_disp`, which only records the pixels it gave).
+    pub divergence: Option<f32>,
+    pub depth_curve: DepthCurve,
+    pub foreground_scale: f32,
+    pub preserve_border: Option<f32>,
     /// Relative depth's screen plane: nearness, 0 far .. 1 near.
     pub convergence: f32,
     /// Disparity depth's screen plane, in pixels (`--convergence` with
@@ -78,6 +84,10 @@ impl Preset {
         let s = &job.stereo;
         Self {
             max_disp: s.max_disparity_px,
+            divergence: s.divergence_pct,
+            depth_curve: s.shape.curve,
+            foreground_scale: s.shape.foreground_scale,
+            preserve_border: s.border_pct,
             convergence: s.convergence,
             convergence_px: s.convergence_px,
             eye: s.eye,
@@ -124,6 +134,23 @@ impl Preset {
             };
         }
         set!("max_disp", job.stereo.max_disparity_px, self.max_disp);
+        // A typed --max-disp is the strength, whatever unit the preset chose.
+        if keep("max_disp") {
+            job.stereo.divergence_pct = None;
+        } else {
+            set!("divergence", job.stereo.divergence_pct, self.divergence);
+        }
+        set!("depth_curve", job.stereo.shape.curve, self.depth_curve);
+        set!(
+            "foreground_scale",
+            job.stereo.shape.foreground_scale,
+            self.foreground_scale
+        );
+        set!(
+            "preserve_border",
+            job.stereo.border_pct,
+            self.preserve_border
+        );
         set!("convergence", job.stereo.convergence, self.convergence);
         set!(
             "convergence",
@@ -223,8 +250,13 @@ impl Preset {
         // of this kind are written, so the line never sets another kind's quantity.
         match self.depth_kind {
             DepthKind::Relative => {
-                flag("max-disp", self.max_disp.to_string());
+                match self.divergence {
+                    Some(pct) => flag("divergence", pct.to_string()),
+                    None => flag("max-disp", self.max_disp.to_string()),
+                }
                 flag("convergence", self.convergence.to_string());
+                flag("depth-curve", self.depth_curve.to_string());
+                flag("foreground-scale", self.foreground_scale.to_string());
             }
             DepthKind::Disparity => flag("convergence", self.convergence_px.to_string()),
             DepthKind::Metric => {
@@ -273,6 +305,9 @@ impl Preset {
             flag("post", quote(&p.display().to_string()));
         }
         let mut line = a.join(" ");
+        if let Some(pct) = self.preserve_border {
+            line.push_str(&format!(" --preserve-border={pct}"));
+        }
         if self.depth_far_bright && self.depth_kind == DepthKind::Relative {
             line.push_str(" --depth-far-bright");
         }

@@ -14,7 +14,9 @@ use stereosplat::gpu::{
 use stereosplat::layout::{Anaglyph, Layout};
 use stereosplat::media::encode::FrameInput;
 use stereosplat::stereo::DepthRange;
-use stereosplat::stereo::{DepthKind, Eye, FillMode, StereoParams, frame_params};
+use stereosplat::stereo::{
+    DepthCurve, DepthKind, Eye, FillMode, Shape, StereoParams, frame_params,
+};
 
 #[derive(Clone)]
 struct Case {
@@ -351,6 +353,44 @@ fn guided_upsampling_and_metric_depth_match_the_gpu() {
     };
     d.stereo.convergence_px = 4.0;
     agree("disparity, larger depth", &d);
+}
+
+#[test]
+fn depth_curves_foreground_scale_and_border_match_the_gpu() {
+    // Every curve, with and without a foreground scale, on the textured scene, and the
+    // border band on both eyes: the CPU's shaping and column weights must be the
+    // shader's. The near half of the scene sits between nearness 0.3 and 1.
+    for curve in DepthCurve::ALL
+        .into_iter()
+        .chain([DepthCurve::Inverse(-0.7)])
+    {
+        for foreground_scale in [1.0, 2.5] {
+            let mut c = case((160, 48), Layout::Sbs);
+            c.stereo.shape = Shape {
+                curve,
+                foreground_scale,
+            };
+            let warper = agree(&format!("{curve} foreground {foreground_scale}"), &c);
+            // And the formula itself: the nearness the CPU computed is the shaped
+            // normalisation of the stored value (the frame and depth are the same size).
+            let raw = depth(&c);
+            let shape = c.stereo.shape;
+            for (i, &n) in warper.nearness().iter().enumerate() {
+                let v = f32::from(u16::from_le_bytes([raw[2 * i], raw[2 * i + 1]])) / 65535.0;
+                let want = shape.apply(v);
+                assert!(
+                    (n - want).abs() < 1e-5,
+                    "{curve}, {foreground_scale}: pixel {i}: {n} against {want}"
+                );
+            }
+        }
+    }
+    let mut c = case((160, 48), Layout::Sbs);
+    c.stereo.border_pct = Some(12.0);
+    c.stereo.max_disparity_px = 14.0;
+    agree("border", &c);
+    c.stereo.eye = Eye::Both;
+    agree("border, both eyes", &c);
 }
 
 #[test]

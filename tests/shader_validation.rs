@@ -73,13 +73,14 @@ fn uniform_structs_match_their_rust_twins() {
         (
             "WarpParams",
             fields!(WarpParams: size, shift_gain_px, zero_nearness, max_stretch_px, key_scale,
-                edge_threshold, fill_mode),
+                edge_threshold, fill_mode, border_px, _pad),
         ),
         ("BandParams", fields!(BandParams: first_row, rows, _pad)),
         (
             "DepthParams",
             fields!(DepthParams: out_size, raw_size, range_min, range_scale, far_is_bright,
-                kind, value_scale, dilate_px, rgb_encoded, dilate_y_px),
+                kind, value_scale, dilate_px, rgb_encoded, dilate_y_px, curve, curve_k,
+                foreground_scale, _pad),
         ),
         (
             "ComposeParams",

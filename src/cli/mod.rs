@@ -117,16 +117,60 @@ impl GpuArgs {
     }
 }
 
+/// The `--help` heading of the settings that decide how deep the picture looks and how
+/// comfortable it is to watch.
+pub const COMFORT: &str = "Comfort and shaping";
+
 #[derive(Debug, Args)]
 pub struct StereoArgs {
-    /// Disparity of the nearest point in pixels (StereoCrafter's max_disp): d = (2v - 1) * max.
+    /// Relative depth: disparity of the nearest point in pixels (StereoCrafter's
+    /// max_disp): d = (2v - 1) * max. Or give --divergence.
     #[arg(
         long = "max-disp",
         default_value_t = 20.0,
         value_name = "PX",
-        allow_negative_numbers = true
+        allow_negative_numbers = true,
+        help_heading = COMFORT
     )]
     pub max_disp: f32,
+    /// Relative depth: the whole disparity range in % of the frame width (iw3's
+    /// --divergence), so one setting looks the same at 720p and 4K: 2 gives 19.2 px of
+    /// max disparity at 1920 wide. An alternative to --max-disp.
+    #[arg(
+        long,
+        value_name = "PCT",
+        allow_negative_numbers = true,
+        conflicts_with = "max_disp",
+        help_heading = COMFORT
+    )]
+    pub divergence: Option<f32>,
+    /// Relative depth: reshape the normalised depth before the shift: linear, gamma:G
+    /// (v^G; 2 pushes the middle back), inverse:K (more depth in the far range), sigmoid:K
+    /// (more depth around the subject), softplus:K (flattens the far range).
+    #[arg(long, value_name = "CURVE", default_value = "linear", help_heading = COMFORT)]
+    pub depth_curve: crate::stereo::DepthCurve,
+    /// Relative depth: stretch (above 1) or compress (below 1) the near half of the depth
+    /// range, keeping the far half in place; the slope at the nearest point.
+    #[arg(
+        long,
+        value_name = "S",
+        default_value_t = 1.0,
+        allow_negative_numbers = true,
+        help_heading = COMFORT
+    )]
+    pub foreground_scale: f32,
+    /// Ease the parallax to zero over a band along the left and right edges, PCT of the
+    /// width (default 5), so nothing pokes through the frame's edge.
+    #[arg(
+        long,
+        value_name = "PCT",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "5",
+        allow_negative_numbers = true,
+        help_heading = COMFORT
+    )]
+    pub preserve_border: Option<f32>,
     /// What appears at the screen plane, in the unit of --depth-kind: relative depth takes
     /// nearness from 0 (far) to 1 (near), default 0.5; disparity depth takes pixels of
     /// disparity, default 0. Metric depth uses --convergence-depth instead.
@@ -196,6 +240,12 @@ impl StereoArgs {
             fill: self.fill,
             dilate_px: self.dilate,
             guided_upsample: self.depth_upsample == DepthUpsample::Guided,
+            divergence_pct: self.divergence,
+            shape: crate::stereo::Shape {
+                curve: self.depth_curve,
+                foreground_scale: self.foreground_scale,
+            },
+            border_pct: self.preserve_border,
         }
     }
 }
@@ -478,6 +528,23 @@ pub fn check_kind_flags(kind: DepthKind, typed: &dyn Fn(&str) -> bool) -> anyhow
         DepthKind::Relative,
         relative_strength,
     )?;
+    only(
+        "divergence",
+        "--divergence",
+        DepthKind::Relative,
+        relative_strength,
+    )?;
+    for (id, flag) in [
+        ("depth_curve", "--depth-curve"),
+        ("foreground_scale", "--foreground-scale"),
+    ] {
+        only(
+            id,
+            flag,
+            DepthKind::Relative,
+            "shaping works on relative depth normalised over the clip; metric and disparity values are used as they are",
+        )?;
+    }
     only(
         "depth_far_bright",
         "--depth-far-bright",

@@ -2,6 +2,7 @@
 //! the foreground dilation (shaders/depth_dilate.wgsl).
 
 use super::{DepthFormat, RawDepth, Rgba, band_rows, mix, run_bands};
+use crate::stereo::Shape;
 use crate::stereo::uniforms::{DEPTH_METRIC, DEPTH_RELATIVE, DepthParams, GUIDE_SIGMA};
 
 impl RawDepth<'_> {
@@ -106,6 +107,10 @@ fn prepare_with(
     let ys = taps(p.out_size[1], p.raw_size[1]);
     let rows = band_rows(p.out_size[1] as usize, pool);
     let bands: Vec<_> = out.chunks_mut(rows * w).enumerate().collect();
+    let shape = Shape::from_shader(p.curve, p.curve_k, p.foreground_scale);
+    // Shaping is a pass of its own over each row, so the common unshaped case keeps its
+    // vectorised loop.
+    let shape = (p.kind == DEPTH_RELATIVE && !shape.is_identity()).then_some(shape);
     if !guided && p.kind == DEPTH_RELATIVE {
         // The common case in its own loops: across, down, normalise.
         let columns = Columns::of(&xs);
@@ -123,6 +128,9 @@ fn prepare_with(
                     }
                 }
                 normalise_relative(p, &top, row);
+                if let Some(shape) = &shape {
+                    shape_row(shape, row);
+                }
             }
         });
         return;
@@ -183,8 +191,19 @@ fn prepare_with(
                     if raw_value > 0.0 { q } else { -1.0 }
                 };
             }
+            if let Some(shape) = &shape {
+                shape_row(shape, row);
+            }
         }
     });
+}
+
+/// Relative nearness through `--depth-curve` and `--foreground-scale` (common.wgsl
+/// `shape_nearness`).
+fn shape_row(shape: &Shape, row: &mut [f32]) {
+    for v in row {
+        *v = shape.apply(*v);
+    }
 }
 
 /// How the output columns sample a raw row, found from the taps themselves: the same

@@ -6,7 +6,8 @@
 //! the fill run row by row on one core with a row-sized z-buffer that stays in cache.
 
 use super::{
-    Rgba, band_rows, ceil_i, floor_i, mix, round_small, round_ties_even, run_bands, warped_x,
+    Rgba, band_rows, border_weights, ceil_i, floor_i, mix, round_small, round_ties_even, run_bands,
+    warped_x,
 };
 use crate::stereo::NO_EDGE_THRESHOLD;
 use crate::stereo::uniforms::{
@@ -58,6 +59,7 @@ pub(super) fn warp(
 ) {
     let (w, h) = (p.size[0] as usize, p.size[1] as usize);
     let rows = band_rows(h, pool);
+    let weights = border_weights(p);
     let bands: Vec<_> = out
         .warped
         .chunks_mut(rows * w * 4)
@@ -81,8 +83,8 @@ pub(super) fn warp(
             {
                 let y = band * rows + i;
                 let n = &near[y * w..][..w];
-                for (x, (pos, &nx)) in prow.iter_mut().zip(n).enumerate() {
-                    *pos = warped_x(x, nx, p);
+                for (x, ((pos, &nx), &weight)) in prow.iter_mut().zip(n).zip(&weights).enumerate() {
+                    *pos = warped_x(x, nx, p, weight);
                 }
                 seg.compute(p, n, &prow);
                 splat_row(p, n, &prow, &seg, &mut zrow);

@@ -440,10 +440,28 @@ fn mix(a: f32, b: f32, t: f32) -> f32 {
     a * (1.0 - t) + b * t
 }
 
-/// Where a source pixel lands on its row (common.wgsl `warped_x`).
+/// Where a source pixel lands on its row (common.wgsl `warped_x`); `weight` is the
+/// column's [`border_weights`] entry.
 #[inline]
-fn warped_x(x: usize, n: f32, p: &WarpParams) -> f32 {
-    x as f32 + p.shift_gain_px * (n - p.zero_nearness)
+fn warped_x(x: usize, n: f32, p: &WarpParams, weight: f32) -> f32 {
+    x as f32 + p.shift_gain_px * (n - p.zero_nearness) * weight
+}
+
+/// Each column's share of the shift under `--preserve-border` (common.wgsl
+/// `border_weight`): 0 at the outermost columns, a smoothstep up to 1 at `border_px`
+/// from the edge; all 1 when it is off.
+fn border_weights(p: &WarpParams) -> Vec<f32> {
+    let w = p.size[0] as usize;
+    if p.border_px <= 0.0 {
+        return vec![1.0; w];
+    }
+    (0..w)
+        .map(|x| {
+            let from_edge = x.min(w - 1 - x) as f32;
+            let t = (from_edge / p.border_px.max(1e-6)).clamp(0.0, 1.0);
+            t * t * (3.0 - 2.0 * t)
+        })
+        .collect()
 }
 
 #[cfg(test)]

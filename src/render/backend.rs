@@ -126,7 +126,7 @@ pub fn choose_device(
 /// of view, and the limits every frame keeps (relative depth's disparity at most half the
 /// width). Called whenever the settings change, by the render and by the preview.
 pub fn frame_stereo(job: &RenderJob, frame: (u32, u32)) -> Result<StereoParams, RenderError> {
-    let mut stereo = job.stereo;
+    let mut stereo = job.stereo.for_width(frame.0);
     if let Some(fx) = MetricCamera::fx_from_fov(frame.0, frame.1, job.xfov_deg, job.yfov_deg) {
         stereo.camera.fx_px = fx;
     }
@@ -139,6 +139,17 @@ pub fn frame_stereo(job: &RenderJob, frame: (u32, u32)) -> Result<StereoParams, 
         )));
     }
     Ok(stereo)
+}
+
+/// The strength of relative depth in both units, for the log and the preview:
+/// "max disparity 19.2 px = divergence 2.00 % of 1920 px", naming the one the user gave.
+pub fn describe_strength(stereo: &StereoParams, width: u32) -> String {
+    let px = stereo.for_width(width).max_disparity_px;
+    let pct = crate::stereo::max_disp_to_divergence(px, width);
+    match stereo.divergence_pct {
+        Some(_) => format!("--divergence {pct:.2} % = max disparity {px:.1} px at {width} px wide"),
+        None => format!("--max-disp {px:.1} px = divergence {pct:.2} % of {width} px"),
+    }
 }
 
 /// The GPU's warper and composer.

@@ -216,6 +216,26 @@ impl RenderJob {
                 s.max_disparity_px
             );
         }
+        if let Some(pct) = s.divergence_pct
+            && !(pct.is_finite() && (0.0..=100.0).contains(&pct))
+        {
+            invalid!(
+                "--divergence must be a percentage of the width from 0 to 100 (2 to 3 is typical), got {pct}"
+            );
+        }
+        let fg = s.shape.foreground_scale;
+        if !(fg.is_finite() && fg > 0.0 && fg <= 4.0) {
+            invalid!(
+                "--foreground-scale must be above 0 and at most 4 (1 changes nothing), got {fg}"
+            );
+        }
+        if let Some(pct) = s.border_pct
+            && !(pct.is_finite() && pct > 0.0 && pct <= 50.0)
+        {
+            invalid!(
+                "--preserve-border takes the band's width in % of the frame width, above 0 and at most 50 (e.g. --preserve-border=5), got {pct}"
+            );
+        }
         if !s.convergence.is_finite() {
             invalid!(
                 "--convergence must be a number (0 = far plane at the screen, 1 = near plane), got {}",

@@ -150,6 +150,20 @@ impl Plan {
             job.max_depth_m,
         );
         let stereo = backend::frame_stereo(job, (info.width, info.height))?;
+        if job.depth_kind == DepthKind::Relative {
+            log::info!(
+                "strength: {}{}",
+                backend::describe_strength(&job.stereo, info.width),
+                if job.stereo.shape.is_identity() {
+                    String::new()
+                } else {
+                    format!(
+                        ", depth curve {}, foreground scale {}",
+                        job.stereo.shape.curve, job.stereo.shape.foreground_scale
+                    )
+                }
+            );
+        }
         let convergence = job
             .convergence_file
             .as_deref()

@@ -4,7 +4,10 @@
 //! ([`frame_params`]): the shift gain of each synthesised eye and the quantity that stays
 //! at the screen plane. [`uniforms`] holds the structs and constants the WGSL shares.
 
+pub mod shape;
 pub mod uniforms;
+
+pub use shape::{DepthCurve, Shape};
 
 use uniforms::{
     DEPTH_DISPARITY, DEPTH_METRIC, DEPTH_RELATIVE, DepthParams, FILL_BACKGROUND, FILL_SCANLINE,
@@ -200,6 +203,14 @@ pub struct StereoParams {
     /// Upsample lower-resolution depth guided by the frame's colours (joint bilateral), so
     /// depth edges follow image edges; false: plain bilinear.
     pub guided_upsample: bool,
+    /// Relative depth: `--divergence`, the total disparity range in % of the frame width.
+    /// When set it decides `max_disparity_px` for each clip ([`Self::for_width`]).
+    pub divergence_pct: Option<f32>,
+    /// Relative depth: `--depth-curve` and `--foreground-scale`.
+    pub shape: Shape,
+    /// `--preserve-border`: the shift eases to zero over this share of the width (in %)
+    /// along the left and right edges.
+    pub border_pct: Option<f32>,
 }
 
 impl Default for StereoParams {
@@ -215,8 +226,38 @@ impl Default for StereoParams {
             fill: FillMode::Background,
             dilate_px: 0,
             guided_upsample: true,
+            divergence_pct: None,
+            shape: Shape::default(),
+            border_pct: None,
         }
     }
+}
+
+impl StereoParams {
+    /// These settings for frames `width` pixels wide: `--divergence` becomes the
+    /// disparity of the nearest point, half of the whole range (d = 2 (v - c) max).
+    pub fn for_width(mut self, width: u32) -> Self {
+        if let Some(pct) = self.divergence_pct {
+            self.max_disparity_px = divergence_to_max_disp(pct, width);
+        }
+        self
+    }
+
+    /// The nearness relative depth puts at the screen plane: the convergence, shaped as
+    /// the depth is.
+    pub fn zero_nearness(&self) -> f32 {
+        self.shape.apply(self.convergence)
+    }
+}
+
+/// `--divergence PCT` (the whole disparity range, in % of `width`) as `--max-disp` pixels.
+pub fn divergence_to_max_disp(pct: f32, width: u32) -> f32 {
+    pct / 100.0 * width as f32 / 2.0
+}
+
+/// `--max-disp PX` as `--divergence` (% of `width`).
+pub fn max_disp_to_divergence(px: f32, width: u32) -> f32 {
+    2.0 * px / width.max(1) as f32 * 100.0
 }
 
 /// `edge_threshold` that never breaks a surface (edge removal off).
@@ -255,8 +296,15 @@ impl Default for DepthRange {
 }
 
 impl DepthRange {
-    fn params(&self, out: (u32, u32), raw: (u32, u32), dilate: (u32, u32)) -> DepthParams {
+    fn params(
+        &self,
+        out: (u32, u32),
+        raw: (u32, u32),
+        dilate: (u32, u32),
+        shape: &Shape,
+    ) -> DepthParams {
         let span = self.max - self.min;
+        let (curve, curve_k) = shape.curve.shader();
         DepthParams {
             out_size: [out.0, out.1],
             raw_size: [raw.0, raw.1],
@@ -269,6 +317,10 @@ impl DepthRange {
             dilate_px: dilate.0,
             rgb_encoded: u32::from(self.rgb_encoded),
             dilate_y_px: dilate.1,
+            curve,
+            curve_k,
+            foreground_scale: shape.foreground_scale,
+            _pad: 0,
         }
     }
 
@@ -276,8 +328,8 @@ impl DepthRange {
     /// quantity that stays at the screen plane.
     fn full_gain_and_zero(&self, p: &StereoParams) -> (f32, f32) {
         match self.kind {
-            // d = 2 (v - c) max_disp
-            DepthKind::Relative => (2.0 * p.max_disparity_px, p.convergence),
+            // d = 2 (f(v) - f(c)) max_disp, f the shaping
+            DepthKind::Relative => (2.0 * p.max_disparity_px, p.zero_nearness()),
             // d = fx * ipd * (1/z - 1/zc)
             DepthKind::Metric => (
                 p.camera.fx_px * p.camera.ipd_m,
@@ -287,14 +339,32 @@ impl DepthRange {
         }
     }
 
-    fn key_scale(&self) -> f32 {
-        if self.kind == DepthKind::Relative || self.q_max <= 0.0 {
+    /// The largest distance of the depth quantity from `zero` (the screen plane):
+    /// times the gain, the largest shift. `shaped_max`: relative depth's largest shaped
+    /// nearness.
+    fn reach(&self, zero: f32, shaped_max: f32) -> f32 {
+        let top = match self.kind {
+            DepthKind::Relative => shaped_max,
+            _ => self.q_max.max(0.0),
+        };
+        zero.abs().max((top - zero).abs())
+    }
+
+    /// Maps the depth quantity into 0..1 for z-buffer keys: shaped nearness may pass 1
+    /// (a foreground scale above 1).
+    fn key_scale(&self, shape: &Shape) -> f32 {
+        if self.kind == DepthKind::Relative {
+            1.0 / shape.max().max(1.0)
+        } else if self.q_max <= 0.0 {
             1.0
         } else {
             1.0 / self.q_max
         }
     }
 }
+
+/// `--preserve-border`'s band is at least this many times the largest shift.
+pub const BORDER_PER_SHIFT: f32 = 1.6;
 
 /// Horizontal shift per unit of the depth quantity for each synthesised eye, in the order
 /// the eye targets are kept (left first). `full` is the gain for the whole eye distance.
@@ -336,6 +406,19 @@ pub fn frame_params(
     };
     let dilate = (scaled(scale.0), scaled(scale.1));
     let (full, zero) = range.full_gain_and_zero(stereo);
+    // Only relative depth is shaped.
+    let shape = if range.kind == DepthKind::Relative {
+        stereo.shape
+    } else {
+        Shape::default()
+    };
+    let border_px = stereo.border_pct.map_or(0.0, |pct| {
+        // The easing's steepest slope is 1.5 shift / band: a band narrower than 1.6 times
+        // the largest shift would fold the picture over itself (or stretch it into holes)
+        // at the edges, so it is widened to that.
+        let largest = full.abs() * scale.0 * range.reach(zero, shape.max());
+        (pct / 100.0 * work.0 as f32).max(BORDER_PER_SHIFT * largest)
+    });
     let eyes = shift_gains(stereo.eye, full * scale.0)
         .into_iter()
         .map(|gain| WarpParams {
@@ -343,16 +426,18 @@ pub fn frame_params(
             shift_gain_px: gain,
             zero_nearness: zero,
             max_stretch_px: stereo.max_stretch_px,
-            key_scale: range.key_scale(),
+            key_scale: range.key_scale(&shape),
             edge_threshold: stereo.edge_threshold,
             fill_mode: stereo.fill.shader_id(),
+            border_px,
+            _pad: 0,
         })
         .collect();
     // Guided upsampling costs four more loads per pixel; only pay them when the depth is
     // actually enlarged (a full-size depth map is only averaged down to a half-size warp).
     let enlarged = depth_size.0 < work.0 || depth_size.1 < work.1;
     FrameParams {
-        depth: range.params(work, depth_size, dilate),
+        depth: range.params(work, depth_size, dilate, &shape),
         guided: stereo.guided_upsample && enlarged,
         eyes,
     }

@@ -16,6 +16,10 @@ pub struct WarpParams {
     pub key_scale: f32,
     pub edge_threshold: f32,
     pub fill_mode: u32,
+    /// `--preserve-border`: the shift eases to zero over this many work pixels along the
+    /// left and right edges (0 = off).
+    pub border_px: f32,
+    pub _pad: u32,
 }
 
 /// Twin: `BandParams` in shaders/common.wgsl: the rows one z-buffer pass covers.
@@ -42,6 +46,12 @@ pub struct DepthParams {
     pub dilate_px: u32,
     pub rgb_encoded: u32,
     pub dilate_y_px: u32,
+    /// Relative depth's shaping (stereo::shape): a `CURVE_*` id, its parameter, and the
+    /// foreground scale.
+    pub curve: u32,
+    pub curve_k: f32,
+    pub foreground_scale: f32,
+    pub _pad: u32,
 }
 
 /// Twin: `ComposeParams` in shaders/common.wgsl.
@@ -135,6 +145,12 @@ pub const GATHER: i32 = 3;
 pub const BACKGROUND_TOLERANCE: f32 = 0.02;
 /// Guided depth upsampling: colour difference at which a tap's weight falls to 1/e^2.
 pub const GUIDE_SIGMA: f32 = 0.08;
+/// `DepthParams::curve` (stereo::shape::DepthCurve).
+pub const CURVE_LINEAR: u32 = 0;
+pub const CURVE_GAMMA: u32 = 1;
+pub const CURVE_INVERSE: u32 = 2;
+pub const CURVE_SIGMOID: u32 = 3;
+pub const CURVE_SOFTPLUS: u32 = 4;
 
 /// (shader file, constant, value) for every constant above, as the WGSL declares it.
 pub const SHADER_CONSTANTS: &[(&str, &str, f64)] = &[
@@ -157,4 +173,14 @@ pub const SHADER_CONSTANTS: &[(&str, &str, f64)] = &[
         BACKGROUND_TOLERANCE as f64,
     ),
     ("depth_prep.wgsl", "GUIDE_SIGMA", GUIDE_SIGMA as f64),
+    ("common.wgsl", "CURVE_LINEAR", CURVE_LINEAR as f64),
+    ("common.wgsl", "CURVE_GAMMA", CURVE_GAMMA as f64),
+    ("common.wgsl", "CURVE_INVERSE", CURVE_INVERSE as f64),
+    ("common.wgsl", "CURVE_SIGMOID", CURVE_SIGMOID as f64),
+    ("common.wgsl", "CURVE_SOFTPLUS", CURVE_SOFTPLUS as f64),
+    (
+        "common.wgsl",
+        "FOREGROUND_PIVOT",
+        super::shape::FOREGROUND_PIVOT as f64,
+    ),
 ];

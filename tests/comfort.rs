@@ -1,0 +1,387 @@
+//! Comfort and shaping through the command line (issue #21): strength as a share of the
+//! width (`--divergence`), depth curves and the foreground scale against their formulas,
+//! and the frame's edges (`--preserve-border`). Scenes are textured photos with depth
+//! images whose rows hold known values, so each row's shift can be measured exactly.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use stereosplat::stereo::{DepthCurve, Shape};
+
+struct Run {
+    code: Option<i32>,
+    stderr: String,
+}
+
+fn stereosplat(args: &[&str]) -> Run {
+    let o = Command::new(common::bin())
+        .args(args)
+        .env("RUST_LOG", "info")
+        .output()
+        .unwrap();
+    Run {
+        code: o.status.code(),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    }
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// A still and its 16-bit depth image, each row's depth from `row_depth(y)`.
+struct Still {
+    dir: PathBuf,
+    photo: PathBuf,
+    depth: PathBuf,
+    pixels: Vec<u8>,
+    size: (u32, u32),
+}
+
+fn still(name: &str, size: (u32, u32), pixels: Vec<u8>, row_depth: impl Fn(u32) -> u16) -> Still {
+    let dir = common::work_dir(name);
+    let photo = dir.join("photo.png");
+    common::write_png(&photo, size, "RGBA", pixels.clone());
+    let depth = dir.join("photo_depth.png");
+    let bytes = (0..size.1)
+        .flat_map(|y| std::iter::repeat_n(row_depth(y).to_be_bytes(), size.0 as usize))
+        .flatten()
+        .collect();
+    common::write_png(&depth, size, "GRAY16_BE", bytes);
+    Still {
+        dir,
+        photo,
+        depth,
+        pixels,
+        size,
+    }
+}
+
+/// The right eye alone, rendered with `args`.
+fn right_eye(st: &Still, name: &str, args: &[&str]) -> Vec<u8> {
+    let out = st.dir.join(format!("{name}.png"));
+    let mut a = vec![
+        "render",
+        s(&st.photo),
+        "--depth",
+        s(&st.depth),
+        "--layout",
+        "right",
+        "-o",
+        s(&out),
+    ];
+    a.extend_from_slice(args);
+    let r = stereosplat(&a);
+    assert_eq!(r.code, Some(0), "{args:?}: {}", r.stderr);
+    let (rgba, w, h) = common::read_rgba(&out);
+    assert_eq!((w, h), st.size);
+    rgba
+}
+
+/// Mean colour difference of row `y` of the right eye against the source row shifted by
+/// `d` pixels (x_right = x_left - d, sampled linearly), over the columns that have a
+/// source and stay `margin` away from both edges.
+fn row_error(st: &Still, out: &[u8], y: u32, d: f32, margin: usize) -> f32 {
+    let w = st.size.0 as usize;
+    let row = |buf: &[u8], x: usize, c: usize| f32::from(buf[(y as usize * w + x) * 4 + c]);
+    let mut sum = 0.0;
+    let mut n = 0;
+    for x in margin..w - margin {
+        let src = x as f32 + d;
+        let x0 = src.floor() as usize;
+        if x0 + 1 >= w - margin {
+            break;
+        }
+        let f = src - x0 as f32;
+        for c in 0..3 {
+            let want = row(&st.pixels, x0, c) * (1.0 - f) + row(&st.pixels, x0 + 1, c) * f;
+            sum += (row(out, x, c) - want).abs();
+            n += 1;
+        }
+    }
+    sum / n as f32
+}
+
+/// The shift of row `y` that explains the right eye best, to 0.02 px.
+fn measured_shift(st: &Still, out: &[u8], y: u32, max: f32) -> f32 {
+    let mut best = (f32::MAX, 0.0);
+    let mut d = 0.0;
+    while d <= max {
+        let e = row_error(st, out, y, d, 4);
+        if e < best.0 {
+            best = (e, d);
+        }
+        d += 0.02;
+    }
+    best.1
+}
+
+/// Rows in three bands: far (0), `mid` (16-bit) and near (full scale).
+fn three_bands(h: u32, mid: u16) -> impl Fn(u32) -> u16 {
+    move |y| match y * 3 / h {
+        0 => 0,
+        1 => mid,
+        _ => u16::MAX,
+    }
+}
+
+#[test]
+fn divergence_gives_the_same_picture_at_two_resolutions_scaled() {
+    // The same photo at 320x180 and, each pixel doubled, at 640x360. With far at the
+    // screen plane (--convergence 0) and 5 % divergence, near rows shift by 5 % of the
+    // width: 16 px and 32 px. The larger render, averaged down 2x2, is the smaller one.
+    let small_px = common::texture_rgba((320, 180), 11);
+    let doubled: Vec<u8> = (0..360usize)
+        .flat_map(|y| (0..640usize).map(move |x| (y / 2, x / 2)))
+        .flat_map(|(y, x)| small_px[(y * 320 + x) * 4..][..4].to_vec())
+        .collect();
+    let halves = |h: u32| move |y: u32| if y < h / 2 { 0 } else { u16::MAX };
+    let small = still(
+        "comfort_div_small",
+        (320, 180),
+        small_px.clone(),
+        halves(180),
+    );
+    let large = still("comfort_div_large", (640, 360), doubled, halves(360));
+    let args = ["--divergence", "5", "--convergence", "0"];
+    let a = right_eye(&small, "div", &args);
+    let b = right_eye(&large, "div", &args);
+    // Exact shifts: 16 px in the near half, none in the far half.
+    assert!(
+        row_error(&small, &a, 150, 16.0, 0) < 0.01,
+        "16 px at 320 wide"
+    );
+    assert!(row_error(&small, &a, 30, 0.0, 0) < 0.01);
+    assert!(
+        row_error(&large, &b, 300, 32.0, 0) < 0.01,
+        "32 px at 640 wide"
+    );
+    assert!(
+        row_error(&small, &a, 150, 15.0, 0) > 5.0,
+        "the check tells 15 from 16"
+    );
+    let mut worst = 0u8;
+    for y in (0..180usize).filter(|y| !(85..95).contains(y)) {
+        // The last 16 columns of near rows are disoccluded (filled): left out.
+        for x in 0..320 - 16 {
+            for c in 0..3 {
+                let at = |xx: usize, yy: usize| u32::from(b[(yy * 640 + xx) * 4 + c]);
+                let mean = (at(2 * x, 2 * y)
+                    + at(2 * x + 1, 2 * y)
+                    + at(2 * x, 2 * y + 1)
+                    + at(2 * x + 1, 2 * y + 1)
+                    + 2)
+                    / 4;
+                worst = worst.max((mean as u8).abs_diff(a[(y * 320 + x) * 4 + c]));
+            }
+        }
+    }
+    assert!(worst <= 1, "the two resolutions differ by {worst} levels");
+
+    // The log states both units; giving both is an error.
+    let r = stereosplat(&[
+        "render",
+        s(&small.photo),
+        "--depth",
+        s(&small.depth),
+        "-o",
+        s(&small.dir.join("log.png")),
+        "--divergence",
+        "2.5",
+    ]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("--divergence 2.50 % = max disparity 4.0 px at 320 px wide"),
+        "{}",
+        r.stderr
+    );
+    let r = stereosplat(&[
+        "render",
+        s(&small.photo),
+        "-o",
+        s(&small.dir.join("both.png")),
+        "--divergence",
+        "2",
+        "--max-disp",
+        "10",
+    ]);
+    assert_eq!(r.code, Some(2), "{}", r.stderr);
+    assert!(r.stderr.contains("--max-disp"), "{}", r.stderr);
+    assert!(!small.dir.join("both.png").exists());
+}
+
+#[test]
+fn depth_curves_and_the_foreground_scale_shift_by_their_formulas() {
+    // Middle rows hold nearness 0.4 (far rows 0, near rows 1, so the clip's range is
+    // 0..1 exactly). With the far plane at the screen, a row's shift is 2 max f(v).
+    let mid = (0.4f32 * 65535.0).round() as u16;
+    let v = f32::from(mid) / 65535.0;
+    let st = still(
+        "comfort_curves",
+        (240, 90),
+        common::texture_rgba((240, 90), 5),
+        three_bands(90, mid),
+    );
+    let cases: &[(&[&str], Shape)] = &[
+        (&[], Shape::default()),
+        (
+            &["--depth-curve", "gamma:2"],
+            Shape {
+                curve: DepthCurve::Gamma(2.0),
+                ..Shape::default()
+            },
+        ),
+        (
+            &["--depth-curve", "inverse:4"],
+            Shape {
+                curve: DepthCurve::Inverse(4.0),
+                ..Shape::default()
+            },
+        ),
+        (
+            &["--depth-curve", "sigmoid:8"],
+            Shape {
+                curve: DepthCurve::Sigmoid(8.0),
+                ..Shape::default()
+            },
+        ),
+        (
+            &["--depth-curve", "softplus"],
+            Shape {
+                curve: DepthCurve::Softplus(4.0),
+                ..Shape::default()
+            },
+        ),
+        (
+            &["--depth-curve", "sigmoid:8", "--foreground-scale", "2"],
+            Shape {
+                curve: DepthCurve::Sigmoid(8.0),
+                foreground_scale: 2.0,
+            },
+        ),
+    ];
+    let max = 15.0;
+    for (i, (flags, shape)) in cases.iter().enumerate() {
+        let mut args = vec!["--max-disp", "15", "--convergence", "0"];
+        args.extend_from_slice(flags);
+        let out = right_eye(&st, &format!("curve{i}"), &args);
+        // The formulas, written out here rather than taken from the library.
+        let by_hand = match shape.curve {
+            DepthCurve::Linear => v,
+            DepthCurve::Gamma(g) => v.powf(g),
+            DepthCurve::Inverse(k) => v * (1.0 + k) / (1.0 + v * k),
+            DepthCurve::Sigmoid(k) => {
+                let sig = |x: f32| 1.0 / (1.0 + (-x).exp());
+                (sig(k * (v - 0.5)) - sig(-k / 2.0)) / (sig(k / 2.0) - sig(-k / 2.0))
+            }
+            DepthCurve::Softplus(k) => {
+                let sp = |x: f32| (1.0 + x.exp()).ln();
+                (sp(k * (v - 1.0)) - sp(-k)) / (2f32.ln() - sp(-k))
+            }
+        };
+        let fg = |y: f32| {
+            let t = (y - 0.5).max(0.0);
+            y + (shape.foreground_scale - 1.0) * t * t
+        };
+        let want_mid = 2.0 * max * fg(by_hand);
+        let want_near = 2.0 * max * fg(1.0);
+        let got_mid = measured_shift(&st, &out, 45, 45.0);
+        let got_near = measured_shift(&st, &out, 80, 45.0);
+        assert!(
+            (got_mid - want_mid).abs() <= 0.06,
+            "{flags:?}: middle rows shift {got_mid}, the formula says {want_mid}"
+        );
+        assert!(
+            (got_near - want_near).abs() <= 0.06,
+            "{flags:?}: near rows shift {got_near}, the formula says {want_near}"
+        );
+        assert!(measured_shift(&st, &out, 10, 45.0) < 0.03, "far rows stay");
+    }
+    // Shaping is for relative depth only, and bad parameters are refused.
+    for (args, wanted) in [
+        (
+            vec!["--depth-kind", "disparity", "--depth-curve", "gamma:2"],
+            "--depth-curve applies to --depth-kind relative only",
+        ),
+        (
+            vec!["--depth-curve", "gamma:9"],
+            "must be between 0.2 and 5",
+        ),
+        (vec!["--depth-curve", "cubic"], "unknown depth curve"),
+        (
+            vec!["--foreground-scale", "0"],
+            "--foreground-scale must be above 0",
+        ),
+    ] {
+        let out = st.dir.join("refused.png");
+        let mut a = vec!["render", s(&st.photo), "-o", s(&out)];
+        a.extend(args.iter().copied());
+        let r = stereosplat(&a);
+        assert_ne!(r.code, Some(0), "{args:?}");
+        assert!(r.stderr.contains(wanted), "{args:?}: {}", r.stderr);
+        assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
+        assert!(!out.exists());
+    }
+}
+
+#[test]
+fn preserve_border_gives_zero_parallax_at_the_edge_columns() {
+    // Everything near: without the border every column moves 12 px; with a 10 % border
+    // (24 px) the outermost columns do not move at all, and the shift rises smoothly
+    // to the full 12 px at 24 px from each edge.
+    let st = still(
+        "comfort_border",
+        (240, 60),
+        common::texture_rgba((240, 60), 9),
+        |y| if y < 2 { 0 } else { u16::MAX },
+    );
+    let base = ["--max-disp", "6", "--convergence", "0"];
+    let plain = right_eye(&st, "plain", &base);
+    let bordered = right_eye(
+        &st,
+        "border",
+        &[&base[..], &["--preserve-border=10"]].concat(),
+    );
+    let w = st.size.0 as usize;
+    let px = |img: &[u8], x: usize, y: usize| -> [u8; 3] {
+        img[(y * w + x) * 4..][..3].try_into().unwrap()
+    };
+    for y in 10..60 {
+        assert_eq!(
+            px(&bordered, 0, y),
+            px(&st.pixels, 0, y),
+            "row {y}: left edge moved"
+        );
+        assert_eq!(
+            px(&bordered, w - 1, y),
+            px(&st.pixels, w - 1, y),
+            "row {y}: right edge moved"
+        );
+        assert_ne!(
+            px(&plain, 0, y),
+            px(&st.pixels, 0, y),
+            "without it, it moves"
+        );
+    }
+    // Full shift in the middle, none at the edge.
+    assert!(row_error(&st, &bordered, 30, 12.0, 60) < 0.5);
+    assert!(row_error(&st, &plain, 30, 12.0, 0) < 0.01);
+    // `--preserve-border` alone takes 5 %; a band wider than half the frame is refused.
+    let r = stereosplat(&[
+        "render",
+        s(&st.photo),
+        "--depth",
+        s(&st.depth),
+        "-o",
+        s(&st.dir.join("wide.png")),
+        "--preserve-border=60",
+    ]);
+    assert_eq!(r.code, Some(1), "{}", r.stderr);
+    assert!(r.stderr.contains("--preserve-border"), "{}", r.stderr);
+    let five = right_eye(&st, "five", &[&base[..], &["--preserve-border"]].concat());
+    assert_eq!(px(&five, 0, 30), px(&st.pixels, 0, 30));
+    assert_ne!(five, bordered, "5 % is not 10 %");
+}
