@@ -70,6 +70,8 @@ pub struct FileResult {
     pub depth: Option<PathBuf>,
     pub outcome: Outcome,
     pub seconds: f64,
+    /// The parallax the file's render used (done files).
+    pub comfort: Option<crate::comfort::ComfortSummary>,
 }
 
 /// Parses `I/N` (0-based index I of N shards).
@@ -311,6 +313,7 @@ impl BatchJob {
             job.depth = self.depth_for(input);
             let output = job.final_output();
             let started = Instant::now();
+            let mut comfort = None;
             let outcome = if self.resume && output.is_file() {
                 Outcome::Skipped {
                     reason: "output exists (--resume)".into(),
@@ -325,9 +328,12 @@ impl BatchJob {
                 );
                 let mut p = progress();
                 match render(ctx, &job, p.as_mut(), cancel) {
-                    Ok(report) => Outcome::Done {
-                        frames: report.frames,
-                    },
+                    Ok(report) => {
+                        comfort = Some(report.comfort.summary());
+                        Outcome::Done {
+                            frames: report.frames,
+                        }
+                    }
                     Err(e) => Outcome::Failed {
                         reason: format!("{e:#}"),
                     },
@@ -343,6 +349,7 @@ impl BatchJob {
                 depth: job.depth.clone(),
                 outcome,
                 seconds: started.elapsed().as_secs_f64(),
+                comfort,
             });
             if failed && !self.skip_error {
                 log::error!(
@@ -409,6 +416,7 @@ fn write_report(path: &Path, results: &[FileResult]) -> Result<(), BatchError> {
                 "frames": frames,
                 "reason": reason,
                 "seconds": r.seconds,
+                "comfort": r.comfort,
             })
         })
         .collect();

@@ -7,6 +7,7 @@
 pub mod batch;
 pub mod bench;
 pub mod cli;
+pub mod comfort;
 pub mod control;
 pub mod cpu;
 pub mod depth;

@@ -142,6 +142,13 @@ fn a_folder_converts_reports_and_resumes() {
         .find(|f| f["status"] == "done")
         .unwrap();
     assert_eq!(good["frames"].as_u64(), Some(6));
+    // Each done file carries its comfort summary: the default strength (20 px around
+    // nearness 0.5) spans at most +-20 px.
+    let comfort = &good["comfort"];
+    let near = comfort["near_px"].as_f64().unwrap();
+    assert!(near > 0.0 && near <= 20.0 + 1e-3, "{comfort}");
+    assert!(comfort["all_ok"].as_f64().is_some(), "{comfort}");
+    assert!(bad["comfort"].is_null());
 
     // --resume: finished outputs are kept as they are.
     let before = std::fs::metadata(out.join("clip1_splatted.mp4"))

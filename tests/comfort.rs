@@ -385,3 +385,156 @@ fn preserve_border_gives_zero_parallax_at_the_edge_columns() {
     assert_eq!(px(&five, 0, 30), px(&st.pixels, 0, 30));
     assert_ne!(five, bordered, "5 % is not 10 %");
 }
+
+/// The comfort report's figures for a frame whose depth spans nearness `lo..hi`, worked
+/// out by hand from the geometry: disparity d = 2 max (v - c); screen parallax
+/// p = -d S / W; angle 2 atan(e / 2V) - 2 atan((e - p) / 2V).
+struct ByHand {
+    max: f64,
+    c: f64,
+    width: f64,
+    screen: f64,
+    distance: f64,
+}
+
+impl ByHand {
+    fn d(&self, v: f64) -> f64 {
+        2.0 * self.max * (v - self.c)
+    }
+    fn deg(&self, d: f64) -> f64 {
+        let e = 0.063;
+        let p = -d * self.screen / self.width;
+        (2.0 * (e / (2.0 * self.distance)).atan() - 2.0 * ((e - p) / (2.0 * self.distance)).atan())
+            .to_degrees()
+    }
+}
+
+#[test]
+fn the_comfort_report_matches_a_hand_computation() {
+    // Three frames of a 240x90 clip. Depth rows hold two values per frame; over the
+    // clip they span the whole 16-bit range, so nearness is value / 65535.
+    let dir = common::work_dir("comfort_report");
+    let size = (240u32, 90u32);
+    let clip = dir.join("clip.mkv");
+    let frames: Vec<Vec<u8>> = (0..3).map(|i| common::texture_rgba(size, 20 + i)).collect();
+    common::write_rgba(&clip, size, frames, 24);
+    let pairs = [(0u16, 65535u16), (16384, 49151), (0, 32768)];
+    let depth = dir.join("clip_depth.mkv");
+    common::write_gray16_video(
+        &depth,
+        size,
+        pairs
+            .iter()
+            .map(|&(far, near)| {
+                (0..size.1)
+                    .flat_map(|y| std::iter::repeat_n(if y < 45 { far } else { near }, 240))
+                    .collect()
+            })
+            .collect(),
+        24,
+    );
+    let report = dir.join("report.json");
+    let out = dir.join("out.mkv");
+    let r = stereosplat(&[
+        "render",
+        s(&clip),
+        "-o",
+        s(&out),
+        "--max-disp",
+        "15",
+        "--convergence",
+        "0.25",
+        "--screen-width-m",
+        "2",
+        "--viewing-distance-m",
+        "6",
+        "--report",
+        s(&report),
+    ]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let hand = ByHand {
+        max: 15.0,
+        c: 0.25,
+        width: 240.0,
+        screen: 2.0,
+        distance: 6.0,
+    };
+    let close = |got: &serde_json::Value, want: f64, what: &str| {
+        let got = got.as_f64().unwrap_or_else(|| panic!("{what}: {got}"));
+        assert!((got - want).abs() < 1e-3, "{what}: {got}, by hand {want}");
+    };
+    let frames = doc["frames"].as_array().unwrap();
+    assert_eq!(frames.len(), 3);
+    for (i, (f, &(far, near))) in frames.iter().zip(&pairs).enumerate() {
+        let (vn, vf) = (f64::from(near) / 65535.0, f64::from(far) / 65535.0);
+        assert_eq!(f["frame"], i);
+        close(&f["convergence"], 0.25, "convergence");
+        close(&f["near_px"], hand.d(vn), "near px");
+        close(&f["far_px"], hand.d(vf), "far px");
+        close(&f["near_pct"], hand.d(vn) / 240.0 * 100.0, "near %");
+        close(&f["far_pct"], hand.d(vf) / 240.0 * 100.0, "far %");
+        close(&f["near_deg"], hand.deg(hand.d(vn)), "near deg");
+        close(&f["far_deg"], hand.deg(hand.d(vf)), "far deg");
+        // The background sits 7.5 px = 62.5 mm behind at most: within the eyes' 63 mm.
+        assert_eq!(f["behind_ok"], true);
+        let front_ok = -hand.deg(hand.d(vn)) <= 1.0;
+        assert_eq!(f["front_ok"], front_ok, "frame {i}");
+    }
+    // Frames 0 and 1 break the front limit (22.5 and 15 px: 187.5 and 125 mm in front,
+    // 1.8 and 1.2 degrees from 6 m); frame 2 (7.5 px, 0.6 degrees) stays within it.
+    assert!(-hand.deg(15.0) > 1.0 && -hand.deg(7.5) < 1.0);
+    let sum = &doc["summary"];
+    close(&sum["near_px"], 22.5, "summary near");
+    close(&sum["far_px"], -7.5, "summary far");
+    close(&sum["far_parallax_mm"], 62.5, "parallax mm");
+    close(&sum["front_ok"], 1.0 / 3.0, "front share");
+    close(&sum["behind_ok"], 1.0, "behind share");
+    assert_eq!(doc["screen_width_m"], 2.0);
+    // The log says it, and warns with the setting to change.
+    assert!(r.stderr.contains("parallax used: +22.5 px"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("66.7 % of frames bring the nearest depth")
+            && r.stderr
+                .contains("Lower --max-disp (or --divergence), or raise --convergence"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("diverge."), "{}", r.stderr);
+
+    // On a larger screen the background diverges: 7.5 px of 240 on 2.1 m is 65.6 mm.
+    let r = stereosplat(&[
+        "render",
+        s(&clip),
+        "-o",
+        s(&dir.join("out2.mkv")),
+        "--divergence",
+        "12.5",
+        "--convergence",
+        "0.25",
+        "--screen-width-m",
+        "2.1",
+    ]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("up to 66 mm behind a 2.1 m screen")
+            && r.stderr
+                .contains("Lower --divergence, or lower --convergence"),
+        "{}",
+        r.stderr
+    );
+    // Bad screens are refused before anything is written.
+    let r = stereosplat(&[
+        "render",
+        s(&clip),
+        "-o",
+        s(&dir.join("out3.mkv")),
+        "--screen-width-m",
+        "0",
+    ]);
+    assert_eq!(r.code, Some(1), "{}", r.stderr);
+    assert!(r.stderr.contains("--screen-width-m"), "{}", r.stderr);
+    assert!(!dir.join("out3.mkv").exists());
+}

@@ -268,6 +268,10 @@ pub struct RenderArgs {
     /// loop's waits; open it in https://ui.perfetto.dev or chrome://tracing).
     #[arg(long, value_name = "FILE.json")]
     pub trace: Option<PathBuf>,
+    /// Write the comfort report: every frame's parallax (px, % of the width, degrees for
+    /// --screen-width-m and --viewing-distance-m) and whether it stays within the limits.
+    #[arg(long, value_name = "FILE.json", help_heading = COMFORT)]
+    pub report: Option<PathBuf>,
     #[command(flatten)]
     pub options: RenderOptions,
 }
@@ -306,6 +310,24 @@ pub struct RenderOptions {
     pub yfov: Option<f32>,
     #[command(flatten)]
     pub stereo: StereoArgs,
+    /// The comfort report's screen: its width in metres (a 55-inch TV is 1.21).
+    #[arg(
+        long,
+        value_name = "M",
+        default_value_t = crate::comfort::DEFAULT_SCREEN_WIDTH_M,
+        allow_negative_numbers = true,
+        help_heading = COMFORT
+    )]
+    pub screen_width_m: f32,
+    /// The comfort report's seat: the distance from the eyes to the screen in metres.
+    #[arg(
+        long,
+        value_name = "M",
+        default_value_t = crate::comfort::DEFAULT_VIEWING_DISTANCE_M,
+        allow_negative_numbers = true,
+        help_heading = COMFORT
+    )]
+    pub viewing_distance_m: f32,
     /// Output layout.
     #[arg(long, value_enum, default_value_t = Layout::Sbs)]
     pub layout: Layout,
@@ -641,6 +663,11 @@ impl RenderOptions {
             preset: self.preset.clone(),
             colour_convert: self.colour_convert,
             warp_device: self.warp_device,
+            viewing: crate::comfort::Viewing {
+                screen_width_m: self.screen_width_m,
+                viewing_distance_m: self.viewing_distance_m,
+            },
+            report: None,
         }
     }
 }
@@ -653,6 +680,7 @@ impl RenderArgs {
             depth: self.depth.clone(),
             mask_out: self.mask_out.clone(),
             trace: self.trace.clone(),
+            report: self.report.clone(),
             ..self.options.template()
         }
     }

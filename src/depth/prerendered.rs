@@ -164,6 +164,56 @@ pub struct DepthPixels<'a> {
     pub gray8: bool,
 }
 
+/// The smallest and largest value of a depth frame, on the 16-bit scale.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RawExtremes {
+    pub min: u16,
+    /// The smallest value above 0 (0 marks unknown metric depth and disparity); None when
+    /// every value is 0.
+    pub min_nonzero: Option<u16>,
+    pub max: u16,
+}
+
+impl DepthPixels<'_> {
+    /// The frame's extremes, for `size` pixels; `rgb`: RGBA holding the toolbox's
+    /// encoding (R * 256 + B), else 16-bit grey (or 8-bit, as flagged).
+    pub fn extremes(&self, (w, h): (u32, u32), rgb: bool) -> RawExtremes {
+        let (w, h) = (w as usize, h as usize);
+        let (mut lo, mut lo_above_0, mut hi) = (u16::MAX, u16::MAX, 0u16);
+        // 0 - 1 wraps to the top, so the smallest of v - 1 skips zeros: a loop the
+        // compiler vectorises, with no branch per pixel.
+        let mut take = |row: &mut dyn Iterator<Item = u16>| {
+            for v in row {
+                lo = lo.min(v);
+                hi = hi.max(v);
+                lo_above_0 = lo_above_0.min(v.wrapping_sub(1));
+            }
+        };
+        for row in self.data.chunks(self.stride as usize).take(h) {
+            if self.gray8 {
+                take(&mut row[..w].iter().map(|&v| u16::from(v) * 257));
+            } else if rgb {
+                take(
+                    &mut row[..w * 4]
+                        .chunks_exact(4)
+                        .map(|p| u16::from(p[0]) << 8 | u16::from(p[2])),
+                );
+            } else {
+                take(
+                    &mut row[..w * 2]
+                        .chunks_exact(2)
+                        .map(|p| u16::from_le_bytes([p[0], p[1]])),
+                );
+            }
+        }
+        RawExtremes {
+            min: lo,
+            min_nonzero: (hi > 0).then(|| lo_above_0.wrapping_add(1)),
+            max: hi,
+        }
+    }
+}
+
 impl DepthStream {
     pub fn open(
         scan: &DepthScan,

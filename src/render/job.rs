@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use super::RenderError;
+use crate::comfort::Viewing;
 use crate::depth::{self, estimate::EstimateOptions};
 use crate::fsutil::Named;
 use crate::gpu::ShaderSet;
@@ -69,6 +70,10 @@ pub struct RenderJob {
     pub colour_convert: ColourConvert,
     /// `--warp-device`: warp and compose on the GPU or the CPU.
     pub warp_device: WarpDevice,
+    /// The screen and seat the comfort report is computed for.
+    pub viewing: Viewing,
+    /// `--report FILE.json`: every frame's parallax figures.
+    pub report: Option<PathBuf>,
 }
 
 /// Where the warp and compose run (`--warp-device`).
@@ -128,6 +133,8 @@ impl Default for RenderJob {
             preset: None,
             colour_convert: ColourConvert::Auto,
             warp_device: WarpDevice::Auto,
+            viewing: Viewing::default(),
+            report: None,
         }
     }
 }
@@ -312,6 +319,7 @@ impl RenderJob {
                  (a phone's main camera is about 65-75 degrees wide; a 50 mm lens on full frame about 40)"
             );
         }
+        self.viewing.check().map_err(RenderError::Invalid)?;
         if self.frames == Some(0) {
             invalid!("--frames must be at least 1");
         }
@@ -334,13 +342,16 @@ impl RenderJob {
         // such (`-o look.toml` is not "an unsupported output type" but the preset).
         crate::fsutil::check_outputs(&self.read_files(), &self.written_files())?;
         self.validate_settings()?;
-        if let Some(trace) = &self.trace {
-            let folder = trace.parent().filter(|p| !p.as_os_str().is_empty());
-            if folder.is_some_and(|f| !f.is_dir()) || trace.is_dir() {
-                invalid!(
-                    "--trace {}: the folder does not exist or the path is a folder; give a file path like trace.json",
-                    trace.display()
-                );
+        for (flag, path) in [("--trace", &self.trace), ("--report", &self.report)] {
+            if let Some(path) = path {
+                let folder = path.parent().filter(|p| !p.as_os_str().is_empty());
+                if folder.is_some_and(|f| !f.is_dir()) || path.is_dir() {
+                    invalid!(
+                        "{flag} {}: the folder does not exist or the path is a folder; give a file path like {}.json",
+                        path.display(),
+                        &flag[2..]
+                    );
+                }
             }
         }
         Container::from_path(&self.final_output())?;
@@ -391,6 +402,7 @@ impl RenderJob {
             written.push(Named::new("--mask-out", mask));
         }
         written.extend(self.trace.as_ref().map(|t| Named::new("--trace", t)));
+        written.extend(self.report.as_ref().map(|r| Named::new("--report", r)));
         written
     }
 }

@@ -22,11 +22,13 @@ pub use job::{MAX_DILATE_PX, RenderJob, WarpDevice};
 pub use plan::{ResolvedDepth, resolve_depth};
 pub use stats::StageTimes;
 
+use crate::comfort::{ComfortReport, FrameFigures};
 use crate::control::{Cancel, Stopped};
 use crate::cpu::WarpThreadStopped;
 use crate::depth::DepthError;
 use crate::depth::convergence::ConvergenceError;
 use crate::depth::estimate::EstimateError;
+use crate::depth::prerendered::RawExtremes;
 use crate::fsutil::OverwritesInput;
 use crate::gpu::{GpuContext, GpuError, ReadbackError};
 use crate::media::decode::{DecodeError, Decoder};
@@ -80,6 +82,8 @@ pub struct RenderReport {
     pub stages: StageTimes,
     /// CPU time per stage, from every thread (the warp's own cost on a software GPU).
     pub cpu: CpuReport,
+    /// The parallax every frame used.
+    pub comfort: ComfortReport,
 }
 
 /// Renders `job` on `ctx`. The output appears under its final name only on success.
@@ -95,6 +99,8 @@ pub fn render(
     let mut spans = Spans::new(started, job.trace.is_some());
     let (mut plan, mut decoder) = Plan::open(ctx, job, progress, cancel)?;
     let mut out = plan.open_output(ctx, decoder.audio_caps().as_ref())?;
+    let mut comfort = ComfortReport::new(plan.job().depth_kind, plan.spec.frame.0, job.viewing);
+    comfort.divergence_given = job.stereo.divergence_pct.is_some();
     let mut frames = FrameLoop {
         stages: StageTimes {
             scan: plan.scan_wait,
@@ -103,6 +109,8 @@ pub fn render(
         done: 0,
         video_start: None,
         range_end: 0,
+        comfort,
+        extremes: None,
     };
     progress.start(plan.total_frames());
     frames.run(
@@ -141,6 +149,20 @@ pub fn render(
         .into());
     }
     let cpu = cpu.finish();
+    log::info!("{}", frames.comfort.describe());
+    for warning in frames.comfort.warnings() {
+        log::warn!("{warning}");
+    }
+    if let Some(path) = &job.report {
+        frames
+            .comfort
+            .write_json(path, &job.input, &output)
+            .map_err(|source| RenderError::Io {
+                context: format!("cannot write the report {}", path.display()),
+                source,
+            })?;
+        log::info!("comfort report written to {}", path.display());
+    }
     if let (Some(path), Some(list)) = (&job.trace, &spans.list) {
         write_chrome_trace(path, &cpu, list).map_err(|source| RenderError::Io {
             context: format!("cannot write the trace {}", path.display()),
@@ -159,7 +181,47 @@ pub fn render(
         audio: had_audio,
         stages: frames.stages,
         cpu,
+        comfort: frames.comfort,
     })
+}
+
+/// One frame's parallax from its depth frame's extremes under the frame's settings.
+fn figures(
+    stereo: &crate::stereo::StereoParams,
+    range: &crate::stereo::DepthRange,
+    extremes: RawExtremes,
+    index: u64,
+    pts_nanos: u64,
+) -> FrameFigures {
+    use crate::stereo::{DepthKind, disparity_px};
+    let (lo, hi) = match range.kind {
+        DepthKind::Relative => (Some(extremes.min), extremes.max),
+        // A stored 0 is unknown depth, never drawn.
+        _ => (extremes.min_nonzero, extremes.max),
+    };
+    let (near_px, far_px) = match lo.and_then(|lo| Some((range.quantity(lo)?, range.quantity(hi)?)))
+    {
+        Some((a, b)) => {
+            let (a, b) = (
+                disparity_px(stereo, range, a),
+                disparity_px(stereo, range, b),
+            );
+            (a.max(b), a.min(b))
+        }
+        None => (0.0, 0.0),
+    };
+    let convergence = match range.kind {
+        DepthKind::Relative => stereo.convergence,
+        DepthKind::Metric => stereo.camera.convergence_m.unwrap_or(f32::INFINITY),
+        DepthKind::Disparity => stereo.convergence_px,
+    };
+    FrameFigures {
+        frame: index,
+        time_s: pts_nanos as f64 / 1e9,
+        near_px,
+        far_px,
+        convergence,
+    }
 }
 
 /// Closes the output files under their final names (interrupted: `.partial` names), the
@@ -194,6 +256,10 @@ struct FrameLoop {
     video_start: Option<(u64, u64)>,
     /// End of the last frame (source timeline): audio is taken up to here.
     range_end: u64,
+    /// Every frame's parallax, and the current depth frame's extremes (kept while the
+    /// depth frame stays the same).
+    comfort: ComfortReport,
+    extremes: Option<RawExtremes>,
 }
 
 impl FrameLoop {
@@ -251,6 +317,18 @@ impl FrameLoop {
             spans.add("depth frame", t, Instant::now());
             if let Some(track) = &plan.convergence {
                 stereo.camera.convergence_m = Some(track.at(index));
+            }
+            if changed || self.extremes.is_none() {
+                self.extremes = Some(depth.extremes(plan.spec.depth, plan.spec.rgb_depth));
+            }
+            if let Some(extremes) = self.extremes {
+                self.comfort.push(figures(
+                    &stereo,
+                    &plan.range,
+                    extremes,
+                    index,
+                    frame.pts_nanos,
+                ));
             }
             let duration = frame.duration_nanos.or(plan.frame_nanos);
             self.range_end = frame.pts_nanos + duration.unwrap_or(0);

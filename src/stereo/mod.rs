@@ -324,6 +324,27 @@ impl DepthRange {
         }
     }
 
+    /// The depth quantity of a raw 16-bit value as depth_prep.wgsl computes it (without
+    /// resampling or shaping): relative nearness 0..1, 1/metres, or pixels. None for
+    /// unknown depth (a stored 0 in metric and disparity maps).
+    pub fn quantity(&self, raw: u16) -> Option<f32> {
+        let v = f32::from(raw);
+        match self.kind {
+            DepthKind::Relative => {
+                let span = self.max - self.min;
+                let n = if span > 1e-7 {
+                    ((v / 65535.0 - self.min) / span).clamp(0.0, 1.0)
+                } else {
+                    0.5
+                };
+                Some(if self.far_is_bright { 1.0 - n } else { n })
+            }
+            _ if raw == 0 => None,
+            DepthKind::Metric => Some(1.0 / (v * self.value_scale)),
+            DepthKind::Disparity => Some(v * self.value_scale),
+        }
+    }
+
     /// Shift gain (pixels per unit of the depth quantity, for both eyes together) and the
     /// quantity that stays at the screen plane.
     fn full_gain_and_zero(&self, p: &StereoParams) -> (f32, f32) {
@@ -361,6 +382,20 @@ impl DepthRange {
             1.0 / self.q_max
         }
     }
+}
+
+/// The disparity between the two eyes, in pixels of the input frame, of depth quantity
+/// `q` ([`DepthRange::quantity`]) under `stereo` (for the frame's width): positive in
+/// front of the screen (the eyes cross), negative behind it. The warp's shift away from
+/// the frame's edges (where `--preserve-border` lowers it).
+pub fn disparity_px(stereo: &StereoParams, range: &DepthRange, q: f32) -> f32 {
+    let (full, zero) = range.full_gain_and_zero(stereo);
+    let q = if range.kind == DepthKind::Relative {
+        stereo.shape.apply(q)
+    } else {
+        q
+    };
+    full * (q - zero)
 }
 
 /// `--preserve-border`'s band is at least this many times the largest shift.

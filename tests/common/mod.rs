@@ -205,3 +205,40 @@ pub fn read_gray16(path: &std::path::Path) -> (Vec<Vec<u16>>, (u32, u32)) {
 }
 
 pub mod http;
+
+/// Writes 16-bit grey frames (depth) losslessly: FFV1 in MKV.
+pub fn write_gray16_video(
+    path: &std::path::Path,
+    (w, h): (u32, u32),
+    frames: Vec<Vec<u16>>,
+    fps: i32,
+) {
+    stereosplat::media::init().unwrap();
+    let caps = gstreamer::Caps::builder("video/x-raw")
+        .field("format", "GRAY16_LE")
+        .field("width", w as i32)
+        .field("height", h as i32)
+        .field("framerate", gstreamer::Fraction::new(fps, 1))
+        .build();
+    // GStreamer's raw rows start at multiples of 4 bytes.
+    let stride = (w as usize * 2).next_multiple_of(4);
+    let frames = frames.into_iter().map(move |f| {
+        f.chunks_exact(w as usize)
+            .flat_map(|row| {
+                let mut bytes: Vec<u8> = row.iter().flat_map(|v| v.to_le_bytes()).collect();
+                bytes.resize(stride, 0);
+                bytes
+            })
+            .collect::<Vec<u8>>()
+    });
+    stereosplat::media::synth::write_frames(
+        &caps,
+        &format!(
+            "avenc_ffv1 ! matroskamux ! filesink location=\"{}\"",
+            path.display()
+        ),
+        frames,
+        fps as u32,
+    )
+    .unwrap();
+}
