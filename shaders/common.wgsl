@@ -119,7 +119,12 @@ struct ComposeParams {
     // added for 4:2:0 encoders) repeats the edge.
     content_size: vec2<u32>,
     eye_size: vec2<u32>,
-    _pad: vec2<u32>,
+    // --floating-window: black bands over the left eye's left edge (x) and the right eye's
+    // right edge (y), as fractions of the picture's width.
+    window: vec2<f32>,
+    // Where the picture sits in each eye's region, as fractions (x0, y0, x1, y1); the rest
+    // is black (--autocrop keeping the bars).
+    picture: vec4<f32>,
     // Anaglyph: out.rgb = L * left rows + R * right rows (rows r, g, b as vec4, w unused).
     left_rows: array<vec4<f32>, 3>,
     right_rows: array<vec4<f32>, 3>,

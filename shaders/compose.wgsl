@@ -36,6 +36,29 @@ fn sample_region(tex: texture_2d<f32>, p: vec2<u32>, origin: vec2<u32>, size: ve
     return textureSampleLevel(tex, linear_clamp, uv, 0.0);
 }
 
+// An eye's colour for output pixel `p` of the eye's region (from `origin`, `size` output
+// pixels): the picture stretched over its part of the region (params.picture; black
+// outside it), darkened where the floating window's band covers the pixel. `left`: the
+// left eye, whose band is at its left edge; the right eye's is at its right edge.
+fn eye_pixel(tex: texture_2d<f32>, p: vec2<u32>, origin: vec2<u32>, size: vec2<u32>, left: bool) -> vec4<f32> {
+    let region = vec2<f32>(size);
+    let at = vec2<f32>(p - origin);
+    let rel = (at + 0.5) / region;
+    let pic = params.picture;
+    let inside = all(rel >= pic.xy) && all(rel < pic.zw);
+    let uv = (rel - pic.xy) / (pic.zw - pic.xy);
+    let c = textureSampleLevel(tex, linear_clamp, uv, 0.0).rgb;
+    // The band's width and this pixel's distance from its edge, in output pixels; the
+    // pixel is covered by the part of it inside the band (anti-aliased, so a band that
+    // eases in and out moves smoothly).
+    let pic_w = (pic.z - pic.x) * region.x;
+    let col = at.x - pic.x * region.x;
+    let band = select(params.window.y, params.window.x, left) * pic_w;
+    let from_edge = select(pic_w - 1.0 - col, col, left);
+    let cover = clamp(band - from_edge, 0.0, 1.0);
+    return vec4<f32>(select(vec3<f32>(0.0), c * (1.0 - cover), inside), 1.0);
+}
+
 // Inferno colour map through nine samples, interpolated linearly (for depth in the grid).
 fn inferno(t: f32) -> vec3<f32> {
     var stops = array<vec3<f32>, 9>(
@@ -62,6 +85,7 @@ fn anaglyph(l: vec3<f32>, r: vec3<f32>) -> vec3<f32> {
     );
 }
 
+// Two views side by side, stretched over the halves (a helper --post files may use).
 fn side_by_side(p: vec2<u32>, first: texture_2d<f32>, second: texture_2d<f32>) -> vec4<f32> {
     let half = vec2<u32>(params.content_size.x / 2u, params.content_size.y);
     if (p.x < half.x) {
@@ -70,12 +94,25 @@ fn side_by_side(p: vec2<u32>, first: texture_2d<f32>, second: texture_2d<f32>) -
     return sample_region(second, p, vec2<u32>(half.x, 0u), half);
 }
 
+// The eyes side by side with their pictures and bands (eye_pixel). `left_first`: the
+// left eye is in the left half (side by side), else the right eye (cross-eyed).
+fn eyes_side_by_side(p: vec2<u32>, left_first: bool) -> vec4<f32> {
+    let half = vec2<u32>(params.content_size.x / 2u, params.content_size.y);
+    let in_first = p.x < half.x;
+    let origin = select(vec2<u32>(half.x, 0u), vec2<u32>(0u), in_first);
+    // The left eye is in the first half exactly when it comes first.
+    if (in_first == left_first) {
+        return eye_pixel(left_view, p, origin, half, true);
+    }
+    return eye_pixel(right_view, p, origin, half, false);
+}
+
 fn top_bottom(p: vec2<u32>) -> vec4<f32> {
     let half = vec2<u32>(params.content_size.x, params.content_size.y / 2u);
     if (p.y < half.y) {
-        return sample_region(left_view, p, vec2<u32>(0u), half);
+        return eye_pixel(left_view, p, vec2<u32>(0u), half, true);
     }
-    return sample_region(right_view, p, vec2<u32>(0u, half.y), half);
+    return eye_pixel(right_view, p, vec2<u32>(0u, half.y), half, false);
 }
 
 fn grid(p: vec2<u32>) -> vec4<f32> {
@@ -108,24 +145,24 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
     var c = vec4<f32>(0.0, 0.0, 0.0, 1.0);
     switch LAYOUT_ID {
         case LAYOUT_SBS, LAYOUT_HALF_SBS: {
-            c = side_by_side(p, left_view, right_view);
+            c = eyes_side_by_side(p, true);
         }
         case LAYOUT_CROSS, LAYOUT_HALF_CROSS: {
-            c = side_by_side(p, right_view, left_view);
+            c = eyes_side_by_side(p, false);
         }
         case LAYOUT_TB, LAYOUT_HALF_TB: {
             c = top_bottom(p);
         }
         case LAYOUT_ANAGLYPH: {
-            let l = sample_region(left_view, p, vec2<u32>(0u), full).rgb;
-            let r = sample_region(right_view, p, vec2<u32>(0u), full).rgb;
+            let l = eye_pixel(left_view, p, vec2<u32>(0u), full, true).rgb;
+            let r = eye_pixel(right_view, p, vec2<u32>(0u), full, false).rgb;
             c = vec4<f32>(anaglyph(l, r), 1.0);
         }
         case LAYOUT_LEFT: {
-            c = sample_region(left_view, p, vec2<u32>(0u), full);
+            c = eye_pixel(left_view, p, vec2<u32>(0u), full, true);
         }
         case LAYOUT_RIGHT: {
-            c = sample_region(right_view, p, vec2<u32>(0u), full);
+            c = eye_pixel(right_view, p, vec2<u32>(0u), full, false);
         }
         case LAYOUT_GRID: {
             c = grid(p);

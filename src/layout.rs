@@ -157,6 +157,12 @@ impl Layout {
         }
     }
 
+    /// Whether the output shows the eyes (every layout but the inspection views: grid,
+    /// depth and holes).
+    pub fn shows_eyes(self) -> bool {
+        !matches!(self, Layout::Grid | Layout::Depth | Layout::Holes)
+    }
+
     /// Whether the right eye's view comes first (left or top) in the frame.
     pub fn is_right_first(self) -> bool {
         matches!(self, Layout::Cross | Layout::HalfCross)
@@ -296,5 +302,82 @@ mod tests {
         assert_eq!(tagged_stem("clip", Layout::Sbs), "clip_LRF_Full_SBS");
         assert_eq!(tagged_stem("clip_LR", Layout::HalfSbs), "clip_LR");
         assert_eq!(tagged_stem("clip", Layout::Grid), "clip");
+    }
+}
+
+/// A rectangle of pixels: origin and size.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Rect {
+    pub x: u32,
+    pub y: u32,
+    pub w: u32,
+    pub h: u32,
+}
+
+impl Rect {
+    pub fn whole(size: (u32, u32)) -> Self {
+        Self {
+            x: 0,
+            y: 0,
+            w: size.0,
+            h: size.1,
+        }
+    }
+
+    pub fn size(&self) -> (u32, u32) {
+        (self.w, self.h)
+    }
+}
+
+/// The frame each eye is shown in and where the warped picture sits in it. Normally the
+/// picture is the whole frame; `--autocrop` (keeping the bars) warps only the picture
+/// inside letterbox or pillarbox bars and puts it back between pure black bars.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Canvas {
+    /// The eye's frame, bars included (the input's size).
+    pub size: (u32, u32),
+    /// The picture inside it (the size the warp's frames have).
+    pub picture: Rect,
+}
+
+impl Canvas {
+    pub fn whole(size: (u32, u32)) -> Self {
+        Self {
+            size,
+            picture: Rect::whole(size),
+        }
+    }
+
+    /// The picture's place in an eye region of `region` pixels (the canvas as shown in a
+    /// layout, squeezed or not), where the eye view is `view` pixels: its origin is
+    /// scaled and rounded, and its size is the view's, so that the view copies in 1:1.
+    pub fn picture_in(&self, region: (u32, u32), view: (u32, u32)) -> Rect {
+        let scale = |v: u32, to: u32, from: u32| {
+            (f64::from(v) * f64::from(to) / f64::from(from.max(1))).round() as u32
+        };
+        let w = view.0.min(region.0);
+        let h = view.1.min(region.1);
+        Rect {
+            x: scale(self.picture.x, region.0, self.size.0).min(region.0 - w),
+            y: scale(self.picture.y, region.1, self.size.1).min(region.1 - h),
+            w,
+            h,
+        }
+    }
+
+    /// The picture as fractions of the canvas: (x0, y0, x1, y1).
+    pub fn fractions(&self) -> [f32; 4] {
+        let (w, h) = (self.size.0.max(1) as f32, self.size.1.max(1) as f32);
+        let p = &self.picture;
+        [
+            p.x as f32 / w,
+            p.y as f32 / h,
+            (p.x + p.w) as f32 / w,
+            (p.y + p.h) as f32 / h,
+        ]
+    }
+
+    pub fn is_whole(&self) -> bool {
+        self.picture == Rect::whole(self.size)
     }
 }

@@ -283,12 +283,18 @@ fn convergence_files_are_checked() {
     args.extend(metric);
     args.push(s(&bad));
     fails(&dir, args, &out, &["conv.txt", "line 3", "close"]);
+    // Every depth kind takes a file, in its own unit.
     fails(
         &dir,
-        vec![s(&input), "--convergence-depth-file", s(&bad)],
+        vec![s(&input), "--convergence-file", s(&bad)],
         &out,
-        &["--depth-kind metric"],
+        &["conv.txt", "line 3", "is not a nearness (0 far .. 1 near)"],
     );
+    // A typo in --convergence is a usage error (exit code 2).
+    let r = stereosplat(&["render", s(&input), "--convergence", "soon", "-o", s(&out)]);
+    assert_eq!(r.code, Some(2), "{}", r.stderr);
+    assert!(r.stderr.contains("neither a number") && r.stderr.contains("nor `auto`"));
+    assert!(!out.exists());
 }
 
 #[test]

@@ -538,3 +538,288 @@ fn the_comfort_report_matches_a_hand_computation() {
     assert!(r.stderr.contains("--screen-width-m"), "{}", r.stderr);
     assert!(!dir.join("out3.mkv").exists());
 }
+
+/// A clip and its 16-bit depth from per-frame functions: `colour(t, x, y)` and
+/// `depth(t, x, y)` (nearness 0..1), FFV1 in MKV, 24 fps.
+fn clip(
+    name: &str,
+    size: (u32, u32),
+    frames: u32,
+    colour: impl Fn(u32, u32, u32) -> [u8; 3],
+    depth: impl Fn(u32, u32, u32) -> f32,
+) -> (PathBuf, PathBuf, PathBuf) {
+    let dir = common::work_dir(name);
+    let video = dir.join("clip.mkv");
+    let rgba = (0..frames)
+        .map(|t| {
+            (0..size.1)
+                .flat_map(|y| (0..size.0).map(move |x| (x, y)))
+                .flat_map(|(x, y)| {
+                    let [r, g, b] = colour(t, x, y);
+                    [r, g, b, 255]
+                })
+                .collect()
+        })
+        .collect();
+    common::write_rgba(&video, size, rgba, 24);
+    let depth_path = dir.join("clip_depth.mkv");
+    let maps = (0..frames)
+        .map(|t| {
+            (0..size.1)
+                .flat_map(|y| (0..size.0).map(move |x| (x, y)))
+                .map(|(x, y)| (depth(t, x, y).clamp(0.0, 1.0) * 65535.0).round() as u16)
+                .collect()
+        })
+        .collect();
+    common::write_gray16_video(&depth_path, size, maps, 24);
+    (dir, video, depth_path)
+}
+
+/// A hash-based texture: every column and row differs from its neighbours.
+fn speckle(x: u32, y: u32, seed: u32) -> [u8; 3] {
+    let h =
+        (x.wrapping_mul(73_856_093) ^ y.wrapping_mul(19_349_663) ^ seed.wrapping_mul(83_492_791))
+            .wrapping_mul(2_654_435_761);
+    [(h >> 24) as u8, (h >> 16) as u8, (h >> 8) as u8]
+}
+
+/// Decoded frames of a video as RGBA.
+fn frames_of(path: &Path) -> (Vec<Vec<u8>>, (u32, u32)) {
+    use stereosplat::media::decode::{DecodeOptions, Decoder, PixelFormat};
+    let mut dec = Decoder::open(path, PixelFormat::Rgba, &DecodeOptions::default()).unwrap();
+    let mut out = Vec::new();
+    let mut size = (0, 0);
+    while let Some(f) = dec.next_frame().unwrap() {
+        size = (f.width(), f.height());
+        let stride = f.stride_bytes() as usize;
+        out.push(
+            (0..size.1 as usize)
+                .flat_map(|y| f.data()[y * stride..][..size.0 as usize * 4].to_vec())
+                .collect(),
+        );
+    }
+    (out, size)
+}
+
+#[test]
+fn auto_convergence_keeps_a_moving_subject_at_the_screen_plane() {
+    // A subject (a 90x70 speckled card) walks right and comes nearer at a steady pace
+    // (nearness 0.55 -> 0.75) in front of a wall that sways back and forth in depth.
+    let (w, h, n) = (320u32, 180u32, 48u32);
+    let subject_x = |t: u32| 60 + (110 * t) / (n - 1);
+    let on_subject = move |t: u32, x: u32, y: u32| {
+        (subject_x(t)..subject_x(t) + 90).contains(&x) && (55..125).contains(&y)
+    };
+    let subject_near = |t: u32| 0.55 + 0.2 * t as f32 / (n - 1) as f32;
+    let wall = |t: u32, x: u32| 0.15 + 0.1 * (t as f32 * 0.4).sin() + 0.1 * x as f32 / 320.0;
+    let (dir, video, depth) = clip(
+        "comfort_auto",
+        (w, h),
+        n,
+        move |t, x, y| {
+            if on_subject(t, x, y) {
+                speckle(x - subject_x(t), y, 1)
+            } else {
+                speckle(x, y, 2)
+            }
+        },
+        move |t, x, y| {
+            if on_subject(t, x, y) {
+                subject_near(t)
+            } else {
+                wall(t, x)
+            }
+        },
+    );
+    let out = dir.join("out.mkv");
+    let track = dir.join("convergence.txt");
+    let r = stereosplat(&[
+        "render",
+        s(&video),
+        "--depth",
+        s(&depth),
+        "-o",
+        s(&out),
+        "--convergence",
+        "auto",
+        "--convergence-out",
+        s(&track),
+        "--crf",
+        "0",
+    ]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    // The clip's range: the farthest wall and the nearest subject, as stored.
+    let q = |v: f32| (v * 65535.0).round() / 65535.0;
+    let all: Vec<f32> = (0..n)
+        .flat_map(|t| [q(subject_near(t)), q(wall(t, 0)), q(wall(t, 319))])
+        .collect();
+    let (lo, hi) = all
+        .iter()
+        .fold((1.0f32, 0.0f32), |(a, b), &v| (a.min(v), b.max(v)));
+    let text = std::fs::read_to_string(&track).unwrap();
+    assert!(text.starts_with("# stereosplat convergence"), "{text}");
+    let values: Vec<f32> = text
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| l.trim().parse().unwrap())
+        .collect();
+    assert_eq!(values.len(), n as usize);
+    for (t, c) in values.iter().enumerate() {
+        // d = 2 max_disp (v - c), with v the subject's normalised nearness.
+        let v = (q(subject_near(t as u32)) - lo) / (hi - lo);
+        let d = 2.0 * 20.0 * (v - c);
+        assert!(
+            d.abs() < 0.5,
+            "frame {t}: the subject sits {d} px off the screen plane"
+        );
+    }
+    // In the picture: the subject's rows in the right eye match the left eye unshifted,
+    // while the wall beside it moves.
+    let (frames, size) = frames_of(&out);
+    assert_eq!(size, (2 * w, h));
+    for t in [0usize, 20, 47] {
+        let f = &frames[t];
+        let x0 = subject_x(t as u32) as usize + 10;
+        let luma = |x: usize, y: usize| {
+            let p = &f[(y * 2 * w as usize + x) * 4..];
+            f32::from(p[0]) * 0.3 + f32::from(p[1]) * 0.6 + f32::from(p[2]) * 0.1
+        };
+        let error = |shift: i32, xs: std::ops::Range<usize>| {
+            let mut e = 0.0;
+            for y in 60..120 {
+                for x in xs.clone() {
+                    let r = luma(w as usize + (x as i32 - shift) as usize, y);
+                    e += (r - luma(x, y)).abs();
+                }
+            }
+            e
+        };
+        let best = |xs: std::ops::Range<usize>| {
+            (-16..=16)
+                .min_by(|&a, &b| error(a, xs.clone()).total_cmp(&error(b, xs.clone())))
+                .unwrap()
+        };
+        assert_eq!(best(x0..x0 + 70), 0, "frame {t}: the subject moved");
+    }
+    // The wall (the upper rows) does shift, by different amounts as it sways.
+    assert!(r.stderr.contains("shot(s)"), "{}", r.stderr);
+
+    // The file feeds back in, and --convergence auto with a file is refused.
+    let again = dir.join("again.mkv");
+    let r = stereosplat(&[
+        "render",
+        s(&video),
+        "--depth",
+        s(&depth),
+        "-o",
+        s(&again),
+        "--convergence-file",
+        s(&track),
+        "--report",
+        s(&dir.join("again.json")),
+    ]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("again.json")).unwrap()).unwrap();
+    for (t, f) in report["frames"].as_array().unwrap().iter().enumerate() {
+        let c = f["convergence"].as_f64().unwrap() as f32;
+        assert!(
+            (c - values[t]).abs() < 1e-5,
+            "frame {t}: {c} against {}",
+            values[t]
+        );
+    }
+    let r = stereosplat(&[
+        "render",
+        s(&video),
+        "-o",
+        s(&dir.join("both.mkv")),
+        "--convergence",
+        "auto",
+        "--convergence-file",
+        s(&track),
+    ]);
+    assert_eq!(r.code, Some(1), "{}", r.stderr);
+    assert!(r.stderr.contains("not both"), "{}", r.stderr);
+}
+
+#[test]
+fn the_floating_window_masks_the_edge_a_near_object_crosses_and_eases() {
+    // A near card (nearness 1) slides left until it is cut by the left edge; the wall
+    // behind (nearness 0.2) sits behind the screen. With the default strength (20 px
+    // around nearness 0.5) the card stands 20 px in front: once it is cut by the left
+    // edge, the left eye needs a 20 px band there. The right edge never needs one.
+    let (w, h, n) = (320u32, 120u32, 60u32);
+    // Until frame 25, then it stays there, cut by the edge.
+    let card_x = |t: u32| (120 - 6 * t as i32).max(-30);
+    let on_card = move |t: u32, x: u32, y: u32| {
+        (card_x(t)..card_x(t) + 70).contains(&(x as i32)) && (30..90).contains(&y)
+    };
+    let (dir, video, depth) = clip(
+        "comfort_float",
+        (w, h),
+        n,
+        move |t, x, y| speckle(x, y, if on_card(t, x, y) { 5 } else { 6 }),
+        move |t, x, y| if on_card(t, x, y) { 1.0 } else { 0.2 },
+    );
+    let render = |name: &str, extra: &[&str]| {
+        let out = dir.join(name);
+        let mut a = vec![
+            "render",
+            s(&video),
+            "--depth",
+            s(&depth),
+            "-o",
+            s(&out),
+            "--crf",
+            "0",
+        ];
+        a.extend_from_slice(extra);
+        let r = stereosplat(&a);
+        assert_eq!(r.code, Some(0), "{}", r.stderr);
+        frames_of(&out).0
+    };
+    let plain = render("plain.mkv", &[]);
+    let floating = render("floating.mkv", &["--floating-window"]);
+    // The band's width per frame: the darkened share of each column, summed, over the
+    // left eye's first 40 columns and the right eye's last 40.
+    let band = |t: usize, left: bool| {
+        let mut sum = 0.0;
+        for k in 0..40usize {
+            let x = if left { k } else { 2 * w as usize - 1 - k };
+            let (mut a, mut b) = (0.0, 0.0);
+            for y in 0..h as usize {
+                let i = (y * 2 * w as usize + x) * 4;
+                a += f32::from(floating[t][i + 1]);
+                b += f32::from(plain[t][i + 1]);
+            }
+            sum += (1.0 - a / b.max(1.0)).clamp(0.0, 1.0);
+        }
+        sum
+    };
+    let left: Vec<f32> = (0..n as usize).map(|t| band(t, true)).collect();
+    for t in 0..n as usize {
+        assert!(band(t, false) < 0.3, "frame {t}: the right edge is masked");
+    }
+    // The card comes within 20 px of the edge at frame 17 and is cut from frame 20 on.
+    for (t, &b) in left.iter().enumerate() {
+        if t <= 3 {
+            assert!(
+                b < 0.3,
+                "frame {t}: a band before anything nears the edge ({b})"
+            );
+        }
+        if t >= 21 {
+            assert!((b - 20.0).abs() < 1.0, "frame {t}: band {b}, want 20 px");
+        }
+    }
+    // It eases in: never shrinking, no jumps of more than a few pixels a frame.
+    for t in 1..n as usize {
+        assert!(left[t] >= left[t - 1] - 0.3, "frame {t}: {left:?}");
+        assert!(left[t] - left[t - 1] < 4.0, "frame {t}: {left:?}");
+    }
+    assert!(
+        left[10] > 1.0 && left[10] < 19.0,
+        "frame 10 is easing in: {left:?}"
+    );
+}

@@ -11,7 +11,7 @@ use stereosplat::frame::YuvMatrix;
 use stereosplat::gpu::{
     AdapterChoice, Composer, GpuContext, PassTimer, ShaderSet, Warper, YuvPacker, read_texture,
 };
-use stereosplat::layout::{Anaglyph, Layout};
+use stereosplat::layout::{Anaglyph, Canvas, Layout, Rect};
 use stereosplat::media::encode::FrameInput;
 use stereosplat::stereo::DepthRange;
 use stereosplat::stereo::{
@@ -35,6 +35,9 @@ struct Case {
     gray8: bool,
     /// Instead of the scene: one slope, 0 at the left edge to this at the right.
     ramp: Option<f32>,
+    /// `--floating-window` bands and the frame around the picture (`--autocrop`).
+    window: [f32; 2],
+    canvas: Option<Canvas>,
 }
 
 fn case(frame: (u32, u32), layout: Layout) -> Case {
@@ -55,6 +58,8 @@ fn case(frame: (u32, u32), layout: Layout) -> Case {
         rgb_depth: false,
         gray8: false,
         ramp: None,
+        window: [0.0; 2],
+        canvas: None,
     }
 }
 
@@ -138,6 +143,8 @@ fn gpu_on(ctx: &GpuContext, c: &Case, rgba: &[u8], raw: &[u8]) -> (Vec<u8>, usiz
     warper.set_rgb_depth(c.rgb_depth);
     warper.prepare_at(ctx, c.frame, c.depth_size, c.stereo.eye, work_size(c));
     let mut composer = Composer::new(ctx, &ShaderSet::Embedded).expect("pipelines");
+    composer.set_canvas(c.canvas);
+    composer.set_window(c.window[0], c.window[1]);
     composer
         .prepare(ctx, &warper, c.layout, Anaglyph::Dubois, c.even)
         .expect("layout");
@@ -209,6 +216,10 @@ fn cpu(c: &Case, rgba: &[u8], raw: &[u8]) -> (Vec<u8>, CpuWarper) {
         FrameInput::Rgba
     };
     let mut composer = CpuComposer::new(c.layout, Anaglyph::Dubois, c.frame, work, c.even, input);
+    if let Some(canvas) = c.canvas {
+        composer = composer.with_canvas(canvas);
+    }
+    composer.set_window(c.window);
     let bytes = composer.compose(&warper, frame_in).to_vec();
     (bytes, warper)
 }
@@ -391,6 +402,70 @@ fn depth_curves_foreground_scale_and_border_match_the_gpu() {
     agree("border", &c);
     c.stereo.eye = Eye::Both;
     agree("border, both eyes", &c);
+}
+
+#[test]
+fn floating_window_bands_and_bars_around_the_picture_match_the_gpu() {
+    // Bands of 9.4 % (the left eye's left edge) and 4.3 % (the right eye's right edge),
+    // then the picture inside bars (a 200x60 frame holding it at 20, 6), in every layout
+    // that shows eyes.
+    for layout in [
+        Layout::Sbs,
+        Layout::HalfSbs,
+        Layout::Tb,
+        Layout::HalfTb,
+        Layout::Anaglyph,
+        Layout::Cross,
+        Layout::Left,
+        Layout::Right,
+    ] {
+        let mut c = case((160, 48), layout);
+        c.window = [0.094, 0.043];
+        agree(&format!("{layout:?}, floating window"), &c);
+        if layout == Layout::Sbs {
+            // 15.04 px of the left eye's left edge and 6.88 px of the right eye's right
+            // edge are black; the pixel the band ends in is darkened by its share.
+            let (out, _) = cpu(&c, &frame(c.frame), &depth(&c));
+            let (full, _) = cpu(&case((160, 48), layout), &frame(c.frame), &depth(&c));
+            let px = |img: &[u8], x: usize, y: usize| img[(y * 320 + x) * 4] as f32;
+            for y in 0..48 {
+                assert!((0..15).all(|x| px(&out, x, y) == 0.0), "row {y}: left band");
+                assert!(
+                    (314..320).all(|x| px(&out, x, y) == 0.0),
+                    "row {y}: right band"
+                );
+                assert!((px(&out, 15, y) - px(&full, 15, y) * 0.96).abs() <= 1.0);
+                assert!((px(&out, 313, y) - px(&full, 313, y) * 0.12).abs() <= 1.0);
+                assert_eq!(px(&out, 16, y), px(&full, 16, y));
+                assert_eq!(px(&out, 160, y), px(&full, 160, y), "right eye's left edge");
+            }
+        }
+        c.canvas = Some(Canvas {
+            size: (200, 60),
+            picture: Rect {
+                x: 20,
+                y: 6,
+                w: 160,
+                h: 48,
+            },
+        });
+        agree(&format!("{layout:?}, bars and window"), &c);
+        if layout == Layout::Tb {
+            // Bars: rows 0..6 and 54..60 of each eye and columns 0..20, 180..200 black.
+            let (out, _) = cpu(&c, &frame(c.frame), &depth(&c));
+            let px = |x: usize, y: usize| &out[(y * 200 + x) * 4..][..3];
+            for y in (0..6).chain(54..66).chain(114..120) {
+                assert!((0..200).all(|x| px(x, y) == [0, 0, 0]), "bar row {y}");
+            }
+            for y in 6..54 {
+                assert!((0..20).chain(180..200).all(|x| px(x, y) == [0, 0, 0]));
+                assert_ne!(px(100, y), [0, 0, 0]);
+            }
+        }
+        c.i420 = true;
+        c.even = true;
+        agree(&format!("{layout:?}, bars, I420"), &c);
+    }
 }
 
 #[test]

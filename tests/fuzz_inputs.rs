@@ -12,6 +12,7 @@ use std::process::Command;
 use stereosplat::depth::convergence::ConvergenceTrack;
 use stereosplat::depth::normalize::FrameStats;
 use stereosplat::preset::Preset;
+use stereosplat::stereo::DepthKind::{Metric as METRIC, Relative as RELATIVE};
 
 struct Rng(u64);
 impl Rng {
@@ -88,13 +89,24 @@ fn text_parsers_never_panic() {
             assert!(n > 0 && i < n, "{t:?} -> {i}/{n}");
         }
         // --convergence-depth-file: values that parse are finite and positive.
-        if let Ok(track) =
-            ConvergenceTrack::parse(&t, Path::new("fuzz.txt"), 1 + rng.below(5) as u32)
-        {
+        let smooth = 1 + rng.below(5) as u32;
+        if let Ok(track) = ConvergenceTrack::parse(&t, Path::new("fuzz.txt"), METRIC, smooth) {
             for i in 0..4 {
                 let v = track.at(i);
                 assert!(v.is_finite() && v > 0.0, "{t:?} -> {v}");
             }
+        }
+        // --convergence-file for relative depth: finite values.
+        if let Ok(track) = ConvergenceTrack::parse(&t, Path::new("fuzz.txt"), RELATIVE, smooth) {
+            assert!(track.values().iter().all(|v| v.is_finite()), "{t:?}");
+        }
+        // --depth-curve: parsed curves keep their ends.
+        if let Ok(curve) = t.parse::<stereosplat::stereo::DepthCurve>() {
+            let shape = stereosplat::stereo::Shape {
+                curve,
+                foreground_scale: 1.0,
+            };
+            assert!(shape.apply(0.0).abs() < 1e-4 && (shape.apply(1.0) - 1.0).abs() < 1e-4);
         }
         // Presets (TOML).
         let _ = toml::from_str::<Preset>(&t);

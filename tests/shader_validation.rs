@@ -84,7 +84,7 @@ fn uniform_structs_match_their_rust_twins() {
         ),
         (
             "ComposeParams",
-            fields!(ComposeParams: out_size, content_size, eye_size, _pad, left_rows,
+            fields!(ComposeParams: out_size, content_size, eye_size, window, picture, left_rows,
                 right_rows),
         ),
         (

@@ -173,9 +173,15 @@ pub struct StereoArgs {
     pub preserve_border: Option<f32>,
     /// What appears at the screen plane, in the unit of --depth-kind: relative depth takes
     /// nearness from 0 (far) to 1 (near), default 0.5; disparity depth takes pixels of
-    /// disparity, default 0. Metric depth uses --convergence-depth instead.
-    #[arg(long, value_name = "V", allow_negative_numbers = true)]
-    pub convergence: Option<f32>,
+    /// disparity, default 0. Metric depth uses --convergence-depth instead. `auto` (any
+    /// kind): the screen plane follows the subject, frame by frame (see --convergence-out).
+    #[arg(
+        long,
+        value_name = "V|auto",
+        allow_negative_numbers = true,
+        help_heading = COMFORT
+    )]
+    pub convergence: Option<ConvergenceArg>,
     /// Which eye to synthesise: right (input is the left eye), left, or both (input is the centre).
     #[arg(long, value_enum, default_value_t = Eye::Right)]
     pub eye: Eye,
@@ -216,12 +222,43 @@ pub struct StereoArgs {
     pub convergence_depth: Option<f32>,
 }
 
+/// `--convergence V` or `--convergence auto`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ConvergenceArg {
+    Value(f32),
+    Auto,
+}
+
+impl std::str::FromStr for ConvergenceArg {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s.trim().eq_ignore_ascii_case("auto") {
+            return Ok(ConvergenceArg::Auto);
+        }
+        s.trim()
+            .parse::<f32>()
+            .map(ConvergenceArg::Value)
+            .map_err(|_| {
+                format!("{s:?} is neither a number (the depth at the screen plane) nor `auto`")
+            })
+    }
+}
+
 impl StereoArgs {
+    /// `--convergence V`, if a value was given.
+    pub fn convergence_value(&self) -> Option<f32> {
+        match self.convergence {
+            Some(ConvergenceArg::Value(v)) => Some(v),
+            _ => None,
+        }
+    }
+
     /// The settings for depth of `kind`: `--convergence` goes to that kind's own
     /// screen-plane quantity only, and the others keep their defaults.
     pub fn params(&self, kind: DepthKind) -> StereoParams {
         let defaults = StereoParams::default();
-        let convergence_for = |k: DepthKind, default: f32| match self.convergence {
+        let convergence_for = |k: DepthKind, default: f32| match self.convergence_value() {
             Some(v) if kind == k => v,
             _ => default,
         };
@@ -380,13 +417,30 @@ pub struct RenderOptions {
         allow_negative_numbers = true
     )]
     pub start: f64,
-    /// Metric depth: per-frame convergence distances, one number (metres) per input frame
-    /// per line; `#` starts a comment; past the end the last value holds.
-    #[arg(long, value_name = "FILE")]
-    pub convergence_depth_file: Option<PathBuf>,
-    /// Smooth the per-frame convergence over this many frames (a centred average of 1/z).
-    #[arg(long, default_value_t = 1, value_name = "FRAMES")]
-    pub convergence_smooth: u32,
+    /// Per-frame convergence: one value per input frame per line, in the unit of
+    /// --convergence (nearness, pixels) or, for metric depth, metres; `#` starts a
+    /// comment; past the end the last value holds. --convergence-out writes this format.
+    #[arg(
+        long,
+        value_name = "FILE",
+        alias = "convergence-depth-file",
+        help_heading = COMFORT
+    )]
+    pub convergence_file: Option<PathBuf>,
+    /// Smooth the per-frame convergence over this many frames: a centred average for
+    /// --convergence-file (of 1/z for metres), a local linear fit for --convergence auto
+    /// (default: one second of frames).
+    #[arg(long, value_name = "FRAMES", help_heading = COMFORT)]
+    pub convergence_smooth: Option<u32>,
+    /// Write the convergence each frame used (with --convergence auto: where the subject
+    /// was) in the --convergence-file format, to edit and feed back.
+    #[arg(long, value_name = "FILE", help_heading = COMFORT)]
+    pub convergence_out: Option<PathBuf>,
+    /// A floating window: where something in front of the screen is cut by the left or
+    /// right edge of the frame, a black band over that edge of one eye brings the
+    /// frame's edge in front of it, easing in and out over half a second.
+    #[arg(long, help_heading = COMFORT)]
+    pub floating_window: bool,
     /// Leave the source audio out.
     #[arg(long)]
     pub no_audio: bool,
@@ -528,7 +582,11 @@ pub struct DepthArgs {
 /// a flag, by its argument id, was on the command line). Each kind has its own strength
 /// and screen-plane quantity, in its own unit; one given for another kind would be
 /// silently ignored, or worse, read in the wrong unit.
-pub fn check_kind_flags(kind: DepthKind, typed: &dyn Fn(&str) -> bool) -> anyhow::Result<()> {
+pub fn check_kind_flags(
+    kind: DepthKind,
+    auto_convergence: bool,
+    typed: &dyn Fn(&str) -> bool,
+) -> anyhow::Result<()> {
     let kind_name = DepthKind::name;
     let only = |id: &str, flag: &str, wanted: DepthKind, instead: &str| {
         if typed(id) && kind != wanted {
@@ -591,7 +649,7 @@ pub fn check_kind_flags(kind: DepthKind, typed: &dyn Fn(&str) -> bool) -> anyhow
         DepthKind::Metric,
         "use --max-disp for relative depth; disparity depth is already in pixels",
     )?;
-    if typed("convergence") && kind == DepthKind::Metric {
+    if typed("convergence") && kind == DepthKind::Metric && !auto_convergence {
         anyhow::bail!(
             "--convergence is for relative depth (nearness 0..1) and disparity depth (pixels); \
              metric depth sets its screen plane with --convergence-depth M (metres)"
@@ -650,8 +708,11 @@ impl RenderOptions {
             },
             name_tags: self.name_tags,
             mask_out: None,
-            convergence_file: self.convergence_depth_file.clone(),
+            convergence_file: self.convergence_file.clone(),
             convergence_smooth_frames: self.convergence_smooth,
+            auto_convergence: self.stereo.convergence == Some(ConvergenceArg::Auto),
+            convergence_out: self.convergence_out.clone(),
+            floating_window: self.floating_window,
             frames: self.frames,
             start_secs: self.start,
             audio: !self.no_audio,

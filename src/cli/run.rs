@@ -21,7 +21,7 @@ fn apply_preset(
         crate::preset::Preset::load(path)?.apply(job, typed);
         // A typed --convergence is in the unit of the depth kind in use, which the preset
         // may have set: it goes to that kind's own quantity.
-        if let Some(v) = options.stereo.convergence {
+        if let Some(v) = options.stereo.convergence_value() {
             match job.depth_kind {
                 DepthKind::Relative => job.stereo.convergence = v,
                 DepthKind::Disparity => job.stereo.convergence_px = v,
@@ -76,7 +76,7 @@ fn render(
 ) -> anyhow::Result<()> {
     let mut job = args.job();
     apply_preset(&args.options, &mut job, typed)?;
-    check_kind_flags(job.depth_kind, typed)?;
+    check_kind_flags(job.depth_kind, job.auto_convergence, typed)?;
     args.options.decoder.apply()?;
     // Cheap checks first: a typo in a flag should not wait for GPU start-up.
     job.validate()?;
@@ -111,7 +111,11 @@ fn batch(
 ) -> anyhow::Result<()> {
     let mut batch = args.job();
     apply_preset(&args.options, &mut batch.template, typed)?;
-    check_kind_flags(batch.template.depth_kind, typed)?;
+    check_kind_flags(
+        batch.template.depth_kind,
+        batch.template.auto_convergence,
+        typed,
+    )?;
     args.options.decoder.apply()?;
     batch.template.validate_settings()?;
     let ctx = GpuContext::new(&args.options.gpu.adapter)?;
@@ -133,7 +137,7 @@ fn batch(
 fn preview(args: &PreviewArgs, typed: &dyn Fn(&str) -> bool) -> anyhow::Result<()> {
     let mut job = args.options.template();
     apply_preset(&args.options, &mut job, typed)?;
-    check_kind_flags(job.depth_kind, typed)?;
+    check_kind_flags(job.depth_kind, job.auto_convergence, typed)?;
     args.options.decoder.apply()?;
     job.depth = args.depth.clone();
     if let Some(input) = &args.input {

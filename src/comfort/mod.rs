@@ -10,6 +10,7 @@
 //! about 1 degree is the usual limit for comfortable viewing.
 
 pub mod report;
+pub mod track;
 
 pub use report::{ComfortReport, ComfortSummary, FrameFigures};
 
@@ -97,8 +98,8 @@ mod tests {
         };
         // 20 px in front in a 2000 px frame on a 2 m screen: 2 cm of crossed parallax.
         assert!((v.parallax_m(20.0, 2000) + 0.02).abs() < 1e-7);
-        // 2 atan(0.0315 / 4) - 2 atan(0.0515 / 4), in degrees.
-        let want = (2.0 * (0.0315f64 / 4.0).atan() - 2.0 * (0.0515f64 / 4.0).atan()).to_degrees();
+        // 2 atan(0.063 / 8) - 2 atan((0.063 + 0.02) / 8), in degrees.
+        let want = (2.0 * (0.063f64 / 8.0).atan() - 2.0 * (0.083f64 / 8.0).atan()).to_degrees();
         assert!((f64::from(v.angle_deg(20.0, 2000)) - want).abs() < 1e-5);
         assert!(v.front_ok(20.0, 2000));
         // 63 mm behind is the limit: 63 px here.

@@ -3,7 +3,7 @@
 
 use super::{CpuWarper, FrameIn, Rgba, band_rows, run_bands, unorm8};
 use crate::frame::I420Layout;
-use crate::layout::{Anaglyph, Layout};
+use crate::layout::{Anaglyph, Canvas, Layout, Rect};
 use crate::media::encode::FrameInput;
 
 type Rows = [[f32; 4]; 3];
@@ -21,6 +21,14 @@ pub struct CpuComposer {
     /// Bytes of one output frame.
     frame_len: usize,
     frame: Vec<u8>,
+    /// The frame the eyes are shown in (bars around the warped picture with `--autocrop`
+    /// keeping them).
+    canvas: Canvas,
+    /// `--floating-window` bands: fractions of the picture's width.
+    window: [f32; 2],
+    /// The encoder's input format, kept for [`Self::with_canvas`].
+    input: FrameInput,
+    even: bool,
 }
 
 impl CpuComposer {
@@ -44,25 +52,48 @@ impl CpuComposer {
         input: FrameInput,
     ) -> Self {
         assert!(Self::supports(layout, frame, work), "layout needs the GPU");
-        let (out, content) = layout.frame_sizes(frame, even);
-        let yuv = match input {
-            FrameInput::Rgba => None,
-            FrameInput::I420(matrix) => Some((I420Layout::new(out.0, out.1), matrix.rows())),
-        };
-        let len = match &yuv {
-            Some((l, _)) => l.len as usize,
-            None => out.0 as usize * out.1 as usize * 4,
-        };
-        Self {
+        let mut composer = Self {
             layout,
             anaglyph: anaglyph.matrices(),
             eye: work,
-            out,
-            content,
-            yuv,
-            frame_len: len,
+            out: (0, 0),
+            content: (0, 0),
+            yuv: None,
+            frame_len: 0,
             frame: Vec::new(),
-        }
+            canvas: Canvas::whole(frame),
+            window: [0.0; 2],
+            input,
+            even,
+        };
+        composer.size_for(Canvas::whole(frame));
+        composer
+    }
+
+    /// Shows the warped picture inside `canvas`, black around it (`--autocrop` keeping
+    /// the bars): the output has the canvas's size.
+    pub fn with_canvas(mut self, canvas: Canvas) -> Self {
+        self.size_for(canvas);
+        self
+    }
+
+    fn size_for(&mut self, canvas: Canvas) {
+        let (out, content) = self.layout.frame_sizes(canvas.size, self.even);
+        self.yuv = match self.input {
+            FrameInput::Rgba => None,
+            FrameInput::I420(matrix) => Some((I420Layout::new(out.0, out.1), matrix.rows())),
+        };
+        self.frame_len = match &self.yuv {
+            Some((l, _)) => l.len as usize,
+            None => out.0 as usize * out.1 as usize * 4,
+        };
+        (self.out, self.content, self.canvas) = (out, content, canvas);
+    }
+
+    /// `--floating-window` for the next frames: black bands over the left eye's left edge
+    /// and the right eye's right edge, as fractions of the picture's width.
+    pub fn set_window(&mut self, [left, right]: [f32; 2]) {
+        self.window = [left, right];
     }
 
     pub fn output_size(&self) -> (u32, u32) {
@@ -113,13 +144,27 @@ impl CpuComposer {
         let input: FrameIn<'_> = input.into();
         let (left, right) = warper.views(input);
         let pool = warper.pool();
+        let content = (self.content.0 as usize, self.content.1 as usize);
+        let region = match self.layout {
+            Layout::Sbs | Layout::HalfSbs | Layout::Cross | Layout::HalfCross => {
+                (content.0 / 2, content.1)
+            }
+            Layout::Tb | Layout::HalfTb => (content.0, content.1 / 2),
+            _ => content,
+        };
+        let picture = self
+            .canvas
+            .picture_in((region.0 as u32, region.1 as u32), self.eye);
         let rows = RowSource {
             layout: self.layout,
             anaglyph: self.anaglyph,
             left,
             right,
             out_w: self.out.0 as usize,
-            content: (self.content.0 as usize, self.content.1 as usize),
+            content,
+            region,
+            picture,
+            window: self.window.map(|f| f * picture.w as f32),
         };
         let (w, h) = (self.out.0 as usize, self.out.1 as usize);
         match &self.yuv {
@@ -174,47 +219,86 @@ struct RowSource<'a> {
     right: Rgba<'a>,
     out_w: usize,
     content: (usize, usize),
+    /// Each eye's region of the output, and where its picture sits in it (the rest is
+    /// black); the views are the picture's size.
+    region: (usize, usize),
+    picture: Rect,
+    /// `--floating-window` bands in output pixels: the left eye's left edge, the right
+    /// eye's right edge.
+    window: [f32; 2],
 }
 
 impl RowSource<'_> {
+    /// Row `ry` of an eye's region into `out` (the region's width): the picture's row
+    /// where it has one, black elsewhere, darkened under the eye's floating-window band
+    /// (compose.wgsl `eye_pixel`).
+    fn eye_row(&self, view: Rgba<'_>, left: bool, ry: usize, out: &mut [u8]) {
+        let p = &self.picture;
+        let (x0, y0) = (p.x as usize, p.y as usize);
+        let (pw, ph) = (p.w as usize, p.h as usize);
+        if ry < y0 || ry >= y0 + ph {
+            out.fill(0);
+            return;
+        }
+        out[..x0 * 4].fill(0);
+        out[(x0 + pw) * 4..].fill(0);
+        let row = &mut out[x0 * 4..(x0 + pw) * 4];
+        row.copy_from_slice(&view.row(ry - y0)[..pw * 4]);
+        let band = if left { self.window[0] } else { self.window[1] };
+        if band <= 0.0 {
+            return;
+        }
+        // Whole covered pixels, then the one the band's edge falls in (anti-aliased).
+        for i in 0..(band.ceil() as usize).min(pw) {
+            let cover = (band - i as f32).clamp(0.0, 1.0);
+            let x = if left { i } else { pw - 1 - i };
+            for c in &mut row[x * 4..x * 4 + 3] {
+                *c = unorm8(f32::from(*c) / 255.0 * (1.0 - cover));
+            }
+        }
+    }
+
     /// Output row `y` as RGBA8 (padding rows and columns repeat the content's edge).
     /// `opaque`: alpha set to 255 (RGBA output); the I420 pack reads only R, G and B.
     fn fill(&self, y: usize, out: &mut [u8], opaque: bool) {
         let (cw, ch) = self.content;
+        let (rw, rh) = self.region;
         let py = y.min(ch - 1);
-        let copy = |out: &mut [u8], x0: usize, x1: usize, src: &[u8], sx: usize| {
-            out[x0 * 4..x1 * 4].copy_from_slice(&src[sx * 4..(sx + x1 - x0) * 4]);
-        };
         match self.layout {
             Layout::Sbs | Layout::HalfSbs | Layout::Cross | Layout::HalfCross => {
-                let (first, second) = if matches!(self.layout, Layout::Sbs | Layout::HalfSbs) {
-                    (self.left, self.right)
+                let left_first = matches!(self.layout, Layout::Sbs | Layout::HalfSbs);
+                let (first, second) = out[..cw * 4].split_at_mut(rw * 4);
+                let (l, r) = if left_first {
+                    (first, second)
                 } else {
-                    (self.right, self.left)
+                    (second, first)
                 };
-                let half = cw / 2;
-                copy(out, 0, half, first.row(py), 0);
-                copy(out, half, cw, second.row(py), 0);
+                self.eye_row(self.left, true, py, l);
+                self.eye_row(self.right, false, py, r);
             }
             Layout::Tb | Layout::HalfTb => {
-                let half = ch / 2;
-                let src = if py < half {
-                    self.left.row(py)
+                if py < rh {
+                    self.eye_row(self.left, true, py, &mut out[..cw * 4]);
                 } else {
-                    self.right.row(py - half)
-                };
-                copy(out, 0, cw, src, 0);
+                    self.eye_row(self.right, false, py - rh, &mut out[..cw * 4]);
+                }
             }
-            Layout::Left | Layout::Right => {
-                let view = if self.layout == Layout::Left {
-                    self.left
-                } else {
-                    self.right
-                };
-                copy(out, 0, cw, view.row(py), 0);
-            }
+            Layout::Left => self.eye_row(self.left, true, py, &mut out[..cw * 4]),
+            Layout::Right => self.eye_row(self.right, false, py, &mut out[..cw * 4]),
             Layout::Anaglyph => {
-                let (l, r) = (self.left.row(py), self.right.row(py));
+                // The eyes' rows as they are, unless bars or bands change them.
+                let plain = self.picture == Rect::whole((rw as u32, rh as u32))
+                    && self.window == [0.0, 0.0];
+                let (mut lbuf, mut rbuf) = (Vec::new(), Vec::new());
+                let (l, r) = if plain {
+                    (self.left.row(py), self.right.row(py))
+                } else {
+                    lbuf.resize(cw * 4, 0);
+                    rbuf.resize(cw * 4, 0);
+                    self.eye_row(self.left, true, py, &mut lbuf);
+                    self.eye_row(self.right, false, py, &mut rbuf);
+                    (&lbuf[..], &rbuf[..])
+                };
                 let (lm, rm) = &self.anaglyph;
                 for x in 0..cw {
                     let lc = [0, 1, 2].map(|k| f32::from(l[x * 4 + k]) / 255.0);

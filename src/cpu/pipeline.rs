@@ -21,6 +21,9 @@ pub struct Job {
     pub params: FrameParams,
     pub pts: u64,
     pub duration: Option<u64>,
+    /// `--floating-window` bands (fractions of the picture's width: the left eye's left
+    /// edge, the right eye's right edge).
+    pub window: [f32; 2],
     /// Where to compose.
     pub out: Output,
 }
@@ -58,7 +61,7 @@ pub struct CpuPipeline {
 }
 
 impl CpuPipeline {
-    pub fn start(mut warper: CpuWarper, composer: CpuComposer) -> Self {
+    pub fn start(mut warper: CpuWarper, mut composer: CpuComposer) -> Self {
         let (jobs, queue) = mpsc::sync_channel::<Job>(1);
         let (done, finished) = mpsc::channel();
         let thread = std::thread::Builder::new()
@@ -80,6 +83,7 @@ impl CpuPipeline {
                         &job.params,
                     );
                     let mut out = job.out;
+                    composer.set_window(job.window);
                     match &mut out {
                         Output::Encoder(buffer) => {
                             let mut map = buffer

@@ -11,6 +11,7 @@ pub mod estimate;
 pub mod model;
 pub mod normalize;
 pub mod prerendered;
+pub mod profile;
 pub mod scan;
 pub mod writer;
 

@@ -40,6 +40,8 @@ pub enum DepthError {
         video_frames: u64,
         video_secs: f64,
     },
+    #[error(transparent)]
+    Stopped(#[from] crate::control::Stopped),
 }
 
 /// Extensions tried for `<stem>_depth.<ext>`, after the input's own.

@@ -5,7 +5,7 @@
 use super::binding as b;
 use super::warp::Warper;
 use super::{GpuContext, GpuError, LABEL, PassTimer, ShaderSet, dispatch_size};
-use crate::layout::{Anaglyph, Layout};
+use crate::layout::{Anaglyph, Canvas, Layout};
 use crate::stereo::uniforms::ComposeParams;
 
 pub const OUTPUT_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba8Unorm;
@@ -58,6 +58,9 @@ pub struct Composer {
     post: Option<std::path::PathBuf>,
     /// Bumped whenever the output texture is replaced (a window re-registers it then).
     output_generation: u64,
+    /// The frame the eyes are shown in, when the warped picture is only part of it
+    /// (`--autocrop` keeping the bars); None: the warper's frame.
+    canvas: Option<Canvas>,
 }
 
 impl Composer {
@@ -101,6 +104,7 @@ impl Composer {
             params: ComposeParams::default(),
             post: None,
             output_generation: 0,
+            canvas: None,
         };
         // Build the default now so a broken shader fails here, not mid-render.
         composer.pipeline_for(ctx, Layout::Sbs)?;
@@ -166,6 +170,19 @@ impl Composer {
         Ok(())
     }
 
+    /// Shows the warped picture inside `canvas` (black around it) from the next
+    /// [`Self::prepare`] on; None: the picture is the whole frame. The inspection layouts
+    /// (grid, depth, holes) always show the picture alone.
+    pub fn set_canvas(&mut self, canvas: Option<Canvas>) {
+        self.canvas = canvas;
+    }
+
+    /// `--floating-window` for the next frames: black bands over the left eye's left
+    /// edge and the right eye's right edge, as fractions of the picture's width.
+    pub fn set_window(&mut self, left: f32, right: f32) {
+        self.params.window = [left, right];
+    }
+
     /// Sets the layout and (re)binds to the warper's current views when needed.
     pub fn prepare(
         &mut self,
@@ -194,13 +211,18 @@ impl Composer {
         let eye = warper
             .frame_size()
             .expect("Warper::prepare must run before Composer::prepare");
-        let (out, content) = layout.frame_sizes(eye, even);
+        let canvas = match self.canvas {
+            Some(c) if layout.shows_eyes() => c,
+            _ => Canvas::whole(eye),
+        };
+        let (out, content) = layout.frame_sizes(canvas.size, even);
         let (left_rows, right_rows) = anaglyph.matrices();
         self.params = ComposeParams {
             out_size: [out.0, out.1],
             content_size: [content.0, content.1],
             eye_size: [eye.0, eye.1],
-            _pad: [0; 2],
+            window: self.params.window,
+            picture: canvas.fractions(),
             left_rows,
             right_rows,
         };

@@ -43,9 +43,16 @@ pub struct RenderJob {
     pub layout: Layout,
     pub anaglyph: Anaglyph,
     pub encode: EncodeSettings,
-    /// Metric: per-frame convergence distances (one per input frame) and their smoothing.
+    /// Per-frame convergence (one value per input frame, in the depth kind's unit) and
+    /// its smoothing (frames; None: the default of each source).
     pub convergence_file: Option<PathBuf>,
-    pub convergence_smooth_frames: u32,
+    pub convergence_smooth_frames: Option<u32>,
+    /// `--convergence auto`: the screen plane follows the subject.
+    pub auto_convergence: bool,
+    /// `--convergence-out`: write the convergence each frame used.
+    pub convergence_out: Option<PathBuf>,
+    /// `--floating-window`: black bands where near objects are cut by the frame's edges.
+    pub floating_window: bool,
     /// Also write the infill mask video here (`--mask-out`).
     pub mask_out: Option<PathBuf>,
     /// Append the player tag of the layout to the output name.
@@ -121,7 +128,10 @@ impl Default for RenderJob {
             name_tags: false,
             mask_out: None,
             convergence_file: None,
-            convergence_smooth_frames: 1,
+            convergence_smooth_frames: None,
+            auto_convergence: false,
+            convergence_out: None,
+            floating_window: false,
             frames: None,
             start_secs: 0.0,
             audio: true,
@@ -294,13 +304,19 @@ impl RenderJob {
         if !positive(self.max_depth_m) {
             invalid!("--max-depth must be a distance > 0 in metres");
         }
-        if self.convergence_file.is_some() && self.depth_kind != DepthKind::Metric {
+        if self.convergence_file.is_some() && s.camera.convergence_m.is_some() {
+            invalid!("give either --convergence-depth or --convergence-file, not both");
+        }
+        if self.convergence_file.is_some() && self.auto_convergence {
             invalid!(
-                "--convergence-depth-file needs --depth-kind metric (use --convergence for relative depth)"
+                "give either --convergence auto or --convergence-file, not both (a file written by --convergence-out is auto's result)"
             );
         }
-        if self.convergence_file.is_some() && s.camera.convergence_m.is_some() {
-            invalid!("give either --convergence-depth or --convergence-depth-file, not both");
+        if self.auto_convergence && s.camera.convergence_m.is_some() {
+            invalid!("give either --convergence auto or --convergence-depth, not both");
+        }
+        if self.convergence_smooth_frames == Some(0) {
+            invalid!("--convergence-smooth must be at least 1 frame");
         }
         if self.depth_rgb && self.depth_kind != DepthKind::Metric {
             invalid!(
@@ -342,14 +358,17 @@ impl RenderJob {
         // such (`-o look.toml` is not "an unsupported output type" but the preset).
         crate::fsutil::check_outputs(&self.read_files(), &self.written_files())?;
         self.validate_settings()?;
-        for (flag, path) in [("--trace", &self.trace), ("--report", &self.report)] {
+        for (flag, path) in [
+            ("--trace", &self.trace),
+            ("--report", &self.report),
+            ("--convergence-out", &self.convergence_out),
+        ] {
             if let Some(path) = path {
                 let folder = path.parent().filter(|p| !p.as_os_str().is_empty());
                 if folder.is_some_and(|f| !f.is_dir()) || path.is_dir() {
                     invalid!(
-                        "{flag} {}: the folder does not exist or the path is a folder; give a file path like {}.json",
-                        path.display(),
-                        &flag[2..]
+                        "{flag} {}: the folder does not exist or the path is a folder; give a file path in an existing folder",
+                        path.display()
                     );
                 }
             }
@@ -381,7 +400,7 @@ impl RenderJob {
         let optional = [
             ("--depth-model", &self.estimate.model),
             ("--preset", &self.preset),
-            ("--convergence-depth-file", &self.convergence_file),
+            ("--convergence-file", &self.convergence_file),
             ("--post", &self.post),
         ];
         for (role, path) in optional {
@@ -403,6 +422,11 @@ impl RenderJob {
         }
         written.extend(self.trace.as_ref().map(|t| Named::new("--trace", t)));
         written.extend(self.report.as_ref().map(|r| Named::new("--report", r)));
+        written.extend(
+            self.convergence_out
+                .as_ref()
+                .map(|c| Named::new("--convergence-out", c)),
+        );
         written
     }
 }

@@ -14,6 +14,7 @@ mod job;
 mod output;
 mod plan;
 mod stats;
+mod tracks;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -315,8 +316,8 @@ impl FrameLoop {
             )?;
             self.stages.depth += t.elapsed().as_secs_f64();
             spans.add("depth frame", t, Instant::now());
-            if let Some(track) = &plan.convergence {
-                stereo.camera.convergence_m = Some(track.at(index));
+            if let Some(track) = &plan.tracks.convergence {
+                stereo = tracks::with_convergence(stereo, plan.range.kind, track.at(index));
             }
             if changed || self.extremes.is_none() {
                 self.extremes = Some(depth.extremes(plan.spec.depth, plan.spec.rgb_depth));
@@ -342,6 +343,7 @@ impl FrameLoop {
             let settings = Settings {
                 stereo: &stereo,
                 range: &plan.range,
+                window: plan.tracks.window_at(index),
             };
             out.submit(ctx, input, &settings, &plan.spec, &mut self.stages, spans)?;
             audio.clear();

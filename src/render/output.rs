@@ -36,6 +36,9 @@ pub(super) struct FrameIn<'a> {
 pub(super) struct Settings<'a> {
     pub stereo: &'a StereoParams,
     pub range: &'a DepthRange,
+    /// `--floating-window` bands (fractions of the picture's width: the left eye's left
+    /// edge, the right eye's right edge).
+    pub window: [f32; 2],
 }
 
 /// A stream of composed frames to one encoder: the GPU conversion to the encoder's format
@@ -323,6 +326,8 @@ impl GpuOutput {
                 label: Some("stereosplat.frame"),
             });
         warper.encode(&ctx.queue, &mut enc, settings.stereo, settings.range);
+        let [left, right] = settings.window;
+        self.warp.composer.set_window(left, right);
         let slot = self.main.record(&self.warp.composer, &ctx.queue, &mut enc);
         let mask_slot = self
             .mask
@@ -396,6 +401,7 @@ impl CpuOutputStream {
             ),
             pts: input.pts_nanos,
             duration: input.duration_nanos,
+            window: settings.window,
             // I420 video is composed straight into the encoder's buffer.
             out: match self.encoder.input() {
                 FrameInput::I420(_) => CpuOutput::Encoder(self.encoder.frame_buffer()?),

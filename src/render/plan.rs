@@ -8,9 +8,9 @@ use std::time::Instant;
 
 use super::backend::{self, Device, WarpSpec};
 use super::output::{RenderOutput, mask_layout};
+use super::tracks::{self, SceneTracks};
 use super::{RenderError, RenderJob};
 use crate::control::Cancel;
-use crate::depth::convergence::ConvergenceTrack;
 use crate::depth::estimate::{self, Estimated};
 use crate::depth::scan::ScanNeed;
 use crate::depth::{self, DepthError, DepthScan, DepthStream};
@@ -88,7 +88,8 @@ pub(super) struct Plan {
     pub depth: DepthStream,
     pub range: DepthRange,
     pub stereo: StereoParams,
-    pub convergence: Option<ConvergenceTrack>,
+    /// What changes per frame: the screen plane and the floating window.
+    pub tracks: SceneTracks,
     pub spec: WarpSpec,
     pub device: Device,
     /// At most this many frames (stills: one).
@@ -164,12 +165,20 @@ impl Plan {
                 }
             );
         }
-        let convergence = job
-            .convergence_file
-            .as_deref()
-            .map(|p| ConvergenceTrack::load(p, job.convergence_smooth_frames))
-            .transpose()?;
         let frame = (info.width, info.height);
+        let tracks = tracks::settle(
+            &tracks::TrackInputs {
+                job,
+                scan: &scan,
+                info: &info,
+                matching,
+                range: &range,
+                stereo: &stereo,
+                depth_crop: None,
+                picture_width: frame.0,
+            },
+            cancel,
+        )?;
         let spec = WarpSpec::new(
             job,
             job.layout,
@@ -186,7 +195,7 @@ impl Plan {
             depth,
             range,
             stereo,
-            convergence,
+            tracks,
             spec,
             device,
             frames_wanted,

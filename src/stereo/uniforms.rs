@@ -61,7 +61,12 @@ pub struct ComposeParams {
     pub out_size: [u32; 2],
     pub content_size: [u32; 2],
     pub eye_size: [u32; 2],
-    pub _pad: [u32; 2],
+    /// `--floating-window`: black bands over the left eye's left edge and the right eye's
+    /// right edge, as fractions of the picture's width.
+    pub window: [f32; 2],
+    /// Where the picture sits in each eye's region, as fractions (x0, y0, x1, y1): the
+    /// rest is black (`--autocrop` keeping the bars).
+    pub picture: [f32; 4],
     /// Rows of the left and right anaglyph matrices (w unused).
     pub left_rows: [[f32; 4]; 3],
     pub right_rows: [[f32; 4]; 3],
