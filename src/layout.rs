@@ -305,6 +305,20 @@ mod tests {
     }
 }
 
+/// What `--autocrop` does with letterbox and pillarbox bars.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, ValueEnum,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Autocrop {
+    /// Warp only the picture and put it back between pure black bars: the output keeps
+    /// the input's frame.
+    #[default]
+    Keep,
+    /// Warp only the picture and output it alone: the output is the picture's size.
+    Crop,
+}
+
 /// A rectangle of pixels: origin and size.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Rect {
@@ -375,6 +389,25 @@ impl Canvas {
             (p.x + p.w) as f32 / w,
             (p.y + p.h) as f32 / h,
         ]
+    }
+
+    /// The picture in a frame of `size` showing the same view at another resolution
+    /// (a depth map of the whole canvas): edges scaled and rounded, at least a pixel.
+    pub fn scaled_picture(&self, size: (u32, u32)) -> Rect {
+        let edge = |v: u32, to: u32, from: u32| {
+            ((f64::from(v) * f64::from(to) / f64::from(from.max(1))).round() as u32).min(to)
+        };
+        let p = &self.picture;
+        let x0 = edge(p.x, size.0, self.size.0).min(size.0.saturating_sub(1));
+        let y0 = edge(p.y, size.1, self.size.1).min(size.1.saturating_sub(1));
+        let x1 = edge(p.x + p.w, size.0, self.size.0).max(x0 + 1);
+        let y1 = edge(p.y + p.h, size.1, self.size.1).max(y0 + 1);
+        Rect {
+            x: x0,
+            y: y0,
+            w: x1 - x0,
+            h: y1 - y0,
+        }
     }
 
     pub fn is_whole(&self) -> bool {

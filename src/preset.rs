@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::depth::normalize::Normalize;
-use crate::layout::{Anaglyph, Layout, WarpResolution};
+use crate::layout::{Anaglyph, Autocrop, Layout, WarpResolution};
 use crate::media::encode::VideoEncoder;
 use crate::render::RenderJob;
 use crate::stereo::{DepthCurve, DepthKind, DepthUpsample, Eye, FillMode, NO_EDGE_THRESHOLD};
@@ -23,6 +23,14 @@ pub struct Preset {
     pub depth_curve: DepthCurve,
     pub foreground_scale: f32,
     pub preserve_border: Option<f32>,
+    /// `--convergence auto`: the screen plane follows the subject (wins over the fixed
+    /// plane of every kind).
+    pub convergence_auto: bool,
+    pub floating_window: bool,
+    pub autocrop: Option<Autocrop>,
+    /// The screen the comfort figures are for.
+    pub screen_width_m: f32,
+    pub viewing_distance_m: f32,
     /// Relative depth's screen plane: nearness, 0 far .. 1 near.
     pub convergence: f32,
     /// Disparity depth's screen plane, in pixels (`--convergence` with
@@ -88,6 +96,11 @@ impl Preset {
             depth_curve: s.shape.curve,
             foreground_scale: s.shape.foreground_scale,
             preserve_border: s.border_pct,
+            convergence_auto: job.auto_convergence,
+            floating_window: job.floating_window,
+            autocrop: job.autocrop,
+            screen_width_m: job.viewing.screen_width_m,
+            viewing_distance_m: job.viewing.viewing_distance_m,
             convergence: s.convergence,
             convergence_px: s.convergence_px,
             eye: s.eye,
@@ -150,6 +163,19 @@ impl Preset {
             "preserve_border",
             job.stereo.border_pct,
             self.preserve_border
+        );
+        set!("convergence", job.auto_convergence, self.convergence_auto);
+        set!("floating_window", job.floating_window, self.floating_window);
+        set!("autocrop", job.autocrop, self.autocrop);
+        set!(
+            "screen_width_m",
+            job.viewing.screen_width_m,
+            self.screen_width_m
+        );
+        set!(
+            "viewing_distance_m",
+            job.viewing.viewing_distance_m,
+            self.viewing_distance_m
         );
         set!("convergence", job.stereo.convergence, self.convergence);
         set!(
@@ -245,6 +271,14 @@ impl Preset {
             a.push(format!("--{f}"));
             a.push(v);
         };
+        // The fixed screen plane, or `auto` when it follows the subject.
+        let plane = |v: f32| {
+            if self.convergence_auto {
+                "auto".to_owned()
+            } else {
+                v.to_string()
+            }
+        };
         flag("depth-kind", name(&self.depth_kind));
         // Each depth kind has its own strength and screen-plane settings; only the ones
         // of this kind are written, so the line never sets another kind's quantity.
@@ -254,16 +288,18 @@ impl Preset {
                     Some(pct) => flag("divergence", pct.to_string()),
                     None => flag("max-disp", self.max_disp.to_string()),
                 }
-                flag("convergence", self.convergence.to_string());
+                flag("convergence", plane(self.convergence));
                 flag("depth-curve", self.depth_curve.to_string());
                 flag("foreground-scale", self.foreground_scale.to_string());
             }
-            DepthKind::Disparity => flag("convergence", self.convergence_px.to_string()),
+            DepthKind::Disparity => flag("convergence", plane(self.convergence_px)),
             DepthKind::Metric => {
                 flag("max-depth", self.max_depth.to_string());
                 flag("ipd-mm", self.ipd_mm.to_string());
-                if let Some(v) = self.convergence_depth {
-                    flag("convergence-depth", v.to_string());
+                match self.convergence_depth {
+                    _ if self.convergence_auto => flag("convergence", "auto".into()),
+                    Some(v) => flag("convergence-depth", v.to_string()),
+                    None => {}
                 }
                 if let Some(v) = self.xfov {
                     flag("xfov", v.to_string());
@@ -304,9 +340,17 @@ impl Preset {
         if let Some(p) = &self.post {
             flag("post", quote(&p.display().to_string()));
         }
+        flag("screen-width-m", self.screen_width_m.to_string());
+        flag("viewing-distance-m", self.viewing_distance_m.to_string());
         let mut line = a.join(" ");
         if let Some(pct) = self.preserve_border {
             line.push_str(&format!(" --preserve-border={pct}"));
+        }
+        if self.floating_window {
+            line.push_str(" --floating-window");
+        }
+        if let Some(mode) = &self.autocrop {
+            line.push_str(&format!(" --autocrop={}", name(mode)));
         }
         if self.depth_far_bright && self.depth_kind == DepthKind::Relative {
             line.push_str(" --depth-far-bright");

@@ -823,3 +823,181 @@ fn the_floating_window_masks_the_edge_a_near_object_crosses_and_eases() {
         "frame 10 is easing in: {left:?}"
     );
 }
+
+/// Every frame's luma plane (as coded: limited range, black at 16), packed, with the size.
+fn luma_of(path: &Path) -> (Vec<Vec<u8>>, (u32, u32)) {
+    use stereosplat::frame::FramePixels;
+    use stereosplat::media::decode::{DecodeOptions, Decoder, PixelFormat};
+    let mut dec = Decoder::open(path, PixelFormat::Native, &DecodeOptions::default()).unwrap();
+    let mut out = Vec::new();
+    let mut size = (0, 0);
+    while let Some(f) = dec.next_frame().unwrap() {
+        size = (f.width(), f.height());
+        let FramePixels::I420 { planes, .. } = f.pixels() else {
+            panic!("{}: expected I420 frames", path.display());
+        };
+        let (y, stride) = planes[0];
+        out.push(
+            (0..size.1 as usize)
+                .flat_map(|r| y[r * stride as usize..][..size.0 as usize].to_vec())
+                .collect(),
+        );
+    }
+    (out, size)
+}
+
+#[test]
+fn autocrop_keeps_the_bars_black_in_both_eyes_and_crop_gives_the_picture() {
+    // A 240x120 textured picture windowboxed in 320x180 (bars of 40 px left and right,
+    // 30 px top and bottom), coded as H.264 so the bars carry compression noise. The depth
+    // covers the whole frame and knows nothing of the bars: the left part is near, so the
+    // picture would be pushed into the left bar, and the warp's fill smears it there.
+    let (w, h, n) = (320u32, 180u32, 24u32);
+    let inside = |x: u32, y: u32| (40..280).contains(&x) && (30..150).contains(&y);
+    let (dir, _, depth) = clip(
+        "comfort_autocrop",
+        (w, h),
+        n,
+        |_, _, _| [0, 0, 0],
+        |_, x, _| if x < 140 { 0.95 } else { 0.25 },
+    );
+    let video = dir.join("boxed.mp4");
+    let caps = gstreamer::Caps::builder("video/x-raw")
+        .field("format", "RGBA")
+        .field("width", w as i32)
+        .field("height", h as i32)
+        .field("framerate", gstreamer::Fraction::new(24, 1))
+        .build();
+    let frames = (0..n).map(move |t| {
+        (0..h)
+            .flat_map(|y| (0..w).map(move |x| (x, y)))
+            .flat_map(|(x, y)| {
+                let [r, g, b] = if inside(x, y) {
+                    speckle(x + 2 * t, y, 9)
+                } else {
+                    [0, 0, 0]
+                };
+                [r, g, b, 255]
+            })
+            .collect()
+    });
+    stereosplat::media::synth::write_frames(
+        &caps,
+        &format!(
+            "videoconvert ! video/x-raw,format=I420 ! x264enc ! mp4mux ! filesink location=\"{}\"",
+            video.display()
+        ),
+        frames,
+        24,
+    )
+    .unwrap();
+    let render = |name: &str, extra: &[&str]| {
+        let out = dir.join(name);
+        let mut a = vec![
+            "render",
+            s(&video),
+            "--depth",
+            s(&depth),
+            "-o",
+            s(&out),
+            "--crf",
+            "0",
+            "--max-disp",
+            "16",
+        ];
+        a.extend_from_slice(extra);
+        let r = stereosplat(&a);
+        assert_eq!(r.code, Some(0), "{}", r.stderr);
+        (out, r.stderr)
+    };
+    // Pixels of the bars (both eyes of a full side-by-side frame) whose luma is not 16.
+    let bar_pixels = |frames: &[Vec<u8>]| -> (usize, usize) {
+        let (mut off, mut all) = (0, 0);
+        for f in frames {
+            for y in 0..h {
+                for x in 0..2 * w {
+                    if !inside(x % w, y) {
+                        all += 1;
+                        off += usize::from(f[(y * 2 * w + x) as usize] != 16);
+                    }
+                }
+            }
+        }
+        (off, all)
+    };
+
+    let (plain, _) = render("plain.mp4", &[]);
+    let (plain, _) = luma_of(&plain);
+    let (smeared, _) = bar_pixels(&plain);
+    assert!(
+        smeared > 500,
+        "without --autocrop the picture is expected to spill into the bars ({smeared} px did)"
+    );
+
+    let (kept, log) = render("kept.mp4", &["--autocrop"]);
+    assert!(
+        log.contains("the picture is 240x120 at (40, 30) of 320x180"),
+        "{log}"
+    );
+    let (kept, size) = luma_of(&kept);
+    assert_eq!(size, (2 * w, h));
+    assert_eq!(kept.len(), n as usize);
+    let (off, all) = bar_pixels(&kept);
+    assert_eq!(off, 0, "{off} of {all} bar pixels are not pure black");
+    // The picture itself is warped: the near left part moves, the far right part less.
+    let eye_mean = |f: &[u8], x0: u32| {
+        let mut sum = 0u64;
+        for y in 30..150 {
+            for x in x0 + 40..x0 + 280 {
+                sum += u64::from(f[(y * 2 * w + x) as usize]);
+            }
+        }
+        sum as f64 / (240.0 * 120.0)
+    };
+    for f in &kept {
+        assert!(eye_mean(f, 0) > 60.0 && eye_mean(f, w) > 60.0);
+    }
+    assert_ne!(
+        &kept[0][(60 * 2 * w + 60) as usize..][..40],
+        &kept[0][(60 * 2 * w + w + 60) as usize..][..40],
+        "the eyes differ where the picture is near"
+    );
+
+    let (cropped, _) = render("cropped.mp4", &["--autocrop=crop"]);
+    let (cropped, size) = luma_of(&cropped);
+    assert_eq!(size, (2 * 240, 120), "crop mode outputs the picture alone");
+    assert_eq!(cropped.len(), n as usize);
+    // The same eyes as the kept render, without the bars.
+    let inner = |f: &[u8], eye: u32| -> Vec<u8> {
+        (30..150)
+            .flat_map(|y| f[(y * 2 * w + eye * w + 40) as usize..][..240].to_vec())
+            .collect()
+    };
+    let crop_eye = |f: &[u8], eye: u32| -> Vec<u8> {
+        (0..120)
+            .flat_map(|y| f[(y * 480 + eye * 240) as usize..][..240].to_vec())
+            .collect()
+    };
+    for eye in 0..2 {
+        let (a, b) = (inner(&kept[5], eye), crop_eye(&cropped[5], eye));
+        let diff = a
+            .iter()
+            .zip(&b)
+            .map(|(&p, &q)| i32::from(p).abs_diff(i32::from(q)))
+            .max()
+            .unwrap();
+        assert!(
+            diff <= 1,
+            "eye {eye}: kept and cropped pictures differ by {diff}"
+        );
+    }
+
+    // Careless lines: a bad mode is refused by name, and --post needs the crop mode.
+    let r = stereosplat(&["render", s(&video), "-o", "x.mp4", "--autocrop=trim"]);
+    assert_eq!(r.code, Some(2), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("keep") && r.stderr.contains("crop"),
+        "{}",
+        r.stderr
+    );
+}

@@ -300,6 +300,7 @@ fn the_audio_tail_is_collected_without_waiting_when_nothing_more_can_come() {
         let options = DecodeOptions {
             start_nanos: 0,
             with_audio: true,
+            ..Default::default()
         };
         let mut dec = Decoder::open(path, PixelFormat::Rgba, &options).unwrap();
         let mut end = 0;
@@ -338,6 +339,7 @@ fn a_start_time_inside_a_millisecond_timestamp_starts_at_the_frame_beginning_the
     let opts = DecodeOptions {
         start_nanos: 416_600_000,
         with_audio: false,
+        ..Default::default()
     };
     let mut dec = Decoder::open(&clip, PixelFormat::Depth, &opts).unwrap();
     let mut pts = Vec::new();

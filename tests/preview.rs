@@ -11,23 +11,26 @@ use std::time::{Duration, Instant};
 
 use egui::accesskit::Role;
 use egui_kittest::Harness;
-use egui_kittest::kittest::{NodeT, Queryable};
+use egui_kittest::kittest::{self, NodeT, Queryable};
 use stereosplat::gpu::{Composer, ShaderSet, Warper, read_texture};
 use stereosplat::layout::{Anaglyph, Layout};
 use stereosplat::media::decode::{DecodeOptions, Decoder, PixelFormat};
 use stereosplat::preset::Preset;
-use stereosplat::preview::controls::{View, controls};
+use stereosplat::preview::controls::{Live, View, controls};
 use stereosplat::preview::watch::ShaderWatch;
 use stereosplat::stereo::{DepthKind, DepthRange, FillMode, StereoParams};
 
 #[test]
 fn control_panel_changes_the_settings() {
-    let mut harness = Harness::new_ui_state(
-        |ui, state: &mut (Preset, View, bool)| {
-            state.2 |= controls(ui, &mut state.0, &mut state.1);
-        },
-        (Preset::default(), View::Layout(Layout::Anaglyph), false),
-    );
+    // Tall enough for the whole panel: clicks land where the widgets are drawn.
+    let mut harness = Harness::builder()
+        .with_size([500.0, 1600.0])
+        .build_ui_state(
+            |ui, state: &mut (Preset, View, bool)| {
+                state.2 |= controls(ui, &mut state.0, &mut state.1, &Live::default());
+            },
+            (Preset::default(), View::Layout(Layout::Anaglyph), false),
+        );
     harness.run();
     assert!(!harness.state().2, "nothing changed yet");
 
@@ -65,6 +68,119 @@ fn control_panel_changes_the_settings() {
     harness.run();
     assert_eq!(harness.state().0.ipd_mm, 70.0);
     assert!(harness.state().0.xfov.is_some());
+}
+
+#[test]
+fn comfort_controls_set_every_comfort_setting_and_show_both_strengths() {
+    use stereosplat::layout::Autocrop;
+    use stereosplat::stereo::DepthCurve;
+    let live = Live {
+        width: 1000,
+        plane: Some("nearness 0.640".into()),
+        comfort: Some("this frame: nearest +9.0 px".into()),
+        window: [0.01, 0.0],
+    };
+    let mut harness = Harness::builder()
+        .with_size([500.0, 1600.0])
+        .build_ui_state(
+            move |ui, state: &mut (Preset, View, bool)| {
+                state.2 |= controls(ui, &mut state.0, &mut state.1, &live);
+            },
+            (
+                Preset {
+                    max_disp: 20.0,
+                    ..Preset::default()
+                },
+                View::Layout(Layout::Anaglyph),
+                false,
+            ),
+        );
+    harness.run();
+    // The strength in both units: ±20 px is a range of 40 px, 4 % of 1000.
+    harness.get(kittest::by().role(Role::Label).value("= 4.00 % of 1000 px"));
+    harness
+        .get_by_label("strength as % of the width (--divergence)")
+        .click();
+    harness.run();
+    assert_eq!(harness.state().0.divergence, Some(4.0));
+    harness
+        .get_by_role_and_label(Role::Slider, "divergence (% of width)")
+        .set_value_accesskit(3.0);
+    harness.run();
+    assert_eq!(harness.state().0.max_disp, 15.0);
+    harness.get(
+        kittest::by()
+            .role(Role::Label)
+            .value("= 15.0 px at 1000 px wide"),
+    );
+
+    // A curve and its parameter; the plot is drawn beside them.
+    harness.get_by_label("depth curve").click();
+    harness.run();
+    harness.get_by_label("gamma").click();
+    harness.run();
+    harness
+        .get_by_role_and_label(Role::Slider, "G (exponent)")
+        .set_value_accesskit(1.5);
+    harness
+        .get_by_role_and_label(Role::Slider, "foreground scale (near half)")
+        .set_value_accesskit(2.0);
+    harness.run();
+    // (One click per frame: each shows more controls below it.)
+    harness.get_by_label("preserve the screen border").click();
+    harness.run();
+    harness.get_by_label("floating window").click();
+    harness.run();
+    harness
+        .get_by_label("convergence follows the subject (auto)")
+        .click();
+    harness.run();
+    let p = &harness.state().0;
+    assert_eq!(p.depth_curve, DepthCurve::Gamma(1.5));
+    assert_eq!(p.foreground_scale, 2.0);
+    assert_eq!(p.preserve_border, Some(5.0));
+    assert!(p.floating_window && p.convergence_auto);
+    // What the window measured of the current frame is shown.
+    harness.get(
+        kittest::by()
+            .role(Role::Label)
+            .value("screen plane now: nearness 0.640"),
+    );
+    harness.get(
+        kittest::by()
+            .role(Role::Label)
+            .value("bands now: left 10.0 px, right 0.0 px"),
+    );
+    harness.get(
+        kittest::by()
+            .role(Role::Label)
+            .value("this frame: nearest +9.0 px"),
+    );
+
+    harness.get_by_label("letterbox bars").click();
+    harness.run();
+    harness.get_by_label("found, cropped").click();
+    harness
+        .get_by_role_and_label(Role::Slider, "screen width (m)")
+        .set_value_accesskit(3.0);
+    harness.run();
+    let p = harness.state().0.clone();
+    assert_eq!(p.autocrop, Some(Autocrop::Crop));
+    assert_eq!(p.screen_width_m, 3.0);
+    // The preset round-trips through TOML and spells the same choices as flags.
+    let line = p.command_line(Path::new("a.mp4"), Path::new("b.mp4"));
+    for flag in [
+        "--divergence 3",
+        "--convergence auto",
+        "--depth-curve gamma:1.5",
+        "--foreground-scale 2",
+        "--preserve-border=5",
+        "--floating-window",
+        "--autocrop=crop",
+        "--screen-width-m 3",
+    ] {
+        assert!(line.contains(flag), "{flag} missing from {line}");
+    }
 }
 
 /// Starts Xvfb on a free display; killed on drop.
@@ -132,6 +248,48 @@ fn window_under_xvfb_shows_the_composed_anaglyph_and_exits_cleanly() {
     window_shows_the_anaglyph("gpu");
     window_shows_the_anaglyph("cpu");
     unattended_errors_end_the_preview();
+    the_window_follows_the_subject_with_auto_convergence();
+}
+
+/// With a preset asking for auto convergence and the floating window, the window
+/// measures the clip on a thread and then shows the screen plane moving with the scene.
+fn the_window_follows_the_subject_with_auto_convergence() {
+    let dir = common::work_dir("preview_auto_convergence");
+    stereosplat::media::synth::write_sample(&dir, (160, 90), 96, 24).unwrap();
+    let preset = dir.join("auto.toml");
+    Preset {
+        convergence_auto: true,
+        floating_window: true,
+        ..Preset::default()
+    }
+    .save(&preset)
+    .unwrap();
+    let x = Xvfb::start();
+    let mut child = spawn_preview(
+        &dir,
+        &x,
+        &[
+            "sample.mp4",
+            "--play",
+            "--exit-after-frames",
+            "60",
+            "--preset",
+            preset.to_str().unwrap(),
+        ],
+    );
+    let mut log = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut log).unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "preview failed:\n{log}");
+    let planes: std::collections::BTreeSet<&str> = log
+        .lines()
+        .filter_map(|l| l.split_once("screen plane nearness ").map(|(_, v)| v))
+        .collect();
+    assert!(
+        planes.len() >= 3,
+        "the screen plane should move with the scene, saw {planes:?}:\n{log}"
+    );
+    assert!(!log.contains("panicked"), "{log}");
 }
 
 /// With --exit-after-frames nobody reads the window: an error there ends the preview
@@ -537,7 +695,7 @@ fn control_panel_renders_on_the_gpu_and_shows_what_changed() {
         .wgpu()
         .build_ui_state(
             |ui, state: &mut (Preset, View)| {
-                controls(ui, &mut state.0, &mut state.1);
+                controls(ui, &mut state.0, &mut state.1, &Live::default());
             },
             (Preset::default(), View::Layout(Layout::Anaglyph)),
         );
@@ -589,7 +747,8 @@ fn the_window_opens_fitted_with_plain_names() {
         input: dir.join("sample.mp4"),
         ..Default::default()
     };
-    let (window_w, window_h) = (1280.0, 800.0);
+    // Tall enough that the settings panel shows the depth panel without scrolling.
+    let (window_w, window_h) = (1280.0, 1500.0);
     let mut harness = Harness::builder()
         .with_size([window_w, window_h])
         .renderer(egui_kittest::wgpu::WgpuTestRenderer::from_setup(setup))
@@ -691,7 +850,7 @@ fn each_depth_kind_keeps_its_own_screen_plane() {
     // Relative depth's nearness never becomes disparity depth's pixels, or back.
     let mut harness = Harness::new_ui_state(
         |ui, state: &mut (Preset, View)| {
-            controls(ui, &mut state.0, &mut state.1);
+            controls(ui, &mut state.0, &mut state.1, &Live::default());
         },
         (Preset::default(), View::Layout(Layout::Anaglyph)),
     );

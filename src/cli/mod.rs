@@ -441,6 +441,19 @@ pub struct RenderOptions {
     /// frame's edge in front of it, easing in and out over half a second.
     #[arg(long, help_heading = COMFORT)]
     pub floating_window: bool,
+    /// Letterbox and pillarbox: find the black bars over the clip, warp and fill only the
+    /// picture inside them, and keep the bars pure black in both eyes (`keep`, the
+    /// default) or leave them out (`crop`: the output is the picture's size).
+    #[arg(
+        long,
+        value_name = "keep|crop",
+        value_enum,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "keep",
+        help_heading = COMFORT
+    )]
+    pub autocrop: Option<crate::layout::Autocrop>,
     /// Leave the source audio out.
     #[arg(long)]
     pub no_audio: bool,
@@ -713,6 +726,7 @@ impl RenderOptions {
             auto_convergence: self.stereo.convergence == Some(ConvergenceArg::Auto),
             convergence_out: self.convergence_out.clone(),
             floating_window: self.floating_window,
+            autocrop: self.autocrop,
             frames: self.frames,
             start_secs: self.start,
             audio: !self.no_audio,

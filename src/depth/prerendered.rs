@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 pub use super::scan::DepthScan;
 use super::scan::pixel_format;
+use crate::layout::Rect;
 use crate::media::decode::{
     DecodeError, DecodeOptions, Decoder, Frame, Grey8Range, Grey10, StreamInfo,
 };
@@ -148,6 +149,8 @@ pub struct DepthStream {
     converted: Vec<u8>,
     /// What `converted` holds: 8-bit (true) or 16-bit (false); None before the first.
     converted_8bit: Option<bool>,
+    /// The part of each depth frame handed out (`--autocrop`: the picture inside bars).
+    crop: Option<Rect>,
 }
 
 /// How the luma of depth video becomes the values the warps read.
@@ -176,7 +179,18 @@ pub struct RawExtremes {
     pub max: u16,
 }
 
-impl DepthPixels<'_> {
+impl<'a> DepthPixels<'a> {
+    /// The part `crop` of the frame, `bytes` per pixel: the same rows, read from the
+    /// crop's first pixel on (the rows' stride is unchanged).
+    fn cropped(self, crop: Option<Rect>, bytes: usize) -> DepthPixels<'a> {
+        let Some(c) = crop else { return self };
+        let start = c.y as usize * self.stride as usize + c.x as usize * bytes;
+        DepthPixels {
+            data: &self.data[start.min(self.data.len())..],
+            ..self
+        }
+    }
+
     /// The frame's extremes, for `size` pixels; `rgb`: RGBA holding the toolbox's
     /// encoding (R * 256 + B), else 16-bit grey (or 8-bit, as flagged).
     pub fn extremes(&self, (w, h): (u32, u32), rgb: bool) -> RawExtremes {
@@ -235,6 +249,7 @@ impl DepthStream {
             &DecodeOptions {
                 start_nanos: start,
                 with_audio: false,
+                ..Default::default()
             },
         )?;
         let current = decoder.next_frame()?;
@@ -258,12 +273,30 @@ impl DepthStream {
             fresh: true,
             converted: Vec::new(),
             converted_8bit: None,
+            crop: None,
         })
     }
 
+    /// The size of the depth frames handed out (the crop's, when cropping).
     pub fn size(&self) -> (u32, u32) {
         let i = self.decoder.info();
-        (i.width, i.height)
+        self.crop.map_or((i.width, i.height), |c| c.size())
+    }
+
+    /// Hands out only `crop` of every depth frame from now on (in depth pixels; clamped
+    /// to the frame). Costs nothing: the frames are read from inside.
+    pub fn set_crop(&mut self, crop: Option<Rect>) {
+        let i = self.decoder.info();
+        self.crop = crop.map(|c| {
+            let x = c.x.min(i.width.saturating_sub(1));
+            let y = c.y.min(i.height.saturating_sub(1));
+            Rect {
+                x,
+                y,
+                w: c.w.clamp(1, i.width - x),
+                h: c.h.clamp(1, i.height - y),
+            }
+        });
     }
 
     /// The depth frame for video frame `index` at `pts_nanos`; the flag says whether it
@@ -325,7 +358,12 @@ impl DepthStream {
                     stride: frame.stride_bytes(),
                     gray8: eight.is_some(),
                 };
-                return Ok((pixels, changed));
+                let bytes = match (pixels.gray8, self.scan.rgb) {
+                    (true, _) => 1,
+                    (false, true) => 4,
+                    (false, false) => 2,
+                };
+                return Ok((pixels.cropped(self.crop, bytes), changed));
             }
         };
         // Video luma expanded to full range (8-bit, for the CPU warp), or widened to 16
@@ -368,6 +406,6 @@ impl DepthStream {
             stride: (w * bytes) as u32,
             gray8,
         };
-        Ok((pixels, changed))
+        Ok((pixels.cropped(self.crop, bytes), changed))
     }
 }

@@ -192,6 +192,7 @@ impl DepthScan {
                         let options = DecodeOptions {
                             start_nanos: start,
                             with_audio: false,
+                            ..Default::default()
                         };
                         let mut dec = Decoder::open(path, pixel_format(rgb), &options)?;
                         // The seek clips the frame showing at `start` to begin there (a

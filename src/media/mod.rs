@@ -1,9 +1,11 @@
-//! Everything that talks to GStreamer: [`decode`] (files to frames and audio), [`encode`]
+//! Everything that talks to GStreamer: [`decode`] (files to frames and audio), [`bars`]
+//! (letterbox and pillarbox found over a clip), [`encode`]
 //! (frames and audio to files), the stream metadata mended after muxing ([`stereo_tags`],
 //! [`hevc_sei`]), the packet count of a file ([`packet_count`]), raw frames into a file
 //! ([`raw_writer`]: depth maps, test media) and generated test media ([`synth`]). This file holds the plumbing they share: initialisation, element creation
 //! and bus errors turned into messages that name the element and say what went wrong.
 
+pub mod bars;
 pub mod decode;
 pub mod encode;
 pub mod hevc_sei;

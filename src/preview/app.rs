@@ -6,19 +6,20 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::Options;
-use super::controls::{self, View};
+use super::controls::{self, Live, View};
+use super::scene::{self, Scene};
 use super::source::{CachedFrame, Source};
 use super::watch::ShaderWatch;
 use super::worker::{Counts, RenderTask, SharedProgress};
 use crate::cpu::{DepthFormat, RawDepth, Rgba};
 use crate::depth::normalize::Normalize;
 use crate::gpu::{Composer, GpuContext, GpuError, ShaderSet, Warper};
-use crate::layout::Layout;
+use crate::layout::{Autocrop, Layout};
 use crate::media::encode::FrameInput;
 use crate::preset::Preset;
 use crate::render::backend::{self, CpuWarp, Device, GpuWarp, WarpSpec};
 use crate::render::{RenderError, RenderJob};
-use crate::stereo::{FrameParams, frame_params};
+use crate::stereo::{DepthKind, FrameParams, StereoParams, frame_params};
 
 /// How long each eye shows in the wiggle view.
 const WIGGLE: Duration = Duration::from_millis(140);
@@ -82,6 +83,10 @@ pub struct PreviewApp {
     model_path: String,
     /// The depth models of the catalog, for the depth panel.
     catalog: Vec<CatalogModel>,
+    /// Auto convergence and the floating window over the clip.
+    scene: Scene,
+    /// The current frame's figures, for the panel.
+    live: Live,
 }
 
 /// A catalog depth model as the depth panel lists it.
@@ -191,6 +196,8 @@ impl PreviewApp {
             gpu: GpuWarp { warper, composer },
             cpu: None,
             source: None,
+            scene: Scene::default(),
+            live: Live::default(),
             shown: None,
             current: 0,
             dirty: true,
@@ -320,6 +327,7 @@ impl PreviewApp {
                 }
                 self.job = l.job;
                 self.source = Some(s);
+                self.scene = Scene::default();
                 self.dirty = true;
                 self.next_due = Instant::now();
             }
@@ -351,8 +359,9 @@ impl PreviewApp {
         match self.depth_choice {
             DepthChoice::File => {
                 ui.horizontal(|ui| {
-                    ui.label("depth file");
-                    ui.text_edit_singleline(&mut self.depth_file);
+                    let name = ui.label("depth file");
+                    ui.text_edit_singleline(&mut self.depth_file)
+                        .labelled_by(name.id);
                 });
             }
             DepthChoice::Model => {
@@ -378,8 +387,9 @@ impl PreviewApp {
                         }
                     });
                 ui.horizontal(|ui| {
-                    ui.label("or model file");
-                    ui.text_edit_singleline(&mut self.model_path);
+                    let name = ui.label("or model file");
+                    ui.text_edit_singleline(&mut self.model_path)
+                        .labelled_by(name.id);
                 });
                 ui.add(
                     egui::Slider::new(&mut self.preset.depth_size, 14..=1036)
@@ -521,13 +531,31 @@ impl PreviewApp {
             ..settings_for(source, &self.preset)
         };
         let size = source.size();
-        let spec = WarpSpec::new(&job, layout, size, source.depth_size(), false)?;
+        let keep_bars = source
+            .canvas
+            .filter(|_| source.autocrop == Some(Autocrop::Keep));
+        let spec =
+            WarpSpec::new(&job, layout, size, source.depth_size(), false)?.in_canvas(keep_bars);
         // The window shows the GPU composer's texture whichever device warps, so the frame
         // must fit the GPU (`display`).
         let device = backend::choose_device(&self.ctx, &job, &spec, true)?;
-        let stereo = backend::frame_stereo(&job, size)?;
+        let shown = keep_bars.map_or(size, |c| c.size);
+        let stereo = backend::frame_stereo(&job, shown)?;
         let range = source.range(&job);
+        if self.scene.update(source, &job, &stereo, &range) {
+            self.dirty = true;
+        }
+        let (stereo, window) = self.scene.at(stereo, job.depth_kind, f.index);
+        self.live = Live {
+            width: shown.0,
+            plane: job
+                .auto_convergence
+                .then(|| screen_plane(&stereo, job.depth_kind)),
+            comfort: Some(scene::comfort_line(&f, &spec, &stereo, &range, job.viewing)),
+            window,
+        };
         self.gpu.prepare(&self.ctx, &spec)?;
+        self.gpu.composer.set_window(window[0], window[1]);
         let params = frame_params(&stereo, &range, size, spec.work, spec.depth);
         match device {
             Device::Cpu => self.warp_on_cpu(&spec, &f, &params),
@@ -577,6 +605,7 @@ impl PreviewApp {
             format: DepthFormat::of(spec.rgb_depth, false),
         };
         cpu.warper.warp(input, depth, params);
+        cpu.composer.set_window(self.live.window);
         let rgba = cpu.composer.compose(&cpu.warper, input);
         let out = self.gpu.composer.output_texture();
         self.ctx.queue.write_texture(
@@ -746,8 +775,9 @@ impl PreviewApp {
         ui.heading("Render");
         controls::output_controls(ui, &mut self.preset);
         ui.horizontal(|ui| {
-            ui.label("output");
-            ui.text_edit_singleline(&mut self.output_path);
+            let name = ui.label("output");
+            ui.text_edit_singleline(&mut self.output_path)
+                .labelled_by(name.id);
         });
         let input = self.job.input.clone();
         let output = PathBuf::from(&self.output_path);
@@ -806,7 +836,9 @@ impl PreviewApp {
         ui.separator();
         ui.heading("Preset");
         ui.horizontal(|ui| {
-            ui.text_edit_singleline(&mut self.preset_path);
+            let name = ui.label("file");
+            ui.text_edit_singleline(&mut self.preset_path)
+                .labelled_by(name.id);
             if ui.button("Save").clicked() {
                 self.message = match self.preset.save(Path::new(&self.preset_path)) {
                     Ok(()) => format!("saved {}", self.preset_path),
@@ -861,8 +893,9 @@ impl eframe::App for PreviewApp {
 
         egui::Panel::top("file").show(ui, |ui| {
             ui.horizontal(|ui| {
-                ui.label("clip");
-                ui.text_edit_singleline(&mut self.open_path);
+                let name = ui.label("clip");
+                ui.text_edit_singleline(&mut self.open_path)
+                    .labelled_by(name.id);
                 if ui.button("Open").clicked() {
                     let p = PathBuf::from(&self.open_path);
                     self.open(&p, ui.ctx());
@@ -905,8 +938,17 @@ impl PreviewApp {
     /// The settings, the depth choice, shader status and the render button (left).
     fn controls_panel(&mut self, ui: &mut egui::Ui) {
         egui::ScrollArea::vertical().show(ui, |ui| {
-            if controls::controls(ui, &mut self.preset, &mut self.view) {
+            let autocrop = self.preset.autocrop;
+            if controls::controls(ui, &mut self.preset, &mut self.view, &self.live) {
                 self.dirty = true;
+            }
+            if let Some(status) = &self.scene.status {
+                ui.small(status);
+            }
+            // The bars are found when the clip opens: a change opens it again.
+            if self.preset.autocrop != autocrop && self.source.is_some() {
+                let job = self.current_job();
+                self.start_loading(job, ui.ctx());
             }
             ui.separator();
             self.depth_panel(ui);
@@ -977,8 +1019,14 @@ impl PreviewApp {
             self.frames_shown += 1;
             if self.exit_after.is_some() {
                 eprintln!(
-                    "preview: frame {} shown ({} total)",
-                    self.current, self.frames_shown
+                    "preview: frame {} shown ({} total){}",
+                    self.current,
+                    self.frames_shown,
+                    self.live
+                        .plane
+                        .as_ref()
+                        .map(|p| format!(", screen plane {p}"))
+                        .unwrap_or_default()
                 );
             }
         }
@@ -1019,4 +1067,16 @@ fn settings_for(source: &Source, preset: &Preset) -> RenderJob {
         ) || (estimated && matches!(f, "depth_kind" | "depth_far_bright"))
     });
     job
+}
+
+/// Where the screen plane is now, in the depth kind's unit (auto convergence moves it).
+fn screen_plane(stereo: &StereoParams, kind: DepthKind) -> String {
+    match kind {
+        DepthKind::Relative => format!("nearness {:.3}", stereo.convergence),
+        DepthKind::Metric => match stereo.camera.convergence_m {
+            Some(m) if m.is_finite() => format!("{m:.2} m"),
+            _ => "infinity".into(),
+        },
+        DepthKind::Disparity => format!("{:+.2} px of disparity", stereo.convergence_px),
+    }
 }

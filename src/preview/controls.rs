@@ -44,7 +44,7 @@ impl View {
 }
 
 /// Draws the controls; returns true when a setting that changes the picture changed.
-pub fn controls(ui: &mut Ui, p: &mut Preset, view: &mut View) -> bool {
+pub fn controls(ui: &mut Ui, p: &mut Preset, view: &mut View, live: &Live) -> bool {
     let before = (p.clone(), *view);
     ui.heading("View");
     egui::ComboBox::from_label("view")
@@ -72,15 +72,18 @@ pub fn controls(ui: &mut Ui, p: &mut Preset, view: &mut View) -> bool {
     });
     // Each kind has its own screen-plane quantity, in its own unit, kept in its own
     // field: switching kinds shows that kind's value, never the last kind's number.
+    let fixed_plane = !p.convergence_auto;
     if p.depth_kind == DepthKind::Relative {
-        ui.add(egui::Slider::new(&mut p.max_disp, 0.0..=120.0).text("max disparity (px)"));
-        ui.add(
+        strength(ui, p, live.width);
+        ui.add_enabled(
+            fixed_plane,
             egui::Slider::new(&mut p.convergence, 0.0..=1.0)
                 .text("convergence (nearness at the screen: 0 far .. 1 near)"),
         );
         ui.checkbox(&mut p.depth_far_bright, "depth file is far = bright");
     } else if p.depth_kind == DepthKind::Disparity {
-        ui.add(
+        ui.add_enabled(
+            fixed_plane,
             egui::Slider::new(&mut p.convergence_px, -64.0..=64.0)
                 .text("convergence (px of disparity at the screen)"),
         );
@@ -97,7 +100,8 @@ pub fn controls(ui: &mut Ui, p: &mut Preset, view: &mut View) -> bool {
         }
         let mut conv = p.convergence_depth.unwrap_or(0.0);
         if ui
-            .add(
+            .add_enabled(
+                fixed_plane,
                 egui::Slider::new(&mut conv, 0.0..=50.0)
                     .text("convergence depth (m, 0 = infinity)"),
             )
@@ -107,6 +111,9 @@ pub fn controls(ui: &mut Ui, p: &mut Preset, view: &mut View) -> bool {
         }
         ui.add(egui::Slider::new(&mut p.max_depth, 1.0..=200.0).text("max depth (m)"));
     }
+
+    ui.separator();
+    comfort(ui, p, live);
 
     ui.separator();
     ui.heading("Warp");
@@ -148,6 +155,178 @@ pub fn controls(ui: &mut Ui, p: &mut Preset, view: &mut View) -> bool {
         ui.selectable_value(&mut p.fill, FillMode::Scanline, "scanline");
     });
     (p.clone(), *view) != before
+}
+
+/// What the panel shows of the current frame (set by the window after each compose).
+#[derive(Clone, Debug, Default)]
+pub struct Live {
+    /// Width of the frame the eyes are shown in (pixels): the strength's other unit.
+    pub width: u32,
+    /// Where the screen plane is now, when it follows the subject.
+    pub plane: Option<String>,
+    /// The frame's parallax in pixels, % and degrees.
+    pub comfort: Option<String>,
+    /// The floating window's bands now (fractions of the width).
+    pub window: [f32; 2],
+}
+
+/// Relative depth's strength, in pixels or as a share of the width, showing the other.
+fn strength(ui: &mut Ui, p: &mut Preset, width: u32) {
+    use crate::stereo::{divergence_to_max_disp, max_disp_to_divergence};
+    let mut as_share = p.divergence.is_some();
+    if ui
+        .checkbox(&mut as_share, "strength as % of the width (--divergence)")
+        .changed()
+    {
+        p.divergence = as_share.then(|| max_disp_to_divergence(p.max_disp, width.max(1)));
+    }
+    match &mut p.divergence {
+        Some(pct) => {
+            ui.add(egui::Slider::new(pct, 0.0..=10.0).text("divergence (% of width)"));
+            if width > 0 {
+                p.max_disp = divergence_to_max_disp(*pct, width);
+                ui.small(format!("= {:.1} px at {width} px wide", p.max_disp));
+            }
+        }
+        None => {
+            ui.add(egui::Slider::new(&mut p.max_disp, 0.0..=120.0).text("max disparity (px)"));
+            if width > 0 {
+                ui.small(format!(
+                    "= {:.2} % of {width} px",
+                    max_disp_to_divergence(p.max_disp, width)
+                ));
+            }
+        }
+    }
+}
+
+/// Comfort and shaping: the depth curve (drawn), foreground scale, frame edges, the
+/// screen plane following the subject, letterbox, and the current frame's figures.
+fn comfort(ui: &mut Ui, p: &mut Preset, live: &Live) {
+    use crate::layout::Autocrop;
+    use crate::stereo::{DepthCurve, Shape};
+    ui.heading("Comfort and shaping");
+    if p.depth_kind == DepthKind::Relative {
+        egui::ComboBox::from_label("depth curve")
+            .selected_text(p.depth_curve.name())
+            .show_ui(ui, |ui| {
+                for c in DepthCurve::ALL {
+                    if ui
+                        .selectable_label(p.depth_curve.name() == c.name(), c.name())
+                        .clicked()
+                        && p.depth_curve.name() != c.name()
+                    {
+                        p.depth_curve = c;
+                    }
+                }
+            });
+        if let (Some(k), Some((lo, hi, what))) =
+            (p.depth_curve.parameter(), p.depth_curve.parameter_range())
+        {
+            let mut k = k;
+            ui.add(egui::Slider::new(&mut k, lo..=hi).text(what));
+            p.depth_curve = p.depth_curve.with_parameter(k);
+        }
+        ui.add(
+            egui::Slider::new(&mut p.foreground_scale, 0.1..=4.0)
+                .text("foreground scale (near half)"),
+        );
+        curve_plot(
+            ui,
+            Shape {
+                curve: p.depth_curve,
+                foreground_scale: p.foreground_scale,
+            },
+        );
+    }
+    let mut border = p.preserve_border.is_some();
+    ui.checkbox(&mut border, "preserve the screen border");
+    p.preserve_border = match (border, p.preserve_border) {
+        (false, _) => None,
+        (true, v) => {
+            let mut pct = v.unwrap_or(5.0);
+            ui.add(egui::Slider::new(&mut pct, 0.5..=25.0).text("border band (% of width)"));
+            Some(pct)
+        }
+    };
+    ui.checkbox(
+        &mut p.convergence_auto,
+        "convergence follows the subject (auto)",
+    );
+    if let Some(plane) = &live.plane {
+        ui.small(format!("screen plane now: {plane}"));
+    }
+    ui.checkbox(&mut p.floating_window, "floating window");
+    if p.floating_window && live.width > 0 {
+        ui.small(format!(
+            "bands now: left {:.1} px, right {:.1} px",
+            live.window[0] * live.width as f32,
+            live.window[1] * live.width as f32
+        ));
+    }
+    egui::ComboBox::from_label("letterbox bars")
+        .selected_text(match p.autocrop {
+            None => "left as they are",
+            Some(Autocrop::Keep) => "found, kept black",
+            Some(Autocrop::Crop) => "found, cropped",
+        })
+        .show_ui(ui, |ui| {
+            ui.selectable_value(&mut p.autocrop, None, "left as they are");
+            ui.selectable_value(&mut p.autocrop, Some(Autocrop::Keep), "found, kept black");
+            ui.selectable_value(&mut p.autocrop, Some(Autocrop::Crop), "found, cropped");
+        });
+    ui.add(egui::Slider::new(&mut p.screen_width_m, 0.1..=20.0).text("screen width (m)"));
+    ui.add(egui::Slider::new(&mut p.viewing_distance_m, 0.2..=30.0).text("viewing distance (m)"));
+    if let Some(line) = &live.comfort {
+        ui.small(line);
+    }
+}
+
+/// The active shaping of nearness, input 0..1 across, output 0..1 up, with the
+/// identity dashed beside it.
+fn curve_plot(ui: &mut Ui, shape: crate::stereo::Shape) {
+    let size = egui::vec2(ui.available_width().min(220.0), 120.0);
+    let (rect, _) = ui.allocate_exact_size(size, egui::Sense::hover());
+    let painter = ui.painter_at(rect);
+    let stroke = ui.visuals().widgets.noninteractive.fg_stroke;
+    painter.rect_stroke(rect, 0.0, stroke, egui::StrokeKind::Inside);
+    let top = shape.max().max(1.0);
+    let at = |v: f32, y: f32| {
+        egui::pos2(
+            rect.left() + v * rect.width(),
+            rect.bottom() - (y / top) * rect.height(),
+        )
+    };
+    painter.extend(egui::Shape::dashed_line(
+        &[at(0.0, 0.0), at(1.0, 1.0)],
+        egui::Stroke::new(1.0, egui::Color32::GRAY),
+        4.0,
+        4.0,
+    ));
+    let points: Vec<egui::Pos2> = (0..=64)
+        .map(|i| {
+            let v = i as f32 / 64.0;
+            at(v, shape.apply(v))
+        })
+        .collect();
+    painter.add(egui::Shape::line(
+        points,
+        egui::Stroke::new(2.0, egui::Color32::LIGHT_BLUE),
+    ));
+    painter.text(
+        rect.left_top() + egui::vec2(4.0, 2.0),
+        egui::Align2::LEFT_TOP,
+        "near",
+        egui::FontId::proportional(11.0),
+        stroke.color,
+    );
+    painter.text(
+        rect.right_bottom() - egui::vec2(4.0, 2.0),
+        egui::Align2::RIGHT_BOTTOM,
+        "nearness in",
+        egui::FontId::proportional(11.0),
+        stroke.color,
+    );
 }
 
 /// Output settings of the render started from the window.

@@ -5,12 +5,15 @@
 //!
 //! - [`source`]: decoded frames and their depth, with seeking and an in-memory cache;
 //! - [`controls`]: the settings panel (a plain function of the settings, tested headless);
+//! - [`scene`]: auto convergence and the floating window over the clip, and the
+//!   current frame's comfort figures;
 //! - [`watch`]: shader-folder polling for live reload;
 //! - [`worker`]: the full render on a worker thread, with progress and cancel;
 //! - [`app`]: the window tying them together.
 
 pub mod app;
 pub mod controls;
+pub mod scene;
 pub mod source;
 pub mod watch;
 pub mod worker;

@@ -11,6 +11,7 @@ use crate::control::Cancel;
 use crate::depth::scan::ScanNeed;
 use crate::depth::{DepthScan, DepthStream, prerendered};
 use crate::gpu::GpuContext;
+use crate::layout::{Autocrop, Canvas, Rect};
 use crate::media::decode::{DecodeOptions, Decoder, PixelFormat, StreamInfo};
 use crate::progress::Progress;
 use crate::render::{RenderError, RenderJob, ResolvedDepth, resolve_depth};
@@ -46,6 +47,11 @@ pub struct Source {
     order: VecDeque<u64>,
     bytes: usize,
     _resolved: ResolvedDepth,
+    /// `--autocrop` as the clip was opened with, and the bars it found: frames are the
+    /// picture alone, and depth is cropped to match.
+    pub autocrop: Option<Autocrop>,
+    pub canvas: Option<Canvas>,
+    pub depth_crop: Option<Rect>,
 }
 
 impl Source {
@@ -65,10 +71,29 @@ impl Source {
             ScanNeed::All,
             &depth_job.estimate,
         )?;
-        let decoder = Decoder::open(&job.input, PixelFormat::Native, &DecodeOptions::default())?;
+        let canvas = match job.autocrop {
+            Some(_) => crate::media::bars::find_bars(&job.input)?,
+            None => None,
+        };
+        let decoder = Decoder::open(
+            &job.input,
+            PixelFormat::Native,
+            &DecodeOptions {
+                crop: canvas,
+                ..Default::default()
+            },
+        )?;
         let info = decoder.info().clone();
-        let matching = prerendered::choose_matching(&scan, &info, None)?;
-        let depth = DepthStream::open(&scan, matching, 0, 0)?;
+        // Depth pairs with the whole frame, bars included (as in `render`).
+        let uncropped = StreamInfo {
+            width: canvas.map_or(info.width, |c| c.size.0),
+            height: canvas.map_or(info.height, |c| c.size.1),
+            ..info.clone()
+        };
+        let matching = prerendered::choose_matching(&scan, &uncropped, None)?;
+        let depth_crop = canvas.map(|c| c.scaled_picture((scan.width, scan.height)));
+        let mut depth = DepthStream::open(&scan, matching, 0, 0)?;
+        depth.set_crop(depth_crop);
         let frame_nanos = info.frame_duration_nanos().unwrap_or(40_000_000).max(1);
         Ok(Self {
             input: job.input.clone(),
@@ -85,7 +110,14 @@ impl Source {
             order: VecDeque::new(),
             bytes: 0,
             _resolved: resolved,
+            autocrop: job.autocrop,
+            canvas,
+            depth_crop,
         })
+    }
+
+    pub fn matching(&self) -> prerendered::Matching {
+        self.matching
     }
 
     pub fn frame_nanos(&self) -> u64 {
@@ -139,9 +171,11 @@ impl Source {
                     &DecodeOptions {
                         start_nanos: start,
                         with_audio: false,
+                        crop: self.canvas,
                     },
                 )?;
                 self.depth = DepthStream::open(&self.scan, self.matching, start, index)?;
+                self.depth.set_crop(self.depth_crop);
                 self.next = index;
             }
             while self.next < index {
@@ -155,6 +189,7 @@ impl Source {
             return Ok(None);
         };
         self.next += 1;
+        let depth_rows = self.depth.size().1 as usize;
         let (d, _) = self.depth.frame_for(index, frame.pts_nanos, false)?;
         let cached = Arc::new(CachedFrame {
             index,
@@ -163,7 +198,8 @@ impl Source {
             // blocky chroma), so the preview shows what the render will write.
             rgba: crate::cpu::frame_to_rgba(&frame.pixels(), (frame.width(), frame.height())),
             stride: frame.width() * 4,
-            depth: d.data.to_vec(),
+            // (A crop's rows run on past its width: only what the warp reads is kept.)
+            depth: d.data[..d.data.len().min(d.stride as usize * depth_rows)].to_vec(),
             depth_stride: d.stride,
         });
         self.remember(cached.clone());

@@ -4,9 +4,11 @@
 //! ([`frame_stereo`]), and each device's warper and composer ([`GpuWarp`], [`CpuWarp`]).
 
 use super::{RenderError, RenderJob, WarpDevice};
+use crate::comfort::FrameFigures;
 use crate::cpu::{CpuComposer, CpuWarper, MAX_WARP_WIDTH};
+use crate::depth::prerendered::RawExtremes;
 use crate::gpu::{Composer, GpuContext, Warper};
-use crate::layout::{Anaglyph, Layout};
+use crate::layout::{Anaglyph, Canvas, Layout};
 use crate::media::encode::FrameInput;
 use crate::stereo::{DepthKind, Eye, MetricCamera, StereoParams};
 
@@ -26,6 +28,9 @@ pub struct WarpSpec {
     pub even: bool,
     /// The depth is the metric depth toolbox's RGB encoding.
     pub rgb_depth: bool,
+    /// The frame each eye is shown in when the picture is only part of it (`--autocrop`
+    /// keeping the bars); None: the picture is the frame.
+    pub canvas: Option<Canvas>,
 }
 
 impl WarpSpec {
@@ -57,7 +62,27 @@ impl WarpSpec {
             eye: job.stereo.eye,
             even,
             rgb_depth: job.depth_rgb,
+            canvas: None,
         })
+    }
+
+    /// This spec with the picture shown inside `canvas` (bars around it) in the layouts
+    /// that show the eyes; the output grows to the canvas's size.
+    pub fn in_canvas(mut self, canvas: Option<Canvas>) -> Self {
+        let canvas = canvas.filter(|c| !c.is_whole());
+        self.canvas = canvas;
+        if let Some(c) = canvas.filter(|_| self.layout.shows_eyes()) {
+            self.out = self.layout.frame_sizes(c.size, self.even).0;
+        }
+        self
+    }
+
+    /// Size of the frame the eyes are shown in: the canvas, or the picture.
+    pub fn shown_frame(&self) -> (u32, u32) {
+        match self.canvas {
+            Some(c) if self.layout.shows_eyes() => c.size,
+            _ => self.frame,
+        }
     }
 }
 
@@ -152,6 +177,45 @@ pub fn describe_strength(stereo: &StereoParams, width: u32) -> String {
     }
 }
 
+/// One frame's parallax from its depth frame's extremes under the frame's settings.
+pub fn frame_figures(
+    stereo: &crate::stereo::StereoParams,
+    range: &crate::stereo::DepthRange,
+    extremes: RawExtremes,
+    index: u64,
+    pts_nanos: u64,
+) -> FrameFigures {
+    use crate::stereo::{DepthKind, disparity_px};
+    let (lo, hi) = match range.kind {
+        DepthKind::Relative => (Some(extremes.min), extremes.max),
+        // A stored 0 is unknown depth, never drawn.
+        _ => (extremes.min_nonzero, extremes.max),
+    };
+    let (near_px, far_px) = match lo.and_then(|lo| Some((range.quantity(lo)?, range.quantity(hi)?)))
+    {
+        Some((a, b)) => {
+            let (a, b) = (
+                disparity_px(stereo, range, a),
+                disparity_px(stereo, range, b),
+            );
+            (a.max(b), a.min(b))
+        }
+        None => (0.0, 0.0),
+    };
+    let convergence = match range.kind {
+        DepthKind::Relative => stereo.convergence,
+        DepthKind::Metric => stereo.camera.convergence_m.unwrap_or(f32::INFINITY),
+        DepthKind::Disparity => stereo.convergence_px,
+    };
+    FrameFigures {
+        frame: index,
+        time_s: pts_nanos as f64 / 1e9,
+        near_px,
+        far_px,
+        convergence,
+    }
+}
+
 /// The GPU's warper and composer.
 pub struct GpuWarp {
     pub warper: Warper,
@@ -174,6 +238,7 @@ impl GpuWarp {
         self.warper.set_rgb_depth(spec.rgb_depth);
         self.warper
             .prepare_at(ctx, spec.frame, spec.depth, spec.eye, spec.work);
+        self.composer.set_canvas(spec.canvas);
         self.composer
             .prepare(ctx, &self.warper, spec.layout, spec.anaglyph, spec.even)?;
         Ok(())
@@ -192,14 +257,20 @@ impl CpuWarp {
     pub fn new(spec: &WarpSpec, input: FrameInput) -> Self {
         Self {
             warper: CpuWarper::new(spec.frame, spec.depth, spec.eye, spec.work),
-            composer: CpuComposer::new(
-                spec.layout,
-                spec.anaglyph,
-                spec.frame,
-                spec.work,
-                spec.even,
-                input,
-            ),
+            composer: {
+                let composer = CpuComposer::new(
+                    spec.layout,
+                    spec.anaglyph,
+                    spec.frame,
+                    spec.work,
+                    spec.even,
+                    input,
+                );
+                match spec.canvas {
+                    Some(c) if spec.layout.shows_eyes() => composer.with_canvas(c),
+                    _ => composer,
+                }
+            },
             spec: *spec,
         }
     }

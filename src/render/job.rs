@@ -8,7 +8,7 @@ use crate::comfort::Viewing;
 use crate::depth::{self, estimate::EstimateOptions};
 use crate::fsutil::Named;
 use crate::gpu::ShaderSet;
-use crate::layout::{Anaglyph, Layout, WarpResolution, tagged_stem};
+use crate::layout::{Anaglyph, Autocrop, Layout, WarpResolution, tagged_stem};
 use crate::media::decode::ColourConvert;
 use crate::media::encode::{Container, EncodeSettings};
 use crate::stereo::{DepthKind, StereoParams};
@@ -53,6 +53,8 @@ pub struct RenderJob {
     pub convergence_out: Option<PathBuf>,
     /// `--floating-window`: black bands where near objects are cut by the frame's edges.
     pub floating_window: bool,
+    /// `--autocrop`: find letterbox or pillarbox bars and warp only the picture inside.
+    pub autocrop: Option<Autocrop>,
     /// Also write the infill mask video here (`--mask-out`).
     pub mask_out: Option<PathBuf>,
     /// Append the player tag of the layout to the output name.
@@ -132,6 +134,7 @@ impl Default for RenderJob {
             auto_convergence: false,
             convergence_out: None,
             floating_window: false,
+            autocrop: None,
             frames: None,
             start_secs: 0.0,
             audio: true,
@@ -215,6 +218,13 @@ impl RenderJob {
             .encoder
             .resolve(self.encode.bit_depth)
             .map_err(RenderError::Invalid)?;
+        if self.post.is_some() && self.autocrop == Some(Autocrop::Keep) {
+            return Err(RenderError::Invalid(
+                "--autocrop keeps the bars by composing the picture between them, and a --post \
+                 shader composes the whole frame itself: use --autocrop=crop with --post"
+                    .into(),
+            ));
+        }
         if let Some(post) = &self.post
             && !post.is_file()
         {

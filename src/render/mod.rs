@@ -14,7 +14,7 @@ mod job;
 mod output;
 mod plan;
 mod stats;
-mod tracks;
+pub mod tracks;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -23,7 +23,7 @@ pub use job::{MAX_DILATE_PX, RenderJob, WarpDevice};
 pub use plan::{ResolvedDepth, resolve_depth};
 pub use stats::StageTimes;
 
-use crate::comfort::{ComfortReport, FrameFigures};
+use crate::comfort::ComfortReport;
 use crate::control::{Cancel, Stopped};
 use crate::cpu::WarpThreadStopped;
 use crate::depth::DepthError;
@@ -100,7 +100,11 @@ pub fn render(
     let mut spans = Spans::new(started, job.trace.is_some());
     let (mut plan, mut decoder) = Plan::open(ctx, job, progress, cancel)?;
     let mut out = plan.open_output(ctx, decoder.audio_caps().as_ref())?;
-    let mut comfort = ComfortReport::new(plan.job().depth_kind, plan.spec.frame.0, job.viewing);
+    let mut comfort = ComfortReport::new(
+        plan.job().depth_kind,
+        plan.spec.shown_frame().0,
+        job.viewing,
+    );
     comfort.divergence_given = job.stereo.divergence_pct.is_some();
     let mut frames = FrameLoop {
         stages: StageTimes {
@@ -184,45 +188,6 @@ pub fn render(
         cpu,
         comfort: frames.comfort,
     })
-}
-
-/// One frame's parallax from its depth frame's extremes under the frame's settings.
-fn figures(
-    stereo: &crate::stereo::StereoParams,
-    range: &crate::stereo::DepthRange,
-    extremes: RawExtremes,
-    index: u64,
-    pts_nanos: u64,
-) -> FrameFigures {
-    use crate::stereo::{DepthKind, disparity_px};
-    let (lo, hi) = match range.kind {
-        DepthKind::Relative => (Some(extremes.min), extremes.max),
-        // A stored 0 is unknown depth, never drawn.
-        _ => (extremes.min_nonzero, extremes.max),
-    };
-    let (near_px, far_px) = match lo.and_then(|lo| Some((range.quantity(lo)?, range.quantity(hi)?)))
-    {
-        Some((a, b)) => {
-            let (a, b) = (
-                disparity_px(stereo, range, a),
-                disparity_px(stereo, range, b),
-            );
-            (a.max(b), a.min(b))
-        }
-        None => (0.0, 0.0),
-    };
-    let convergence = match range.kind {
-        DepthKind::Relative => stereo.convergence,
-        DepthKind::Metric => stereo.camera.convergence_m.unwrap_or(f32::INFINITY),
-        DepthKind::Disparity => stereo.convergence_px,
-    };
-    FrameFigures {
-        frame: index,
-        time_s: pts_nanos as f64 / 1e9,
-        near_px,
-        far_px,
-        convergence,
-    }
 }
 
 /// Closes the output files under their final names (interrupted: `.partial` names), the
@@ -323,7 +288,7 @@ impl FrameLoop {
                 self.extremes = Some(depth.extremes(plan.spec.depth, plan.spec.rgb_depth));
             }
             if let Some(extremes) = self.extremes {
-                self.comfort.push(figures(
+                self.comfort.push(backend::frame_figures(
                     &stereo,
                     &plan.range,
                     extremes,

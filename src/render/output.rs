@@ -196,6 +196,7 @@ impl RenderOutput {
             None => None,
             Some((encoder, layout)) => {
                 let mut composer = Composer::new(ctx, &job.shaders)?;
+                composer.set_canvas(spec.canvas);
                 let views = warp.warper.mask_views();
                 composer.prepare_views(
                     ctx,

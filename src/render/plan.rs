@@ -15,6 +15,8 @@ use crate::depth::estimate::{self, Estimated};
 use crate::depth::scan::ScanNeed;
 use crate::depth::{self, DepthError, DepthScan, DepthStream};
 use crate::gpu::GpuContext;
+use crate::layout::Autocrop;
+use crate::media::bars;
 use crate::media::decode::{DecodeOptions, Decoder, StreamInfo};
 use crate::media::encode::{Container, EncodeSettings, Encoder};
 use crate::progress::Progress;
@@ -121,17 +123,27 @@ impl Plan {
         // Fails early on --warp-device cpu with a GPU-only feature.
         job.warps_on_cpu(ctx.is_software())?;
         let early_scan = start_scan(job);
+        // Letterbox and pillarbox bars, found before the input opens: its frames are
+        // cropped to the picture as they are decoded.
+        let canvas = match job.autocrop {
+            Some(_) => bars::find_bars(&job.input)?,
+            None => None,
+        };
         let decoder = Decoder::open(
             &job.input,
             job.colour_convert.pixel_format(),
             &DecodeOptions {
                 start_nanos,
                 with_audio: job.audio && !container.is_still(),
+                crop: canvas,
             },
         )?;
         let info = decoder.info().clone();
         log_input(job, &info);
-        backend::frame_stereo(job, (info.width, info.height))?;
+        // The frame the eyes are shown in: the whole input when the bars are kept.
+        let keep_bars = canvas.filter(|_| job.autocrop == Some(Autocrop::Keep));
+        let shown = keep_bars.map_or((info.width, info.height), |c| c.size);
+        backend::frame_stereo(job, shown)?;
 
         let limit = frames_wanted.filter(|_| start_nanos == 0);
         let resolved = resolve_depth(ctx, job, limit, progress, cancel)?;
@@ -141,20 +153,29 @@ impl Plan {
         let scan_wait = scan_started.elapsed().as_secs_f64();
         log_depth(job, &resolved.path, &scan);
         let frame_nanos = info.frame_duration_nanos();
-        let matching = depth::prerendered::choose_matching(&scan, &info, frames_wanted)?;
+        // Depth covers the whole frame, bars included: it pairs with the uncropped input
+        // and is cropped as it streams.
+        let uncropped = StreamInfo {
+            width: canvas.map_or(info.width, |c| c.size.0),
+            height: canvas.map_or(info.height, |c| c.size.1),
+            ..info.clone()
+        };
+        let matching = depth::prerendered::choose_matching(&scan, &uncropped, frames_wanted)?;
         let start_index = frame_nanos.map_or(0, |d| start_nanos / d.max(1));
-        let depth = DepthStream::open(&scan, matching, start_nanos, start_index)?;
+        let mut depth = DepthStream::open(&scan, matching, start_nanos, start_index)?;
+        let depth_crop = canvas.map(|c| c.scaled_picture((scan.width, scan.height)));
+        depth.set_crop(depth_crop);
         let range = scan.range(
             job.depth_kind,
             job.depth_far_is_bright,
             job.depth_scale,
             job.max_depth_m,
         );
-        let stereo = backend::frame_stereo(job, (info.width, info.height))?;
+        let stereo = backend::frame_stereo(job, shown)?;
         if job.depth_kind == DepthKind::Relative {
             log::info!(
                 "strength: {}{}",
-                backend::describe_strength(&job.stereo, info.width),
+                backend::describe_strength(&job.stereo, shown.0),
                 if job.stereo.shape.is_identity() {
                     String::new()
                 } else {
@@ -174,7 +195,7 @@ impl Plan {
                 matching,
                 range: &range,
                 stereo: &stereo,
-                depth_crop: None,
+                depth_crop,
                 picture_width: frame.0,
             },
             cancel,
@@ -185,7 +206,8 @@ impl Plan {
             frame,
             depth.size(),
             container.needs_even_size(),
-        )?;
+        )?
+        .in_canvas(keep_bars);
         let device = backend::choose_device(ctx, job, &spec, false)?;
         backend::log_device(ctx, job, device);
         let plan = Self {
@@ -246,7 +268,7 @@ impl Plan {
             None => None,
             Some(path) => {
                 let layout = mask_layout(job.layout, job.stereo.eye);
-                let (size, _) = layout.frame_sizes(self.spec.frame, self.spec.even);
+                let (size, _) = layout.frame_sizes(self.spec.shown_frame(), self.spec.even);
                 let settings = EncodeSettings {
                     layout,
                     // Crisp edges: the mask is thresholded by whatever reads it.

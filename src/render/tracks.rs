@@ -17,7 +17,7 @@ use crate::stereo::{DepthKind, DepthRange, StereoParams};
 /// Per input frame: the screen plane (None: the job's fixed one) and the floating
 /// window's bands (fractions of the picture's width).
 #[derive(Default)]
-pub(super) struct SceneTracks {
+pub struct SceneTracks {
     pub convergence: Option<ConvergenceTrack>,
     pub window: Option<Vec<[f32; 2]>>,
 }
@@ -33,11 +33,7 @@ impl SceneTracks {
 }
 
 /// `stereo` with `value` (the depth kind's unit) as its screen plane.
-pub(super) fn with_convergence(
-    mut stereo: StereoParams,
-    kind: DepthKind,
-    value: f32,
-) -> StereoParams {
+pub fn with_convergence(mut stereo: StereoParams, kind: DepthKind, value: f32) -> StereoParams {
     match kind {
         DepthKind::Relative => stereo.convergence = value,
         DepthKind::Metric => stereo.camera.convergence_m = Some(value),
@@ -73,7 +69,7 @@ impl Pairing {
 }
 
 /// Everything [`settle`] reads.
-pub(super) struct TrackInputs<'a> {
+pub struct TrackInputs<'a> {
     pub job: &'a RenderJob,
     pub scan: &'a DepthScan,
     pub info: &'a StreamInfo,
@@ -88,7 +84,7 @@ pub(super) struct TrackInputs<'a> {
 }
 
 /// Settles the job's per-frame tracks, and writes `--convergence-out`.
-pub(super) fn settle(t: &TrackInputs<'_>, cancel: &Cancel) -> Result<SceneTracks, RenderError> {
+pub fn settle(t: &TrackInputs<'_>, cancel: &Cancel) -> Result<SceneTracks, RenderError> {
     let job = t.job;
     let kind = job.depth_kind;
     let fps = t

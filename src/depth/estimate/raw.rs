@@ -99,6 +99,7 @@ impl RawPass {
             &DecodeOptions {
                 start_nanos: 0,
                 with_audio: false,
+                ..Default::default()
             },
         )?;
         let info = decoder.info().clone();

@@ -32,6 +32,7 @@ use gstreamer_video as gst_video;
 pub use choice::{DecoderChoice, DecoderChoiceError};
 pub use formats::{ColourConvert, Frame, Grey8Range, Grey10, PixelFormat};
 
+use crate::layout::Canvas;
 use crate::media::{self, MediaError};
 use streams::{Shared, stream_time};
 
@@ -105,6 +106,9 @@ impl StreamInfo {
 pub struct DecodeOptions {
     pub start_nanos: u64,
     pub with_audio: bool,
+    /// Keep only the picture inside letterbox or pillarbox bars (`--autocrop`): frames
+    /// come out at the picture's size. The canvas is the frame as shown (rotated).
+    pub crop: Option<Canvas>,
 }
 
 pub struct Decoder {
@@ -161,7 +165,7 @@ impl Decoder {
         opts: &DecodeOptions,
     ) -> Result<Self, DecodeError> {
         check_input_file(path)?;
-        let started = streams::start(path, format, opts.with_audio)?;
+        let started = streams::start(path, format, opts.with_audio, opts.crop)?;
         let mut dec = Self {
             path: path.into(),
             pipeline: started.pipeline,
@@ -191,6 +195,25 @@ impl Decoder {
             .pull_raw()?
             .ok_or_else(|| DecodeError::NoVideo { path: path.into() })?;
         dec.learn_stream(&first)?;
+        if let Some(c) = opts.crop
+            && (dec.info.width, dec.info.height) != c.picture.size()
+        {
+            return Err(DecodeError::Media {
+                path: path.into(),
+                cause: MediaError::Other(format!(
+                    "cropping to {}x{} at ({}, {}) gave {}x{} frames: the file is not {}x{} \
+                     as it was when its bars were found",
+                    c.picture.w,
+                    c.picture.h,
+                    c.picture.x,
+                    c.picture.y,
+                    dec.info.width,
+                    dec.info.height,
+                    c.size.0,
+                    c.size.1
+                )),
+            });
+        }
         if opts.start_nanos > 0 {
             dec.start_stream_nanos = dec.origin_nanos + opts.start_nanos;
             // Released before the seek: appsink reuses one GstSample for everything it
@@ -232,6 +255,14 @@ impl Decoder {
             },
         };
         Ok(())
+    }
+
+    /// Goes to `start_nanos` (since the first frame): the next frame is the one showing
+    /// then. Frames handed out before stay valid.
+    pub fn seek_to(&mut self, start_nanos: u64) -> Result<(), DecodeError> {
+        self.pending = None;
+        self.eos = false;
+        self.seek(start_nanos)
     }
 
     fn seek(&mut self, start_nanos: u64) -> Result<(), DecodeError> {

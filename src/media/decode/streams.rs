@@ -17,6 +17,7 @@ use gstreamer_video as gst_video;
 
 use super::DecodeError;
 use super::formats::{PixelFormat, bits_of};
+use crate::layout::Canvas;
 use crate::media::{self, MediaError};
 
 pub(super) struct Shared {
@@ -46,6 +47,7 @@ pub(super) fn start(
     path: &Path,
     format: PixelFormat,
     with_audio: bool,
+    crop: Option<Canvas>,
 ) -> Result<Started, DecodeError> {
     let media_err = |cause: MediaError| DecodeError::Media {
         path: path.into(),
@@ -83,6 +85,7 @@ pub(super) fn start(
         sink: sink.clone(),
         shared: shared.clone(),
         format,
+        crop,
         audio_tx: Mutex::new(with_audio.then_some(audio_tx)),
     };
     parse.connect_pad_added(move |parse, pad| links.link(parse, pad));
@@ -127,6 +130,8 @@ struct Links {
     sink: gst_app::AppSink,
     shared: Arc<Shared>,
     format: PixelFormat,
+    /// The picture to keep (`--autocrop`) in frames as shown (after rotation).
+    crop: Option<Canvas>,
     /// Taken by the first audio stream.
     audio_tx: Mutex<Option<mpsc::Sender<gst::Buffer>>>,
 }
@@ -148,7 +153,13 @@ impl Links {
             shared
                 .is_image
                 .store(name.starts_with("image/"), Ordering::SeqCst);
-            link_video(&pipeline, pad, &self.sink, self.format, shared.clone())
+            link_video(
+                &pipeline,
+                pad,
+                &self.sink,
+                (self.format, self.crop),
+                shared.clone(),
+            )
         } else if name.starts_with("audio/")
             && let Some(tx) = self.audio_tx.lock().ok().and_then(|mut t| t.take())
         {
@@ -199,7 +210,7 @@ fn link_video(
     pipeline: &gst::Pipeline,
     pad: &gst::Pad,
     sink: &gst_app::AppSink,
-    format: PixelFormat,
+    (format, crop): (PixelFormat, Option<Canvas>),
     shared: Arc<Shared>,
 ) -> Result<(), MediaError> {
     let queue = media::make_named("queue", "dec-video")?;
@@ -212,11 +223,25 @@ fn link_video(
     // other cores idle, and its conversion is most of its CPU time.
     convert.set_property("n-threads", 0u32);
     let sink_el: &gst::Element = sink.upcast_ref();
+    let mut chain = vec![flip.clone()];
+    if let Some(c) = crop {
+        // After videoflip: the picture was found in frames as they are shown.
+        let cropper = media::make_named("videocrop", "dec-autocrop")?;
+        let p = c.picture;
+        let margin = |v: u32| i32::try_from(v).unwrap_or(i32::MAX);
+        cropper.set_property("left", margin(p.x));
+        cropper.set_property("top", margin(p.y));
+        cropper.set_property("right", margin(c.size.0.saturating_sub(p.x + p.w)));
+        cropper.set_property("bottom", margin(c.size.1.saturating_sub(p.y + p.h)));
+        chain.push(cropper);
+    }
+    chain.push(convert.clone());
+    chain.push(sink_el.clone());
     pipeline
-        .add_many([&flip, &convert, sink_el])
+        .add_many(chain.iter())
         .map_err(|e| MediaError::Other(e.to_string()))?;
-    media::link_many(&[&flip, &convert, sink_el])?;
-    for e in [&flip, &convert, sink_el] {
+    media::link_many(&chain.iter().collect::<Vec<_>>())?;
+    for e in &chain {
         e.sync_state_with_parent()
             .map_err(|e| MediaError::Other(e.to_string()))?;
     }
