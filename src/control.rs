@@ -42,6 +42,17 @@ pub enum Stopped {
     /// [`Cancel::interrupt`] during a render: what was rendered is a complete file.
     #[error("interrupted after {frames} frame(s); kept what was rendered as {}", partial.display())]
     Interrupted { partial: PathBuf, frames: u64 },
+    /// [`Cancel::interrupt`] during a chunked render: the finished pieces are kept.
+    #[error(
+        "interrupted: {done} of {total} pieces are finished in {}; run the same command again \
+         to render only the rest",
+        folder.display()
+    )]
+    InterruptedPieces {
+        done: u64,
+        total: u64,
+        folder: PathBuf,
+    },
     /// [`Cancel::interrupt`] before any frame was rendered (while estimating depth).
     #[error("interrupted while {during}; nothing was rendered yet")]
     InterruptedEarly { during: &'static str },

@@ -60,6 +60,15 @@ pub enum Command {
     /// Open a window to tune the stereo settings on a clip while watching the result, then
     /// render it.
     Preview(Box<PreviewArgs>),
+    /// Join the pieces of a chunked render (`render --chunk-seconds` or `--chunk-worker`)
+    /// in OUTPUT.chunks/ into OUTPUT, once every piece is done.
+    Join {
+        /// The render's output file (its pieces are in OUTPUT.chunks/).
+        output: PathBuf,
+        /// Also write the comfort report of the whole output.
+        #[arg(long, value_name = "FILE.json")]
+        report: Option<PathBuf>,
+    },
     /// Write the ray-traced sample clip and its depth (sample.mp4, sample_depth.mkv) into DIR.
     MakeSample {
         dir: PathBuf,
@@ -309,8 +318,38 @@ pub struct RenderArgs {
     /// --screen-width-m and --viewing-distance-m) and whether it stays within the limits.
     #[arg(long, value_name = "FILE.json", help_heading = COMFORT)]
     pub report: Option<PathBuf>,
+    /// Render in pieces of about this many seconds, each encoded on its own into
+    /// <output>.chunks/, then joined without re-encoding: rerunning the same command after
+    /// a crash or Ctrl-C renders only the missing pieces. The default above 10 minutes
+    /// (60 s pieces).
+    #[arg(long, value_name = "SECONDS", help_heading = CHUNKS, value_parser = parse_chunk_seconds)]
+    pub chunk_seconds: Option<f64>,
+    /// Render in one piece whatever the length.
+    #[arg(long, help_heading = CHUNKS, conflicts_with_all = ["chunk_seconds", "chunk_worker"])]
+    pub no_chunks: bool,
+    /// Render only the pieces k with k mod N = I (one process per GPU, or per Slurm or
+    /// Kubernetes task on shared storage); whichever finishes the last piece joins them.
+    #[arg(long, value_name = "I/N", help_heading = CHUNKS)]
+    pub chunk_worker: Option<crate::render::chunks::Worker>,
+    /// Leave the finished pieces for `stereosplat join OUTPUT` (a join job of its own,
+    /// such as a Slurm job that depends on the array), instead of joining them here.
+    #[arg(long, help_heading = CHUNKS)]
+    pub no_join: bool,
     #[command(flatten)]
     pub options: RenderOptions,
+}
+
+/// `--help` heading of the chunked-render options.
+const CHUNKS: &str = "Long renders in pieces";
+
+fn parse_chunk_seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.5 => Ok(v),
+        _ => Err(format!(
+            "--chunk-seconds is the length of each piece in seconds (0.5 or more; a minute, \
+             60, suits most films); got {s:?}"
+        )),
+    }
 }
 
 /// Everything `render` and `batch` share.
@@ -727,6 +766,7 @@ impl RenderOptions {
             convergence_out: self.convergence_out.clone(),
             floating_window: self.floating_window,
             autocrop: self.autocrop,
+            chunks: Default::default(),
             frames: self.frames,
             start_secs: self.start,
             audio: !self.no_audio,
@@ -756,6 +796,13 @@ impl RenderArgs {
             mask_out: self.mask_out.clone(),
             trace: self.trace.clone(),
             report: self.report.clone(),
+            chunks: crate::render::chunks::ChunkOptions {
+                seconds: self.chunk_seconds,
+                off: self.no_chunks,
+                worker: self.chunk_worker,
+                no_join: self.no_join,
+                piece: None,
+            },
             ..self.options.template()
         }
     }

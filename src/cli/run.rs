@@ -9,6 +9,7 @@ use crate::control::Cancel;
 use crate::fsutil::{Named, check_outputs};
 use crate::gpu::GpuContext;
 use crate::render::RenderJob;
+use crate::render::chunks;
 use crate::stereo::DepthKind;
 
 /// Applies `--preset FILE` to `job`, except the settings typed on the command line.
@@ -60,6 +61,18 @@ pub fn run(cli: Cli, matches: &clap::ArgMatches, cancel: &Cancel) -> anyhow::Res
             Ok(())
         }
         Command::Depth(args) => depth(&args, quiet, cancel),
+        Command::Join { output, report } => {
+            let dir = chunks::manifest::folder(&output);
+            let joined = chunks::join_folder(&dir, report.as_deref())?;
+            if joined.output.is_none() {
+                anyhow::bail!(
+                    "another process is joining the pieces in {}; it writes {}",
+                    dir.display(),
+                    output.display()
+                );
+            }
+            Ok(())
+        }
         Command::Models(command) => models(&command, quiet),
         Command::Adapters { ort_lib } => {
             adapters(ort_lib.as_deref());
@@ -83,7 +96,28 @@ fn render(
     crate::media::decode::check_input_file(&job.input)?;
     let ctx = GpuContext::new(&args.options.gpu.adapter)?;
     let mut progress = crate::progress::for_terminal(quiet);
-    let report = crate::render::render(&ctx, &job, progress.as_mut(), cancel)?;
+    let report = match chunks::render_auto(&ctx, &job, progress.as_mut(), cancel)? {
+        chunks::Outcome::Whole(report) => report,
+        chunks::Outcome::Chunked(c) => {
+            if let Some(out) = &c.output {
+                log::info!(
+                    "wrote {} ({} frames, {}x{}{}) in {:.1} s: {} piece(s) rendered now, {} \
+                     reused, joined in {:.1} s; peak memory {} MiB",
+                    out.display(),
+                    c.frames_total,
+                    c.size.0,
+                    c.size.1,
+                    if c.audio { ", with audio" } else { "" },
+                    c.seconds,
+                    c.rendered,
+                    c.reused,
+                    c.join_seconds,
+                    crate::bench::peak_rss_kib().unwrap_or(0) / 1024
+                );
+            }
+            return Ok(());
+        }
+    };
     log::info!(
         "wrote {} ({} frames, {}x{}{}) in {:.1} s, {:.1} fps, peak memory {} MiB",
         report.output.display(),

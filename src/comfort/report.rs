@@ -13,7 +13,7 @@ use crate::stereo::DepthKind;
 
 /// One frame's parallax: the disparity of its nearest and farthest depth, in pixels of
 /// the input frame (positive in front of the screen).
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct FrameFigures {
     /// The input frame's index (counting from the clip's start).
     pub frame: u64,

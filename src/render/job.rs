@@ -53,6 +53,8 @@ pub struct RenderJob {
     pub convergence_out: Option<PathBuf>,
     /// `--floating-window`: black bands where near objects are cut by the frame's edges.
     pub floating_window: bool,
+    /// `--chunk-seconds`, `--no-chunks`, `--chunk-worker`: long renders in pieces.
+    pub chunks: super::chunks::ChunkOptions,
     /// `--autocrop`: find letterbox or pillarbox bars and warp only the picture inside.
     pub autocrop: Option<Autocrop>,
     /// Also write the infill mask video here (`--mask-out`).
@@ -135,6 +137,7 @@ impl Default for RenderJob {
             convergence_out: None,
             floating_window: false,
             autocrop: None,
+            chunks: Default::default(),
             frames: None,
             start_secs: 0.0,
             audio: true,

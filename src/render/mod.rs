@@ -10,6 +10,7 @@
 //! - [`stats`]: where the time went.
 
 pub mod backend;
+pub mod chunks;
 mod job;
 mod output;
 mod plan;
@@ -85,6 +86,10 @@ pub struct RenderReport {
     pub cpu: CpuReport,
     /// The parallax every frame used.
     pub comfort: ComfortReport,
+    /// The first frame's timestamp and the end of the last on the input's timeline
+    /// (where a chunked render's join takes the audio from).
+    pub first_pts_nanos: u64,
+    pub range_end_nanos: u64,
 }
 
 /// Renders `job` on `ctx`. The output appears under its final name only on success.
@@ -154,9 +159,12 @@ pub fn render(
         .into());
     }
     let cpu = cpu.finish();
-    log::info!("{}", frames.comfort.describe());
-    for warning in frames.comfort.warnings() {
-        log::warn!("{warning}");
+    // A piece's figures are summed up at the join.
+    if job.chunks.piece.is_none() {
+        log::info!("{}", frames.comfort.describe());
+        for warning in frames.comfort.warnings() {
+            log::warn!("{warning}");
+        }
     }
     if let Some(path) = &job.report {
         frames
@@ -187,6 +195,8 @@ pub fn render(
         stages: frames.stages,
         cpu,
         comfort: frames.comfort,
+        first_pts_nanos: frames.video_start.map_or(0, |(pts, _)| pts),
+        range_end_nanos: frames.range_end,
     })
 }
 

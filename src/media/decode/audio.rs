@@ -115,4 +115,28 @@ impl Decoder {
             std::thread::sleep(Duration::from_millis(5));
         }
     }
+
+    /// Every audio buffer up to `until_nanos` (frames' timeline), handed to `push` as it
+    /// is demuxed: a join's whole sound track, read at parse speed from a decoder made
+    /// by `Decoder::audio_of`.
+    pub fn drain_audio<E>(
+        &mut self,
+        until_nanos: u64,
+        push: &mut dyn FnMut(gst::Buffer) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let mut out = Vec::new();
+        loop {
+            let ended = self.shared.audio_eos.load(Ordering::SeqCst);
+            let done = self.take_audio(until_nanos, &mut out);
+            for buf in out.drain(..) {
+                push(buf)?;
+            }
+            let no_audio = self.shared.audio_caps.lock().unwrap().is_none()
+                && self.shared.pads_done.load(Ordering::SeqCst);
+            if done || ended || no_audio {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
 }

@@ -165,7 +165,7 @@ impl Decoder {
         opts: &DecodeOptions,
     ) -> Result<Self, DecodeError> {
         check_input_file(path)?;
-        let started = streams::start(path, format, opts.with_audio, opts.crop)?;
+        let started = streams::start(path, format, opts.with_audio, opts.crop, true)?;
         let mut dec = Self {
             path: path.into(),
             pipeline: started.pipeline,
@@ -223,6 +223,52 @@ impl Decoder {
             dec.seek(opts.start_nanos)?;
         } else {
             dec.pending = Some(dec.map(first)?);
+        }
+        Ok(dec)
+    }
+
+    /// The audio of `video`'s file alone, timed as `video` times its frames, from
+    /// `start_nanos` (on the frames' timeline) on: the video stream is dropped undecoded,
+    /// so reading a film's whole audio costs a parse. Only the audio calls
+    /// (`start_output`, `take_audio`, `finish_audio`) are of use on it.
+    pub fn audio_of(video: &Decoder, start_nanos: u64) -> Result<Self, DecodeError> {
+        let started = streams::start(&video.path, video.format, true, None, false)?;
+        let dec = Self {
+            path: video.path.clone(),
+            pipeline: started.pipeline,
+            sink: started.sink,
+            shared: started.shared,
+            audio_rx: started.audio_rx,
+            info: video.info.clone(),
+            format: video.format,
+            origin_nanos: video.origin_nanos,
+            pending: None,
+            held_audio: None,
+            start_stream_nanos: video.origin_nanos + start_nanos,
+            output_origin_nanos: None,
+            frames_out: 0,
+            eos: true,
+        };
+        // The streams are exposed as the demuxer starts: wait for them, so a file with
+        // audio is never taken for one without.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !dec.shared.pads_done.load(Ordering::SeqCst)
+            && dec.shared.audio_caps.lock().unwrap().is_none()
+            && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        if start_nanos > 0 {
+            // Audio before the start is dropped by timestamp; the seek skips most of it.
+            // The pipeline must have prerolled before it can seek.
+            let _ = dec.pipeline.state(gst::ClockTime::from_seconds(10));
+            let target = gst::ClockTime::from_nseconds(dec.start_stream_nanos);
+            dec.pipeline
+                .seek_simple(gst::SeekFlags::FLUSH | gst::SeekFlags::KEY_UNIT, target)
+                .map_err(|e| DecodeError::Media {
+                    path: dec.path.clone(),
+                    cause: MediaError::Other(format!("cannot seek the audio: {e}")),
+                })?;
         }
         Ok(dec)
     }

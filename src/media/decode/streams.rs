@@ -48,6 +48,7 @@ pub(super) fn start(
     format: PixelFormat,
     with_audio: bool,
     crop: Option<Canvas>,
+    with_video: bool,
 ) -> Result<Started, DecodeError> {
     let media_err = |cause: MediaError| DecodeError::Media {
         path: path.into(),
@@ -86,6 +87,7 @@ pub(super) fn start(
         shared: shared.clone(),
         format,
         crop,
+        with_video,
         audio_tx: Mutex::new(with_audio.then_some(audio_tx)),
     };
     parse.connect_pad_added(move |parse, pad| links.link(parse, pad));
@@ -132,6 +134,8 @@ struct Links {
     format: PixelFormat,
     /// The picture to keep (`--autocrop`) in frames as shown (after rotation).
     crop: Option<Canvas>,
+    /// False: the video is dropped undecoded (the audio of a join).
+    with_video: bool,
     /// Taken by the first audio stream.
     audio_tx: Mutex<Option<mpsc::Sender<gst::Buffer>>>,
 }
@@ -147,7 +151,8 @@ impl Links {
         };
         log::debug!("stream found: {caps}");
         let shared = &self.shared;
-        let result = if (name.starts_with("video/") || name.starts_with("image/"))
+        let result = if self.with_video
+            && (name.starts_with("video/") || name.starts_with("image/"))
             && !shared.video_linked.swap(true, Ordering::SeqCst)
         {
             shared

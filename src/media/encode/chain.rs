@@ -166,12 +166,7 @@ pub(super) fn video_chain(
     );
     check_size(path, chosen.factory, chosen.codec, size)?;
     let [format, encoder, parse] = encoder_branch(chosen, settings).map_err(media_err)?;
-    let mux = match container {
-        Container::Mp4 => media::make("mp4mux"),
-        Container::Mov => media::make("qtmux"),
-        _ => media::make("matroskamux"),
-    }
-    .map_err(media_err)?;
+    let mux = muxer(container).map_err(media_err)?;
     let mut chain: Vec<gst::Element> = vec![
         video.clone().upcast(),
         queue,
@@ -193,6 +188,15 @@ pub(super) fn video_chain(
         .map_err(|e| media_err(MediaError::Other(e.to_string())))?;
     media::link_many(&refs).map_err(media_err)?;
     Ok(mux)
+}
+
+/// The muxer of a video container.
+pub(super) fn muxer(container: Container) -> Result<gst::Element, MediaError> {
+    media::make(match container {
+        Container::Mp4 => "mp4mux",
+        Container::Mov => "qtmux",
+        _ => "matroskamux",
+    })
 }
 
 /// Refuses a frame x264 cannot encode at all, and warns of one beyond every level of the
@@ -229,7 +233,7 @@ fn check_size(
 /// The muxers write their stereo metadata from the caps' multiview-mode: matroskamux its
 /// StereoMode; mp4mux and qtmux their svmi box, which they only learn from h264parse
 /// reading x264's SEI, so H.265 gets it here.
-fn stereo_caps(
+pub(super) fn stereo_caps(
     container: Container,
     codec: Codec,
     layout: Layout,
@@ -275,18 +279,22 @@ fn mp4_multiview_mode(layout: Layout) -> Option<&'static str> {
     }
 }
 
+/// The source audio's way into `mux`: passed through, or re-encoded to AAC where the
+/// container cannot take it. `blocking`: pushes wait while a few MB are queued (a join
+/// pushes a whole film's audio at once); otherwise they never block (the render loop
+/// pushes it in step with the frames).
 pub(super) fn add_audio(
     pipeline: &gst::Pipeline,
     mux: &gst::Element,
     caps: &gst::Caps,
+    blocking: bool,
 ) -> Result<gst_app::AppSrc, MediaError> {
     let src = gst_app::AppSrc::builder()
         .caps(caps)
         .format(gst::Format::Time)
         .is_live(false)
-        // Audio is small; never block the render loop on it.
-        .block(false)
-        .max_bytes(0)
+        .block(blocking)
+        .max_bytes(if blocking { 4 << 20 } else { 0 })
         .build();
     let queue = media::make_named("queue", "enc-audio")?;
     let err = |e: gst::glib::BoolError| MediaError::Other(e.to_string());

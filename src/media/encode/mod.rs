@@ -11,11 +11,13 @@
 //!
 //! - [`container`]: the output type;
 //! - [`codec`]: the encoder element (`--encoder`) and its settings;
-//! - [`chain`]: building the pipeline.
+//! - [`chain`]: building the pipeline;
+//! - [`join`]: pieces encoded apart joined into one file without re-encoding.
 
 mod chain;
 mod codec;
 mod container;
+mod join;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -26,6 +28,7 @@ use gstreamer_app as gst_app;
 
 pub use codec::{Codec, EncoderElement, SPEED_PRESETS, VideoEncoder, encoder_branch};
 pub use container::Container;
+pub use join::Joiner;
 
 use crate::frame::YuvMatrix;
 use crate::fsutil::TempOutput;
@@ -161,7 +164,7 @@ impl Encoder {
             let mux =
                 chain::video_chain(&pipeline, &video, &sink, (path, container, size), settings)?;
             if let Some(caps) = audio_caps {
-                audio = Some(chain::add_audio(&pipeline, &mux, caps).map_err(media_err)?);
+                audio = Some(chain::add_audio(&pipeline, &mux, caps, false).map_err(media_err)?);
             }
         }
         pipeline.set_state(gst::State::Playing).map_err(|_| {
@@ -337,24 +340,12 @@ impl Encoder {
                 }
             }
         }
-        if self.container == Container::Matroska
-            && let Some(mode) = self.layout.matroska_stereo_mode()
-            && let Err(e) = stereo_tags::set_matroska_stereo_mode(self.temp_path(), mode)
-        {
-            log::warn!(
-                "could not set the Matroska StereoMode of {}: {e}",
-                self.final_path.display()
-            );
-        }
-        if matches!(self.container, Container::Mp4 | Container::Mov)
-            && let Err(e) =
-                stereo_tags::set_mp4_left_first(self.temp_path(), !self.layout.is_right_first())
-        {
-            log::warn!(
-                "could not mend the stereo box (svmi) of {}: {e}",
-                self.final_path.display()
-            );
-        }
+        mend_stereo_tags(
+            self.container,
+            self.layout,
+            self.temp_path(),
+            &self.final_path,
+        );
         let temp = self.temp.take().expect("finish_as runs once");
         temp.persist(&self.final_path)
             .map_err(|e| EncodeError::NotWritable {
@@ -369,6 +360,29 @@ impl Drop for Encoder {
     fn drop(&mut self) {
         // Stopped before the temporary file (if still held) is removed.
         let _ = self.pipeline.set_state(gst::State::Null);
+    }
+}
+
+/// Writes the stereo metadata the muxers get wrong into the finished file at `temp`
+/// (`shown` names it in warnings): the Matroska StereoMode, and the view order of the
+/// MP4/MOV svmi box.
+fn mend_stereo_tags(container: Container, layout: Layout, temp: &Path, shown: &Path) {
+    if container == Container::Matroska
+        && let Some(mode) = layout.matroska_stereo_mode()
+        && let Err(e) = stereo_tags::set_matroska_stereo_mode(temp, mode)
+    {
+        log::warn!(
+            "could not set the Matroska StereoMode of {}: {e}",
+            shown.display()
+        );
+    }
+    if matches!(container, Container::Mp4 | Container::Mov)
+        && let Err(e) = stereo_tags::set_mp4_left_first(temp, !layout.is_right_first())
+    {
+        log::warn!(
+            "could not mend the stereo box (svmi) of {}: {e}",
+            shown.display()
+        );
     }
 }
 
