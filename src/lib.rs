@@ -14,6 +14,7 @@ pub mod depth;
 pub mod frame;
 pub mod fsutil;
 pub mod gpu;
+pub mod inpaint;
 pub mod layout;
 pub mod media;
 pub mod models;

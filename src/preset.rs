@@ -63,6 +63,8 @@ pub struct Preset {
     pub bit_depth: u32,
     pub depth_upsample: DepthUpsample,
     pub warp_resolution: WarpResolution,
+    /// `--inpaint-model` (file or catalog name) for `fill = "model"`.
+    pub inpaint_model: Option<PathBuf>,
 }
 
 impl Default for Preset {
@@ -133,6 +135,7 @@ impl Preset {
                 DepthUpsample::Bilinear
             },
             warp_resolution: job.warp_resolution,
+            inpaint_model: job.inpaint.model.clone(),
         }
     }
 
@@ -231,6 +234,11 @@ impl Preset {
             self.depth_upsample == DepthUpsample::Guided
         );
         set!("warp_resolution", job.warp_resolution, self.warp_resolution);
+        set!(
+            "inpaint_model",
+            job.inpaint.model,
+            self.inpaint_model.clone()
+        );
     }
 
     pub fn load(path: &Path) -> Result<Self, PresetError> {
@@ -339,6 +347,13 @@ impl Preset {
         }
         if let Some(p) = &self.post {
             flag("post", quote(&p.display().to_string()));
+        }
+        if let Some(m) = self
+            .inpaint_model
+            .as_ref()
+            .filter(|_| self.fill == FillMode::Model)
+        {
+            flag("inpaint-model", quote(&m.display().to_string()));
         }
         flag("screen-width-m", self.screen_width_m.to_string());
         flag("viewing-distance-m", self.viewing_distance_m.to_string());

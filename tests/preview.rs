@@ -157,6 +157,23 @@ fn comfort_controls_set_every_comfort_setting_and_show_both_strengths() {
             .value("this frame: nearest +9.0 px"),
     );
 
+    // The learned fill asks for its model.
+    harness.get_by_label("model").click();
+    harness.run();
+    harness
+        .get_by_role_and_label(Role::TextInput, "inpainting model")
+        .click();
+    harness.run();
+    harness
+        .get_by_role_and_label(Role::TextInput, "inpainting model")
+        .type_text("models/tiny-inpaint.onnx");
+    harness.run();
+    assert_eq!(harness.state().0.fill, FillMode::Model);
+    assert_eq!(
+        harness.state().0.inpaint_model.as_deref(),
+        Some(Path::new("models/tiny-inpaint.onnx"))
+    );
+
     harness.get_by_label("letterbox bars").click();
     harness.run();
     harness.get_by_label("found, cropped").click();
@@ -178,6 +195,8 @@ fn comfort_controls_set_every_comfort_setting_and_show_both_strengths() {
         "--floating-window",
         "--autocrop=crop",
         "--screen-width-m 3",
+        "--fill model",
+        "--inpaint-model models/tiny-inpaint.onnx",
     ] {
         assert!(line.contains(flag), "{flag} missing from {line}");
     }
@@ -257,9 +276,12 @@ fn the_window_follows_the_subject_with_auto_convergence() {
     let dir = common::work_dir("preview_auto_convergence");
     stereosplat::media::synth::write_sample(&dir, (160, 90), 96, 24).unwrap();
     let preset = dir.join("auto.toml");
+    // With the model fill too (the window warps on the CPU for it).
     Preset {
         convergence_auto: true,
         floating_window: true,
+        fill: FillMode::Model,
+        inpaint_model: Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("models/tiny-inpaint.onnx")),
         ..Preset::default()
     }
     .save(&preset)
@@ -289,6 +311,8 @@ fn the_window_follows_the_subject_with_auto_convergence() {
         planes.len() >= 3,
         "the screen plane should move with the scene, saw {planes:?}:\n{log}"
     );
+    assert!(log.contains("inpainting model"), "{log}");
+    assert!(log.contains("model call(s)"), "{log}");
     assert!(!log.contains("panicked"), "{log}");
 }
 

@@ -207,10 +207,35 @@ pub struct StereoArgs {
     /// metric depth, e.g. 0.03) become a hole instead of a stretched surface. Default: off.
     #[arg(long, value_name = "FRACTION", allow_negative_numbers = true)]
     pub edge_threshold: Option<f32>,
-    /// How holes are filled: background (blend of background pixels around the hole) or
-    /// scanline (copy the background-side pixel of the row).
-    #[arg(long, value_enum, default_value_t = FillMode::Background)]
-    pub fill: FillMode,
+    /// An ONNX inpainting model (file or catalog name) that repaints the holes after the
+    /// warp: LaMa or MI-GAN exports, or any model taking an image [N,3,H,W] and a mask
+    /// [N,1,H,W] (or both as [N,4,H,W]) and returning the image. Implies --fill model.
+    #[arg(long, value_name = "FILE.onnx|NAME", help_heading = INPAINT)]
+    pub inpaint_model: Option<PathBuf>,
+    /// The values the inpainting model takes and returns: zero-one (0..1, LaMa) or
+    /// minus-one-one (-1..1).
+    #[arg(long, value_enum, default_value_t = crate::inpaint::ValueRange::ZeroOne, help_heading = INPAINT)]
+    pub inpaint_range: crate::inpaint::ValueRange,
+    /// What the inpainting model's mask holds at a hole: hole-one (1 at holes, LaMa) or
+    /// hole-zero.
+    #[arg(long, value_enum, default_value_t = crate::inpaint::MaskValue::HoleOne, help_heading = INPAINT)]
+    pub inpaint_mask: crate::inpaint::MaskValue,
+    /// Tile side fed to an inpainting model of free size (a fixed-size model gets its own).
+    #[arg(long, value_name = "PX", default_value_t = 256, value_parser = clap::value_parser!(u32).range(32..=4096), help_heading = INPAINT)]
+    pub inpaint_tile: u32,
+    /// Tiles per inference call (a model with a fixed batch gets its own).
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=64), help_heading = INPAINT)]
+    pub inpaint_batch: u64,
+    /// Share of the previous frame's fill a tile keeps where nothing around its holes
+    /// moved (0 to below 1; 0: every frame afresh): keeps a still scene's fill from
+    /// boiling.
+    #[arg(long, value_name = "SHARE", default_value_t = 0.7, help_heading = INPAINT)]
+    pub inpaint_temporal: f32,
+    /// How holes are filled: background (blend of background pixels around the hole),
+    /// scanline (copy the background-side pixel of the row) or model (--inpaint-model
+    /// repaints them). Default: background, or model with --inpaint-model.
+    #[arg(long, value_enum)]
+    pub fill: Option<FillMode>,
     /// How depth smaller than the frame is enlarged: guided (joint bilateral: depth edges
     /// snap to the frame's colour edges) or bilinear.
     #[arg(long, value_enum, default_value_t = DepthUpsample::Guided)]
@@ -283,7 +308,11 @@ impl StereoArgs {
                 convergence_m: self.convergence_depth,
             },
             edge_threshold: self.edge_threshold.unwrap_or(NO_EDGE_THRESHOLD),
-            fill: self.fill,
+            fill: self.fill.unwrap_or(if self.inpaint_model.is_some() {
+                FillMode::Model
+            } else {
+                FillMode::Background
+            }),
             dilate_px: self.dilate,
             guided_upsample: self.depth_upsample == DepthUpsample::Guided,
             divergence_pct: self.divergence,
@@ -338,6 +367,9 @@ pub struct RenderArgs {
     #[command(flatten)]
     pub options: RenderOptions,
 }
+
+/// `--help` heading of the learned fill's options.
+const INPAINT: &str = "Filling holes with a model";
 
 /// `--help` heading of the chunked-render options.
 const CHUNKS: &str = "Long renders in pieces";
@@ -767,6 +799,14 @@ impl RenderOptions {
             floating_window: self.floating_window,
             autocrop: self.autocrop,
             chunks: Default::default(),
+            inpaint: crate::inpaint::InpaintOptions {
+                model: self.stereo.inpaint_model.clone(),
+                range: self.stereo.inpaint_range,
+                mask: self.stereo.inpaint_mask,
+                tile: self.stereo.inpaint_tile,
+                batch: self.stereo.inpaint_batch as usize,
+                temporal: self.stereo.inpaint_temporal,
+            },
             frames: self.frames,
             start_secs: self.start,
             audio: !self.no_audio,

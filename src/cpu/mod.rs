@@ -264,6 +264,14 @@ impl CpuWarper {
         }
     }
 
+    /// Per synthesised eye: the filled view (changeable: the model fill repaints its hole
+    /// pixels) and the warped view before filling (alpha 0 = hole), at the work size.
+    pub fn eyes_to_repaint(&mut self) -> impl Iterator<Item = (&mut [u8], &[u8])> {
+        self.eyes
+            .iter_mut()
+            .map(|e| (e.filled.as_mut_slice(), e.warped.as_slice()))
+    }
+
     /// Per synthesised eye: the warped view before filling (alpha 0 = hole), for tests.
     pub fn warped(&self) -> Vec<&[u8]> {
         self.eyes.iter().map(|e| e.warped.as_slice()).collect()

@@ -7,6 +7,7 @@ use std::sync::mpsc;
 use std::time::Instant;
 
 use super::{CpuComposer, CpuWarper, DepthFormat, RawDepth};
+use crate::inpaint::Inpainter;
 use crate::media::decode::Frame;
 use crate::stereo::FrameParams;
 
@@ -61,7 +62,13 @@ pub struct CpuPipeline {
 }
 
 impl CpuPipeline {
-    pub fn start(mut warper: CpuWarper, mut composer: CpuComposer) -> Self {
+    /// Starts the thread; `inpainter`: the model fill (`--fill model`), run on each eye
+    /// between the warp and the compose.
+    pub fn start(
+        mut warper: CpuWarper,
+        mut composer: CpuComposer,
+        mut inpainter: Option<Inpainter>,
+    ) -> Self {
         let (jobs, queue) = mpsc::sync_channel::<Job>(1);
         let (done, finished) = mpsc::channel();
         let thread = std::thread::Builder::new()
@@ -82,6 +89,16 @@ impl CpuPipeline {
                         },
                         &job.params,
                     );
+                    if let Some(inp) = &mut inpainter {
+                        let size = warper.work_size();
+                        let failed = warper.eyes_to_repaint().enumerate().find_map(
+                            |(i, (filled, warped))| inp.fill(i, filled, warped, size).err(),
+                        );
+                        if let Some(e) = failed {
+                            log::error!("{e}");
+                            break;
+                        }
+                    }
                     let mut out = job.out;
                     composer.set_window(job.window);
                     match &mut out {

@@ -87,6 +87,8 @@ pub struct PreviewApp {
     scene: Scene,
     /// The current frame's figures, for the panel.
     live: Live,
+    /// The model fill (`fill = model`), opened for the model it names.
+    inpainter: Option<(PathBuf, crate::inpaint::Inpainter)>,
 }
 
 /// A catalog depth model as the depth panel lists it.
@@ -198,6 +200,7 @@ impl PreviewApp {
             source: None,
             scene: Scene::default(),
             live: Live::default(),
+            inpainter: None,
             shown: None,
             current: 0,
             dirty: true,
@@ -558,7 +561,7 @@ impl PreviewApp {
         self.gpu.composer.set_window(window[0], window[1]);
         let params = frame_params(&stereo, &range, size, spec.work, spec.depth);
         match device {
-            Device::Cpu => self.warp_on_cpu(&spec, &f, &params),
+            Device::Cpu => self.warp_on_cpu(&spec, &f, &params, &job)?,
             Device::Gpu => {
                 self.cpu = None;
                 let ctx = &self.ctx;
@@ -579,7 +582,13 @@ impl PreviewApp {
     }
 
     /// The CPU warp of `f`, written into the GPU composer's texture that the window shows.
-    fn warp_on_cpu(&mut self, spec: &WarpSpec, f: &CachedFrame, params: &FrameParams) {
+    fn warp_on_cpu(
+        &mut self,
+        spec: &WarpSpec,
+        f: &CachedFrame,
+        params: &FrameParams,
+        job: &RenderJob,
+    ) -> Result<(), RenderError> {
         let cpu = match self.cpu.take() {
             Some(c) if c.spec == *spec => self.cpu.insert(c),
             old => {
@@ -605,6 +614,24 @@ impl PreviewApp {
             format: DepthFormat::of(spec.rgb_depth, false),
         };
         cpu.warper.warp(input, depth, params);
+        if let Some(reference) = job
+            .inpaint
+            .model
+            .as_ref()
+            .filter(|_| job.stereo.fill == crate::stereo::FillMode::Model)
+        {
+            // Opened once per model (the paused frame and playback share it).
+            if self.inpainter.as_ref().is_none_or(|(m, _)| m != reference) {
+                self.inpainter =
+                    crate::inpaint::Inpainter::for_job(job)?.map(|inp| (reference.clone(), inp));
+            }
+            if let Some((_, inp)) = &mut self.inpainter {
+                let size = cpu.warper.work_size();
+                for (i, (filled, warped)) in cpu.warper.eyes_to_repaint().enumerate() {
+                    inp.fill(i, filled, warped, size)?;
+                }
+            }
+        }
         cpu.composer.set_window(self.live.window);
         let rgba = cpu.composer.compose(&cpu.warper, input);
         let out = self.gpu.composer.output_texture();
@@ -619,6 +646,7 @@ impl PreviewApp {
             out.size(),
         );
         self.ctx.queue.submit([]);
+        Ok(())
     }
 
     /// Points the window's image at the composer's texture.

@@ -153,7 +153,30 @@ pub fn controls(ui: &mut Ui, p: &mut Preset, view: &mut View, live: &Live) -> bo
         ui.label("fill");
         ui.selectable_value(&mut p.fill, FillMode::Background, "background");
         ui.selectable_value(&mut p.fill, FillMode::Scanline, "scanline");
+        ui.selectable_value(&mut p.fill, FillMode::Model, "model");
     });
+    if p.fill == FillMode::Model {
+        // The learned fill needs its model: an ONNX file or a catalog name.
+        let mut text = p
+            .inpaint_model
+            .as_ref()
+            .map(|m| m.display().to_string())
+            .unwrap_or_default();
+        ui.horizontal(|ui| {
+            let name = ui.label("inpainting model");
+            if ui
+                .text_edit_singleline(&mut text)
+                .labelled_by(name.id)
+                .changed()
+            {
+                let t = text.trim();
+                p.inpaint_model = (!t.is_empty()).then(|| std::path::PathBuf::from(t));
+            }
+        });
+        if p.inpaint_model.is_none() {
+            ui.small("give an ONNX inpainting model (LaMa, MI-GAN) or a catalog name");
+        }
+    }
     (p.clone(), *view) != before
 }
 

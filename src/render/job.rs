@@ -11,7 +11,7 @@ use crate::gpu::ShaderSet;
 use crate::layout::{Anaglyph, Autocrop, Layout, WarpResolution, tagged_stem};
 use crate::media::decode::ColourConvert;
 use crate::media::encode::{Container, EncodeSettings};
-use crate::stereo::{DepthKind, StereoParams};
+use crate::stereo::{DepthKind, FillMode, StereoParams};
 
 /// `Err(RenderError::Invalid(..))` from a format string.
 macro_rules! invalid {
@@ -53,6 +53,8 @@ pub struct RenderJob {
     pub convergence_out: Option<PathBuf>,
     /// `--floating-window`: black bands where near objects are cut by the frame's edges.
     pub floating_window: bool,
+    /// `--inpaint-model` and its options: the model fill of `--fill model`.
+    pub inpaint: crate::inpaint::InpaintOptions,
     /// `--chunk-seconds`, `--no-chunks`, `--chunk-worker`: long renders in pieces.
     pub chunks: super::chunks::ChunkOptions,
     /// `--autocrop`: find letterbox or pillarbox bars and warp only the picture inside.
@@ -138,6 +140,7 @@ impl Default for RenderJob {
             floating_window: false,
             autocrop: None,
             chunks: Default::default(),
+            inpaint: Default::default(),
             frames: None,
             start_secs: 0.0,
             audio: true,
@@ -186,6 +189,20 @@ impl RenderJob {
     /// Whether this job warps on the CPU, on an adapter that is `software` or not.
     pub fn warps_on_cpu(&self, software: bool) -> Result<bool, RenderError> {
         let blocker = self.gpu_only_feature();
+        if self.stereo.fill == FillMode::Model {
+            // The model repaints the CPU warp's eyes (the GPU warp's are not read back).
+            return match (self.warp_device, blocker) {
+                (WarpDevice::Gpu, _) => invalid!(
+                    "--fill model runs after the CPU warp for now: leave out --warp-device gpu \
+                     (the model itself runs on --ep's provider, a GPU one where there is one)"
+                ),
+                (_, Some(feature)) => invalid!(
+                    "--fill model runs after the CPU warp, which cannot do {feature}; leave out \
+                     one of the two"
+                ),
+                _ => Ok(true),
+            };
+        }
         match (self.warp_device, blocker) {
             (WarpDevice::Gpu, _) => Ok(false),
             (WarpDevice::Auto, _) => Ok(software && blocker.is_none()),
@@ -217,6 +234,26 @@ impl RenderJob {
     /// Checks the settings (not the paths): shared by every file of a batch.
     pub fn validate_settings(&self) -> Result<(), RenderError> {
         self.warps_on_cpu(false)?;
+        if self.stereo.fill == FillMode::Model && self.inpaint.model.is_none() {
+            return Err(RenderError::Invalid(
+                "--fill model needs the model: give --inpaint-model FILE.onnx (or a catalog \
+                 name, see `stereosplat models list`)"
+                    .into(),
+            ));
+        }
+        if self.inpaint.model.is_some() && self.stereo.fill != FillMode::Model {
+            return Err(RenderError::Invalid(format!(
+                "--inpaint-model is used by --fill model; leave out --fill {}",
+                crate::cli::value_name(&self.stereo.fill)
+            )));
+        }
+        if !(0.0..1.0).contains(&self.inpaint.temporal) {
+            return Err(RenderError::Invalid(format!(
+                "--inpaint-temporal is the share of the previous fill kept where nothing moved, \
+                 from 0 (none) to below 1; got {}",
+                self.inpaint.temporal
+            )));
+        }
         self.encode
             .encoder
             .resolve(self.encode.bit_depth)
@@ -415,6 +452,7 @@ impl RenderJob {
             ("--preset", &self.preset),
             ("--convergence-file", &self.convergence_file),
             ("--post", &self.post),
+            ("--inpaint-model", &self.inpaint.model),
         ];
         for (role, path) in optional {
             read.extend(path.as_ref().map(|p| Named::new(role, p)));

@@ -67,6 +67,8 @@ pub enum RenderError {
     Readback(#[from] ReadbackError),
     #[error(transparent)]
     CpuWarp(#[from] WarpThreadStopped),
+    #[error(transparent)]
+    Inpaint(#[from] crate::inpaint::InpaintError),
     #[error("{context}: {source}")]
     Io {
         context: String,

@@ -182,7 +182,11 @@ impl RenderOutput {
             let cpu = CpuWarp::new(spec, encoder.input());
             return Ok(RenderOutput::Cpu(CpuOutputStream {
                 stride: cpu.composer.stride_bytes(),
-                pipeline: CpuPipeline::start(cpu.warper, cpu.composer),
+                pipeline: CpuPipeline::start(
+                    cpu.warper,
+                    cpu.composer,
+                    crate::inpaint::Inpainter::for_job(job)?,
+                ),
                 encoder,
                 rgb_depth: spec.rgb_depth,
                 free_frames: Vec::new(),

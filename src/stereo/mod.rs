@@ -108,13 +108,16 @@ pub enum FillMode {
     /// below that are not nearer than it: no streaks, no foreground halo.
     #[default]
     Background,
+    /// A learned inpainting model (`--inpaint-model`) repaints the holes, which the warp
+    /// first fills as `background` does.
+    Model,
 }
 
 impl FillMode {
     pub fn shader_id(self) -> u32 {
         match self {
             FillMode::Scanline => FILL_SCANLINE,
-            FillMode::Background => FILL_BACKGROUND,
+            FillMode::Background | FillMode::Model => FILL_BACKGROUND,
         }
     }
 }

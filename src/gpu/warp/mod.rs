@@ -488,7 +488,7 @@ impl Warper {
             }
             // Row and column sweeps run one invocation per row / column; the columns
             // span every band.
-            if stereo.fill == FillMode::Background {
+            if stereo.fill != FillMode::Scanline {
                 run_pass(
                     encoder,
                     timer,
