@@ -49,7 +49,7 @@ pub enum StoreError {
         if .similar.is_empty() { String::new() } else { format!(" (did you mean {}?)", .similar) }
     )]
     Unknown { reference: String, similar: String },
-    #[error("{name} is a {what} model in the catalog, not a {wanted} model")]
+    #[error("{name} is {what} model in the catalog, not {wanted} model")]
     WrongTask {
         name: String,
         what: &'static str,
@@ -228,8 +228,8 @@ impl Store {
         let entry = self.entry(&name)?;
         if entry.task != task {
             let what = |t: Task| match t {
-                Task::Depth => "depth",
-                Task::Inpaint => "inpainting",
+                Task::Depth => "a depth",
+                Task::Inpaint => "an inpainting",
             };
             return Err(StoreError::WrongTask {
                 name: entry.name.clone(),

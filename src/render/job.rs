@@ -408,6 +408,20 @@ impl RenderJob {
         // such (`-o look.toml` is not "an unsupported output type" but the preset).
         crate::fsutil::check_outputs(&self.read_files(), &self.written_files())?;
         self.validate_settings()?;
+        // The inpainting model is there, or may be downloaded: said before any work.
+        if let Some(m) = self
+            .inpaint
+            .model
+            .as_ref()
+            .filter(|_| self.stereo.fill == FillMode::Model)
+        {
+            crate::models::Store::open(&crate::models::StoreOptions {
+                cache_dir: self.estimate.cache_dir.clone(),
+                ..self.estimate.store.clone()
+            })
+            .and_then(|store| store.check(m, crate::models::Task::Inpaint))
+            .map_err(|e| RenderError::Invalid(e.to_string()))?;
+        }
         for (flag, path) in [
             ("--trace", &self.trace),
             ("--report", &self.report),
