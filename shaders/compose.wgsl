@@ -14,6 +14,8 @@ const LAYOUT_GRID: u32 = 8u;
 const LAYOUT_HALF_CROSS: u32 = 9u;
 const LAYOUT_DEPTH: u32 = 10u;
 const LAYOUT_HOLES: u32 = 11u;
+const LAYOUT_RGBD: u32 = 12u;
+const LAYOUT_HALF_RGBD: u32 = 13u;
 
 // The layout is fixed per pipeline (src/gpu/compose.rs builds one per layout), so the
 // compiler keeps only its branch.
@@ -134,6 +136,28 @@ fn grid(p: vec2<u32>) -> vec4<f32> {
     return vec4<f32>(warped.rgb * warped.a, 1.0);
 }
 
+// Colour and depth side by side (rgbd, half-rgbd): the input in the left half, the depth
+// in use (after upsampling and shaping: what the depth layout shows) as grey in the right.
+// A half that is narrower than the eye averages the texels it covers (the nearness
+// texture is 32-bit float, which is not filtered).
+fn rgbd(p: vec2<u32>) -> vec4<f32> {
+    let half = vec2<u32>(params.content_size.x / 2u, params.content_size.y);
+    if (p.x < half.x) {
+        return vec4<f32>(sample_region(source, p, vec2<u32>(0u), half).rgb, 1.0);
+    }
+    let e = params.eye_size;
+    let q = vec2<u32>(p.x - half.x, p.y);
+    let x0 = q.x * e.x / half.x;
+    let x1 = max(x0 + 1u, min((q.x + 1u) * e.x / half.x, e.x));
+    let y = min(q.y * e.y / half.y, e.y - 1u);
+    var sum = 0.0;
+    for (var x = x0; x < x1; x = x + 1u) {
+        sum = sum + textureLoad(nearness, vec2<u32>(x, y), 0).r;
+    }
+    let n = clamp(sum / f32(x1 - x0), 0.0, 1.0);
+    return vec4<f32>(n, n, n, 1.0);
+}
+
 @compute @workgroup_size(16, 16)
 fn main(@builtin(global_invocation_id) id: vec3<u32>) {
     if (id.x >= params.out_size.x || id.y >= params.out_size.y) {
@@ -173,6 +197,9 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
         case LAYOUT_HOLES: {
             let hole = 1.0 - textureLoad(warped_raw, p, 0).a;
             c = vec4<f32>(hole, hole, hole, 1.0);
+        }
+        case LAYOUT_RGBD, LAYOUT_HALF_RGBD: {
+            c = rgbd(p);
         }
         default: {}
     }

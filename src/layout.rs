@@ -58,10 +58,16 @@ pub enum Layout {
     Depth,
     /// The disocclusion holes of the synthesised view (white), before filling.
     Holes,
+    /// Colour and depth side by side (Looking Glass and other glasses-free displays):
+    /// the input on the left, the depth in use on the right as grey (near = bright),
+    /// twice the input width.
+    Rgbd,
+    /// Colour and depth side by side, each squeezed to half width.
+    HalfRgbd,
 }
 
 impl Layout {
-    pub const ALL: [Layout; 12] = [
+    pub const ALL: [Layout; 14] = [
         Layout::Sbs,
         Layout::HalfSbs,
         Layout::Tb,
@@ -74,6 +80,8 @@ impl Layout {
         Layout::Grid,
         Layout::Depth,
         Layout::Holes,
+        Layout::Rgbd,
+        Layout::HalfRgbd,
     ];
 
     /// Matches the LAYOUT_* constants in shaders/compose.wgsl.
@@ -91,6 +99,8 @@ impl Layout {
             Layout::HalfCross => 9,
             Layout::Depth => 10,
             Layout::Holes => 11,
+            Layout::Rgbd => 12,
+            Layout::HalfRgbd => 13,
         }
     }
 
@@ -116,16 +126,18 @@ impl Layout {
             Layout::Grid => "Grid: input, depth, holes, warped view",
             Layout::Depth => "Depth map",
             Layout::Holes => "Hole mask",
+            Layout::Rgbd => "Colour and depth (RGBD), full width",
+            Layout::HalfRgbd => "Colour and depth (RGBD), half width",
         }
     }
 
     /// Output frame size for one eye of `w` x `h`.
     pub fn output_size(self, w: u32, h: u32) -> (u32, u32) {
         match self {
-            Layout::Sbs | Layout::Cross => (2 * w, h),
+            Layout::Sbs | Layout::Cross | Layout::Rgbd => (2 * w, h),
             Layout::Tb => (w, 2 * h),
             Layout::Grid => (2 * w, 2 * h),
-            Layout::HalfSbs | Layout::HalfCross => (w - w % 2, h),
+            Layout::HalfSbs | Layout::HalfCross | Layout::HalfRgbd => (w - w % 2, h),
             Layout::HalfTb => (w, h - h % 2),
             Layout::Anaglyph | Layout::Left | Layout::Right | Layout::Depth | Layout::Holes => {
                 (w, h)
@@ -160,7 +172,10 @@ impl Layout {
     /// Whether the output shows the eyes (every layout but the inspection views: grid,
     /// depth and holes).
     pub fn shows_eyes(self) -> bool {
-        !matches!(self, Layout::Grid | Layout::Depth | Layout::Holes)
+        !matches!(
+            self,
+            Layout::Grid | Layout::Depth | Layout::Holes | Layout::Rgbd | Layout::HalfRgbd
+        )
     }
 
     /// Whether the right eye's view comes first (left or top) in the frame.
@@ -175,7 +190,13 @@ impl Layout {
             Layout::Cross | Layout::HalfCross => Some(11),
             Layout::Tb | Layout::HalfTb => Some(3),
             Layout::Anaglyph => Some(10),
-            Layout::Left | Layout::Right | Layout::Grid | Layout::Depth | Layout::Holes => None,
+            Layout::Left
+            | Layout::Right
+            | Layout::Grid
+            | Layout::Depth
+            | Layout::Holes
+            | Layout::Rgbd
+            | Layout::HalfRgbd => None,
         }
     }
 
@@ -189,6 +210,8 @@ impl Layout {
             Layout::Cross => Some("_RLF"),
             Layout::HalfCross => Some("_RL"),
             Layout::Anaglyph => Some("_Anaglyph"),
+            Layout::Rgbd => Some("_RGBD"),
+            Layout::HalfRgbd => Some("_HRGBD"),
             Layout::Left | Layout::Right | Layout::Grid | Layout::Depth | Layout::Holes => None,
         }
     }
@@ -202,6 +225,8 @@ impl Layout {
                 | Layout::Anaglyph
                 | Layout::Depth
                 | Layout::Holes
+                | Layout::Rgbd
+                | Layout::HalfRgbd
         )
     }
 }

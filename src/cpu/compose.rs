@@ -37,8 +37,7 @@ impl CpuComposer {
     /// inspection layouts (grid, depth, holes) and eyes squeezed after the warp
     /// (`--warp-resolution input` with a half layout) need the GPU.
     pub fn supports(layout: Layout, frame: (u32, u32), work: (u32, u32)) -> bool {
-        let shows_eyes = !matches!(layout, Layout::Grid | Layout::Depth | Layout::Holes);
-        shows_eyes && layout.shown_eye_size(frame.0, frame.1) == work
+        layout.shows_eyes() && layout.shown_eye_size(frame.0, frame.1) == work
     }
 
     /// The output frame for eyes of `work` size (input frames of `frame` size), in the
@@ -310,7 +309,9 @@ impl RowSource<'_> {
                     }
                 }
             }
-            Layout::Grid | Layout::Depth | Layout::Holes => unreachable!("checked in new"),
+            Layout::Grid | Layout::Depth | Layout::Holes | Layout::Rgbd | Layout::HalfRgbd => {
+                unreachable!("checked in new")
+            }
         }
         if opaque {
             for x in 0..cw {

@@ -19,7 +19,7 @@ pub enum View {
 impl View {
     /// In the order the list shows them: the ways to watch first, then the inspection
     /// views.
-    pub const ALL: [View; 13] = [
+    pub const ALL: [View; 15] = [
         View::Layout(Layout::Anaglyph),
         View::Layout(Layout::Sbs),
         View::Layout(Layout::HalfSbs),
@@ -33,6 +33,8 @@ impl View {
         View::Layout(Layout::Depth),
         View::Layout(Layout::Holes),
         View::Layout(Layout::Grid),
+        View::Layout(Layout::Rgbd),
+        View::Layout(Layout::HalfRgbd),
     ];
 
     pub fn label(self) -> &'static str {

@@ -171,6 +171,8 @@ impl RenderJob {
             Some("--mask-out")
         } else if matches!(self.layout, Layout::Grid | Layout::Depth | Layout::Holes) {
             Some("--layout grid, depth and holes (inspection views)")
+        } else if matches!(self.layout, Layout::Rgbd | Layout::HalfRgbd) {
+            Some("--layout rgbd and half-rgbd")
         } else if squeezes_after_warp {
             Some("--warp-resolution input with a half-width or half-height layout")
         } else if self.colour_convert == ColourConvert::Gpu {
