@@ -128,6 +128,9 @@ struct ComposeParams {
     // Anaglyph: out.rgb = L * left rows + R * right rows (rows r, g, b as vec4, w unused).
     left_rows: array<vec4<f32>, 3>,
     right_rows: array<vec4<f32>, 3>,
+    // VR180 (src/vr180.rs): the screen's half width and height as tangents (x, y), and 1
+    // in z to stretch the picture over the whole half.
+    vr: vec4<f32>,
 }
 
 // Z-buffer keys: the upper 18 bits hold the nearness (larger = nearer, so atomicMax keeps

@@ -16,6 +16,7 @@ const LAYOUT_DEPTH: u32 = 10u;
 const LAYOUT_HOLES: u32 = 11u;
 const LAYOUT_RGBD: u32 = 12u;
 const LAYOUT_HALF_RGBD: u32 = 13u;
+const LAYOUT_VR180: u32 = 14u;
 
 // The layout is fixed per pipeline (src/gpu/compose.rs builds one per layout), so the
 // compiler keeps only its branch.
@@ -158,6 +159,30 @@ fn rgbd(p: vec2<u32>) -> vec4<f32> {
     return vec4<f32>(n, n, n, 1.0);
 }
 
+// VR180 (src/vr180.rs is the twin): output pixel `p` of an eye's half (from `origin`,
+// `size` pixels) looks along a direction of the 180-degree hemisphere; where that meets
+// the flat screen in front (params.vr.xy: its half width and height as tangents) the
+// picture is sampled, elsewhere black. params.vr.z = 1 stretches it over the whole half.
+fn vr180_eye(tex: texture_2d<f32>, p: vec2<u32>, origin: vec2<u32>, size: vec2<u32>) -> vec4<f32> {
+    let uv = (vec2<f32>(p - origin) + 0.5) / vec2<f32>(size);
+    if (params.vr.z > 0.5) {
+        return vec4<f32>(textureSampleLevel(tex, linear_clamp, uv, 0.0).rgb, 1.0);
+    }
+    let pi = 3.14159265358979;
+    let lon = (uv.x - 0.5) * pi;
+    let lat = (0.5 - uv.y) * pi;
+    let dir = vec3<f32>(cos(lat) * sin(lon), sin(lat), cos(lat) * cos(lon));
+    if (dir.z <= 1e-6) {
+        return vec4<f32>(0.0, 0.0, 0.0, 1.0);
+    }
+    let on_screen = dir.xy / dir.z;
+    let t = vec2<f32>(0.5 + on_screen.x / (2.0 * params.vr.x), 0.5 - on_screen.y / (2.0 * params.vr.y));
+    if (any(t < vec2<f32>(0.0)) || any(t >= vec2<f32>(1.0))) {
+        return vec4<f32>(0.0, 0.0, 0.0, 1.0);
+    }
+    return vec4<f32>(textureSampleLevel(tex, linear_clamp, t, 0.0).rgb, 1.0);
+}
+
 @compute @workgroup_size(16, 16)
 fn main(@builtin(global_invocation_id) id: vec3<u32>) {
     if (id.x >= params.out_size.x || id.y >= params.out_size.y) {
@@ -200,6 +225,14 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
         }
         case LAYOUT_RGBD, LAYOUT_HALF_RGBD: {
             c = rgbd(p);
+        }
+        case LAYOUT_VR180: {
+            let half = vec2<u32>(params.content_size.x / 2u, params.content_size.y);
+            if (p.x < half.x) {
+                c = vr180_eye(left_view, p, vec2<u32>(0u), half);
+            } else {
+                c = vr180_eye(right_view, p, vec2<u32>(half.x, 0u), half);
+            }
         }
         default: {}
     }

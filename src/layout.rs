@@ -64,10 +64,13 @@ pub enum Layout {
     Rgbd,
     /// Colour and depth side by side, each squeezed to half width.
     HalfRgbd,
+    /// VR180 for headsets: each eye a 180-degree equirectangular square, left | right,
+    /// the picture on it as a flat screen (`--vr-screen-fov`, `--vr-fill`).
+    Vr180,
 }
 
 impl Layout {
-    pub const ALL: [Layout; 14] = [
+    pub const ALL: [Layout; 15] = [
         Layout::Sbs,
         Layout::HalfSbs,
         Layout::Tb,
@@ -82,6 +85,7 @@ impl Layout {
         Layout::Holes,
         Layout::Rgbd,
         Layout::HalfRgbd,
+        Layout::Vr180,
     ];
 
     /// Matches the LAYOUT_* constants in shaders/compose.wgsl.
@@ -101,6 +105,7 @@ impl Layout {
             Layout::Holes => 11,
             Layout::Rgbd => 12,
             Layout::HalfRgbd => 13,
+            Layout::Vr180 => 14,
         }
     }
 
@@ -128,6 +133,7 @@ impl Layout {
             Layout::Holes => "Hole mask",
             Layout::Rgbd => "Colour and depth (RGBD), full width",
             Layout::HalfRgbd => "Colour and depth (RGBD), half width",
+            Layout::Vr180 => "VR180 for headsets",
         }
     }
 
@@ -135,6 +141,11 @@ impl Layout {
     pub fn output_size(self, w: u32, h: u32) -> (u32, u32) {
         match self {
             Layout::Sbs | Layout::Cross | Layout::Rgbd => (2 * w, h),
+            // A square per eye, as wide as the input (even: 4:2:0).
+            Layout::Vr180 => {
+                let side = (w + w % 2).max(2);
+                (2 * side, side)
+            }
             Layout::Tb => (w, 2 * h),
             Layout::Grid => (2 * w, 2 * h),
             Layout::HalfSbs | Layout::HalfCross | Layout::HalfRgbd => (w - w % 2, h),
@@ -188,6 +199,7 @@ impl Layout {
         match self {
             Layout::Sbs | Layout::HalfSbs => Some(1),
             Layout::Cross | Layout::HalfCross => Some(11),
+            Layout::Vr180 => Some(1),
             Layout::Tb | Layout::HalfTb => Some(3),
             Layout::Anaglyph => Some(10),
             Layout::Left
@@ -212,6 +224,7 @@ impl Layout {
             Layout::Anaglyph => Some("_Anaglyph"),
             Layout::Rgbd => Some("_RGBD"),
             Layout::HalfRgbd => Some("_HRGBD"),
+            Layout::Vr180 => Some("_VR180_180x180_3dh_LR"),
             Layout::Left | Layout::Right | Layout::Grid | Layout::Depth | Layout::Holes => None,
         }
     }

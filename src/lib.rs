@@ -25,3 +25,4 @@ pub mod progress;
 pub mod render;
 pub mod stereo;
 pub mod trace;
+pub mod vr180;

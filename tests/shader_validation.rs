@@ -85,7 +85,7 @@ fn uniform_structs_match_their_rust_twins() {
         (
             "ComposeParams",
             fields!(ComposeParams: out_size, content_size, eye_size, window, picture, left_rows,
-                right_rows),
+                right_rows, vr),
         ),
         (
             "ModelInputParams",

@@ -374,6 +374,16 @@ const INPAINT: &str = "Filling holes with a model";
 /// `--help` heading of the chunked-render options.
 const CHUNKS: &str = "Long renders in pieces";
 
+fn parse_screen_fov(s: &str) -> Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(v) if (10.0..=170.0).contains(&v) => Ok(v),
+        _ => Err(format!(
+            "--vr-screen-fov is the picture's width in degrees, 10 to 170 (100 suits most \
+             films); got {s:?}"
+        )),
+    }
+}
+
 fn parse_chunk_seconds(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(v) if v.is_finite() && v >= 0.5 => Ok(v),
@@ -439,6 +449,13 @@ pub struct RenderOptions {
     /// Output layout.
     #[arg(long, value_enum, default_value_t = Layout::Sbs)]
     pub layout: Layout,
+    /// --layout vr180: how wide the picture is in front of the viewer, as a flat screen
+    /// on black (degrees across; 10 to 170).
+    #[arg(long, value_name = "DEG", default_value_t = crate::vr180::DEFAULT_SCREEN_FOV_DEG, value_parser = parse_screen_fov)]
+    pub vr_screen_fov: f32,
+    /// --layout vr180: stretch the picture over the whole 180-degree half instead.
+    #[arg(long)]
+    pub vr_fill: bool,
     /// Anaglyph colour method (with --layout anaglyph).
     #[arg(long, value_enum, default_value_t = Anaglyph::Dubois)]
     pub anaglyph: Anaglyph,
@@ -799,6 +816,10 @@ impl RenderOptions {
             floating_window: self.floating_window,
             autocrop: self.autocrop,
             chunks: Default::default(),
+            vr: crate::vr180::VrPlacement {
+                screen_fov_deg: self.vr_screen_fov,
+                fill: self.vr_fill,
+            },
             inpaint: crate::inpaint::InpaintOptions {
                 model: self.stereo.inpaint_model.clone(),
                 range: self.stereo.inpaint_range,

@@ -5,6 +5,7 @@ use super::{CpuWarper, FrameIn, Rgba, band_rows, run_bands, unorm8};
 use crate::frame::I420Layout;
 use crate::layout::{Anaglyph, Canvas, Layout, Rect};
 use crate::media::encode::FrameInput;
+use crate::vr180::VrPlacement;
 
 type Rows = [[f32; 4]; 3];
 
@@ -26,6 +27,8 @@ pub struct CpuComposer {
     canvas: Canvas,
     /// `--floating-window` bands: fractions of the picture's width.
     window: [f32; 2],
+    /// `--layout vr180`: `vr180::VrPlacement::shader` for the eye's aspect.
+    vr: [f32; 4],
     /// The encoder's input format, kept for [`Self::with_canvas`].
     input: FrameInput,
     even: bool,
@@ -62,11 +65,18 @@ impl CpuComposer {
             frame: Vec::new(),
             canvas: Canvas::whole(frame),
             window: [0.0; 2],
+            vr: VrPlacement::default().shader(work.0 as f32 / work.1.max(1) as f32),
             input,
             even,
         };
         composer.size_for(Canvas::whole(frame));
         composer
+    }
+
+    /// Places the picture on the hemisphere as `vr` says (`--layout vr180`).
+    pub fn with_vr(mut self, vr: VrPlacement) -> Self {
+        self.vr = vr.shader(self.eye.0 as f32 / self.eye.1.max(1) as f32);
+        self
     }
 
     /// Shows the warped picture inside `canvas`, black around it (`--autocrop` keeping
@@ -145,7 +155,7 @@ impl CpuComposer {
         let pool = warper.pool();
         let content = (self.content.0 as usize, self.content.1 as usize);
         let region = match self.layout {
-            Layout::Sbs | Layout::HalfSbs | Layout::Cross | Layout::HalfCross => {
+            Layout::Sbs | Layout::HalfSbs | Layout::Cross | Layout::HalfCross | Layout::Vr180 => {
                 (content.0 / 2, content.1)
             }
             Layout::Tb | Layout::HalfTb => (content.0, content.1 / 2),
@@ -164,6 +174,7 @@ impl CpuComposer {
             region,
             picture,
             window: self.window.map(|f| f * picture.w as f32),
+            vr: self.vr,
         };
         let (w, h) = (self.out.0 as usize, self.out.1 as usize);
         match &self.yuv {
@@ -225,6 +236,8 @@ struct RowSource<'a> {
     /// `--floating-window` bands in output pixels: the left eye's left edge, the right
     /// eye's right edge.
     window: [f32; 2],
+    /// `--layout vr180`'s placement (`vr180::VrPlacement::shader`).
+    vr: [f32; 4],
 }
 
 impl RowSource<'_> {
@@ -309,6 +322,20 @@ impl RowSource<'_> {
                     }
                 }
             }
+            Layout::Vr180 => {
+                // Each eye's half: the hemisphere's pixel looks at a point of the picture
+                // (compose.wgsl vr180_eye), sampled bilinearly like the GPU's sampler.
+                let v = (py as f32 + 0.5) / rh as f32;
+                for (i, view) in [self.left, self.right].into_iter().enumerate() {
+                    let half = &mut out[i * rw * 4..(i + 1) * rw * 4];
+                    for (x, px) in half.chunks_exact_mut(4).enumerate() {
+                        let uv = glam::Vec2::new((x as f32 + 0.5) / rw as f32, v);
+                        let rgb = crate::vr180::picture_uv(uv, self.vr)
+                            .map_or([0; 3], |t| bilinear(view, t));
+                        px[..3].copy_from_slice(&rgb);
+                    }
+                }
+            }
             Layout::Grid | Layout::Depth | Layout::Holes | Layout::Rgbd | Layout::HalfRgbd => {
                 unreachable!("checked in new")
             }
@@ -322,6 +349,26 @@ impl RowSource<'_> {
             out.copy_within((cw - 1) * 4..cw * 4, x * 4);
         }
     }
+}
+
+/// The colour of `view` at `t` (0..1 both ways), interpolated between the four nearest
+/// texel centres with edges clamped: what a GPU linear sampler gives.
+fn bilinear(view: Rgba<'_>, t: glam::Vec2) -> [u8; 3] {
+    let (w, h) = (view.size.0 as i32, view.size.1 as i32);
+    let x = t.x * w as f32 - 0.5;
+    let y = t.y * h as f32 - 0.5;
+    let (x0, y0) = (x.floor(), y.floor());
+    let (fx, fy) = (x - x0, y - y0);
+    let at = |xx: i32, yy: i32, c: usize| {
+        let (xx, yy) = (xx.clamp(0, w - 1) as usize, yy.clamp(0, h - 1) as usize);
+        f32::from(view.row(yy)[xx * 4 + c])
+    };
+    let (x0, y0) = (x0 as i32, y0 as i32);
+    [0, 1, 2].map(|c| {
+        let top = at(x0, y0, c) * (1.0 - fx) + at(x0 + 1, y0, c) * fx;
+        let bottom = at(x0, y0 + 1, c) * (1.0 - fx) + at(x0 + 1, y0 + 1, c) * fx;
+        unorm8((top * (1.0 - fy) + bottom * fy) / 255.0)
+    })
 }
 
 /// Fixed-point weights (16 fraction bits) of one conversion row applied to 8-bit R, G,

@@ -7,6 +7,7 @@ use super::warp::Warper;
 use super::{GpuContext, GpuError, LABEL, PassTimer, ShaderSet, dispatch_size};
 use crate::layout::{Anaglyph, Canvas, Layout};
 use crate::stereo::uniforms::ComposeParams;
+use crate::vr180::VrPlacement;
 
 pub const OUTPUT_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba8Unorm;
 /// The post-process slot's entry point: the user's `post(p)` gives output pixel `p`.
@@ -61,6 +62,8 @@ pub struct Composer {
     /// The frame the eyes are shown in, when the warped picture is only part of it
     /// (`--autocrop` keeping the bars); None: the warper's frame.
     canvas: Option<Canvas>,
+    /// `--layout vr180`: how the picture sits on the hemisphere.
+    vr: VrPlacement,
 }
 
 impl Composer {
@@ -105,6 +108,7 @@ impl Composer {
             post: None,
             output_generation: 0,
             canvas: None,
+            vr: VrPlacement::default(),
         };
         // Build the default now so a broken shader fails here, not mid-render.
         composer.pipeline_for(ctx, Layout::Sbs)?;
@@ -177,6 +181,11 @@ impl Composer {
         self.canvas = canvas;
     }
 
+    /// How `--layout vr180` places the picture, from the next [`Self::prepare`] on.
+    pub fn set_vr(&mut self, vr: VrPlacement) {
+        self.vr = vr;
+    }
+
     /// `--floating-window` for the next frames: black bands over the left eye's left
     /// edge and the right eye's right edge, as fractions of the picture's width.
     pub fn set_window(&mut self, left: f32, right: f32) {
@@ -225,6 +234,7 @@ impl Composer {
             picture: canvas.fractions(),
             left_rows,
             right_rows,
+            vr: self.vr.shader(eye.0 as f32 / eye.1.max(1) as f32),
         };
         if let Some(o) = &self.output
             && o.size == out

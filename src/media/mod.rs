@@ -2,7 +2,7 @@
 //! (letterbox and pillarbox found over a clip), [`encode`]
 //! (frames and audio to files), the stream metadata mended after muxing ([`stereo_tags`],
 //! [`hevc_sei`]), the packet count of a file ([`packet_count`]), raw frames into a file
-//! ([`raw_writer`]: depth maps, test media) and generated test media ([`synth`]). This file holds the plumbing they share: initialisation, element creation
+//! ([`raw_writer`]: depth maps, test media), VR180's spherical boxes ([`spherical`]) and generated test media ([`synth`]). This file holds the plumbing they share: initialisation, element creation
 //! and bus errors turned into messages that name the element and say what went wrong.
 
 pub mod bars;
@@ -11,6 +11,7 @@ pub mod encode;
 pub mod hevc_sei;
 pub mod packet_count;
 pub mod raw_writer;
+pub mod spherical;
 pub mod stereo_tags;
 pub mod synth;
 

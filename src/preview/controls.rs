@@ -19,7 +19,7 @@ pub enum View {
 impl View {
     /// In the order the list shows them: the ways to watch first, then the inspection
     /// views.
-    pub const ALL: [View; 15] = [
+    pub const ALL: [View; 16] = [
         View::Layout(Layout::Anaglyph),
         View::Layout(Layout::Sbs),
         View::Layout(Layout::HalfSbs),
@@ -35,6 +35,7 @@ impl View {
         View::Layout(Layout::Grid),
         View::Layout(Layout::Rgbd),
         View::Layout(Layout::HalfRgbd),
+        View::Layout(Layout::Vr180),
     ];
 
     pub fn label(self) -> &'static str {

@@ -31,6 +31,8 @@ pub struct WarpSpec {
     /// The frame each eye is shown in when the picture is only part of it (`--autocrop`
     /// keeping the bars); None: the picture is the frame.
     pub canvas: Option<Canvas>,
+    /// `--vr-screen-fov`, `--vr-fill` (`--layout vr180`).
+    pub vr: crate::vr180::VrPlacement,
 }
 
 impl WarpSpec {
@@ -63,6 +65,7 @@ impl WarpSpec {
             even,
             rgb_depth: job.depth_rgb,
             canvas: None,
+            vr: job.vr,
         })
     }
 
@@ -239,6 +242,7 @@ impl GpuWarp {
         self.warper
             .prepare_at(ctx, spec.frame, spec.depth, spec.eye, spec.work);
         self.composer.set_canvas(spec.canvas);
+        self.composer.set_vr(spec.vr);
         self.composer
             .prepare(ctx, &self.warper, spec.layout, spec.anaglyph, spec.even)?;
         Ok(())
@@ -266,6 +270,7 @@ impl CpuWarp {
                     spec.even,
                     input,
                 );
+                let composer = composer.with_vr(spec.vr);
                 match spec.canvas {
                     Some(c) if spec.layout.shows_eyes() => composer.with_canvas(c),
                     _ => composer,

@@ -53,6 +53,8 @@ pub struct RenderJob {
     pub convergence_out: Option<PathBuf>,
     /// `--floating-window`: black bands where near objects are cut by the frame's edges.
     pub floating_window: bool,
+    /// `--vr-screen-fov`, `--vr-fill`: the picture's place in `--layout vr180`.
+    pub vr: crate::vr180::VrPlacement,
     /// `--inpaint-model` and its options: the model fill of `--fill model`.
     pub inpaint: crate::inpaint::InpaintOptions,
     /// `--chunk-seconds`, `--no-chunks`, `--chunk-worker`: long renders in pieces.
@@ -141,6 +143,7 @@ impl Default for RenderJob {
             autocrop: None,
             chunks: Default::default(),
             inpaint: Default::default(),
+            vr: Default::default(),
             frames: None,
             start_secs: 0.0,
             audio: true,
@@ -410,6 +413,17 @@ impl RenderJob {
         // such (`-o look.toml` is not "an unsupported output type" but the preset).
         crate::fsutil::check_outputs(&self.read_files(), &self.written_files())?;
         self.validate_settings()?;
+        if self.layout == Layout::Vr180
+            && crate::media::encode::Container::from_path(&self.final_output())
+                .is_ok_and(|c| c == crate::media::encode::Container::Matroska)
+        {
+            return Err(RenderError::Invalid(
+                "--layout vr180 writes the spherical metadata headsets and YouTube read into \
+                 .mp4 or .mov; Matroska's Projection element is not written yet: give an .mp4 \
+                 output"
+                    .into(),
+            ));
+        }
         // The inpainting model is there, or may be downloaded: said before any work.
         if let Some(m) = self
             .inpaint

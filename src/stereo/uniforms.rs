@@ -70,6 +70,9 @@ pub struct ComposeParams {
     /// Rows of the left and right anaglyph matrices (w unused).
     pub left_rows: [[f32; 4]; 3],
     pub right_rows: [[f32; 4]; 3],
+    /// VR180 (`vr180::VrPlacement::shader`): the screen's half width and height as
+    /// tangents, and 1 to stretch the picture over the whole half instead.
+    pub vr: [f32; 4],
 }
 
 /// Twin: `ModelInputParams` in shaders/common.wgsl.

@@ -376,6 +376,15 @@ fn mend_stereo_tags(container: Container, layout: Layout, temp: &Path, shown: &P
             shown.display()
         );
     }
+    if layout == Layout::Vr180
+        && matches!(container, Container::Mp4 | Container::Mov)
+        && let Err(e) = crate::media::spherical::add_vr180_boxes(temp)
+    {
+        log::warn!(
+            "could not write the VR180 metadata (st3d, sv3d) of {}: {e}",
+            shown.display()
+        );
+    }
     if matches!(container, Container::Mp4 | Container::Mov)
         && let Err(e) = stereo_tags::set_mp4_left_first(temp, !layout.is_right_first())
     {
