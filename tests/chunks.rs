@@ -173,6 +173,29 @@ fn a_chunked_render_equals_the_one_piece_render() {
 }
 
 #[test]
+fn a_chunked_range_between_frames_equals_the_one_piece_range() {
+    // --start 1.2 falls inside frame 28 (1.167 .. 1.208 s): both start at frame 29.
+    let (dir, input) = sample("chunks_range", (160, 90), 96);
+    let (one, chunked) = (dir.join("one.mkv"), dir.join("chunked.mkv"));
+    let range = ["--crf", "0", "--start", "1.2", "--frames", "40"];
+    let mut a = vec!["render", s(&input), "-o", s(&one)];
+    a.extend(range);
+    ok(&a);
+    let mut a = vec![
+        "render",
+        s(&input),
+        "-o",
+        s(&chunked),
+        "--chunk-seconds",
+        "0.5",
+    ];
+    a.extend(range);
+    let log = ok(&a);
+    assert_eq!(pieces(&log), (4, 0), "{log}");
+    assert_same_render(&one, &chunked, &dir);
+}
+
+#[test]
 fn a_killed_render_resumes_with_only_the_missing_pieces() {
     let (dir, input) = sample("chunks_killed", (320, 180), 360);
     let whole = dir.join("whole.mkv");

@@ -161,7 +161,7 @@ impl Plan {
             ..info.clone()
         };
         let matching = depth::prerendered::choose_matching(&scan, &uncropped, frames_wanted)?;
-        let start_index = frame_nanos.map_or(0, |d| start_nanos / d.max(1));
+        let start_index = frame_nanos.map_or(0, |d| first_frame_index(start_nanos, d));
         let mut depth = DepthStream::open(&scan, matching, start_nanos, start_index)?;
         let depth_crop = canvas.map(|c| c.scaled_picture((scan.width, scan.height)));
         depth.set_crop(depth_crop);
@@ -307,6 +307,14 @@ impl Plan {
         }
         settings
     }
+}
+
+/// The index of the first frame a render from `start_nanos` shows: the decoder starts
+/// with the frame showing at the start unless less than half of it is left (see
+/// `Decoder::open`), so a start between frames rounds to the nearer frame boundary.
+pub fn first_frame_index(start_nanos: u64, frame_nanos: u64) -> u64 {
+    let d = frame_nanos.max(1);
+    (start_nanos + d / 2 - 1) / d
 }
 
 type EarlyScan = (

@@ -167,7 +167,8 @@ pub fn render_auto(
         ));
     }
     let seconds = job.chunks.seconds.unwrap_or(DEFAULT_PIECE_SECS);
-    let start_index = (job.start_secs * 1e9).round() as u64 / frame_nanos;
+    let start_index =
+        super::plan::first_frame_index((job.start_secs * 1e9).round() as u64, frame_nanos);
     let total = match job.frames {
         Some(n) => n,
         None => match packet_count::count_packets(&job.input, Some(frame_nanos)) {
