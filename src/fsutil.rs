@@ -179,6 +179,19 @@ pub fn partial_path(path: &Path) -> PathBuf {
     }
 }
 
+/// Stores `value` as JSON in the cache file `path` (its folder made if needed). A cache
+/// that cannot be written only costs the work next time, so a failure is logged (as
+/// `what`), not returned.
+pub fn store_json_cache<T: serde::Serialize>(path: &Path, value: &T, what: &str) {
+    let written = path
+        .parent()
+        .map_or(Ok(()), std::fs::create_dir_all)
+        .and_then(|_| write_replacing(path, serde_json::to_string(value).unwrap_or_default()));
+    if let Err(e) = written {
+        log::debug!("{what} not cached at {}: {e}", path.display());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

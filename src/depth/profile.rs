@@ -106,18 +106,7 @@ impl DepthProfile {
         }
         let profile = Self::run(scan, spec, cancel)?;
         if let Some(f) = &file {
-            let written = f
-                .parent()
-                .map_or(Ok(()), std::fs::create_dir_all)
-                .and_then(|_| {
-                    crate::fsutil::write_replacing(
-                        f,
-                        serde_json::to_string(&profile).unwrap_or_default(),
-                    )
-                });
-            if let Err(e) = written {
-                log::debug!("depth profile not cached at {}: {e}", f.display());
-            }
+            crate::fsutil::store_json_cache(f, &profile, "depth profile");
         }
         Ok(profile)
     }

@@ -125,19 +125,7 @@ impl DepthScan {
         }
         let scan = Self::run(path, rgb, need)?;
         if let Some(f) = &file {
-            // A cache that cannot be written only costs the scan next time.
-            let written = f
-                .parent()
-                .map_or(Ok(()), std::fs::create_dir_all)
-                .and_then(|_| {
-                    crate::fsutil::write_replacing(
-                        f,
-                        serde_json::to_string(&scan).unwrap_or_default(),
-                    )
-                });
-            if let Err(e) = written {
-                log::debug!("depth scan not cached at {}: {e}", f.display());
-            }
+            crate::fsutil::store_json_cache(f, &scan, "depth scan");
         }
         Ok(scan)
     }

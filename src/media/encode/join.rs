@@ -17,7 +17,7 @@ use gstreamer as gst;
 use gstreamer_app as gst_app;
 
 use super::codec::Codec;
-use super::{Container, EncodeError, chain, media_failure, mend_stereo_tags};
+use super::{Container, EncodeError, chain, media_failure, mend_stereo_tags, wait_for_end};
 use crate::fsutil::TempOutput;
 use crate::layout::Layout;
 use crate::media::{self, MediaError};
@@ -145,27 +145,8 @@ impl Joiner {
         if let Some(a) = &self.audio {
             let _ = a.end_of_stream();
         }
-        let bus = self.pipeline.bus().expect("bus");
         // A join copies at disk speed: an hour of 4K is a few minutes at most.
-        let timeout = Duration::from_secs(3600);
-        let msg = bus.timed_pop_filtered(
-            gst::ClockTime::from_nseconds(timeout.as_nanos() as u64),
-            &[gst::MessageType::Eos, gst::MessageType::Error],
-        );
-        let _ = self.pipeline.set_state(gst::State::Null);
-        match msg {
-            None => {
-                return Err(EncodeError::FinishTimeout {
-                    path: self.final_path.clone(),
-                    secs: timeout.as_secs(),
-                });
-            }
-            Some(msg) => {
-                if let Some(err) = media::bus_error(&msg) {
-                    return Err(media_failure(&self.final_path, err));
-                }
-            }
-        }
+        wait_for_end(&self.pipeline, &self.final_path, Duration::from_secs(3600))?;
         let temp = self.temp.take().expect("finish runs once");
         mend_stereo_tags(self.container, self.layout, temp.path(), &self.final_path);
         temp.persist(&self.final_path)

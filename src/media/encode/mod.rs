@@ -320,26 +320,7 @@ impl Encoder {
         if let Some(a) = &self.audio {
             let _ = a.end_of_stream();
         }
-        let bus = self.pipeline.bus().expect("bus");
-        let timeout = Duration::from_secs(120);
-        let msg = bus.timed_pop_filtered(
-            gst::ClockTime::from_nseconds(timeout.as_nanos() as u64),
-            &[gst::MessageType::Eos, gst::MessageType::Error],
-        );
-        let _ = self.pipeline.set_state(gst::State::Null);
-        match msg {
-            None => {
-                return Err(EncodeError::FinishTimeout {
-                    path: self.final_path.clone(),
-                    secs: timeout.as_secs(),
-                });
-            }
-            Some(msg) => {
-                if let Some(err) = media::bus_error(&msg) {
-                    return Err(media_failure(&self.final_path, err));
-                }
-            }
-        }
+        wait_for_end(&self.pipeline, &self.final_path, Duration::from_secs(120))?;
         mend_stereo_tags(
             self.container,
             self.layout,
@@ -360,6 +341,31 @@ impl Drop for Encoder {
     fn drop(&mut self) {
         // Stopped before the temporary file (if still held) is removed.
         let _ = self.pipeline.set_state(gst::State::Null);
+    }
+}
+
+/// Waits for `pipeline` to write its last buffer (EOS) or fail, at most `timeout`, and
+/// stops it either way; the error names `path`.
+fn wait_for_end(
+    pipeline: &gst::Pipeline,
+    path: &Path,
+    timeout: Duration,
+) -> Result<(), EncodeError> {
+    let bus = pipeline.bus().expect("bus");
+    let msg = bus.timed_pop_filtered(
+        gst::ClockTime::from_nseconds(timeout.as_nanos() as u64),
+        &[gst::MessageType::Eos, gst::MessageType::Error],
+    );
+    let _ = pipeline.set_state(gst::State::Null);
+    match msg {
+        None => Err(EncodeError::FinishTimeout {
+            path: path.into(),
+            secs: timeout.as_secs(),
+        }),
+        Some(msg) => match media::bus_error(&msg) {
+            Some(err) => Err(media_failure(path, err)),
+            None => Ok(()),
+        },
     }
 }
 
