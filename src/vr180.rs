@@ -67,6 +67,60 @@ pub fn picture_uv(uv: Vec2, shader: [f32; 4]) -> Option<Vec2> {
     (p.x >= 0.0 && p.x < 1.0 && p.y >= 0.0 && p.y < 1.0).then_some(p)
 }
 
+/// [`picture_uv`] for every pixel of an eye's half of `size` pixels, factored so that a
+/// frame costs two multiply-adds a pixel: with the direction's `x / z = tan lon` and
+/// `y / z = tan lat / cos lon`, the screen point depends on one value per column and one
+/// per row. Built once per output size (the CPU composer's setup).
+pub struct VrMap {
+    shader: [f32; 4],
+    /// Per column: the picture's u, and `1 / cos lon` (0 where the column looks behind).
+    columns: Vec<(f32, f32)>,
+    /// Per row: `tan lat` (and the row's v when filling).
+    rows: Vec<f32>,
+}
+
+impl VrMap {
+    pub fn new(size: (u32, u32), shader: [f32; 4]) -> Self {
+        let pi = std::f32::consts::PI;
+        let columns = (0..size.0)
+            .map(|x| {
+                let u = (x as f32 + 0.5) / size.0 as f32;
+                let lon = (u - 0.5) * pi;
+                let cos = lon.cos();
+                if cos <= 1e-6 {
+                    (f32::NAN, 0.0)
+                } else {
+                    (0.5 + lon.tan() / (2.0 * shader[0]), 1.0 / cos)
+                }
+            })
+            .collect();
+        let rows = (0..size.1)
+            .map(|y| {
+                let v = (y as f32 + 0.5) / size.1 as f32;
+                ((0.5 - v) * pi).tan()
+            })
+            .collect();
+        Self {
+            shader,
+            columns,
+            rows,
+        }
+    }
+
+    /// Where pixel (x, y) of the half looks in the picture, as [`picture_uv`] says.
+    #[inline]
+    pub fn at(&self, x: usize, y: usize) -> Option<Vec2> {
+        if self.shader[2] > 0.5 {
+            let (w, h) = (self.columns.len() as f32, self.rows.len() as f32);
+            return Some(Vec2::new((x as f32 + 0.5) / w, (y as f32 + 0.5) / h));
+        }
+        let (u, sec) = self.columns[x];
+        let v = 0.5 - self.rows[y] * sec / (2.0 * self.shader[1]);
+        // NaN (behind the viewer) fails both tests.
+        ((0.0..1.0).contains(&u) && (0.0..1.0).contains(&v)).then_some(Vec2::new(u, v))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,5 +146,33 @@ mod tests {
             picture_uv(Vec2::new(0.1, 0.9), fill),
             Some(Vec2::new(0.1, 0.9))
         );
+    }
+
+    #[test]
+    fn the_factored_map_is_the_projection() {
+        for s in [
+            VrPlacement::default().shader(16.0 / 9.0),
+            VrPlacement {
+                screen_fov_deg: 150.0,
+                fill: false,
+            }
+            .shader(4.0 / 3.0),
+        ] {
+            let size = (97, 61);
+            let map = VrMap::new(size, s);
+            for y in 0..size.1 {
+                for x in 0..size.0 {
+                    let uv = Vec2::new(
+                        (x as f32 + 0.5) / size.0 as f32,
+                        (y as f32 + 0.5) / size.1 as f32,
+                    );
+                    match (map.at(x as usize, y as usize), picture_uv(uv, s)) {
+                        (Some(a), Some(b)) => assert!((a - b).abs().max_element() < 1e-4),
+                        // A point on the screen's very edge may fall either side.
+                        (a, b) => assert_eq!(a.is_some(), b.is_some(), "({x}, {y})"),
+                    }
+                }
+            }
+        }
     }
 }

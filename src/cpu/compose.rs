@@ -5,7 +5,7 @@ use super::{CpuWarper, FrameIn, Rgba, band_rows, run_bands, unorm8};
 use crate::frame::I420Layout;
 use crate::layout::{Anaglyph, Canvas, Layout, Rect};
 use crate::media::encode::FrameInput;
-use crate::vr180::VrPlacement;
+use crate::vr180::{VrMap, VrPlacement};
 
 type Rows = [[f32; 4]; 3];
 
@@ -27,8 +27,10 @@ pub struct CpuComposer {
     canvas: Canvas,
     /// `--floating-window` bands: fractions of the picture's width.
     window: [f32; 2],
-    /// `--layout vr180`: `vr180::VrPlacement::shader` for the eye's aspect.
+    /// `--layout vr180`: `vr180::VrPlacement::shader` for the eye's aspect, and the map
+    /// built from it.
     vr: [f32; 4],
+    vr_map: Option<VrMap>,
     /// The encoder's input format, kept for [`Self::with_canvas`].
     input: FrameInput,
     even: bool,
@@ -66,6 +68,7 @@ impl CpuComposer {
             canvas: Canvas::whole(frame),
             window: [0.0; 2],
             vr: VrPlacement::default().shader(work.0 as f32 / work.1.max(1) as f32),
+            vr_map: None,
             input,
             even,
         };
@@ -76,6 +79,7 @@ impl CpuComposer {
     /// Places the picture on the hemisphere as `vr` says (`--layout vr180`).
     pub fn with_vr(mut self, vr: VrPlacement) -> Self {
         self.vr = vr.shader(self.eye.0 as f32 / self.eye.1.max(1) as f32);
+        self.build_vr_map();
         self
     }
 
@@ -97,6 +101,14 @@ impl CpuComposer {
             None => out.0 as usize * out.1 as usize * 4,
         };
         (self.out, self.content, self.canvas) = (out, content, canvas);
+        self.build_vr_map();
+    }
+
+    /// `--layout vr180`: where each pixel of an eye's half looks, worked out once for the
+    /// output's size and placement (the frames only sample along it).
+    fn build_vr_map(&mut self) {
+        self.vr_map = (self.layout == Layout::Vr180)
+            .then(|| VrMap::new((self.content.0 / 2, self.content.1), self.vr));
     }
 
     /// `--floating-window` for the next frames: black bands over the left eye's left edge
@@ -174,7 +186,7 @@ impl CpuComposer {
             region,
             picture,
             window: self.window.map(|f| f * picture.w as f32),
-            vr: self.vr,
+            vr_map: self.vr_map.as_ref(),
         };
         let (w, h) = (self.out.0 as usize, self.out.1 as usize);
         match &self.yuv {
@@ -236,8 +248,8 @@ struct RowSource<'a> {
     /// `--floating-window` bands in output pixels: the left eye's left edge, the right
     /// eye's right edge.
     window: [f32; 2],
-    /// `--layout vr180`'s placement (`vr180::VrPlacement::shader`).
-    vr: [f32; 4],
+    /// `--layout vr180`: where each pixel of an eye's half looks in the picture.
+    vr_map: Option<&'a VrMap>,
 }
 
 impl RowSource<'_> {
@@ -325,13 +337,11 @@ impl RowSource<'_> {
             Layout::Vr180 => {
                 // Each eye's half: the hemisphere's pixel looks at a point of the picture
                 // (compose.wgsl vr180_eye), sampled bilinearly like the GPU's sampler.
-                let v = (py as f32 + 0.5) / rh as f32;
+                let map = self.vr_map.expect("built with the layout");
                 for (i, view) in [self.left, self.right].into_iter().enumerate() {
                     let half = &mut out[i * rw * 4..(i + 1) * rw * 4];
                     for (x, px) in half.chunks_exact_mut(4).enumerate() {
-                        let uv = glam::Vec2::new((x as f32 + 0.5) / rw as f32, v);
-                        let rgb = crate::vr180::picture_uv(uv, self.vr)
-                            .map_or([0; 3], |t| bilinear(view, t));
+                        let rgb = map.at(x, py).map_or([0; 3], |t| bilinear(view, t));
                         px[..3].copy_from_slice(&rgb);
                     }
                 }
