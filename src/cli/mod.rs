@@ -169,7 +169,8 @@ pub struct StereoArgs {
     )]
     pub foreground_scale: f32,
     /// Ease the parallax to zero over a band along the left and right edges, PCT of the
-    /// width (default 5), so nothing pokes through the frame's edge.
+    /// width (default 5), so nothing pokes through the frame's edge (also
+    /// --preserve-screen-border, iw3's name).
     #[arg(
         long,
         value_name = "PCT",
@@ -177,6 +178,8 @@ pub struct StereoArgs {
         require_equals = true,
         default_missing_value = "5",
         allow_negative_numbers = true,
+        // iw3's name for it.
+        alias = "preserve-screen-border",
         help_heading = COMFORT
     )]
     pub preserve_border: Option<f32>,
