@@ -174,6 +174,19 @@ fn same_surface(n0: f32, n1: f32, p0: f32, p1: f32, p: WarpParams) -> bool {
         && jump <= p.edge_threshold;
 }
 
+// Twin: stereo::uniforms::MeshParams (see mesh.wgsl).
+struct MeshParams {
+    clip_from_source: mat4x4<f32>,
+    size: vec2<u32>,
+    step: u32,
+    jump_floor: f32,
+    focal: vec2<f32>,
+    centre: vec2<f32>,
+    inv_z: vec2<f32>,
+    edge_threshold: f32,
+    max_stretch: f32,
+}
+
 // Twin: stereo::uniforms::ModelInputParams.
 struct ModelInputParams {
     src_size: vec2<u32>,

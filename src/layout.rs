@@ -67,10 +67,13 @@ pub enum Layout {
     /// VR180 for headsets: each eye a 180-degree equirectangular square, left | right,
     /// the picture on it as a flat screen (`--vr-screen-fov`, `--vr-fill`).
     Vr180,
+    /// The input seen from a moved camera (`--camera-offset`, `--camera-rotate`,
+    /// `--camera-path`): the frame drawn as a mesh of its depth, holes filled by --fill.
+    Novel,
 }
 
 impl Layout {
-    pub const ALL: [Layout; 15] = [
+    pub const ALL: [Layout; 16] = [
         Layout::Sbs,
         Layout::HalfSbs,
         Layout::Tb,
@@ -86,6 +89,7 @@ impl Layout {
         Layout::Rgbd,
         Layout::HalfRgbd,
         Layout::Vr180,
+        Layout::Novel,
     ];
 
     /// Matches the LAYOUT_* constants in shaders/compose.wgsl.
@@ -106,6 +110,8 @@ impl Layout {
             Layout::Rgbd => 12,
             Layout::HalfRgbd => 13,
             Layout::Vr180 => 14,
+            // The warper draws the novel view where the right eye goes.
+            Layout::Novel => 7,
         }
     }
 
@@ -134,6 +140,7 @@ impl Layout {
             Layout::Rgbd => "Colour and depth (RGBD), full width",
             Layout::HalfRgbd => "Colour and depth (RGBD), half width",
             Layout::Vr180 => "VR180 for headsets",
+            Layout::Novel => "Novel view from a moved camera",
         }
     }
 
@@ -150,9 +157,12 @@ impl Layout {
             Layout::Grid => (2 * w, 2 * h),
             Layout::HalfSbs | Layout::HalfCross | Layout::HalfRgbd => (w - w % 2, h),
             Layout::HalfTb => (w, h - h % 2),
-            Layout::Anaglyph | Layout::Left | Layout::Right | Layout::Depth | Layout::Holes => {
-                (w, h)
-            }
+            Layout::Anaglyph
+            | Layout::Left
+            | Layout::Right
+            | Layout::Depth
+            | Layout::Holes
+            | Layout::Novel => (w, h),
         }
     }
 
@@ -208,7 +218,8 @@ impl Layout {
             | Layout::Depth
             | Layout::Holes
             | Layout::Rgbd
-            | Layout::HalfRgbd => None,
+            | Layout::HalfRgbd
+            | Layout::Novel => None,
         }
     }
 
@@ -225,7 +236,12 @@ impl Layout {
             Layout::Rgbd => Some("_RGBD"),
             Layout::HalfRgbd => Some("_HRGBD"),
             Layout::Vr180 => Some("_VR180_180x180_3dh_LR"),
-            Layout::Left | Layout::Right | Layout::Grid | Layout::Depth | Layout::Holes => None,
+            Layout::Left
+            | Layout::Right
+            | Layout::Grid
+            | Layout::Depth
+            | Layout::Holes
+            | Layout::Novel => None,
         }
     }
 
@@ -240,6 +256,7 @@ impl Layout {
                 | Layout::Holes
                 | Layout::Rgbd
                 | Layout::HalfRgbd
+                | Layout::Novel
         )
     }
 }

@@ -25,4 +25,5 @@ pub mod progress;
 pub mod render;
 pub mod stereo;
 pub mod trace;
+pub mod view3d;
 pub mod vr180;

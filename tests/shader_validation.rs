@@ -8,7 +8,7 @@ use std::mem::offset_of;
 use stereosplat::gpu::shaders::{COMMON, FILES, with_prelude};
 use stereosplat::layout::Layout;
 use stereosplat::stereo::uniforms::{
-    BandParams, ComposeParams, DepthParams, ModelInputParams, SHADER_CONSTANTS, UnpackParams,
+    BandParams, ComposeParams, DepthParams, MeshParams, ModelInputParams, SHADER_CONSTANTS, UnpackParams,
     WarpParams, YuvParams,
 };
 
@@ -30,12 +30,24 @@ fn every_shader_file_validates() {
     assert!(FILES.len() >= 5, "shader list shrank");
     for (name, body) in FILES {
         let (m, _) = module(name, body);
-        assert!(
+        let has = |entry: &str, stage| {
             m.entry_points
                 .iter()
-                .any(|e| e.name == "main" && e.stage == naga::ShaderStage::Compute),
-            "{name} has no compute entry point `main`"
-        );
+                .any(|e| e.name == entry && e.stage == stage)
+        };
+        if *name == "mesh.wgsl" {
+            // The one render pipeline: the frame drawn as a mesh (--layout novel, 3D view).
+            assert!(
+                has("vs_main", naga::ShaderStage::Vertex)
+                    && has("fs_main", naga::ShaderStage::Fragment),
+                "{name} has no vs_main and fs_main"
+            );
+        } else {
+            assert!(
+                has("main", naga::ShaderStage::Compute),
+                "{name} has no compute entry point `main`"
+            );
+        }
     }
 }
 
@@ -86,6 +98,11 @@ fn uniform_structs_match_their_rust_twins() {
             "ComposeParams",
             fields!(ComposeParams: out_size, content_size, eye_size, window, picture, left_rows,
                 right_rows, vr),
+        ),
+        (
+            "MeshParams",
+            fields!(MeshParams: clip_from_source, size, step, jump_floor, focal, centre, inv_z,
+                edge_threshold, max_stretch),
         ),
         (
             "ModelInputParams",

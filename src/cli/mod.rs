@@ -374,6 +374,24 @@ pub struct RenderArgs {
 /// `--help` heading of the learned fill's options.
 const INPAINT: &str = "Filling holes with a model";
 
+/// `--help` heading of the novel view's options.
+const NOVEL: &str = "Novel views (--layout novel)";
+
+/// `X,Y,Z`: three numbers separated by commas.
+fn parse_triple(s: &str) -> Result<[f32; 3], String> {
+    let v: Vec<f32> = s
+        .split(',')
+        .map(|p| p.trim().parse::<f32>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| format!("expected three numbers separated by commas, like 0.1,0,-0.2; got {s:?}"))?;
+    match v[..] {
+        [a, b, c] if v.iter().all(|x| x.is_finite()) => Ok([a, b, c]),
+        _ => Err(format!(
+            "expected three numbers separated by commas, like 0.1,0,-0.2; got {s:?}"
+        )),
+    }
+}
+
 /// `--help` heading of the chunked-render options.
 const CHUNKS: &str = "Long renders in pieces";
 
@@ -459,6 +477,19 @@ pub struct RenderOptions {
     /// --layout vr180: stretch the picture over the whole 180-degree half instead.
     #[arg(long)]
     pub vr_fill: bool,
+    /// --layout novel: move the camera by X,Y,Z (right, up, forward) in metres for metric
+    /// depth, else in units of the depth range (nearest to farthest is 1); the stereo
+    /// eye is one IPD to the right (the log says how much that is).
+    #[arg(long, value_name = "X,Y,Z", allow_hyphen_values = true, value_parser = parse_triple, help_heading = NOVEL)]
+    pub camera_offset: Option<[f32; 3]>,
+    /// --layout novel: turn the camera by YAW,PITCH,ROLL degrees (right, up, clockwise).
+    #[arg(long, value_name = "YAW,PITCH,ROLL", allow_hyphen_values = true, value_parser = parse_triple, help_heading = NOVEL)]
+    pub camera_rotate: Option<[f32; 3]>,
+    /// --layout novel: a keyframed camera move, .csv (time,x,y,z,yaw,pitch,roll per
+    /// line) or .toml ([[key]] time, offset, rotate); linear between keys. A still image
+    /// along a path becomes a clip that ends at the last key.
+    #[arg(long, value_name = "FILE", help_heading = NOVEL)]
+    pub camera_path: Option<PathBuf>,
     /// Anaglyph colour method (with --layout anaglyph).
     #[arg(long, value_enum, default_value_t = Anaglyph::Dubois)]
     pub anaglyph: Anaglyph,
@@ -822,6 +853,13 @@ impl RenderOptions {
             vr: crate::vr180::VrPlacement {
                 screen_fov_deg: self.vr_screen_fov,
                 fill: self.vr_fill,
+            },
+            novel: crate::view3d::NovelOptions {
+                pose: crate::view3d::Pose {
+                    offset: self.camera_offset.unwrap_or_default(),
+                    rotate_deg: self.camera_rotate.unwrap_or_default(),
+                },
+                path: self.camera_path.clone(),
             },
             inpaint: crate::inpaint::InpaintOptions {
                 model: self.stereo.inpaint_model.clone(),

@@ -308,7 +308,10 @@ impl RowSource<'_> {
                 }
             }
             Layout::Left => self.eye_row(self.left, true, py, &mut out[..cw * 4]),
-            Layout::Right => self.eye_row(self.right, false, py, &mut out[..cw * 4]),
+            // A novel view (GPU only) is drawn where the right eye goes.
+            Layout::Right | Layout::Novel => {
+                self.eye_row(self.right, false, py, &mut out[..cw * 4])
+            }
             Layout::Anaglyph => {
                 // The eyes' rows as they are, unless bars or bands change them.
                 let plain = self.picture == Rect::whole((rw as u32, rh as u32))

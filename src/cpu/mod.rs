@@ -59,7 +59,7 @@ pub struct Rgba<'a> {
 }
 
 impl<'a> Rgba<'a> {
-    fn row(&self, y: usize) -> &'a [u8] {
+    pub fn row(&self, y: usize) -> &'a [u8] {
         let start = y * self.stride;
         &self.data[start..start + self.size.0 as usize * 4]
     }

@@ -18,7 +18,7 @@ pub use model_input::{ChannelNorm, ModelInput};
 pub use profile::PassTimer;
 pub use readback::{Readback, ReadbackError, padded_row_bytes, read_texture};
 pub use shaders::ShaderSet;
-pub use warp::Warper;
+pub use warp::{Warper, mesh_params};
 pub use yuv::YuvPacker;
 
 /// Prefix of every GPU object label, so captures and validation errors name their owner.

@@ -51,6 +51,7 @@ pub const FILES: &[(&str, &str)] = &[
         "model_input.wgsl",
         include_str!("../../shaders/model_input.wgsl"),
     ),
+    ("mesh.wgsl", include_str!("../../shaders/mesh.wgsl")),
     (
         "depth_cues.wgsl",
         include_str!("../../shaders/depth_cues.wgsl"),

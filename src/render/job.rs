@@ -55,6 +55,8 @@ pub struct RenderJob {
     pub floating_window: bool,
     /// `--vr-screen-fov`, `--vr-fill`: the picture's place in `--layout vr180`.
     pub vr: crate::vr180::VrPlacement,
+    /// `--camera-offset`, `--camera-rotate`, `--camera-path`: `--layout novel`'s camera.
+    pub novel: crate::view3d::NovelOptions,
     /// `--inpaint-model` and its options: the model fill of `--fill model`.
     pub inpaint: crate::inpaint::InpaintOptions,
     /// `--chunk-seconds`, `--no-chunks`, `--chunk-worker`: long renders in pieces.
@@ -143,6 +145,7 @@ impl Default for RenderJob {
             autocrop: None,
             chunks: Default::default(),
             inpaint: Default::default(),
+            novel: Default::default(),
             vr: Default::default(),
             frames: None,
             start_secs: 0.0,
@@ -174,6 +177,8 @@ impl RenderJob {
             Some("--mask-out")
         } else if matches!(self.layout, Layout::Grid | Layout::Depth | Layout::Holes) {
             Some("--layout grid, depth and holes (inspection views)")
+        } else if self.layout == Layout::Novel {
+            Some("--layout novel (the mesh is drawn by the GPU, or by the software adapter)")
         } else if matches!(self.layout, Layout::Rgbd | Layout::HalfRgbd) {
             Some("--layout rgbd and half-rgbd")
         } else if squeezes_after_warp {
@@ -391,6 +396,7 @@ impl RenderJob {
             );
         }
         self.viewing.check().map_err(RenderError::Invalid)?;
+        self.check_novel()?;
         if self.frames == Some(0) {
             invalid!("--frames must be at least 1");
         }
@@ -403,6 +409,38 @@ impl RenderJob {
                 self.encode.speed_preset,
                 crate::media::encode::SPEED_PRESETS.join(", ")
             );
+        }
+        Ok(())
+    }
+
+    /// `--layout novel` and its camera flags belong together; the camera path parses.
+    fn check_novel(&self) -> Result<(), RenderError> {
+        let novel = &self.novel;
+        if self.layout != Layout::Novel {
+            if novel.is_set() {
+                invalid!(
+                    "--camera-offset, --camera-rotate and --camera-path move the camera of                      --layout novel; add --layout novel (or leave them out)"
+                );
+            }
+            return Ok(());
+        }
+        if self.stereo.eye != crate::stereo::Eye::Right {
+            invalid!(
+                "--layout novel draws one camera moved from the input's; --eye does not apply                  (leave it out, and move the camera with --camera-offset)"
+            );
+        }
+        if novel.path.is_some() && novel.pose != crate::view3d::Pose::default() {
+            invalid!(
+                "give either --camera-path or --camera-offset/--camera-rotate, not both (put a                  fixed offset in every key of the path)"
+            );
+        }
+        let p = &novel.pose;
+        if p.offset.iter().chain(&p.rotate_deg).any(|v| !v.is_finite()) {
+            invalid!("--camera-offset and --camera-rotate take three numbers each");
+        }
+        if let Some(path) = &novel.path {
+            crate::view3d::path::CameraPath::read(path)
+                .map_err(|e| RenderError::Invalid(e.to_string()))?;
         }
         Ok(())
     }
@@ -483,6 +521,7 @@ impl RenderJob {
             ("--convergence-file", &self.convergence_file),
             ("--post", &self.post),
             ("--inpaint-model", &self.inpaint.model),
+            ("--camera-path", &self.novel.path),
         ];
         for (role, path) in optional {
             read.extend(path.as_ref().map(|p| Named::new(role, p)));

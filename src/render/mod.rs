@@ -258,6 +258,7 @@ impl FrameLoop {
     ) -> Result<(), RenderError> {
         let mut audio = Vec::new();
         let mut stereo = plan.stereo;
+        let mut still: Option<crate::media::decode::Frame> = None;
         let size = plan.spec.frame;
         while plan.frames_wanted.is_none_or(|n| self.done < n) {
             if cancel.is_cancelled() {
@@ -267,8 +268,21 @@ impl FrameLoop {
                 break;
             }
             let t = Instant::now();
-            let Some(frame) = decoder.next_frame()? else {
-                break;
+            let frame = match decoder.next_frame()? {
+                Some(frame) => {
+                    if plan.still_repeats.is_some() {
+                        still = Some(frame.repeated(frame.pts_nanos, None));
+                    }
+                    frame
+                }
+                // A still along a camera path: shown again, a frame later each time.
+                None => match &still {
+                    Some(s) => {
+                        let step = 1_000_000_000 / plan::STILL_FPS as u64;
+                        s.repeated(s.pts_nanos + self.done * step, Some(step))
+                    }
+                    None => break,
+                },
             };
             self.stages.decoder += t.elapsed().as_secs_f64();
             spans.add("wait for a decoded frame", t, Instant::now());
@@ -284,11 +298,13 @@ impl FrameLoop {
             }
             let (origin, lead) = self.start(decoder, plan, frame.pts_nanos);
             log::trace!("frame {}: source pts {} ns", self.done, frame.pts_nanos);
-            let index = plan.start_index + self.done;
+            // A repeated still keeps the still's own depth frame.
+            let index = plan.start_index + if still.is_some() { 0 } else { self.done };
             let t = Instant::now();
+            let depth_pts = still.as_ref().map_or(frame.pts_nanos, |s| s.pts_nanos);
             let (depth, changed) = plan.depth.frame_for(
                 index,
-                frame.pts_nanos,
+                depth_pts,
                 plan.device == backend::Device::Cpu,
             )?;
             self.stages.depth += t.elapsed().as_secs_f64();
@@ -310,6 +326,8 @@ impl FrameLoop {
             }
             let duration = frame.duration_nanos.or(plan.frame_nanos);
             self.range_end = frame.pts_nanos + duration.unwrap_or(0);
+            // Where the frame is on the output's timeline (a camera path's clock).
+            let seconds = (frame.pts_nanos - origin) as f64 / 1e9;
             let input = FrameIn {
                 pts_nanos: frame.pts_nanos - origin + lead,
                 duration_nanos: duration,
@@ -321,6 +339,15 @@ impl FrameLoop {
                 stereo: &stereo,
                 range: &plan.range,
                 window: plan.tracks.window_at(index),
+                novel: plan.novel.as_ref().map(|n| {
+                    n.mesh_params(
+                        &stereo,
+                        &plan.range,
+                        plan.spec.frame,
+                        plan.spec.work,
+                        seconds,
+                    )
+                }),
             };
             out.submit(ctx, input, &settings, &plan.spec, &mut self.stages, spans)?;
             audio.clear();

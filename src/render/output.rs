@@ -39,6 +39,8 @@ pub(super) struct Settings<'a> {
     /// `--floating-window` bands (fractions of the picture's width: the left eye's left
     /// edge, the right eye's right edge).
     pub window: [f32; 2],
+    /// `--layout novel`: the frame's mesh camera (the warp draws it instead of an eye).
+    pub novel: Option<crate::stereo::uniforms::MeshParams>,
 }
 
 /// A stream of composed frames to one encoder: the GPU conversion to the encoder's format
@@ -330,7 +332,10 @@ impl GpuOutput {
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {
                 label: Some("stereosplat.frame"),
             });
-        warper.encode(&ctx.queue, &mut enc, settings.stereo, settings.range);
+        match &settings.novel {
+            Some(mesh) => warper.encode_novel(ctx, &mut enc, settings.stereo, settings.range, mesh),
+            None => warper.encode(&ctx.queue, &mut enc, settings.stereo, settings.range),
+        }
         let [left, right] = settings.window;
         self.warp.composer.set_window(left, right);
         let slot = self.main.record(&self.warp.composer, &ctx.queue, &mut enc);

@@ -98,6 +98,11 @@ pub(super) struct Plan {
     pub frames_wanted: Option<u64>,
     /// Index of the first frame rendered (`--start`), for depth and convergence.
     pub start_index: u64,
+    /// `--layout novel`'s camera.
+    pub novel: Option<crate::view3d::NovelCamera>,
+    /// A still image rendered to a video along a camera path: it is shown this many
+    /// times (once per output frame until the path's last key).
+    pub still_repeats: Option<u64>,
     /// Nominal frame duration, for frames that carry none.
     pub frame_nanos: Option<u64>,
     /// How long the first frame waited for the depth scan.
@@ -210,6 +215,16 @@ impl Plan {
         .in_canvas(keep_bars);
         let device = backend::choose_device(ctx, job, &spec, false)?;
         backend::log_device(ctx, job, device);
+        let novel = novel_camera(job, &stereo, &range, &spec)?;
+        // A still along a camera path lasts until the path's last key.
+        let still_repeats = match (&novel, info.is_still && !container.is_still()) {
+            (Some(crate::view3d::NovelCamera { path: Some(path), .. }), true) => {
+                let n = (path.end_seconds() * STILL_FPS as f64 + 1e-6).floor() as u64 + 1;
+                Some(job.frames.map_or(n, |f| f.min(n)))
+            }
+            _ => None,
+        };
+        let frames_wanted = still_repeats.or(frames_wanted);
         let plan = Self {
             resolved,
             output,
@@ -222,6 +237,8 @@ impl Plan {
             device,
             frames_wanted,
             start_index,
+            novel,
+            still_repeats,
             frame_nanos,
             scan_wait,
         };
@@ -261,7 +278,7 @@ impl Plan {
         let fps = self
             .info
             .fps
-            .or(self.info.is_still.then(|| gstreamer::Fraction::new(25, 1)));
+            .or(self.info.is_still.then(|| gstreamer::Fraction::new(STILL_FPS, 1)));
         let settings = self.encode_settings();
         let encoder = Encoder::open(&self.output, self.spec.out, fps, audio_caps, &settings)?;
         let mask = match &job.mask_out {
@@ -312,6 +329,47 @@ impl Plan {
 /// The index of the first frame a render from `start_nanos` shows: the decoder starts
 /// with the frame showing at the start unless less than half of it is left (see
 /// `Decoder::open`), so a start between frames rounds to the nearer frame boundary.
+/// Frames per second of a video made from a still image.
+pub const STILL_FPS: i32 = 25;
+
+/// `--layout novel`'s camera, read and described once; None for other layouts.
+fn novel_camera(
+    job: &RenderJob,
+    stereo: &StereoParams,
+    range: &DepthRange,
+    spec: &WarpSpec,
+) -> Result<Option<crate::view3d::NovelCamera>, RenderError> {
+    if job.layout != crate::layout::Layout::Novel {
+        return Ok(None);
+    }
+    let path = match &job.novel.path {
+        Some(p) => Some(
+            crate::view3d::path::CameraPath::read(p)
+                .map_err(|e| RenderError::Invalid(e.to_string()))?,
+        ),
+        None => None,
+    };
+    let source =
+        crate::view3d::SourceCamera::new(stereo, range, spec.frame, spec.work, job.xfov_deg);
+    let unit = if source.metric {
+        "m".to_owned()
+    } else {
+        format!(
+            "units of the depth range (the scene is seen with a {} degree field of view; --xfov changes it)",
+            job.xfov_deg.unwrap_or(crate::view3d::DEFAULT_FOV_DEG)
+        )
+    };
+    log::info!(
+        "novel view: one IPD (the stereo eye's offset) is {:.4} {unit}",
+        source.ipd
+    );
+    Ok(Some(crate::view3d::NovelCamera {
+        pose: job.novel.pose,
+        path,
+        xfov_deg: job.xfov_deg,
+    }))
+}
+
 pub fn first_frame_index(start_nanos: u64, frame_nanos: u64) -> u64 {
     let d = frame_nanos.max(1);
     (start_nanos + d / 2 - 1) / d

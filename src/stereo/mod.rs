@@ -401,6 +401,13 @@ pub fn disparity_px(stereo: &StereoParams, range: &DepthRange, q: f32) -> f32 {
     full * (q - zero)
 }
 
+/// The disparity gain (pixels of the input frame between the eyes per unit of the depth
+/// quantity, before shaping) and the quantity that stays at the screen plane: the stereo
+/// pair as two cameras, which `crate::view3d` turns into geometry.
+pub fn gain_and_screen(stereo: &StereoParams, range: &DepthRange) -> (f32, f32) {
+    range.full_gain_and_zero(stereo)
+}
+
 /// `--preserve-border`'s band is at least this many times the largest shift.
 pub const BORDER_PER_SHIFT: f32 = 1.6;
 

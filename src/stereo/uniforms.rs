@@ -75,6 +75,28 @@ pub struct ComposeParams {
     pub vr: [f32; 4],
 }
 
+/// Twin: `MeshParams` in shaders/common.wgsl: the frame drawn as a mesh from another
+/// camera (shaders/mesh.wgsl, `crate::view3d`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable, PartialEq)]
+pub struct MeshParams {
+    /// The source camera's image axes (x right, y down, z forward) -> clip space.
+    pub clip_from_source: [[f32; 4]; 4],
+    /// The depth grid (the warp's work size) and the distance between vertices in pixels.
+    pub size: [u32; 2],
+    pub step: u32,
+    /// `view3d::SourceCamera::jump_floor`.
+    pub jump_floor: f32,
+    pub focal: [f32; 2],
+    pub centre: [f32; 2],
+    /// 1/z = inv_z.x + inv_z.y * depth quantity.
+    pub inv_z: [f32; 2],
+    /// Triangles whose corners jump more than this (`--edge-threshold`) are dropped...
+    pub edge_threshold: f32,
+    /// ...and those stretched more than this many times what their distance explains.
+    pub max_stretch: f32,
+}
+
 /// Twin: `ModelInputParams` in shaders/common.wgsl.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, Pod, Zeroable, PartialEq)]

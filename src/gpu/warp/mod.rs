@@ -4,12 +4,15 @@
 //! Shaders: shaders/depth_prep.wgsl, warp_splat.wgsl, warp_resolve.wgsl, fill_rows.wgsl,
 //! fill_columns.wgsl, fill_resolve.wgsl.
 
+mod mesh;
 mod targets;
+
+pub use mesh::mesh_params;
 
 use super::binding as b;
 use super::{GpuContext, GpuError, LABEL, PassTimer, ShaderSet, dispatch_size};
 use crate::frame::FramePixels;
-use crate::stereo::uniforms::UnpackParams;
+use crate::stereo::uniforms::{MeshParams, UnpackParams, WarpParams};
 use crate::stereo::{DepthRange, Eye, FillMode, StereoParams, frame_params};
 use targets::Targets;
 
@@ -51,6 +54,9 @@ pub struct Warper {
     fill_rows: Pass,
     fill_columns: Pass,
     fill_resolve: Pass,
+    /// Draws an eye as a mesh from a moved camera instead of splatting it (mesh.rs).
+    mesh: mesh::MeshPass,
+    mesh_targets: Option<mesh::MeshTargets>,
     targets: Option<Targets>,
     /// Bumped whenever targets are rebuilt, so the composer knows to rebind.
     generation: u64,
@@ -194,6 +200,8 @@ impl Warper {
             fill_rows,
             fill_columns,
             fill_resolve,
+            mesh: mesh::MeshPass::new(ctx, shaders)?,
+            mesh_targets: None,
             targets: None,
             generation: 0,
             depth_format: wgpu::TextureFormat::R16Uint,
@@ -212,6 +220,7 @@ impl Warper {
                 constants,
             )?);
         }
+        self.mesh.reload(ctx, shaders)?;
         for (pass, pipeline) in self.passes_mut().into_iter().zip(built) {
             pass.pipeline = pipeline;
         }
@@ -452,9 +461,61 @@ impl Warper {
             t.eye, stereo.eye,
             "Warper::prepare was called with another eye mode"
         );
+        let params = self.encode_depth(queue, encoder, stereo, range, timer);
+        for (eye, params) in t.eyes.iter().zip(&params.eyes) {
+            queue.write_buffer(&eye.uniform, 0, bytemuck::bytes_of(params));
+            for (i, band) in t.bands.iter().enumerate() {
+                // Every band of every eye reuses one z-buffer, so this clear orders after
+                // the previous band's resolve.
+                encoder.clear_buffer(&t.zbuffer, 0, None);
+                let n = dispatch_size(t.size.0, band.rows);
+                run_pass(encoder, timer, "splat", &self.splat, &eye.splat[i], n);
+                run_pass(encoder, timer, "resolve", &self.resolve, &eye.resolve[i], n);
+            }
+            self.encode_fill(encoder, eye, params, timer);
+        }
+    }
+
+    /// Records depth preparation, then draws the synthesised eye as a mesh of that depth
+    /// seen from another camera (`mesh`, from [`mesh_params`]) instead of warping it, and
+    /// fills what it leaves uncovered as the warp would. Needs a warper prepared for
+    /// `Eye::Right` (one synthesised eye: the view is shown where the right eye would be).
+    pub fn encode_novel(
+        &mut self,
+        ctx: &GpuContext,
+        encoder: &mut wgpu::CommandEncoder,
+        stereo: &StereoParams,
+        range: &DepthRange,
+        mesh: &MeshParams,
+    ) {
+        let old = self.mesh_targets.take();
+        let t = self.targets();
+        assert_eq!(t.eye, Eye::Right, "a novel view is drawn as the one synthesised eye");
+        let m = self.mesh.targets(&ctx.device, t, self.generation, old);
+        let queue = &ctx.queue;
+        let mut timer = PassTimer::disabled();
+        let params = self.encode_depth(queue, encoder, stereo, range, &mut timer);
+        let eye = &t.eyes[0];
+        queue.write_buffer(&eye.uniform, 0, bytemuck::bytes_of(&params.eyes[0]));
+        self.mesh
+            .encode(queue, encoder, &m, mesh, &eye.warped_view, &eye.warped_near_view);
+        self.encode_fill(encoder, eye, &params.eyes[0], &mut timer);
+        self.mesh_targets = Some(m);
+    }
+
+    /// Records the frame's conversion and resampling and the depth preparation; returns
+    /// the frame's parameters.
+    fn encode_depth(
+        &self,
+        queue: &wgpu::Queue,
+        encoder: &mut wgpu::CommandEncoder,
+        stereo: &StereoParams,
+        range: &DepthRange,
+        timer: &mut PassTimer,
+    ) -> crate::stereo::FrameParams {
+        let t = self.targets();
         let per_pixel = dispatch_size(t.size.0, t.size.1);
         let params = frame_params(stereo, range, t.frame_size, t.size, t.depth_size);
-        let per_column = (t.size.0.div_ceil(FILL_LINES_PER_GROUP), 1);
         let mut run = |name: &'static str, pass: &Pass, group: &wgpu::BindGroup, n: (u32, u32)| {
             run_pass(encoder, timer, name, pass, group, n);
         };
@@ -476,48 +537,50 @@ impl Warper {
             run("dilate_h", &self.dilate_h, &t.dilate_h_group, per_pixel);
             run("dilate_v", &self.dilate_v, &t.dilate_v_group, per_pixel);
         }
-        for (eye, params) in t.eyes.iter().zip(&params.eyes) {
-            queue.write_buffer(&eye.uniform, 0, bytemuck::bytes_of(params));
-            for (i, band) in t.bands.iter().enumerate() {
-                // Every band of every eye reuses one z-buffer, so this clear orders after
-                // the previous band's resolve.
-                encoder.clear_buffer(&t.zbuffer, 0, None);
-                let n = dispatch_size(t.size.0, band.rows);
-                run_pass(encoder, timer, "splat", &self.splat, &eye.splat[i], n);
-                run_pass(encoder, timer, "resolve", &self.resolve, &eye.resolve[i], n);
-            }
-            // Row and column sweeps run one invocation per row / column; the columns
-            // span every band.
-            if stereo.fill != FillMode::Scanline {
-                run_pass(
-                    encoder,
-                    timer,
-                    "fill_columns",
-                    &self.fill_columns,
-                    &eye.fill_columns,
-                    per_column,
-                );
-            }
-            for (i, band) in t.bands.iter().enumerate() {
-                let per_row = (band.rows.div_ceil(FILL_LINES_PER_GROUP), 1);
-                let n = dispatch_size(t.size.0, band.rows);
-                run_pass(
-                    encoder,
-                    timer,
-                    "fill_rows",
-                    &self.fill_rows,
-                    &eye.fill_rows[i],
-                    per_row,
-                );
-                run_pass(
-                    encoder,
-                    timer,
-                    "fill_resolve",
-                    &self.fill_resolve,
-                    &eye.fill_resolve[i],
-                    n,
-                );
-            }
+        params
+    }
+
+    /// Records the hole fill of one eye whose `warped` and `warped_near` are drawn.
+    fn encode_fill(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        eye: &targets::EyeTargets,
+        params: &WarpParams,
+        timer: &mut PassTimer,
+    ) {
+        let t = self.targets();
+        let per_column = (t.size.0.div_ceil(FILL_LINES_PER_GROUP), 1);
+        // Row and column sweeps run one invocation per row / column; the columns span
+        // every band.
+        if params.fill_mode != FillMode::Scanline.shader_id() {
+            run_pass(
+                encoder,
+                timer,
+                "fill_columns",
+                &self.fill_columns,
+                &eye.fill_columns,
+                per_column,
+            );
+        }
+        for (i, band) in t.bands.iter().enumerate() {
+            let per_row = (band.rows.div_ceil(FILL_LINES_PER_GROUP), 1);
+            let n = dispatch_size(t.size.0, band.rows);
+            run_pass(
+                encoder,
+                timer,
+                "fill_rows",
+                &self.fill_rows,
+                &eye.fill_rows[i],
+                per_row,
+            );
+            run_pass(
+                encoder,
+                timer,
+                "fill_resolve",
+                &self.fill_resolve,
+                &eye.fill_resolve[i],
+                n,
+            );
         }
     }
 

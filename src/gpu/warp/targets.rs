@@ -13,6 +13,7 @@ use crate::stereo::uniforms::{BandParams, DepthParams, WarpParams};
 pub(super) struct EyeTargets {
     pub(super) warped: wgpu::Texture,
     pub(super) warped_view: wgpu::TextureView,
+    pub(super) warped_near_view: wgpu::TextureView,
     pub(super) filled: wgpu::Texture,
     pub(super) filled_view: wgpu::TextureView,
     pub(super) mask_view: wgpu::TextureView,
@@ -45,6 +46,8 @@ pub(super) struct Targets {
     pub(super) eye: Eye,
     pub(super) color: wgpu::Texture,
     pub(super) color_view: wgpu::TextureView,
+    /// What the warp reads: the frame, or its copy at the warp size.
+    pub(super) work_view: wgpu::TextureView,
     /// The pass that resamples the frame to `size` when that is smaller (its output is
     /// bound wherever the warp reads the frame).
     pub(super) resample_group: Option<wgpu::BindGroup>,
@@ -121,6 +124,7 @@ impl Warper {
             eye,
             color: source.color,
             color_view: source.color_view,
+            work_view: source.work_view.clone(),
             resample_group: source.resample_group,
             yuv_input: None,
             from_yuv: false,
@@ -364,6 +368,7 @@ impl Warper {
         EyeTargets {
             warped,
             warped_view,
+            warped_near_view,
             filled,
             filled_view,
             mask_view,
@@ -405,9 +410,11 @@ struct DepthTargets {
     dilate_v_group: wgpu::BindGroup,
 }
 
-/// Usage of the warp's per-pixel intermediate textures.
+/// Usage of the warp's per-pixel intermediate textures (an eye's may also be drawn into
+/// by the mesh pass).
 const STORAGE: wgpu::TextureUsages = wgpu::TextureUsages::TEXTURE_BINDING
     .union(wgpu::TextureUsages::STORAGE_BINDING)
+    .union(wgpu::TextureUsages::RENDER_ATTACHMENT)
     .union(wgpu::TextureUsages::COPY_SRC);
 
 fn uniform_buffer(device: &wgpu::Device, label: &str, bytes: u64) -> wgpu::Buffer {

@@ -105,6 +105,21 @@ pub struct Frame {
 }
 
 impl Frame {
+    /// The same picture again (the buffer is shared, not copied) at `pts_nanos`: a still
+    /// image shown for more than one output frame.
+    pub fn repeated(&self, pts_nanos: u64, duration_nanos: Option<u64>) -> Frame {
+        let frame = gst_video::VideoFrame::from_buffer_readable(
+            self.frame.buffer_owned(),
+            self.frame.info(),
+        )
+        .expect("a buffer that mapped once maps again");
+        Frame {
+            frame,
+            pts_nanos,
+            duration_nanos,
+        }
+    }
+
     pub fn width(&self) -> u32 {
         self.frame.width()
     }
