@@ -79,12 +79,18 @@ fn one_ipd_to_the_right_is_the_stereo_right_eye() {
     };
     // The GPU warp on the same adapter, so the two differ only in how they move pixels.
     with(&["--layout", "right", "--warp-device", "gpu"], &right);
-    let log = with(&["--layout", "novel", "--camera-offset", "0.063,0,0"], &novel);
+    let log = with(
+        &["--layout", "novel", "--camera-offset", "0.063,0,0"],
+        &novel,
+    );
     assert!(
         log.contains("one IPD (the stereo eye's offset) is 0.0630 m"),
         "the log names the IPD in metres:\n{log}"
     );
-    with(&["--layout", "novel", "--camera-offset", "0.063,0.05,-0.3"], &moved);
+    with(
+        &["--layout", "novel", "--camera-offset", "0.063,0.05,-0.3"],
+        &moved,
+    );
     let (r, ..) = common::read_rgba(&right);
     let (n, w, h) = common::read_rgba(&novel);
     let (m, ..) = common::read_rgba(&moved);
@@ -166,7 +172,10 @@ fn a_camera_path_turns_a_still_into_a_clip_that_ends_at_the_last_key() {
     let end = psnr(&last, &left);
     // Measured 2026-12-07: 25.6 dB at the first frame (H.264 at --crf 20, and the
     // silhouettes, whose triangles the edge test drops, filled), 13.0 dB at the last.
-    assert!(start > 22.0 && end < start - 8.0, "start {start:.2} dB, end {end:.2} dB");
+    assert!(
+        start > 22.0 && end < start - 8.0,
+        "start {start:.2} dB, end {end:.2} dB"
+    );
 }
 
 #[test]
@@ -180,7 +189,10 @@ fn camera_flags_without_the_layout_are_refused() {
             .args(extra)
             .output()
             .unwrap();
-        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     };
     let (code, log) = run(&["--camera-offset", "0.1,0,0"]);
     assert_eq!(code, Some(1), "{log}");

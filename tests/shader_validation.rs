@@ -8,8 +8,8 @@ use std::mem::offset_of;
 use stereosplat::gpu::shaders::{COMMON, FILES, with_prelude};
 use stereosplat::layout::Layout;
 use stereosplat::stereo::uniforms::{
-    BandParams, ComposeParams, DepthParams, MeshParams, ModelInputParams, SHADER_CONSTANTS, UnpackParams,
-    WarpParams, YuvParams,
+    BandParams, ComposeParams, DepthParams, MeshParams, ModelInputParams, SHADER_CONSTANTS,
+    UnpackParams, WarpParams, YuvParams,
 };
 
 fn module(name: &str, body: &str) -> (naga::Module, naga::valid::ModuleInfo) {

@@ -383,7 +383,9 @@ fn parse_triple(s: &str) -> Result<[f32; 3], String> {
         .split(',')
         .map(|p| p.trim().parse::<f32>())
         .collect::<Result<_, _>>()
-        .map_err(|_| format!("expected three numbers separated by commas, like 0.1,0,-0.2; got {s:?}"))?;
+        .map_err(|_| {
+            format!("expected three numbers separated by commas, like 0.1,0,-0.2; got {s:?}")
+        })?;
     match v[..] {
         [a, b, c] if v.iter().all(|x| x.is_finite()) => Ok([a, b, c]),
         _ => Err(format!(
@@ -708,9 +710,52 @@ pub struct DepthArgs {
     #[arg(long, value_name = "N")]
     pub frames: Option<u64>,
     #[command(flatten)]
+    pub geometry: GeometryArgs,
+    #[command(flatten)]
     pub model: ModelArgs,
     #[command(flatten)]
     pub gpu: GpuArgs,
+}
+
+/// `--help` heading of the geometry export's options.
+const GEOMETRY: &str = "Depth as geometry (--format ply|obj)";
+
+/// `depth --format ply|obj`: where the depth comes from and how it becomes geometry.
+#[derive(Debug, Args)]
+pub struct GeometryArgs {
+    /// A depth file to export instead of estimating one (as `render --depth`; default:
+    /// `<stem>_depth.<ext>` beside the input when there is one, else the estimate).
+    #[arg(long, value_name = "FILE", help_heading = GEOMETRY)]
+    pub depth: Option<PathBuf>,
+    /// The depth file stores distance (far = bright) instead of inverse depth.
+    #[arg(long, help_heading = GEOMETRY)]
+    pub depth_far_bright: bool,
+    /// Metres (metric) or pixels (disparity) per stored step of the depth file.
+    #[arg(long, value_name = "S", help_heading = GEOMETRY)]
+    pub depth_scale: Option<f32>,
+    /// The depth file is the metric depth toolbox's RGB encoding (with --max-depth).
+    #[arg(long, help_heading = GEOMETRY)]
+    pub depth_rgb: bool,
+    /// Horizontal field of view of the camera in degrees (needed for metric depth;
+    /// relative depth is seen with 60 unless given).
+    #[arg(long, value_name = "DEG", help_heading = GEOMETRY)]
+    pub xfov: Option<f32>,
+    /// Vertical field of view in degrees (used when --xfov is not given).
+    #[arg(long, value_name = "DEG", help_heading = GEOMETRY)]
+    pub yfov: Option<f32>,
+    /// Neighbours whose 1/z differs by more than this fraction are not joined (the
+    /// render's edge test). Default: surfaces seen within a degree of edge-on are cut.
+    #[arg(long, value_name = "FRACTION", help_heading = GEOMETRY)]
+    pub edge_threshold: Option<f32>,
+    /// Pixels between vertices: 1 keeps every pixel, 4 writes a sixteenth of the points.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64), help_heading = GEOMETRY)]
+    pub grid_step: u32,
+    /// Write ASCII PLY instead of binary.
+    #[arg(long, help_heading = GEOMETRY)]
+    pub ascii: bool,
+    /// Start this many seconds into the input.
+    #[arg(long, value_name = "SECONDS", default_value_t = 0.0, help_heading = GEOMETRY)]
+    pub start: f64,
 }
 
 /// Refuses flags typed for another depth kind than the one in use (`typed` says whether

@@ -191,6 +191,27 @@ fn preview(args: &PreviewArgs, typed: &dyn Fn(&str) -> bool) -> anyhow::Result<(
 }
 
 fn depth(args: &DepthArgs, quiet: bool, cancel: &Cancel) -> anyhow::Result<()> {
+    if args.format.is_geometry() {
+        return geometry(args, quiet, cancel);
+    }
+    let g = &args.geometry;
+    if g.depth.is_some()
+        || g.xfov.is_some()
+        || g.yfov.is_some()
+        || g.edge_threshold.is_some()
+        || g.ascii
+        || g.grid_step != 1
+        || g.start != 0.0
+        || g.depth_scale.is_some()
+        || g.depth_rgb
+        || g.depth_far_bright
+    {
+        anyhow::bail!(
+            "--depth, --xfov, --yfov, --edge-threshold, --grid-step, --ascii, --start and the \
+             depth file's flags are for --format ply or obj (depth as geometry); a depth video \
+             export estimates from the start and takes none of them"
+        );
+    }
     let opts = args.model.options(args.depth_kind, args.gpu.shaders());
     crate::depth::estimate::validate(&opts)?;
     crate::media::decode::check_input_file(&args.input)?;
@@ -212,6 +233,74 @@ fn depth(args: &DepthArgs, quiet: bool, cancel: &Cancel) -> anyhow::Result<()> {
         progress.as_mut(),
         cancel,
     )?;
+    Ok(())
+}
+
+/// `depth --format ply|obj`: each frame as points or a mesh, files in a folder.
+fn geometry(args: &DepthArgs, quiet: bool, cancel: &Cancel) -> anyhow::Result<()> {
+    use crate::view3d::export::GeometryFormat;
+    let g = &args.geometry;
+    let dir = &args.output;
+    if dir.is_file() {
+        anyhow::bail!(
+            "-o {}: --format {} writes one file per frame into a folder, and this is a file; \
+             give a folder (it is created when missing)",
+            dir.display(),
+            crate::cli::value_name(&args.format)
+        );
+    }
+    crate::media::decode::check_input_file(&args.input)?;
+    let format = match args.format {
+        crate::depth::estimate::ExportFormat::Obj => GeometryFormat::Obj,
+        _ => GeometryFormat::Ply { ascii: g.ascii },
+    };
+    if g.ascii && format == GeometryFormat::Obj {
+        anyhow::bail!("--ascii is for --format ply (OBJ is always text)");
+    }
+    let job = crate::render::RenderJob {
+        input: args.input.clone(),
+        // Never written: the plan takes its frames as a video output's.
+        output: dir.join("geometry.mkv"),
+        depth: g.depth.clone(),
+        depth_far_is_bright: g.depth_far_bright,
+        depth_kind: args.depth_kind,
+        depth_scale: g.depth_scale,
+        depth_rgb: g.depth_rgb,
+        max_depth_m: args.max_depth,
+        xfov_deg: g.xfov,
+        yfov_deg: g.yfov,
+        stereo: crate::stereo::StereoParams {
+            edge_threshold: g.edge_threshold.unwrap_or(crate::stereo::NO_EDGE_THRESHOLD),
+            ..Default::default()
+        },
+        layout: crate::layout::Layout::Left,
+        frames: args.frames,
+        start_secs: g.start,
+        audio: false,
+        shaders: args.gpu.shaders(),
+        estimate: args.model.options(args.depth_kind, args.gpu.shaders()),
+        warp_device: crate::render::WarpDevice::Cpu,
+        ..Default::default()
+    };
+    let ctx = GpuContext::new(&args.gpu.adapter)?;
+    let mut progress = crate::progress::for_terminal(quiet);
+    let report = crate::render::export_geometry(
+        &ctx,
+        &job,
+        format,
+        g.grid_step,
+        dir,
+        progress.as_mut(),
+        cancel,
+    )?;
+    log::info!(
+        "wrote {} {} file(s) into {} (the last: {} points, {} triangles)",
+        report.files.len(),
+        format.extension(),
+        dir.display(),
+        report.points,
+        report.triangles
+    );
     Ok(())
 }
 

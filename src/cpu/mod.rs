@@ -163,6 +163,29 @@ impl CpuWarper {
         params: &FrameParams,
     ) {
         let frame = frame.into();
+        self.prepare_depth(frame, depth, params);
+        let pool = self.pool;
+        let colour = work_colour(
+            &self.resampled,
+            &self.converted,
+            self.work,
+            self.external(frame),
+        );
+        for (buffers, p) in self.eyes.iter_mut().zip(&params.eyes) {
+            eye::warp(p, colour, &self.nearness, buffers, pool);
+        }
+    }
+
+    /// The first half of [`Self::warp`]: the frame at the work size ([`Self::colour`])
+    /// and the depth quantity per pixel ([`Self::nearness`]), upsampled, shaped and
+    /// dilated, without warping any eye (the depth as geometry, `crate::view3d`).
+    pub fn prepare_depth<'a>(
+        &mut self,
+        frame: impl Into<FrameIn<'a>>,
+        depth: RawDepth<'_>,
+        params: &FrameParams,
+    ) {
+        let frame = frame.into();
         assert_eq!(depth.size, self.depth_size, "depth size changed");
         assert_eq!(params.eyes.len(), self.eyes.len(), "eye mode changed");
         let work = [self.work.0, self.work.1];
@@ -218,9 +241,6 @@ impl CpuWarper {
                 pool,
             );
         }
-        for (buffers, p) in self.eyes.iter_mut().zip(&params.eyes) {
-            eye::warp(p, colour, &self.nearness, buffers, pool);
-        }
     }
 
     /// `frame` as an RGBA image of the frame's size, when it is one (else the warp
@@ -239,7 +259,7 @@ impl CpuWarper {
 
     /// The input frame at the work size: `frame`, or the warp's converted or resampled
     /// copy of it.
-    fn colour<'a>(&'a self, frame: FrameIn<'a>) -> Rgba<'a> {
+    pub fn colour<'a>(&'a self, frame: FrameIn<'a>) -> Rgba<'a> {
         work_colour(
             &self.resampled,
             &self.converted,

@@ -162,7 +162,46 @@ fn checker(u: f32, v: f32) -> bool {
     (u.floor() as i64 + v.floor() as i64) % 2 == 0
 }
 
+/// One of the scene's surfaces, for checking geometry against it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Surface {
+    /// The floor, y = -1.
+    Floor,
+    /// The back wall, z = -9.
+    Wall,
+    Sphere {
+        centre: [f32; 3],
+        radius: f32,
+    },
+}
+
+impl Surface {
+    /// Distance in metres from `p` (the camera's axes: x right, y up, looking down -z)
+    /// to this surface.
+    pub fn distance(&self, p: [f32; 3]) -> f32 {
+        match *self {
+            Surface::Floor => (p[1] + 1.0).abs(),
+            Surface::Wall => (p[2] + 9.0).abs(),
+            Surface::Sphere { centre, radius } => {
+                let d = [p[0] - centre[0], p[1] - centre[1], p[2] - centre[2]];
+                (dot(d, d).sqrt() - radius).abs()
+            }
+        }
+    }
+}
+
 impl Scene {
+    /// Every surface of the scene at this time, for a camera at the origin.
+    pub fn surfaces(&self) -> Vec<Surface> {
+        let mut all = vec![Surface::Floor, Surface::Wall];
+        all.extend(
+            self.spheres()
+                .iter()
+                .map(|&(centre, radius, _)| Surface::Sphere { centre, radius }),
+        );
+        all
+    }
+
     fn spheres(&self) -> [([f32; 3], f32, u8); 3] {
         [
             ([-1.3, -0.35, -4.5], 0.65, 0),

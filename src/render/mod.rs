@@ -11,6 +11,7 @@
 
 pub mod backend;
 pub mod chunks;
+mod geometry;
 mod job;
 mod output;
 mod plan;
@@ -20,6 +21,7 @@ pub mod tracks;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+pub use geometry::{GeometryReport, export_geometry};
 pub use job::{MAX_DILATE_PX, RenderJob, WarpDevice};
 pub use plan::{ResolvedDepth, resolve_depth};
 pub use stats::StageTimes;
@@ -162,7 +164,8 @@ pub fn render(
     }
     let cpu = cpu.finish();
     // A piece's figures are summed up at the join.
-    if job.chunks.piece.is_none() {
+    // (A novel view is one camera: it has no parallax to report.)
+    if job.chunks.piece.is_none() && job.layout != crate::layout::Layout::Novel {
         log::info!("{}", frames.comfort.describe());
         for warning in frames.comfort.warnings() {
             log::warn!("{warning}");
@@ -302,11 +305,9 @@ impl FrameLoop {
             let index = plan.start_index + if still.is_some() { 0 } else { self.done };
             let t = Instant::now();
             let depth_pts = still.as_ref().map_or(frame.pts_nanos, |s| s.pts_nanos);
-            let (depth, changed) = plan.depth.frame_for(
-                index,
-                depth_pts,
-                plan.device == backend::Device::Cpu,
-            )?;
+            let (depth, changed) =
+                plan.depth
+                    .frame_for(index, depth_pts, plan.device == backend::Device::Cpu)?;
             self.stages.depth += t.elapsed().as_secs_f64();
             spans.add("depth frame", t, Instant::now());
             if let Some(track) = &plan.tracks.convergence {

@@ -119,6 +119,19 @@ impl Plan {
     ) -> Result<(Self, Decoder), RenderError> {
         let output = job.final_output();
         let container = Container::from_path(&output)?;
+        Self::open_as(ctx, job, container, progress, cancel)
+    }
+
+    /// [`Self::open`] for output of the kind `container` whatever `job.output` names (the
+    /// geometry export writes a folder of files, frame by frame as a video would).
+    pub fn open_as(
+        ctx: &GpuContext,
+        job: &RenderJob,
+        container: Container,
+        progress: &mut dyn Progress,
+        cancel: &Cancel,
+    ) -> Result<(Self, Decoder), RenderError> {
+        let output = job.final_output();
         let frames_wanted = if container.is_still() {
             Some(1)
         } else {
@@ -218,7 +231,12 @@ impl Plan {
         let novel = novel_camera(job, &stereo, &range, &spec)?;
         // A still along a camera path lasts until the path's last key.
         let still_repeats = match (&novel, info.is_still && !container.is_still()) {
-            (Some(crate::view3d::NovelCamera { path: Some(path), .. }), true) => {
+            (
+                Some(crate::view3d::NovelCamera {
+                    path: Some(path), ..
+                }),
+                true,
+            ) => {
                 let n = (path.end_seconds() * STILL_FPS as f64 + 1e-6).floor() as u64 + 1;
                 Some(job.frames.map_or(n, |f| f.min(n)))
             }
@@ -275,10 +293,10 @@ impl Plan {
                 source,
             })?;
         }
-        let fps = self
+        let fps = self.info.fps.or(self
             .info
-            .fps
-            .or(self.info.is_still.then(|| gstreamer::Fraction::new(STILL_FPS, 1)));
+            .is_still
+            .then(|| gstreamer::Fraction::new(STILL_FPS, 1)));
         let settings = self.encode_settings();
         let encoder = Encoder::open(&self.output, self.spec.out, fps, audio_caps, &settings)?;
         let mask = match &job.mask_out {

@@ -252,9 +252,8 @@ impl ViewCamera {
     pub fn source_frustum(&self, z: f32) -> [Vec3; 4] {
         let s = &self.source;
         let (w, h) = (s.size.0 as f32, s.size.1 as f32);
-        [(0.0, 0.0), (w, 0.0), (w, h), (0.0, h)].map(|(u, v)| {
-            image_to_file(Vec3::new((u - s.cx) * z / s.fx, (v - s.cy) * z / s.fy, z))
-        })
+        [(0.0, 0.0), (w, 0.0), (w, h), (0.0, h)]
+            .map(|(u, v)| image_to_file(Vec3::new((u - s.cx) * z / s.fx, (v - s.cy) * z / s.fy, z)))
     }
 }
 
@@ -364,7 +363,11 @@ mod tests {
                 let p = cam.unproject_image(100.0, 300.0, q).unwrap();
                 let (u, v, _) = right.project_image(p).unwrap();
                 let expected = 100.5 - disparity_px(&stereo, &range, q) * 0.5;
-                assert!((u - expected).abs() < 1e-2, "{:?} q {q}: {u} vs {expected}", range.kind);
+                assert!(
+                    (u - expected).abs() < 1e-2,
+                    "{:?} q {q}: {u} vs {expected}",
+                    range.kind
+                );
                 assert!((v - 300.5).abs() < 1e-3);
             }
         }

@@ -108,10 +108,7 @@ impl CameraPath {
         if let Some((t, _)) = keys.iter().find(|(t, p)| {
             !t.is_finite()
                 || *t < 0.0
-                || p.offset
-                    .iter()
-                    .chain(&p.rotate_deg)
-                    .any(|v| !v.is_finite())
+                || p.offset.iter().chain(&p.rotate_deg).any(|v| !v.is_finite())
         }) {
             return Err(format!(
                 "the key at {t} s has a negative or non-numeric value"
@@ -155,7 +152,10 @@ fn parse_csv(text: &str) -> Result<Vec<(f64, Pose)>, (usize, String)> {
             if keys.is_empty() && fields.iter().any(|f| f.parse::<f64>().is_err()) && i == 0 {
                 continue;
             }
-            return Err((i + 1, format!("{line:?} is not time,x,y,z[,yaw,pitch,roll] numbers")));
+            return Err((
+                i + 1,
+                format!("{line:?} is not time,x,y,z[,yaw,pitch,roll] numbers"),
+            ));
         };
         if v.len() != 4 && v.len() != 7 {
             return Err((
@@ -184,8 +184,9 @@ mod tests {
 
     #[test]
     fn csv_and_toml_give_the_same_path() {
-        let csv = parse_csv("time,x,y,z,yaw,pitch,roll\n0,0,0,0\n# dolly in\n2, 0.1,0,0.5, 10,0,0\n")
-            .unwrap();
+        let csv =
+            parse_csv("time,x,y,z,yaw,pitch,roll\n0,0,0,0\n# dolly in\n2, 0.1,0,0.5, 10,0,0\n")
+                .unwrap();
         let a = CameraPath::new(csv).unwrap();
         let toml: TomlPath = toml::from_str(
             "[[key]]\ntime = 0.0\n[[key]]\ntime = 2.0\noffset = [0.1, 0.0, 0.5]\nrotate = [10.0, 0.0, 0.0]\n",

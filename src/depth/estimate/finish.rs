@@ -32,6 +32,9 @@ pub(super) fn finish(
         ExportFormat::Gray8 => PixelLayout::Gray8,
         ExportFormat::Gray16 => PixelLayout::Gray16,
         ExportFormat::Rgb => PixelLayout::Rgb,
+        ExportFormat::Ply | ExportFormat::Obj => {
+            unreachable!("geometry is written by render::export_geometry, not as a depth video")
+        }
     };
     let fps = info.fps.filter(|_| !info.is_still);
     let mut writer = DepthWriter::create(out, (info.width, info.height), layout, fps)?;
@@ -94,6 +97,7 @@ impl Encoding {
             (ExportFormat::Rgb, _) => bytes.extend_from_slice(
                 &crate::depth::codec::rgb_from_metric(f64::from(v), f64::from(self.max_depth_m)),
             ),
+            (ExportFormat::Ply | ExportFormat::Obj, _) => unreachable!("checked in `export`"),
         }
     }
 

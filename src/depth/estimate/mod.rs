@@ -157,6 +157,19 @@ pub enum ExportFormat {
     Gray16,
     /// The metric depth toolbox's RGB encoding (metric models; with --max-depth).
     Rgb,
+    /// Coloured points, one binary PLY per frame into the folder -o names (ASCII with
+    /// --ascii): metres for metric depth.
+    Ply,
+    /// A coloured triangle mesh, one OBJ per frame into the folder -o names.
+    Obj,
+}
+
+impl ExportFormat {
+    /// Whether this format is geometry (files per frame in a folder) rather than a depth
+    /// video.
+    pub fn is_geometry(self) -> bool {
+        matches!(self, ExportFormat::Ply | ExportFormat::Obj)
+    }
 }
 
 /// A depth file ready for the render, and how to read it.

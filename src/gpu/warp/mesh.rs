@@ -194,7 +194,12 @@ impl MeshPass {
 
 /// The uniform for drawing the prepared depth from `view`: vertices every `step` pixels,
 /// `edge_threshold` as the warp's, and `max_stretch` (f32::INFINITY: no stretch test).
-pub fn mesh_params(view: &ViewCamera, step: u32, edge_threshold: f32, max_stretch: f32) -> MeshParams {
+pub fn mesh_params(
+    view: &ViewCamera,
+    step: u32,
+    edge_threshold: f32,
+    max_stretch: f32,
+) -> MeshParams {
     let s = &view.source;
     MeshParams {
         clip_from_source: view.clip_from_source.to_cols_array_2d(),

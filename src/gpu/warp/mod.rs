@@ -490,15 +490,25 @@ impl Warper {
     ) {
         let old = self.mesh_targets.take();
         let t = self.targets();
-        assert_eq!(t.eye, Eye::Right, "a novel view is drawn as the one synthesised eye");
+        assert_eq!(
+            t.eye,
+            Eye::Right,
+            "a novel view is drawn as the one synthesised eye"
+        );
         let m = self.mesh.targets(&ctx.device, t, self.generation, old);
         let queue = &ctx.queue;
         let mut timer = PassTimer::disabled();
         let params = self.encode_depth(queue, encoder, stereo, range, &mut timer);
         let eye = &t.eyes[0];
         queue.write_buffer(&eye.uniform, 0, bytemuck::bytes_of(&params.eyes[0]));
-        self.mesh
-            .encode(queue, encoder, &m, mesh, &eye.warped_view, &eye.warped_near_view);
+        self.mesh.encode(
+            queue,
+            encoder,
+            &m,
+            mesh,
+            &eye.warped_view,
+            &eye.warped_near_view,
+        );
         self.encode_fill(encoder, eye, &params.eyes[0], &mut timer);
         self.mesh_targets = Some(m);
     }
