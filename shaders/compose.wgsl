@@ -17,6 +17,8 @@ const LAYOUT_HOLES: u32 = 11u;
 const LAYOUT_RGBD: u32 = 12u;
 const LAYOUT_HALF_RGBD: u32 = 13u;
 const LAYOUT_VR180: u32 = 14u;
+// --layout novel: the warper draws the moved camera's view where the right eye goes.
+const LAYOUT_NOVEL: u32 = LAYOUT_RIGHT;
 
 // The layout is fixed per pipeline (src/gpu/compose.rs builds one per layout), so the
 // compiler keeps only its branch.
