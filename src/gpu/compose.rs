@@ -33,8 +33,11 @@ fn post_source(shaders: &ShaderSet, path: &std::path::Path) -> Result<String, Gp
     Ok(format!("{user}\n{compose}\n{POST_MAIN}"))
 }
 
-/// How a window samples the output (see `display_view`).
-pub const DISPLAY_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba8UnormSrgb;
+/// How a window samples the output (see `display_view`): as the sRGB-encoded bytes it
+/// holds. egui's renderer takes its textures gamma-encoded ("not sRGB-aware") and blends
+/// in gamma space, so an sRGB view, which decodes to linear on sampling, showed every
+/// picture darker than the file the render writes.
+pub const DISPLAY_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba8Unorm;
 
 struct Output {
     texture: wgpu::Texture,
@@ -337,7 +340,7 @@ impl Composer {
             .view
     }
 
-    /// A view of the output that samples as colour (sRGB), for showing it in a window.
+    /// A view of the output for showing it in a window (egui: gamma-encoded values).
     pub fn display_view(&self) -> wgpu::TextureView {
         self.output_texture()
             .create_view(&wgpu::TextureViewDescriptor {

@@ -89,6 +89,11 @@ pub struct PreviewApp {
     live: Live,
     /// The model fill (`fill = model`), opened for the model it names.
     inpainter: Option<(PathBuf, crate::inpaint::Inpainter)>,
+    /// The 3D view's camera.
+    orbit: super::orbit::Orbit,
+    /// Where the picture was drawn last (physical pixels), said by unattended runs so a
+    /// screenshot can be read.
+    picture_rect: Option<egui::Rect>,
 }
 
 /// A catalog depth model as the depth panel lists it.
@@ -181,6 +186,7 @@ impl PreviewApp {
         let preset = Preset::from_job(&job);
         let view = match job.layout {
             Layout::Sbs => View::Layout(Layout::Anaglyph),
+            Layout::Novel => View::Orbit,
             l => View::Layout(l),
         };
         let output_path = if job.output.as_os_str().is_empty() {
@@ -201,6 +207,8 @@ impl PreviewApp {
             scene: Scene::default(),
             live: Live::default(),
             inpainter: None,
+            orbit: super::orbit::Orbit::new(job.novel.pose),
+            picture_rect: None,
             shown: None,
             current: 0,
             dirty: true,
@@ -467,6 +475,10 @@ impl PreviewApp {
         self.preset.apply(&mut job, &|_| false);
         job.output = PathBuf::from(&self.output_path);
         job.shaders = self.shaders.clone();
+        if job.layout == Layout::Novel && job.novel.path.is_none() {
+            job.novel.pose = self.orbit.pose;
+            job.stereo.eye = crate::stereo::Eye::Right;
+        }
         job
     }
 
@@ -492,6 +504,7 @@ impl PreviewApp {
     fn layout_now(&mut self) -> Layout {
         match self.view {
             View::Layout(l) => l,
+            View::Orbit => Layout::Novel,
             View::Wiggle => {
                 if self.wiggle_at.elapsed() >= WIGGLE {
                     self.wiggle_right = !self.wiggle_right;
@@ -528,11 +541,17 @@ impl PreviewApp {
         };
         self.decode_ms = t.elapsed().as_secs_f32() * 1000.0;
         let t = Instant::now();
-        let job = RenderJob {
+        let mut job = RenderJob {
             layout,
             shaders: self.shaders.clone(),
             ..settings_for(source, &self.preset)
         };
+        let orbit = layout == Layout::Novel;
+        if orbit {
+            // One camera, drawn by the GPU (the window's own device).
+            job.stereo.eye = crate::stereo::Eye::Right;
+            job.warp_device = crate::render::WarpDevice::Gpu;
+        }
         let size = source.size();
         let keep_bars = source
             .canvas
@@ -569,7 +588,23 @@ impl PreviewApp {
                 warper.upload_color(&ctx.queue, &f.rgba, f.stride);
                 warper.upload_depth(&ctx.queue, &f.depth, f.depth_stride);
                 let mut enc = ctx.device.create_command_encoder(&Default::default());
-                warper.encode(&ctx.queue, &mut enc, &stereo, &range);
+                if orbit {
+                    let fov = self
+                        .orbit
+                        .fov(&stereo, job.depth_kind, size.0, job.xfov_deg);
+                    let view = self.orbit.view(&stereo, &range, size, spec.work, fov);
+                    // The render's edge test; without one, surfaces seen within a degree
+                    // of edge-on break. No stretch test: the camera turns freely.
+                    let edge = if stereo.edge_threshold < crate::stereo::NO_EDGE_THRESHOLD {
+                        stereo.edge_threshold
+                    } else {
+                        view.source.edge_on_threshold(self.orbit.step)
+                    };
+                    let mesh = crate::gpu::mesh_params(&view, self.orbit.step, edge, f32::INFINITY);
+                    warper.encode_novel(ctx, &mut enc, &stereo, &range, &mesh);
+                } else {
+                    warper.encode(&ctx.queue, &mut enc, &stereo, &range);
+                }
                 self.gpu.composer.encode(&ctx.queue, &mut enc);
                 ctx.queue.submit([enc.finish()]);
             }
@@ -1027,6 +1062,9 @@ impl PreviewApp {
                 self.fit = true;
             }
         });
+        if self.view == View::Orbit {
+            self.orbit_bar(ui);
+        }
         if let Some(s) = &self.shown {
             // Zoom 1 means one texel per physical pixel.
             let ppp = ui.ctx().pixels_per_point();
@@ -1034,9 +1072,96 @@ impl PreviewApp {
                 self.zoom = fit_zoom(ui.available_size() * ppp, s.size);
             }
             let size = egui::vec2(s.size.0 as f32, s.size.1 as f32) * self.zoom / ppp;
-            egui::ScrollArea::both().show(ui, |ui| {
-                ui.image((s.id, size));
+            let image = egui::Image::new((s.id, size));
+            if self.view == View::Orbit {
+                let response = ui.add(image.sense(egui::Sense::click_and_drag()));
+                self.orbit_input(ui, &response);
+                self.picture_rect = Some(response.rect);
+            } else {
+                egui::ScrollArea::both().show(ui, |ui| {
+                    let response = ui.image((s.id, size));
+                    self.picture_rect = Some(response.rect);
+                });
+            }
+        }
+    }
+
+    /// The 3D view's camera controls above the picture.
+    fn orbit_bar(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal(|ui| {
+            if ui.button("reset camera (R)").clicked() {
+                self.orbit.reset();
+                self.dirty = true;
+            }
+            let kind = self.preset.depth_kind;
+            let mut fov = self.orbit.fov_deg.unwrap_or_else(|| {
+                self.orbit.last.map_or(crate::view3d::DEFAULT_FOV_DEG, |v| {
+                    2.0 * (v.source.size.0 as f32 / (2.0 * v.source.fx))
+                        .atan()
+                        .to_degrees()
+                })
             });
+            let label = if kind == DepthKind::Metric {
+                "field of view (--xfov)"
+            } else {
+                "field of view"
+            };
+            if ui
+                .add(
+                    egui::Slider::new(&mut fov, 10.0..=150.0)
+                        .suffix("°")
+                        .text(label),
+                )
+                .changed()
+            {
+                self.orbit.fov_deg = Some(fov);
+                self.orbit.distance = None;
+                self.dirty = true;
+            }
+            if ui
+                .add(egui::Slider::new(&mut self.orbit.step, 1..=8).text("pixels per vertex"))
+                .changed()
+            {
+                self.dirty = true;
+            }
+        });
+        let mut flags = self.orbit.flags();
+        ui.horizontal(|ui| {
+            ui.label("render this camera:");
+            ui.add(egui::TextEdit::singleline(&mut flags).desired_width(f32::INFINITY));
+        });
+    }
+
+    /// Drag orbits, scroll dollies, R resets; the source camera's frustum is drawn over
+    /// the picture.
+    fn orbit_input(&mut self, ui: &egui::Ui, response: &egui::Response) {
+        let drag = response.drag_delta();
+        if drag != egui::Vec2::ZERO {
+            self.orbit.drag(drag.x, drag.y);
+            self.dirty = true;
+        }
+        if response.hovered() {
+            let scroll = ui.input(|i| i.smooth_scroll_delta.y);
+            if scroll != 0.0 {
+                self.orbit.dolly(scroll);
+                self.dirty = true;
+            }
+        }
+        if !ui.ctx().egui_wants_keyboard_input() && ui.input(|i| i.key_pressed(egui::Key::R)) {
+            self.orbit.reset();
+            self.dirty = true;
+        }
+        let Some(view) = &self.orbit.last else {
+            return;
+        };
+        let rect = response.rect;
+        let (w, h) = (view.source.size.0 as f32, view.source.size.1 as f32);
+        let at =
+            |(u, v): (f32, f32)| rect.min + egui::vec2(u / w * rect.width(), v / h * rect.height());
+        let painter = ui.painter_at(rect);
+        let stroke = egui::Stroke::new(1.5, egui::Color32::from_rgb(255, 220, 60));
+        for [a, b] in self.orbit.frustum_lines() {
+            painter.line_segment([at(a), at(b)], stroke);
         }
     }
 
@@ -1046,6 +1171,16 @@ impl PreviewApp {
         if produced {
             self.frames_shown += 1;
             if self.exit_after.is_some() {
+                if let Some(r) = self.picture_rect {
+                    let ppp = egui_ctx.pixels_per_point();
+                    eprintln!(
+                        "preview: picture at {:.0},{:.0} size {:.0}x{:.0} px",
+                        r.min.x * ppp,
+                        r.min.y * ppp,
+                        r.width() * ppp,
+                        r.height() * ppp
+                    );
+                }
                 eprintln!(
                     "preview: frame {} shown ({} total){}",
                     self.current,

@@ -14,12 +14,14 @@ pub enum View {
     Layout(Layout),
     /// Left and right eye alternating (judging depth without glasses).
     Wiggle,
+    /// The frame as geometry seen from a camera the user moves (`preview::orbit`).
+    Orbit,
 }
 
 impl View {
     /// In the order the list shows them: the ways to watch first, then the inspection
     /// views.
-    pub const ALL: [View; 16] = [
+    pub const ALL: [View; 17] = [
         View::Layout(Layout::Anaglyph),
         View::Layout(Layout::Sbs),
         View::Layout(Layout::HalfSbs),
@@ -30,6 +32,7 @@ impl View {
         View::Layout(Layout::Left),
         View::Layout(Layout::Right),
         View::Wiggle,
+        View::Orbit,
         View::Layout(Layout::Depth),
         View::Layout(Layout::Holes),
         View::Layout(Layout::Grid),
@@ -42,6 +45,7 @@ impl View {
         match self {
             View::Layout(l) => l.label(),
             View::Wiggle => "Wiggle: left and right eye in turn",
+            View::Orbit => "3D: the frame as geometry (drag, scroll, R)",
         }
     }
 }
@@ -365,6 +369,8 @@ pub fn output_controls(ui: &mut Ui, p: &mut Preset) {
                     ui.selectable_value(&mut p.layout, l, l.label());
                 }
             }
+            // From the 3D view's camera.
+            ui.selectable_value(&mut p.layout, Layout::Novel, Layout::Novel.label());
         });
     ui.add(egui::Slider::new(&mut p.crf, 0..=51).text("x264 CRF"));
     egui::ComboBox::from_label("x264 preset")

@@ -5,6 +5,7 @@
 //!
 //! - [`source`]: decoded frames and their depth, with seeking and an in-memory cache;
 //! - [`controls`]: the settings panel (a plain function of the settings, tested headless);
+//! - [`orbit`]: the 3D view's camera (the frame as a mesh, drawn by the warper);
 //! - [`scene`]: auto convergence and the floating window over the clip, and the
 //!   current frame's comfort figures;
 //! - [`watch`]: shader-folder polling for live reload;
@@ -13,6 +14,7 @@
 
 pub mod app;
 pub mod controls;
+pub mod orbit;
 pub mod scene;
 pub mod source;
 pub mod watch;
