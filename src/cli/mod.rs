@@ -905,6 +905,7 @@ impl RenderOptions {
                     rotate_deg: self.camera_rotate.unwrap_or_default(),
                 },
                 path: self.camera_path.clone(),
+                clock_start_secs: None,
             },
             inpaint: crate::inpaint::InpaintOptions {
                 model: self.stereo.inpaint_model.clone(),

@@ -262,6 +262,9 @@ impl FrameLoop {
         let mut audio = Vec::new();
         let mut stereo = plan.stereo;
         let mut still: Option<crate::media::decode::Frame> = None;
+        // A camera path's clock: from --start on the input's timeline.
+        let job = plan.job();
+        let clock_start = job.novel.clock_start_secs.unwrap_or(job.start_secs);
         let size = plan.spec.frame;
         while plan.frames_wanted.is_none_or(|n| self.done < n) {
             if cancel.is_cancelled() {
@@ -327,8 +330,7 @@ impl FrameLoop {
             }
             let duration = frame.duration_nanos.or(plan.frame_nanos);
             self.range_end = frame.pts_nanos + duration.unwrap_or(0);
-            // Where the frame is on the output's timeline (a camera path's clock).
-            let seconds = (frame.pts_nanos - origin) as f64 / 1e9;
+            let seconds = (frame.pts_nanos as f64 / 1e9 - clock_start).max(0.0);
             let input = FrameIn {
                 pts_nanos: frame.pts_nanos - origin + lead,
                 duration_nanos: duration,

@@ -266,6 +266,9 @@ impl ViewCamera {
 pub struct NovelOptions {
     pub pose: Pose,
     pub path: Option<std::path::PathBuf>,
+    /// Where on the input's timeline the path's clock starts (seconds); None: at
+    /// `--start`. A chunked render's pieces keep the whole range's.
+    pub clock_start_secs: Option<f64>,
 }
 
 impl NovelOptions {

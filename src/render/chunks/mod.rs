@@ -402,6 +402,8 @@ fn render_piece(
         piece: Some(k),
         ..Default::default()
     };
+    // A camera path runs on the whole range's clock.
+    job.novel.clock_start_secs = Some(original.start_secs);
     // Written once, by the piece that starts the range.
     job.convergence_out = original.convergence_out.clone().filter(|_| k == 0);
     render(ctx, &job, progress, cancel)
