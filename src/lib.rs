@@ -14,6 +14,7 @@ pub mod depth;
 pub mod frame;
 pub mod fsutil;
 pub mod gpu;
+pub mod hdr;
 pub mod inpaint;
 pub mod layout;
 pub mod media;

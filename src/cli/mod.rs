@@ -509,6 +509,11 @@ pub struct RenderOptions {
     /// nvenc, nvenc-h265, vaapi, vaapi-h265, qsv, v4l2.
     #[arg(long, value_enum, default_value_t = VideoEncoder::Auto)]
     pub encoder: VideoEncoder,
+    /// HDR sources (10-bit BT.2020 PQ or HLG): keep them HDR in a 10-bit H.265 output
+    /// with their metadata, or tone-map them to SDR BT.709 for players and screens that
+    /// cannot show HDR. Stills and 8-bit encoders always get the tone map.
+    #[arg(long, value_enum, default_value_t = crate::hdr::HdrMode::Keep)]
+    pub hdr: crate::hdr::HdrMode,
     /// Bits per sample of the output video: 8, or 10 (H.265 encoders).
     #[arg(long, default_value_t = 8, value_parser = parse_bit_depth)]
     pub bit_depth: u32,
@@ -885,6 +890,8 @@ impl RenderOptions {
                 bit_depth: self.bit_depth,
                 // Set from the input when it is opened.
                 pixel_aspect: (1, 1),
+                hdr: None,
+                matrix: None,
             },
             name_tags: self.name_tags,
             mask_out: None,
@@ -907,6 +914,7 @@ impl RenderOptions {
                 path: self.camera_path.clone(),
                 clock_start_secs: None,
             },
+            hdr: self.hdr,
             inpaint: crate::inpaint::InpaintOptions {
                 model: self.stereo.inpaint_model.clone(),
                 range: self.stereo.inpaint_range,

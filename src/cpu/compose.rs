@@ -94,6 +94,9 @@ impl CpuComposer {
         let (out, content) = self.layout.frame_sizes(canvas.size, self.even);
         self.yuv = match self.input {
             FrameInput::Rgba => None,
+            FrameInput::HalfFloat => {
+                unreachable!("16-bit output is composed on the GPU (backend::choose_device)")
+            }
             FrameInput::I420(matrix) => Some((I420Layout::new(out.0, out.1), matrix.rows())),
         };
         self.frame_len = match &self.yuv {

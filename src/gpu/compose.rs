@@ -4,12 +4,11 @@
 
 use super::binding as b;
 use super::warp::Warper;
-use super::{GpuContext, GpuError, LABEL, PassTimer, ShaderSet, dispatch_size};
+use super::{GpuContext, GpuError, LABEL, PassTimer, Precision, ShaderSet, dispatch_size};
 use crate::layout::{Anaglyph, Canvas, Layout};
 use crate::stereo::uniforms::ComposeParams;
 use crate::vr180::VrPlacement;
 
-pub const OUTPUT_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba8Unorm;
 /// The post-process slot's entry point: the user's `post(p)` gives output pixel `p`.
 const POST_MAIN: &str = "
 @compute @workgroup_size(16, 16)
@@ -32,12 +31,6 @@ fn post_source(shaders: &ShaderSet, path: &std::path::Path) -> Result<String, Gp
     let compose = compose.replacen("fn main(", "fn layout_main(", 1);
     Ok(format!("{user}\n{compose}\n{POST_MAIN}"))
 }
-
-/// How a window samples the output (see `display_view`): as the sRGB-encoded bytes it
-/// holds. egui's renderer takes its textures gamma-encoded ("not sRGB-aware") and blends
-/// in gamma space, so an sRGB view, which decodes to linear on sampling, showed every
-/// picture darker than the file the render writes.
-pub const DISPLAY_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba8Unorm;
 
 struct Output {
     texture: wgpu::Texture,
@@ -67,10 +60,22 @@ pub struct Composer {
     canvas: Option<Canvas>,
     /// `--layout vr180`: how the picture sits on the hemisphere.
     vr: VrPlacement,
+    /// The output's format (`Precision::colour_format`).
+    precision: Precision,
 }
 
 impl Composer {
     pub fn new(ctx: &GpuContext, shaders: &ShaderSet) -> Result<Self, GpuError> {
+        Self::with_precision(ctx, shaders, Precision::Unorm8)
+    }
+
+    /// A composer whose output holds colour at `precision` (half floats for HDR kept as
+    /// HDR, read back for a 16-bit encoder input).
+    pub fn with_precision(
+        ctx: &GpuContext,
+        shaders: &ShaderSet,
+        precision: Precision,
+    ) -> Result<Self, GpuError> {
         let device = &ctx.device;
         let (layout, pipeline_layout) = b::layout(
             device,
@@ -83,7 +88,7 @@ impl Composer {
                 b::unfilterable_texture(4),
                 b::float_texture(5),
                 b::sampler(6),
-                b::storage_texture(7, OUTPUT_FORMAT),
+                b::storage_texture(7, precision.colour_format()),
             ],
         );
         let sampler = device.create_sampler(&wgpu::SamplerDescriptor {
@@ -112,6 +117,7 @@ impl Composer {
             output_generation: 0,
             canvas: None,
             vr: VrPlacement::default(),
+            precision,
         };
         // Build the default now so a broken shader fails here, not mid-render.
         composer.pipeline_for(ctx, Layout::Sbs)?;
@@ -128,15 +134,15 @@ impl Composer {
             None => {
                 let constants = [("LAYOUT_ID", f64::from(layout.shader_id()))];
                 let p = match &self.post {
-                    None => ctx.specialised_pipeline(
-                        &self.shaders,
+                    None => ctx.pipeline_from_source(
                         "compose.wgsl",
+                        self.precision.widen(self.shaders.source("compose.wgsl")?),
                         &self.pipeline_layout,
                         &constants,
                     )?,
                     Some(path) => ctx.pipeline_from_source(
                         &path.display().to_string(),
-                        post_source(&self.shaders, path)?,
+                        self.precision.widen(post_source(&self.shaders, path)?),
                         &self.pipeline_layout,
                         &constants,
                     )?,
@@ -258,13 +264,13 @@ impl Composer {
             mip_level_count: 1,
             sample_count: 1,
             dimension: wgpu::TextureDimension::D2,
-            format: OUTPUT_FORMAT,
+            format: self.precision.colour_format(),
             // Copy destination: the preview writes the CPU warp's frames here.
             usage: wgpu::TextureUsages::STORAGE_BINDING
                 | wgpu::TextureUsages::TEXTURE_BINDING
                 | wgpu::TextureUsages::COPY_SRC
                 | wgpu::TextureUsages::COPY_DST,
-            view_formats: &[DISPLAY_FORMAT],
+            view_formats: &[],
         });
         let view = texture.create_view(&Default::default());
         let v = views;
@@ -340,14 +346,17 @@ impl Composer {
             .view
     }
 
-    /// A view of the output for showing it in a window (egui: gamma-encoded values).
+    /// A view of the output for showing it in a window: egui's renderer takes textures
+    /// gamma-encoded ("not sRGB-aware", it blends in gamma space), so the bytes are
+    /// sampled as they are. (An sRGB view, which decodes to linear when sampled, showed
+    /// every picture darker than the file the render writes.)
     pub fn display_view(&self) -> wgpu::TextureView {
-        self.output_texture()
-            .create_view(&wgpu::TextureViewDescriptor {
-                format: Some(DISPLAY_FORMAT),
-                usage: Some(wgpu::TextureUsages::TEXTURE_BINDING),
-                ..Default::default()
-            })
+        self.output_texture().create_view(&Default::default())
+    }
+
+    /// How precisely the output holds colour.
+    pub fn precision(&self) -> Precision {
+        self.precision
     }
 
     /// Changes whenever `output_texture` is a new texture.

@@ -37,7 +37,12 @@ pub fn padded_row_bytes(width: u32, bytes_per_pixel: u32) -> u32 {
 impl Readback {
     /// `slots` RGBA8 frames of `size` may be in flight at once.
     pub fn new(ctx: &GpuContext, size: (u32, u32), slots: usize) -> Self {
-        let padded_row_bytes = padded_row_bytes(size.0, 4);
+        Self::for_texture(ctx, size, 4, slots)
+    }
+
+    /// `slots` frames of `size` with `pixel_bytes` per pixel (8: RGBA half floats).
+    pub fn for_texture(ctx: &GpuContext, size: (u32, u32), pixel_bytes: u32, slots: usize) -> Self {
+        let padded_row_bytes = padded_row_bytes(size.0, pixel_bytes);
         let mut r = Self::with_len(ctx, u64::from(padded_row_bytes) * u64::from(size.1), slots);
         r.size = size;
         r.padded_row_bytes = padded_row_bytes;

@@ -966,11 +966,17 @@ impl eframe::App for PreviewApp {
                 ui.label(&self.message);
             });
         });
+        let hdr = self
+            .source
+            .as_ref()
+            .and_then(|s| s.info.hdr.as_ref())
+            .map(|h| format!(" · HDR source ({}) shown tone-mapped to SDR", h.describe()))
+            .unwrap_or_default();
         egui::Panel::bottom("status").show(ui, |ui| {
             self.timeline(ui);
             ui.horizontal(|ui| {
                 ui.label(format!(
-                    "{}{} · decode {:.1} ms · warp+compose {:.1} ms · shown {} · dropped {}",
+                    "{}{} · decode {:.1} ms · warp+compose {:.1} ms · shown {} · dropped {}{hdr}",
                     self.ctx.describe(),
                     if self.cpu.is_some() {
                         " (warp on the CPU)"

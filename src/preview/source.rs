@@ -80,10 +80,19 @@ impl Source {
             PixelFormat::Native,
             &DecodeOptions {
                 crop: canvas,
+                // The window shows SDR: HDR sources tone-mapped (the status says so).
+                tonemap_hdr: true,
                 ..Default::default()
             },
         )?;
         let info = decoder.info().clone();
+        if let Some(h) = &info.hdr {
+            log::info!(
+                "preview: {} is HDR ({}); the window shows it tone-mapped to SDR",
+                job.input.display(),
+                h.describe()
+            );
+        }
         // Depth pairs with the whole frame, bars included (as in `render`).
         let uncropped = StreamInfo {
             width: canvas.map_or(info.width, |c| c.size.0),
@@ -172,6 +181,8 @@ impl Source {
                         start_nanos: start,
                         with_audio: false,
                         crop: self.canvas,
+                        // The window shows SDR: HDR sources tone-mapped (the status says so).
+                        tonemap_hdr: true,
                     },
                 )?;
                 self.depth = DepthStream::open(&self.scan, self.matching, start, index)?;

@@ -33,6 +33,8 @@ pub struct WarpSpec {
     pub canvas: Option<Canvas>,
     /// `--vr-screen-fov`, `--vr-fill` (`--layout vr180`).
     pub vr: crate::vr180::VrPlacement,
+    /// How precisely colour is held: half floats for an HDR source kept as HDR (GPU only).
+    pub precision: crate::gpu::Precision,
 }
 
 impl WarpSpec {
@@ -66,6 +68,7 @@ impl WarpSpec {
             rgb_depth: job.depth_rgb,
             canvas: None,
             vr: job.vr,
+            precision: crate::gpu::Precision::Unorm8,
         })
     }
 
@@ -107,6 +110,17 @@ pub fn choose_device(
     display: bool,
 ) -> Result<Device, RenderError> {
     let mut on_cpu = job.warps_on_cpu(ctx.is_software())?;
+    if spec.precision != crate::gpu::Precision::Unorm8 {
+        // The CPU warp holds 8-bit colour; an HDR source kept as HDR warps at 16 bits.
+        if job.warp_device == WarpDevice::Cpu {
+            return Err(RenderError::Invalid(
+                "an HDR source kept as HDR warps at 16-bit precision on the GPU; leave out \
+                 --warp-device cpu, or give --hdr tonemap for an SDR output"
+                    .into(),
+            ));
+        }
+        on_cpu = false;
+    }
     if let Err(e) = ctx.check_frame_fits(spec.frame, spec.depth, spec.out) {
         if display {
             return Err(RenderError::Invalid(format!(
@@ -226,10 +240,14 @@ pub struct GpuWarp {
 }
 
 impl GpuWarp {
-    /// Pipelines for `job`'s shaders and `--post` file.
-    pub fn new(ctx: &GpuContext, job: &RenderJob) -> Result<Self, RenderError> {
-        let warper = Warper::new(ctx, &job.shaders)?;
-        let mut composer = Composer::new(ctx, &job.shaders)?;
+    /// Pipelines for `job`'s shaders and `--post` file, holding colour at `precision`.
+    pub fn new(
+        ctx: &GpuContext,
+        job: &RenderJob,
+        precision: crate::gpu::Precision,
+    ) -> Result<Self, RenderError> {
+        let warper = Warper::with_precision(ctx, &job.shaders, precision)?;
+        let mut composer = Composer::with_precision(ctx, &job.shaders, precision)?;
         if let Some(post) = &job.post {
             composer.set_post(ctx, Some(post))?;
         }

@@ -55,6 +55,8 @@ pub struct RenderJob {
     pub floating_window: bool,
     /// `--vr-screen-fov`, `--vr-fill`: the picture's place in `--layout vr180`.
     pub vr: crate::vr180::VrPlacement,
+    /// `--hdr`: an HDR source kept as HDR or tone-mapped to SDR.
+    pub hdr: crate::hdr::HdrMode,
     /// `--camera-offset`, `--camera-rotate`, `--camera-path`: `--layout novel`'s camera.
     pub novel: crate::view3d::NovelOptions,
     /// `--inpaint-model` and its options: the model fill of `--fill model`.
@@ -146,6 +148,7 @@ impl Default for RenderJob {
             chunks: Default::default(),
             inpaint: Default::default(),
             novel: Default::default(),
+            hdr: Default::default(),
             vr: Default::default(),
             frames: None,
             start_secs: 0.0,

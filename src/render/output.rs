@@ -62,6 +62,10 @@ impl EncodedStream {
         let size = composer.output_size();
         let (yuv, readback) = match encoder.input() {
             FrameInput::Rgba => (None, Readback::new(ctx, size, IN_FLIGHT)),
+            FrameInput::HalfFloat => (
+                None,
+                Readback::for_texture(ctx, size, composer.precision().pixel_bytes(), IN_FLIGHT),
+            ),
             FrameInput::I420(matrix) => {
                 let mut packer = YuvPacker::new(ctx, shaders)?;
                 packer.prepare(
@@ -195,7 +199,7 @@ impl RenderOutput {
                 free_depth: Vec::new(),
             }));
         }
-        let mut warp = GpuWarp::new(ctx, job)?;
+        let mut warp = GpuWarp::new(ctx, job, spec.precision)?;
         warp.prepare(ctx, spec)?;
         let main = EncodedStream::new(ctx, &warp.composer, encoder, &job.shaders)?;
         let mask = match mask {
@@ -216,7 +220,10 @@ impl RenderOutput {
                 Some((composer, stream))
             }
         };
-        let converts = cpu_converts(ctx, job.colour_convert, spec.frame, source_bits);
+        // A 16-bit warp converts the decoder's planes itself (an RGBA8 copy would lose the
+        // bits it is there for).
+        let converts = spec.precision == crate::gpu::Precision::Unorm8
+            && cpu_converts(ctx, job.colour_convert, spec.frame, source_bits);
         Ok(RenderOutput::Gpu(GpuOutput {
             warp,
             main,
@@ -416,6 +423,9 @@ impl CpuOutputStream {
             out: match self.encoder.input() {
                 FrameInput::I420(_) => CpuOutput::Encoder(self.encoder.frame_buffer()?),
                 FrameInput::Rgba => CpuOutput::Bytes(self.free_frames.pop().unwrap_or_default()),
+                FrameInput::HalfFloat => {
+                    unreachable!("16-bit output is composed on the GPU (backend::choose_device)")
+                }
             },
         };
         self.pipeline.submit(job)?;

@@ -100,6 +100,8 @@ pub(super) struct Plan {
     pub start_index: u64,
     /// `--layout novel`'s camera.
     pub novel: Option<crate::view3d::NovelCamera>,
+    /// What became of an HDR source (None: SDR).
+    pub hdr: Option<HdrOutput>,
     /// A still image rendered to a video along a camera path: it is shown this many
     /// times (once per output frame until the path's last key).
     pub still_repeats: Option<u64>,
@@ -147,17 +149,42 @@ impl Plan {
             Some(_) => bars::find_bars(&job.input)?,
             None => None,
         };
+        let keep_hdr = hdr_can_be_kept(job, container);
+        // Where HDR may be kept, frames come as decoded (10-bit planes, converted by the
+        // 16-bit warp); SDR frames the same as ever.
+        let format = match keep_hdr {
+            Ok(()) => crate::media::decode::PixelFormat::Native,
+            Err(_) => job.colour_convert.pixel_format(),
+        };
         let decoder = Decoder::open(
             &job.input,
-            job.colour_convert.pixel_format(),
+            format,
             &DecodeOptions {
                 start_nanos,
                 with_audio: job.audio && !container.is_still(),
                 crop: canvas,
+                tonemap_hdr: keep_hdr.is_err(),
             },
         )?;
         let info = decoder.info().clone();
         log_input(job, &info);
+        let hdr = info.hdr.as_ref().map(|h| match &keep_hdr {
+            Ok(()) => {
+                log::info!(
+                    "HDR source ({}): kept as HDR, 10-bit H.265 with its transfer, primaries \
+                     and metadata (--hdr tonemap makes SDR)",
+                    h.describe()
+                );
+                HdrOutput::Kept(h.clone())
+            }
+            Err(why) => {
+                log::info!(
+                    "HDR source ({}): tone-mapped to SDR BT.709 ({why})",
+                    h.describe()
+                );
+                HdrOutput::ToneMapped
+            }
+        });
         // The frame the eyes are shown in: the whole input when the bars are kept.
         let keep_bars = canvas.filter(|_| job.autocrop == Some(Autocrop::Keep));
         let shown = keep_bars.map_or((info.width, info.height), |c| c.size);
@@ -226,6 +253,13 @@ impl Plan {
             container.needs_even_size(),
         )?
         .in_canvas(keep_bars);
+        let spec = WarpSpec {
+            precision: match hdr {
+                Some(HdrOutput::Kept(_)) => crate::gpu::Precision::Float16,
+                _ => crate::gpu::Precision::Unorm8,
+            },
+            ..spec
+        };
         let device = backend::choose_device(ctx, job, &spec, false)?;
         backend::log_device(ctx, job, device);
         let novel = novel_camera(job, &stereo, &range, &spec)?;
@@ -257,6 +291,7 @@ impl Plan {
             start_index,
             novel,
             still_repeats,
+            hdr,
             frame_nanos,
             scan_wait,
         };
@@ -308,6 +343,8 @@ impl Plan {
                     layout,
                     // Crisp edges: the mask is thresholded by whatever reads it.
                     crf: 0,
+                    // A mask is not a picture: no HDR description.
+                    hdr: None,
                     ..settings.clone()
                 };
                 Some((Encoder::open(path, size, fps, None, &settings)?, layout))
@@ -332,6 +369,14 @@ impl Plan {
         // Every layout keeps the input's pixel shape: a half-SBS frame displays with the
         // input's aspect, and each half of a full SBS frame is an input frame.
         settings.pixel_aspect = self.info.pixel_aspect;
+        match &self.hdr {
+            Some(HdrOutput::Kept(h)) => {
+                settings.bit_depth = 10;
+                settings.hdr = Some(h.clone());
+            }
+            Some(HdrOutput::ToneMapped) => settings.matrix = Some(crate::frame::YuvMatrix::Bt709),
+            None => {}
+        }
         if self.info.pixel_aspect.0 != self.info.pixel_aspect.1 {
             log::info!(
                 "{}: non-square pixels ({}:{}); the output keeps them",
@@ -344,9 +389,37 @@ impl Plan {
     }
 }
 
-/// The index of the first frame a render from `start_nanos` shows: the decoder starts
-/// with the frame showing at the start unless less than half of it is left (see
-/// `Decoder::open`), so a start between frames rounds to the nearer frame boundary.
+/// What a render does with an HDR source.
+#[derive(Clone, Debug)]
+pub enum HdrOutput {
+    /// Kept as HDR (`--hdr keep` into a 10-bit H.265 video).
+    Kept(crate::hdr::HdrInfo),
+    /// Tone-mapped to SDR BT.709 as decoded.
+    ToneMapped,
+}
+
+/// Whether an HDR source can stay HDR in `job`'s output; else why it is tone-mapped.
+fn hdr_can_be_kept(job: &RenderJob, container: Container) -> Result<(), String> {
+    use crate::media::encode::VideoEncoder as E;
+    if job.hdr == crate::hdr::HdrMode::Tonemap {
+        Err("--hdr tonemap".into())
+    } else if container.is_still() {
+        Err("a still image is SDR".into())
+    } else if job.post.is_some() {
+        Err("--post shaders write 8-bit colour".into())
+    } else if !matches!(
+        job.encode.encoder,
+        E::Auto | E::X265 | E::NvencH265 | E::VaapiH265
+    ) {
+        Err(format!(
+            "--encoder {} writes 8-bit H.264; an H.265 encoder keeps HDR",
+            job.encode.encoder.flag()
+        ))
+    } else {
+        Ok(())
+    }
+}
+
 /// Frames per second of a video made from a still image.
 pub const STILL_FPS: i32 = 25;
 
@@ -388,6 +461,9 @@ fn novel_camera(
     }))
 }
 
+/// The index of the first frame a render from `start_nanos` shows: the decoder starts
+/// with the frame showing at the start unless less than half of it is left (see
+/// `Decoder::open`), so a start between frames rounds to the nearer frame boundary.
 pub fn first_frame_index(start_nanos: u64, frame_nanos: u64) -> u64 {
     let d = frame_nanos.max(1);
     (start_nanos + d / 2 - 1) / d

@@ -99,6 +99,9 @@ impl RawPass {
             &DecodeOptions {
                 start_nanos: 0,
                 with_audio: false,
+                // Depth models learnt from SDR pictures: an HDR source is shown to them
+                // tone-mapped, as a viewer would see it.
+                tonemap_hdr: true,
                 ..Default::default()
             },
         )?;

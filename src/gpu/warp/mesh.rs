@@ -3,7 +3,7 @@
 //! targets, where the splat and resolve would write. The fill passes that follow are the
 //! warp's own. `--layout novel` and the preview's 3D view use it.
 
-use super::{LABEL, NEARNESS_FORMAT, Targets, VIEW_FORMAT};
+use super::{LABEL, NEARNESS_FORMAT, Targets};
 use crate::gpu::{GpuContext, GpuError, ShaderSet};
 use crate::stereo::uniforms::MeshParams;
 use crate::view3d::ViewCamera;
@@ -17,6 +17,8 @@ pub(super) struct MeshPass {
     pipeline_layout: wgpu::PipelineLayout,
     pipeline: wgpu::RenderPipeline,
     sampler: wgpu::Sampler,
+    /// The eye views' format (the warper's precision).
+    view_format: wgpu::TextureFormat,
 }
 
 /// What one warper generation's mesh draws need: its bind group and depth buffer.
@@ -28,7 +30,11 @@ pub(super) struct MeshTargets {
 }
 
 impl MeshPass {
-    pub(super) fn new(ctx: &GpuContext, shaders: &ShaderSet) -> Result<Self, GpuError> {
+    pub(super) fn new(
+        ctx: &GpuContext,
+        shaders: &ShaderSet,
+        view_format: wgpu::TextureFormat,
+    ) -> Result<Self, GpuError> {
         let device = &ctx.device;
         let visible = wgpu::ShaderStages::VERTEX_FRAGMENT;
         let entry = |binding, ty| wgpu::BindGroupLayoutEntry {
@@ -66,7 +72,7 @@ impl MeshPass {
             bind_group_layouts: &[Some(&layout)],
             immediate_size: 0,
         });
-        let pipeline = build(ctx, shaders, &pipeline_layout)?;
+        let pipeline = build(ctx, shaders, &pipeline_layout, view_format)?;
         let sampler = device.create_sampler(&wgpu::SamplerDescriptor {
             label: Some(&format!("{LABEL}.mesh")),
             mag_filter: wgpu::FilterMode::Linear,
@@ -78,11 +84,12 @@ impl MeshPass {
             pipeline_layout,
             pipeline,
             sampler,
+            view_format,
         })
     }
 
     pub(super) fn reload(&mut self, ctx: &GpuContext, shaders: &ShaderSet) -> Result<(), GpuError> {
-        self.pipeline = build(ctx, shaders, &self.pipeline_layout)?;
+        self.pipeline = build(ctx, shaders, &self.pipeline_layout, self.view_format)?;
         Ok(())
     }
 
@@ -218,6 +225,7 @@ fn build(
     ctx: &GpuContext,
     shaders: &ShaderSet,
     layout: &wgpu::PipelineLayout,
+    view_format: wgpu::TextureFormat,
 ) -> Result<wgpu::RenderPipeline, GpuError> {
     let file = "mesh.wgsl";
     let source = shaders.source(file)?;
@@ -260,7 +268,7 @@ fn build(
             module: &module,
             entry_point: Some("fs_main"),
             compilation_options: Default::default(),
-            targets: &[target(VIEW_FORMAT), target(NEARNESS_FORMAT)],
+            targets: &[target(view_format), target(NEARNESS_FORMAT)],
         }),
         multiview_mask: None,
         cache: None,

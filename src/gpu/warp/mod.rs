@@ -10,7 +10,7 @@ mod targets;
 pub use mesh::mesh_params;
 
 use super::binding as b;
-use super::{GpuContext, GpuError, LABEL, PassTimer, ShaderSet, dispatch_size};
+use super::{GpuContext, GpuError, LABEL, PassTimer, Precision, ShaderSet, dispatch_size};
 use crate::frame::FramePixels;
 use crate::stereo::uniforms::{MeshParams, UnpackParams, WarpParams};
 use crate::stereo::{DepthRange, Eye, FillMode, StereoParams, frame_params};
@@ -62,6 +62,8 @@ pub struct Warper {
     generation: u64,
     /// R16Uint for grey depth, Rgba8Uint for the toolbox's RGB-encoded depth.
     depth_format: wgpu::TextureFormat,
+    /// The frame's and the eye views' format (`Precision::colour_format`).
+    precision: Precision,
 }
 
 const NEARNESS_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::R32Float;
@@ -73,19 +75,28 @@ type Constants = &'static [(&'static str, f64)];
 const DILATE_H: [(&str, f64); 1] = [("VERTICAL", 0.0)];
 const GUIDED: [(&str, f64); 1] = [("GUIDED", 1.0)];
 const DILATE_V: [(&str, f64); 1] = [("VERTICAL", 1.0)];
-const VIEW_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba8Unorm;
 /// `@workgroup_size` of fill_rows.wgsl and fill_columns.wgsl: lines per workgroup.
 const FILL_LINES_PER_GROUP: u32 = 64;
 
 impl Warper {
     pub fn new(ctx: &GpuContext, shaders: &ShaderSet) -> Result<Self, GpuError> {
+        Self::with_precision(ctx, shaders, Precision::Unorm8)
+    }
+
+    /// A warper whose frame and eye views hold colour at `precision`.
+    pub fn with_precision(
+        ctx: &GpuContext,
+        shaders: &ShaderSet,
+        precision: Precision,
+    ) -> Result<Self, GpuError> {
         let device = &ctx.device;
+        let view_format = precision.colour_format();
         let make_with = |file: &str,
                          entries: &[wgpu::BindGroupLayoutEntry],
                          constants: &[(&str, f64)]|
          -> Result<Pass, GpuError> {
             let (layout, pipeline_layout) = b::layout(device, &format!("{LABEL}.{file}"), entries);
-            let pipeline = ctx.specialised_pipeline(shaders, file, &pipeline_layout, constants)?;
+            let pipeline = build(ctx, shaders, precision, file, &pipeline_layout, constants)?;
             Ok(Pass {
                 layout,
                 pipeline_layout,
@@ -105,7 +116,7 @@ impl Warper {
             &[
                 b::uniform(0),
                 b::storage_buffer(1, true),
-                b::storage_texture(2, wgpu::TextureFormat::Rgba8Unorm),
+                b::storage_texture(2, view_format),
             ],
         )?;
         let resample = make(
@@ -113,7 +124,7 @@ impl Warper {
             &[
                 b::float_texture(0),
                 b::sampler(1),
-                b::storage_texture(2, wgpu::TextureFormat::Rgba8Unorm),
+                b::storage_texture(2, view_format),
             ],
         )?;
         let dilate_v = make_with("depth_dilate.wgsl", &dilate_entries, &DILATE_V)?;
@@ -127,8 +138,10 @@ impl Warper {
             ],
         )?;
         let depth_prep_guided = Pass {
-            pipeline: ctx.specialised_pipeline(
+            pipeline: build(
+                ctx,
                 shaders,
+                precision,
                 "depth_prep.wgsl",
                 &depth_prep.pipeline_layout,
                 &GUIDED,
@@ -152,7 +165,7 @@ impl Warper {
                 b::unfilterable_texture(1),
                 b::storage_buffer(2, true),
                 b::float_texture(3),
-                b::storage_texture(4, VIEW_FORMAT),
+                b::storage_texture(4, view_format),
                 b::storage_texture(5, NEARNESS_FORMAT),
                 b::uniform(6),
             ],
@@ -183,7 +196,7 @@ impl Warper {
                 b::unfilterable_texture(2),
                 b::storage_buffer(3, true),
                 b::texture(4, wgpu::TextureSampleType::Uint),
-                b::storage_texture(5, VIEW_FORMAT),
+                b::storage_texture(5, view_format),
                 b::storage_texture(6, MASK_FORMAT),
                 b::uniform(7),
             ],
@@ -200,12 +213,18 @@ impl Warper {
             fill_rows,
             fill_columns,
             fill_resolve,
-            mesh: mesh::MeshPass::new(ctx, shaders)?,
+            mesh: mesh::MeshPass::new(ctx, shaders, view_format)?,
             mesh_targets: None,
             targets: None,
             generation: 0,
             depth_format: wgpu::TextureFormat::R16Uint,
+            precision,
         })
+    }
+
+    /// How precisely the frame and eye views hold colour.
+    pub fn precision(&self) -> Precision {
+        self.precision
     }
 
     /// Rebuilds the shader pipelines (live shader editing). On error the old ones stay.
@@ -213,8 +232,10 @@ impl Warper {
         // Build all first, so one broken file leaves every old pipeline in place.
         let mut built = Vec::new();
         for (file, pass, constants) in self.passes() {
-            built.push(ctx.specialised_pipeline(
+            built.push(build(
+                ctx,
                 shaders,
+                self.precision,
                 file,
                 &pass.pipeline_layout,
                 constants,
@@ -335,6 +356,11 @@ impl Warper {
 
     /// Uploads an RGBA8 frame whose rows are `stride_bytes` apart (GStreamer's plane stride).
     pub fn upload_color(&mut self, queue: &wgpu::Queue, rgba: &[u8], stride_bytes: u32) {
+        assert_eq!(
+            self.precision,
+            Precision::Unorm8,
+            "RGBA8 frames go to an 8-bit warper; a 16-bit one takes the decoder's planes"
+        );
         let t = self
             .targets
             .as_mut()
@@ -650,6 +676,19 @@ impl Warper {
             t.eyes.iter().map(|e| &e.filled).collect(),
         )
     }
+}
+
+/// A pass's pipeline from `file`, its colour outputs at `precision`.
+fn build(
+    ctx: &GpuContext,
+    shaders: &ShaderSet,
+    precision: Precision,
+    file: &str,
+    layout: &wgpu::PipelineLayout,
+    constants: &[(&str, f64)],
+) -> Result<wgpu::ComputePipeline, GpuError> {
+    let source = precision.widen(shaders.source(file)?);
+    ctx.pipeline_from_source(file, source, layout, constants)
 }
 
 /// `queue.write_buffer` for data whose length need not be a multiple of 4.

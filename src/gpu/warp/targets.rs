@@ -4,7 +4,7 @@
 
 use wgpu::util::DeviceExt;
 
-use super::{COLUMN_SOURCE_FORMAT, MASK_FORMAT, NEARNESS_FORMAT, VIEW_FORMAT, Warper, YuvInput};
+use super::{COLUMN_SOURCE_FORMAT, MASK_FORMAT, NEARNESS_FORMAT, Warper, YuvInput};
 use crate::gpu::binding as b;
 use crate::gpu::{GpuContext, LABEL};
 use crate::stereo::Eye;
@@ -155,7 +155,7 @@ impl Warper {
             device,
             &format!("{LABEL}.warp.source"),
             frame_size,
-            wgpu::TextureFormat::Rgba8Unorm,
+            self.precision.colour_format(),
             // Storage: yuv_unpack.wgsl writes decoded frames into it; copy source: tools.
             tu | wgpu::TextureUsages::COPY_DST
                 | wgpu::TextureUsages::STORAGE_BINDING
@@ -173,7 +173,7 @@ impl Warper {
             device,
             &format!("{LABEL}.warp.source_resampled"),
             size,
-            wgpu::TextureFormat::Rgba8Unorm,
+            self.precision.colour_format(),
             tu | wgpu::TextureUsages::STORAGE_BINDING,
         );
         let sampler = device.create_sampler(&wgpu::SamplerDescriptor {
@@ -280,10 +280,11 @@ impl Warper {
         let texture = |what: &str, format| {
             b::texture_2d(device, &format!("{name}.{what}"), s.size, format, STORAGE)
         };
-        let (warped, warped_view) = texture("warped", VIEW_FORMAT);
+        let view_format = self.precision.colour_format();
+        let (warped, warped_view) = texture("warped", view_format);
         let (_warped_near, warped_near_view) = texture("warped_near", NEARNESS_FORMAT);
         let (_mask, mask_view) = texture("mask", MASK_FORMAT);
-        let (filled, filled_view) = texture("filled", VIEW_FORMAT);
+        let (filled, filled_view) = texture("filled", view_format);
         let uniform = uniform_buffer(
             device,
             &format!("{name}.params"),

@@ -166,26 +166,33 @@ impl Frame {
 
     /// The pixels in whichever format was negotiated (see `PixelFormat::Native`).
     pub fn pixels(&self) -> FramePixels<'_> {
+        Self::pixels_of(&self.frame)
+    }
+
+    /// [`Self::pixels`] of a mapped frame.
+    pub(super) fn pixels_of(
+        frame: &gst_video::VideoFrame<gst_video::video_frame::Readable>,
+    ) -> FramePixels<'_> {
         let plane = |i: u32| {
             (
-                self.frame.plane_data(i).expect("plane of a mapped frame"),
-                self.frame.plane_stride()[i as usize] as u32,
+                frame.plane_data(i).expect("plane of a mapped frame"),
+                frame.plane_stride()[i as usize] as u32,
             )
         };
         let colours = || {
-            let c = self.frame.info().colorimetry();
+            let c = frame.info().colorimetry();
             let matrix = match c.matrix() {
                 gst_video::VideoColorMatrix::Bt709 => YuvMatrix::Bt709,
                 gst_video::VideoColorMatrix::Bt2020 => YuvMatrix::Bt2020,
                 gst_video::VideoColorMatrix::Bt601 => YuvMatrix::Bt601,
-                _ => YuvMatrix::for_height(self.height()),
+                _ => YuvMatrix::for_height(frame.height()),
             };
             YuvColours {
                 matrix,
                 full_range: c.range() == gst_video::VideoColorRange::Range0_255,
             }
         };
-        match self.frame.format() {
+        match frame.format() {
             gst_video::VideoFormat::I420 => FramePixels::I420 {
                 planes: [plane(0), plane(1), plane(2)],
                 colours: colours(),
@@ -203,8 +210,8 @@ impl Frame {
                 colours: colours(),
             },
             _ => FramePixels::Rgba {
-                data: self.data(),
-                stride: self.stride_bytes(),
+                data: frame.plane_data(0).expect("plane 0 of a mapped frame"),
+                stride: frame.plane_stride()[0] as u32,
             },
         }
     }

@@ -78,6 +78,8 @@ pub struct StreamInfo {
     /// Pixel aspect ratio (width : height of one pixel); not 1:1 for anamorphic video
     /// (DVD, HDV). After the rotation videoflip applied.
     pub pixel_aspect: (i32, i32),
+    /// PQ or HLG BT.2020 video, with its static metadata (None: SDR).
+    pub hdr: Option<crate::hdr::HdrInfo>,
 }
 
 impl StreamInfo {
@@ -109,6 +111,9 @@ pub struct DecodeOptions {
     /// Keep only the picture inside letterbox or pillarbox bars (`--autocrop`): frames
     /// come out at the picture's size. The canvas is the frame as shown (rotated).
     pub crop: Option<Canvas>,
+    /// Map HDR frames to SDR BT.709 RGBA as they are decoded (`crate::hdr::ToneMapper`);
+    /// SDR frames are left as they are.
+    pub tonemap_hdr: bool,
 }
 
 pub struct Decoder {
@@ -131,6 +136,8 @@ pub struct Decoder {
     output_origin_nanos: Option<u64>,
     frames_out: u64,
     eos: bool,
+    /// HDR frames become SDR RGBA here (`DecodeOptions::tonemap_hdr`).
+    tonemap: Option<crate::hdr::ToneMapper>,
 }
 
 /// Longest wait for a frame before the file is declared damaged.
@@ -180,6 +187,7 @@ impl Decoder {
                 is_still: false,
                 source_bits: 8,
                 pixel_aspect: (1, 1),
+                hdr: None,
             },
             format,
             origin_nanos: 0,
@@ -189,12 +197,16 @@ impl Decoder {
             output_origin_nanos: None,
             frames_out: 0,
             eos: false,
+            tonemap: None,
         };
         // The first frame tells the format and the file's time origin.
         let first = dec
             .pull_raw()?
             .ok_or_else(|| DecodeError::NoVideo { path: path.into() })?;
         dec.learn_stream(&first)?;
+        if opts.tonemap_hdr {
+            dec.tonemap = dec.info.hdr.as_ref().map(crate::hdr::ToneMapper::new);
+        }
         if let Some(c) = opts.crop
             && (dec.info.width, dec.info.height) != c.picture.size()
         {
@@ -248,6 +260,7 @@ impl Decoder {
             output_origin_nanos: None,
             frames_out: 0,
             eos: true,
+            tonemap: None,
         };
         // The streams are exposed as the demuxer starts: wait for them, so a file with
         // audio is never taken for one without.
@@ -299,6 +312,9 @@ impl Decoder {
                 p if p.numer() > 0 && p.denom() > 0 => (p.numer(), p.denom()),
                 _ => (1, 1),
             },
+            hdr: first
+                .caps()
+                .and_then(|caps| crate::hdr::HdrInfo::from_caps(caps, &info)),
         };
         Ok(())
     }
@@ -411,11 +427,36 @@ impl Decoder {
             }
         })?;
         debug_assert!(self.format.gst().contains(&frame.format()));
+        let frame = match &self.tonemap {
+            Some(t) => self.tonemapped(t, &frame)?,
+            None => frame,
+        };
         Ok(Frame {
             frame,
             pts_nanos,
             duration_nanos,
         })
+    }
+
+    /// `frame` mapped to SDR: a new RGBA frame of its size.
+    fn tonemapped(
+        &self,
+        t: &crate::hdr::ToneMapper,
+        frame: &gst_video::VideoFrame<gst_video::video_frame::Readable>,
+    ) -> Result<gst_video::VideoFrame<gst_video::video_frame::Readable>, DecodeError> {
+        let err = |what: &str| DecodeError::Media {
+            path: self.path.clone(),
+            cause: MediaError::Other(format!("tone mapping: {what}")),
+        };
+        let size = (frame.width(), frame.height());
+        let pixels = Frame::pixels_of(frame);
+        let mut rgba = Vec::new();
+        t.frame(&pixels, size, &mut rgba);
+        let info = gst_video::VideoInfo::builder(gst_video::VideoFormat::Rgba, size.0, size.1)
+            .build()
+            .map_err(|_| err("no RGBA layout"))?;
+        gst_video::VideoFrame::from_buffer_readable(gst::Buffer::from_mut_slice(rgba), &info)
+            .map_err(|_| err("cannot map the SDR frame"))
     }
 
     /// Pulls the next buffer, watching the bus so errors and "no video" end the wait.

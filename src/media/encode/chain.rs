@@ -25,10 +25,13 @@ pub(super) fn input_for(
     settings: &EncodeSettings,
     size: (u32, u32),
 ) -> FrameInput {
-    if container.is_still() || settings.bit_depth == 10 || size.0 % 2 == 1 || size.1 % 2 == 1 {
+    if settings.hdr.is_some() && settings.bit_depth == 10 && !container.is_still() {
+        FrameInput::HalfFloat
+    } else if container.is_still() || settings.bit_depth == 10 || size.0 % 2 == 1 || size.1 % 2 == 1
+    {
         FrameInput::Rgba
     } else {
-        FrameInput::I420(YuvMatrix::for_height(size.1))
+        FrameInput::I420(settings.matrix.unwrap_or(YuvMatrix::for_height(size.1)))
     }
 }
 
@@ -43,6 +46,9 @@ pub(super) fn video_source(
     let video_info = match input {
         FrameInput::Rgba => {
             gst_video::VideoInfo::builder(gst_video::VideoFormat::Rgba, size.0, size.1)
+        }
+        FrameInput::HalfFloat => {
+            gst_video::VideoInfo::builder(gst_video::VideoFormat::Rgba64Le, size.0, size.1)
         }
         FrameInput::I420(matrix) => {
             let colorimetry: gst_video::VideoColorimetry =
@@ -63,6 +69,7 @@ pub(super) fn video_source(
     }
     let frame_bytes = match input {
         FrameInput::Rgba => size.0 as usize * size.1 as usize * 4,
+        FrameInput::HalfFloat => size.0 as usize * size.1 as usize * 8,
         FrameInput::I420(_) => video_info.size(),
     };
     let caps = video_info.to_caps().map_err(gst_err)?;

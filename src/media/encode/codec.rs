@@ -243,7 +243,12 @@ fn make_encoder(
         }
         "x265enc" => {
             e.set_property_from_str("speed-preset", &settings.speed_preset);
-            e.set_property("option-string", format!("crf={}", settings.crf));
+            // --crf 0 is lossless, as it is for x264 (x265's own crf 0 is not).
+            let rate = match settings.crf {
+                0 => "lossless=1".to_owned(),
+                crf => format!("crf={crf}"),
+            };
+            e.set_property("option-string", rate);
         }
         _ => {
             // Hardware: constant QP where the element offers it (names differ by plugin).
@@ -281,6 +286,18 @@ pub fn encoder_branch(
     let mut raw = gst::Caps::builder("video/x-raw");
     if let Some(f) = raw_format {
         raw = raw.field("format", f);
+    }
+    if let Some(hdr) = settings.hdr.as_ref().filter(|_| settings.bit_depth == 10) {
+        // videoconvert turns RGB into Y'CbCr with BT.2020's matrix (the transfer is the
+        // source's, untouched), and x265 writes the colour description, mastering display
+        // and content light level SEI from these fields.
+        raw = raw.field("colorimetry", hdr.transfer.colorimetry());
+        if let Some(m) = &hdr.mastering_display {
+            raw = raw.field("mastering-display-info", m);
+        }
+        if let Some(c) = &hdr.content_light {
+            raw = raw.field("content-light-level", c);
+        }
     }
     format.set_property("caps", raw.build());
     let encoder = make_encoder(chosen, settings)?;

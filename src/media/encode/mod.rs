@@ -88,6 +88,12 @@ pub struct EncodeSettings {
     /// Pixel aspect ratio written to the stream (the input's, so anamorphic video keeps
     /// its shape in players).
     pub pixel_aspect: (i32, i32),
+    /// An HDR source kept as HDR (`--hdr keep`): its transfer, BT.2020 primaries and
+    /// static metadata go into the encoder's caps (10-bit H.265 only).
+    pub hdr: Option<crate::hdr::HdrInfo>,
+    /// The Y'CbCr matrix of 8-bit I420 output; None: GStreamer's default for the height
+    /// (a tone-mapped HDR source is BT.709 at any size).
+    pub matrix: Option<crate::frame::YuvMatrix>,
 }
 
 impl Default for EncodeSettings {
@@ -99,6 +105,8 @@ impl Default for EncodeSettings {
             encoder: VideoEncoder::Auto,
             bit_depth: 8,
             pixel_aspect: (1, 1),
+            hdr: None,
+            matrix: None,
         }
     }
 }
@@ -121,6 +129,20 @@ pub struct Encoder {
     frames: u64,
 }
 
+/// Half float bit patterns to 16-bit code values (0..1 to 0..65535, clamped), built once.
+fn half_to_u16() -> &'static [u16] {
+    static LUT: std::sync::OnceLock<Vec<u16>> = std::sync::OnceLock::new();
+    LUT.get_or_init(|| {
+        (0..=u16::MAX)
+            .map(|bits| {
+                let v = half::f16::from_bits(bits).to_f32();
+                let v = if v.is_nan() { 0.0 } else { v.clamp(0.0, 1.0) };
+                (v * 65535.0).round() as u16
+            })
+            .collect()
+    })
+}
+
 /// The pixel data an encoder takes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FrameInput {
@@ -129,6 +151,9 @@ pub enum FrameInput {
     /// 8-bit I420 in GStreamer's default layout, with this matrix (videos: the GPU
     /// converts, see gpu::YuvPacker).
     I420(YuvMatrix),
+    /// RGBA rows of half floats, 0..1 (the GPU's 16-bit output for HDR kept as HDR),
+    /// widened to 16-bit integers for GStreamer as they are copied.
+    HalfFloat,
 }
 
 impl Encoder {
@@ -242,6 +267,19 @@ impl Encoder {
                     } else {
                         for (dst, src) in map.chunks_exact_mut(row).zip(data.chunks(stride)) {
                             dst.copy_from_slice(&src[..row]);
+                        }
+                    }
+                }
+                FrameInput::HalfFloat => {
+                    let row = self.size.0 as usize * 8;
+                    let lut = half_to_u16();
+                    for (dst, src) in map
+                        .chunks_exact_mut(row)
+                        .zip(data.chunks(stride_bytes as usize))
+                    {
+                        for (d, s) in dst.chunks_exact_mut(2).zip(src[..row].chunks_exact(2)) {
+                            let v = lut[usize::from(u16::from_le_bytes([s[0], s[1]]))];
+                            d.copy_from_slice(&v.to_le_bytes());
                         }
                     }
                 }
