@@ -1,6 +1,6 @@
 //! `--layout vr180` (issue #24): each eye an equirectangular 180-degree square with the
 //! picture on it as a flat screen; the MP4's spherical metadata (st3d, sv3d) read back by
-//! a box parser; the eyes' centres show the picture's centre; the GPU and CPU composers
+//! a box parser, and the Matroska Projection element by an EBML one; the eyes' centres show the picture's centre; the GPU and CPU composers
 //! agree.
 
 mod common;
@@ -155,7 +155,7 @@ fn vr180_places_the_picture_on_the_hemisphere_and_says_so_in_the_file() {
         );
     }
 
-    // The GPU's and the CPU's compose agree; Matroska is refused with the reason.
+    // The GPU's and the CPU's compose agree.
     let still = |device: &str| {
         let png = dir.join(format!("vr_{device}.png"));
         let (ok, log) = stereosplat(&[
@@ -181,15 +181,52 @@ fn vr180_places_the_picture_on_the_hemisphere_and_says_so_in_the_file() {
         .max()
         .unwrap();
     assert!(worst <= 2, "GPU and CPU VR180 differ by {worst}");
+    // Matroska: the Projection element (and StereoMode) in the video track, read back
+    // by an EBML parser, with the file still whole: every frame decodes, and a seek
+    // through the moved Cues lands where it should.
+    let mkv = dir.join("vr.mkv");
     let (ok, log) = stereosplat(&[
         "render",
         clip.to_str().unwrap(),
         "-o",
-        dir.join("vr.mkv").to_str().unwrap(),
+        mkv.to_str().unwrap(),
         "--layout",
         "vr180",
     ]);
-    assert!(!ok && log.contains("give an .mp4 output"), "{log}");
+    assert!(ok, "{log}");
+    assert!(!log.contains("could not write the VR180 metadata"), "{log}");
+    let bytes = std::fs::read(&mkv).unwrap();
+    let (kind, private) = stereosplat::media::mkv_projection::read_projection(&bytes)
+        .unwrap()
+        .expect("a Projection element");
+    assert_eq!(kind, 1, "equirectangular");
+    let bound = |i: usize| u32::from_be_bytes(private[4 + 4 * i..8 + 4 * i].try_into().unwrap());
+    assert_eq!(
+        [bound(0), bound(1), bound(2), bound(3)],
+        [0, 0, 0x4000_0000, 0x4000_0000]
+    );
+    let mode = stereosplat::media::stereo_tags::find_stereo_mode(&bytes).expect("StereoMode");
+    assert_eq!(bytes[mode], 1, "side by side, left first");
+    {
+        use stereosplat::media::decode::{DecodeOptions, Decoder, PixelFormat};
+        let mut dec = Decoder::open(&mkv, PixelFormat::Rgba, &DecodeOptions::default()).unwrap();
+        let mut n = 0;
+        while dec.next_frame().unwrap().is_some() {
+            n += 1;
+        }
+        assert_eq!(n, 6);
+        let opts = DecodeOptions {
+            start_nanos: 125_000_000,
+            ..Default::default()
+        };
+        let mut dec = Decoder::open(&mkv, PixelFormat::Rgba, &opts).unwrap();
+        let f = dec.next_frame().unwrap().unwrap();
+        assert_eq!(
+            f.pts_nanos.div_ceil(1_000_000),
+            125,
+            "the seek lands on frame 3"
+        );
+    }
     let (ok, log) = stereosplat(&[
         "render",
         clip.to_str().unwrap(),

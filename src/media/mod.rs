@@ -9,6 +9,7 @@ pub mod bars;
 pub mod decode;
 pub mod encode;
 pub mod hevc_sei;
+pub mod mkv_projection;
 pub mod packet_count;
 pub mod raw_writer;
 pub mod spherical;

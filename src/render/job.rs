@@ -454,17 +454,6 @@ impl RenderJob {
         // such (`-o look.toml` is not "an unsupported output type" but the preset).
         crate::fsutil::check_outputs(&self.read_files(), &self.written_files())?;
         self.validate_settings()?;
-        if self.layout == Layout::Vr180
-            && crate::media::encode::Container::from_path(&self.final_output())
-                .is_ok_and(|c| c == crate::media::encode::Container::Matroska)
-        {
-            return Err(RenderError::Invalid(
-                "--layout vr180 writes the spherical metadata headsets and YouTube read into \
-                 .mp4 or .mov; Matroska's Projection element is not written yet: give an .mp4 \
-                 output"
-                    .into(),
-            ));
-        }
         // The inpainting model is there, or may be downloaded: said before any work.
         if let Some(m) = self
             .inpaint

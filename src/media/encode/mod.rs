@@ -421,6 +421,15 @@ fn mend_stereo_tags(container: Container, layout: Layout, temp: &Path, shown: &P
         );
     }
     if layout == Layout::Vr180
+        && container == Container::Matroska
+        && let Err(e) = crate::media::mkv_projection::add_vr180_projection(temp)
+    {
+        log::warn!(
+            "could not write the VR180 metadata (Projection) of {}: {e}",
+            shown.display()
+        );
+    }
+    if layout == Layout::Vr180
         && matches!(container, Container::Mp4 | Container::Mov)
         && let Err(e) = crate::media::spherical::add_vr180_boxes(temp)
     {
