@@ -1128,3 +1128,136 @@ fn each_depth_kind_keeps_its_own_screen_plane() {
     assert_eq!(harness.state().0.convergence, 0.25);
     assert_eq!(harness.state().0.depth_kind, DepthKind::Relative);
 }
+
+/// The 3D view in the whole window, driven as a user would: a drag orbits the camera
+/// (the flags that render it change), R resets it, and stepping the timeline redraws the
+/// next frame from the same camera.
+#[test]
+fn the_3d_view_orbits_resets_and_follows_the_timeline() {
+    use std::sync::Arc;
+    use stereosplat::gpu::{AdapterChoice, GpuContext};
+    use stereosplat::preview::app::PreviewApp;
+
+    let dir = common::work_dir("preview_orbit_kittest");
+    stereosplat::media::synth::write_sample(&dir, (320, 180), 6, 24).unwrap();
+    let ctx = Arc::new(GpuContext::new(&AdapterChoice::Auto).unwrap());
+    let setup = egui_wgpu::WgpuSetup::Existing(egui_wgpu::WgpuSetupExisting {
+        instance: ctx.instance.clone(),
+        adapter: ctx.adapter.clone(),
+        device: ctx.device.clone(),
+        queue: ctx.queue.clone(),
+    });
+    let job = stereosplat::render::RenderJob {
+        input: dir.join("sample.mp4"),
+        layout: Layout::Novel,
+        ..Default::default()
+    };
+    let mut harness = Harness::builder()
+        .with_size([1280.0, 900.0])
+        .renderer(egui_kittest::wgpu::WgpuTestRenderer::from_setup(setup))
+        .build_eframe(|cc| {
+            PreviewApp::new(
+                cc,
+                ctx.clone(),
+                job,
+                stereosplat::preview::Options {
+                    play: false,
+                    exit_after_frames: None,
+                    measure_latency: None,
+                    preset_path: None,
+                },
+                Arc::new(std::sync::Mutex::new(None)),
+            )
+            .unwrap()
+        });
+    let t = Instant::now();
+    let image = loop {
+        harness.step();
+        if harness.query_by_role(Role::Image).is_some() {
+            harness.run_steps(3);
+            break harness.get_by_role(Role::Image).rect();
+        }
+        assert!(t.elapsed() < Duration::from_secs(60), "no frame shown");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let flags = |h: &Harness<'_, PreviewApp>| -> String {
+        h.query_all(
+            kittest::by().predicate(|n| n.value().is_some_and(|v| v.starts_with("--layout novel"))),
+        )
+        .next()
+        .and_then(|n| n.accesskit_node().value())
+        .expect("the field with the flags that render this camera")
+    };
+    let home =
+        "--layout novel --camera-offset 0.0000,0.0000,0.0000 --camera-rotate 0.0000,0.0000,0.0000";
+    assert_eq!(flags(&harness), home);
+    // The picture as the window draws it.
+    let picture = |h: &mut Harness<'_, PreviewApp>| {
+        let shot = h.render().expect("the window renders");
+        let (x0, y0) = (image.min.x as usize + 4, image.min.y as usize + 4);
+        let (w, ht) = (image.width() as usize - 8, image.height() as usize - 8);
+        let stride = shot.width() as usize * 4;
+        (y0..y0 + ht)
+            .flat_map(|y| shot.as_raw()[y * stride + x0 * 4..][..w * 4].to_vec())
+            .collect::<Vec<u8>>()
+    };
+    let before = picture(&mut harness);
+
+    // Drag right across the picture: the camera orbits to the right.
+    let c = image.center();
+    harness.hover_at(c);
+    harness.step();
+    harness.drag_at(c);
+    harness.step();
+    for dx in [20.0, 40.0, 60.0] {
+        harness.hover_at(c + egui::vec2(dx, 0.0));
+        harness.step();
+    }
+    harness.drop_at(c + egui::vec2(60.0, 0.0));
+    harness.run_steps(4);
+    let moved = flags(&harness);
+    assert_ne!(moved, home, "the drag moved the camera");
+    let offset_x: f32 = moved
+        .split("--camera-offset ")
+        .nth(1)
+        .and_then(|r| r.split(',').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    assert!(
+        offset_x > 0.0,
+        "orbiting right moves the camera right: {moved}"
+    );
+    let orbited = picture(&mut harness);
+    assert_ne!(before, orbited, "the picture follows the camera");
+
+    // R returns to the source camera.
+    harness.key_press(egui::Key::R);
+    harness.run_steps(4);
+    assert_eq!(flags(&harness), home);
+
+    // Stepping the timeline draws the next frame (the blue sphere moves) from the camera.
+    harness.hover_at(c);
+    harness.drag_at(c);
+    harness.step();
+    harness.hover_at(c + egui::vec2(0.0, 40.0));
+    harness.step();
+    harness.drop_at(c + egui::vec2(0.0, 40.0));
+    harness.run_steps(4);
+    let camera = flags(&harness);
+    let frame0 = picture(&mut harness);
+    harness.get_by_label("Step >").click();
+    harness.run_steps(6);
+    let frame_value = harness
+        .get_by_role_and_label(Role::Slider, "frame")
+        .accesskit_node()
+        .numeric_value()
+        .unwrap();
+    assert_eq!(frame_value, 1.0);
+    assert_eq!(
+        flags(&harness),
+        camera,
+        "the camera stays as the clip moves on"
+    );
+    let frame1 = picture(&mut harness);
+    assert_ne!(frame0, frame1, "the 3D view shows the new frame");
+}
