@@ -130,26 +130,23 @@ impl HdrInfo {
     }
 }
 
+// SMPTE ST 2084's constants.
+const PQ_M1: f32 = 2610.0 / 16384.0;
+const PQ_M2: f32 = 2523.0 / 4096.0 * 128.0;
+const PQ_C1: f32 = 3424.0 / 4096.0;
+const PQ_C2: f32 = 2413.0 / 4096.0 * 32.0;
+const PQ_C3: f32 = 2392.0 / 4096.0 * 32.0;
+
 /// PQ (ST 2084) code value 0..1 to nits.
 pub fn pq_to_nits(e: f32) -> f32 {
-    const M1: f32 = 2610.0 / 16384.0;
-    const M2: f32 = 2523.0 / 4096.0 * 128.0;
-    const C1: f32 = 3424.0 / 4096.0;
-    const C2: f32 = 2413.0 / 4096.0 * 32.0;
-    const C3: f32 = 2392.0 / 4096.0 * 32.0;
-    let p = e.clamp(0.0, 1.0).powf(1.0 / M2);
-    10000.0 * ((p - C1).max(0.0) / (C2 - C3 * p)).powf(1.0 / M1)
+    let p = e.clamp(0.0, 1.0).powf(1.0 / PQ_M2);
+    10000.0 * ((p - PQ_C1).max(0.0) / (PQ_C2 - PQ_C3 * p)).powf(1.0 / PQ_M1)
 }
 
 /// Nits to a PQ code value 0..1 (the inverse EOTF; tests and test media).
 pub fn nits_to_pq(nits: f32) -> f32 {
-    const M1: f32 = 2610.0 / 16384.0;
-    const M2: f32 = 2523.0 / 4096.0 * 128.0;
-    const C1: f32 = 3424.0 / 4096.0;
-    const C2: f32 = 2413.0 / 4096.0 * 32.0;
-    const C3: f32 = 2392.0 / 4096.0 * 32.0;
-    let y = (nits / 10000.0).clamp(0.0, 1.0).powf(M1);
-    ((C1 + C2 * y) / (1.0 + C3 * y)).powf(M2)
+    let y = (nits / 10000.0).clamp(0.0, 1.0).powf(PQ_M1);
+    ((PQ_C1 + PQ_C2 * y) / (1.0 + PQ_C3 * y)).powf(PQ_M2)
 }
 
 /// HLG code value 0..1 to scene light 0..1 (the inverse OETF).

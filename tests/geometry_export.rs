@@ -30,18 +30,27 @@ fn scene(dir: &Path) -> (PathBuf, PathBuf, f32) {
 }
 
 fn export(colour: &Path, depth: &Path, format: &str, out: &Path, extra: &[&str]) -> String {
-    let o = Command::new(common::bin())
-        .args(["depth", colour.to_str().unwrap(), "--format", format, "-o"])
-        .arg(out)
-        .args(["--depth", depth.to_str().unwrap(), "--depth-kind", "metric"])
-        .args(["--max-depth", "20", "--xfov", "60"])
-        .args(extra)
-        .env("XDG_RUNTIME_DIR", "/tmp/stereosplat-xdg")
-        .output()
-        .unwrap();
-    let log = String::from_utf8_lossy(&o.stderr).into_owned();
-    assert!(o.status.success(), "export failed:\n{log}");
-    log
+    let (colour, depth, out) = (
+        colour.to_str().unwrap(),
+        depth.to_str().unwrap(),
+        out.to_str().unwrap(),
+    );
+    let args = [
+        &[
+            "depth", colour, "--format", format, "-o", out, "--depth", depth,
+        ][..],
+        &[
+            "--depth-kind",
+            "metric",
+            "--max-depth",
+            "20",
+            "--xfov",
+            "60",
+        ],
+        extra,
+    ]
+    .concat();
+    common::run_ok(&args)
 }
 
 /// (position, colour) of every vertex of a binary little-endian PLY.

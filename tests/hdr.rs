@@ -6,7 +6,6 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
 use gst::prelude::*;
 use gstreamer as gst;
@@ -129,15 +128,7 @@ fn smooth_frame(t: f32) -> Planes {
 }
 
 fn render(args: &[&str]) -> String {
-    let out = Command::new(common::bin())
-        .arg("render")
-        .args(args)
-        .env("XDG_RUNTIME_DIR", "/tmp/stereosplat-xdg")
-        .output()
-        .unwrap();
-    let log = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "render {args:?} failed:\n{log}");
-    log
+    common::run_ok(&[&["render"], args].concat())
 }
 
 #[test]

@@ -31,15 +31,7 @@ fn scene(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
 }
 
 fn render(args: &[&str]) -> String {
-    let out = Command::new(common::bin())
-        .arg("render")
-        .args(args)
-        .env("XDG_RUNTIME_DIR", "/tmp/stereosplat-xdg")
-        .output()
-        .expect("run stereosplat");
-    let log = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "render {args:?} failed:\n{log}");
-    log
+    common::run_ok(&[&["render"], args].concat())
 }
 
 fn psnr(a: &[u8], b: &[u8]) -> f64 {

@@ -985,7 +985,6 @@ fn control_panel_renders_on_the_gpu_and_shows_what_changed() {
 fn the_window_opens_fitted_with_plain_names() {
     use std::sync::Arc;
     use stereosplat::gpu::{AdapterChoice, GpuContext};
-    use stereosplat::preview::app::PreviewApp;
 
     let dir = common::work_dir("preview_fitted");
     stereosplat::media::synth::write_sample(&dir, (1280, 720), 3, 24).unwrap();
@@ -1002,24 +1001,7 @@ fn the_window_opens_fitted_with_plain_names() {
     };
     // Tall enough that the settings panel shows the depth panel without scrolling.
     let (window_w, window_h) = (1280.0, 1500.0);
-    let mut harness = Harness::builder()
-        .with_size([window_w, window_h])
-        .renderer(egui_kittest::wgpu::WgpuTestRenderer::from_setup(setup))
-        .build_eframe(|cc| {
-            PreviewApp::new(
-                cc,
-                ctx.clone(),
-                job,
-                stereosplat::preview::Options {
-                    play: false,
-                    exit_after_frames: None,
-                    measure_latency: None,
-                    preset_path: None,
-                },
-                Arc::new(std::sync::Mutex::new(None)),
-            )
-            .unwrap()
-        });
+    let mut harness = app_harness(ctx, setup, job, [window_w, window_h]);
     // The clip opens on a worker thread; step until its frame is shown.
     let t = Instant::now();
     let image = loop {
@@ -1152,24 +1134,7 @@ fn the_3d_view_orbits_resets_and_follows_the_timeline() {
         layout: Layout::Novel,
         ..Default::default()
     };
-    let mut harness = Harness::builder()
-        .with_size([1280.0, 900.0])
-        .renderer(egui_kittest::wgpu::WgpuTestRenderer::from_setup(setup))
-        .build_eframe(|cc| {
-            PreviewApp::new(
-                cc,
-                ctx.clone(),
-                job,
-                stereosplat::preview::Options {
-                    play: false,
-                    exit_after_frames: None,
-                    measure_latency: None,
-                    preset_path: None,
-                },
-                Arc::new(std::sync::Mutex::new(None)),
-            )
-            .unwrap()
-        });
+    let mut harness = app_harness(ctx, setup, job, [1280.0, 900.0]);
     let t = Instant::now();
     let image = loop {
         harness.step();
@@ -1260,4 +1225,32 @@ fn the_3d_view_orbits_resets_and_follows_the_timeline() {
     );
     let frame1 = picture(&mut harness);
     assert_ne!(frame0, frame1, "the 3D view shows the new frame");
+}
+
+/// The whole preview window for `job` in a harness of `size` points, drawn by egui-wgpu
+/// on `ctx`'s device (`setup`).
+fn app_harness(
+    ctx: std::sync::Arc<stereosplat::gpu::GpuContext>,
+    setup: egui_wgpu::WgpuSetup,
+    job: stereosplat::render::RenderJob,
+    size: [f32; 2],
+) -> Harness<'static, stereosplat::preview::app::PreviewApp> {
+    Harness::builder()
+        .with_size(size)
+        .renderer(egui_kittest::wgpu::WgpuTestRenderer::from_setup(setup))
+        .build_eframe(move |cc| {
+            stereosplat::preview::app::PreviewApp::new(
+                cc,
+                ctx,
+                job,
+                stereosplat::preview::Options {
+                    play: false,
+                    exit_after_frames: None,
+                    measure_latency: None,
+                    preset_path: None,
+                },
+                std::sync::Arc::new(std::sync::Mutex::new(None)),
+            )
+            .unwrap()
+        })
 }

@@ -50,6 +50,18 @@ struct TomlKey {
     rotate: [f32; 3],
 }
 
+impl TomlKey {
+    fn key(self) -> (f64, Pose) {
+        (
+            self.time,
+            Pose {
+                offset: self.offset,
+                rotate_deg: self.rotate,
+            },
+        )
+    }
+}
+
 impl CameraPath {
     /// Reads a path from a `.csv` or `.toml` file.
     pub fn read(path: &Path) -> Result<Self, PathError> {
@@ -73,19 +85,7 @@ impl CameraPath {
                     format!("{} (expected [[key]] tables with time, offset = [x, y, z], rotate = [yaw, pitch, roll])", e.message()),
                 )
             })?;
-            parsed
-                .key
-                .into_iter()
-                .map(|k| {
-                    (
-                        k.time,
-                        Pose {
-                            offset: k.offset,
-                            rotate_deg: k.rotate,
-                        },
-                    )
-                })
-                .collect()
+            parsed.key.into_iter().map(TomlKey::key).collect()
         } else {
             parse_csv(&text).map_err(|(line, what)| invalid(format!("line {line}"), what))?
         };
@@ -192,21 +192,7 @@ mod tests {
             "[[key]]\ntime = 0.0\n[[key]]\ntime = 2.0\noffset = [0.1, 0.0, 0.5]\nrotate = [10.0, 0.0, 0.0]\n",
         )
         .unwrap();
-        let b = CameraPath::new(
-            toml.key
-                .into_iter()
-                .map(|k| {
-                    (
-                        k.time,
-                        Pose {
-                            offset: k.offset,
-                            rotate_deg: k.rotate,
-                        },
-                    )
-                })
-                .collect(),
-        )
-        .unwrap();
+        let b = CameraPath::new(toml.key.into_iter().map(TomlKey::key).collect()).unwrap();
         assert_eq!(a, b);
         let mid = a.at(1.0);
         assert_eq!(mid.offset, [0.05, 0.0, 0.25]);

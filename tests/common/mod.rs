@@ -56,6 +56,18 @@ pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_stereosplat")
 }
 
+/// Runs `stereosplat ARGS`, which must succeed; returns its log (stderr).
+pub fn run_ok(args: &[&str]) -> String {
+    let out = std::process::Command::new(bin())
+        .args(args)
+        .env("XDG_RUNTIME_DIR", "/tmp/stereosplat-xdg")
+        .output()
+        .expect("run stereosplat");
+    let log = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "stereosplat {args:?} failed:\n{log}");
+    log
+}
+
 /// An H.264 clip in Matroska with Vorbis audio, which MP4 cannot take as it is.
 pub fn h264_with_vorbis(path: &std::path::Path, (w, h): (u32, u32), frames: u64) {
     stereosplat::media::synth::run_launch(&format!(
