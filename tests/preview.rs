@@ -1227,6 +1227,57 @@ fn the_3d_view_orbits_resets_and_follows_the_timeline() {
     assert_ne!(frame0, frame1, "the 3D view shows the new frame");
 }
 
+/// An HDR source is shown tone-mapped, and the window says so: a PQ grey of half code
+/// value (about 94 nits) shows as the SDR grey of 94 nits, not as code value 128.
+#[test]
+fn the_window_shows_an_hdr_source_tone_mapped_and_says_so() {
+    use std::sync::Arc;
+    use stereosplat::gpu::{AdapterChoice, GpuContext};
+
+    let dir = common::work_dir("preview_hdr");
+    let clip = dir.join("pq.mp4");
+    stereosplat::media::init().unwrap();
+    stereosplat::media::synth::run_launch(&format!(
+        "videotestsrc num-buffers=3 pattern=solid-color foreground-color=0xff808080 ! video/x-raw,format=I420_10LE,width=160,height=90,framerate=24/1,colorimetry=bt2100-pq ! x265enc ! h265parse ! mp4mux ! filesink location={}",
+        clip.display()
+    ))
+    .unwrap();
+    let ctx = Arc::new(GpuContext::new(&AdapterChoice::Auto).unwrap());
+    let setup = egui_wgpu::WgpuSetup::Existing(egui_wgpu::WgpuSetupExisting {
+        instance: ctx.instance.clone(),
+        adapter: ctx.adapter.clone(),
+        device: ctx.device.clone(),
+        queue: ctx.queue.clone(),
+    });
+    let job = stereosplat::render::RenderJob {
+        input: clip,
+        layout: Layout::Left,
+        ..Default::default()
+    };
+    let mut harness = app_harness(ctx, setup, job, [1280.0, 900.0]);
+    let t = Instant::now();
+    let image = loop {
+        harness.step();
+        if harness.query_by_role(Role::Image).is_some() {
+            harness.run_steps(3);
+            break harness.get_by_role(Role::Image).rect();
+        }
+        assert!(t.elapsed() < Duration::from_secs(60), "no frame shown");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(
+        harness
+            .query_by_label_contains("HDR source (PQ BT.2020) shown tone-mapped to SDR")
+            .is_some(),
+        "the status line says the HDR source is tone-mapped"
+    );
+    let shot = harness.render().unwrap();
+    let c = image.center();
+    let px = shot.get_pixel(c.x as u32, c.y as u32).0;
+    // 94 nits is 0.46 of reference white: (0.46)^(1 / 2.4) of 255 is about 185.
+    assert!(px[..3].iter().all(|&v| (170..=200).contains(&v)), "{px:?}");
+}
+
 /// The whole preview window for `job` in a harness of `size` points, drawn by egui-wgpu
 /// on `ctx`'s device (`setup`).
 fn app_harness(
