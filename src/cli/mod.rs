@@ -46,7 +46,8 @@ pub enum Command {
     /// Measure warp and end-to-end speed on this machine.
     Bench(BenchArgs),
     /// Estimate depth (ONNX model or the built-in cues) and write it as a depth file that
-    /// `render --depth` (and other tools) read back.
+    /// `render --depth` (and other tools) read back, or write a clip's depth as 3D points or
+    /// meshes (--format ply|obj).
     Depth(Box<DepthArgs>),
     /// The models known by name: list them, download one, or print where one lives.
     #[command(subcommand)]
@@ -693,14 +694,17 @@ impl ModelArgs {
 pub struct DepthArgs {
     /// Input video or image.
     pub input: PathBuf,
-    /// Output depth file: .mkv (FFV1, lossless) or .png for an image.
+    /// Output depth file: .mkv (FFV1, lossless) or .png for an image; with --format ply or
+    /// obj, the folder the files go into (one per frame).
     #[arg(short, long)]
     pub output: PathBuf,
-    /// gray16 (lossless; relative near = bright, or metric in millimetres), gray8, or rgb
-    /// (the metric depth toolbox's encoding, with --max-depth).
+    /// gray16 (lossless; relative near = bright, or metric in millimetres), gray8, rgb
+    /// (the metric depth toolbox's encoding, with --max-depth), or the depth as geometry:
+    /// ply (points) or obj (a mesh).
     #[arg(long, value_enum, default_value_t = ExportFormat::Gray16)]
     pub format: ExportFormat,
-    /// What the model outputs: relative (inverse depth) or metric (metres).
+    /// What the model outputs (or, with --depth, what the file holds): relative (inverse
+    /// depth), metric (metres) or disparity (pixels).
     #[arg(long, value_enum, default_value_t = DepthKind::Relative)]
     pub depth_kind: DepthKind,
     /// --format rgb: the distance in metres of full scale.

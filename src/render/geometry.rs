@@ -39,6 +39,8 @@ pub fn export_geometry(
     cancel: &Cancel,
 ) -> Result<GeometryReport, RenderError> {
     job.validate_settings()?;
+    let (mut plan, mut decoder) = Plan::open_as(ctx, job, Container::Matroska, progress, cancel)?;
+    // Made once the input and its depth opened: a bad input leaves no empty folder.
     std::fs::create_dir_all(dir).map_err(|source| RenderError::Io {
         context: format!(
             "cannot create the output folder {} (is part of the path a file, or read-only?)",
@@ -46,7 +48,6 @@ pub fn export_geometry(
         ),
         source,
     })?;
-    let (mut plan, mut decoder) = Plan::open_as(ctx, job, Container::Matroska, progress, cancel)?;
     let spec = plan.spec;
     let still = plan.info.is_still;
     let stem = job
