@@ -548,9 +548,13 @@ impl PreviewApp {
         };
         let orbit = layout == Layout::Novel;
         if orbit {
-            // One camera, drawn by the GPU (the window's own device).
+            // One camera, drawn by the GPU (the window's own device); the model fill
+            // repaints only the CPU warp's eyes, so the 3D view fills as `background` does.
             job.stereo.eye = crate::stereo::Eye::Right;
             job.warp_device = crate::render::WarpDevice::Gpu;
+            if job.stereo.fill == crate::stereo::FillMode::Model {
+                job.stereo.fill = crate::stereo::FillMode::Background;
+            }
         }
         let size = source.size();
         let keep_bars = source
