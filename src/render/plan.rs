@@ -150,22 +150,28 @@ impl Plan {
             None => None,
         };
         let keep_hdr = hdr_can_be_kept(job, container);
-        // Where HDR may be kept, frames come as decoded (10-bit planes, converted by the
-        // 16-bit warp); SDR frames the same as ever.
-        let format = match keep_hdr {
-            Ok(()) => crate::media::decode::PixelFormat::Native,
-            Err(_) => job.colour_convert.pixel_format(),
+        let open = |format| {
+            Decoder::open(
+                &job.input,
+                format,
+                &DecodeOptions {
+                    start_nanos,
+                    with_audio: job.audio && !container.is_still(),
+                    crop: canvas,
+                    tonemap_hdr: keep_hdr.is_err(),
+                },
+            )
         };
-        let decoder = Decoder::open(
-            &job.input,
-            format,
-            &DecodeOptions {
-                start_nanos,
-                with_audio: job.audio && !container.is_still(),
-                crop: canvas,
-                tonemap_hdr: keep_hdr.is_err(),
-            },
-        )?;
+        let mut decoder = open(job.colour_convert.pixel_format())?;
+        if decoder.info().hdr.is_some()
+            && keep_hdr.is_ok()
+            && job.colour_convert.pixel_format() != crate::media::decode::PixelFormat::Native
+        {
+            // HDR kept as HDR takes the frames as decoded (10-bit planes, converted by the
+            // 16-bit warp): an RGBA8 conversion would lose the bits it is kept for.
+            drop(decoder);
+            decoder = open(crate::media::decode::PixelFormat::Native)?;
+        }
         let info = decoder.info().clone();
         log_input(job, &info);
         let hdr = info.hdr.as_ref().map(|h| match &keep_hdr {
