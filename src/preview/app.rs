@@ -478,6 +478,7 @@ impl PreviewApp {
         if job.layout == Layout::Novel && job.novel.path.is_none() {
             job.novel.pose = self.orbit.pose;
             job.stereo.eye = crate::stereo::Eye::Right;
+            job.xfov_deg = self.orbit.fov_deg.or(job.xfov_deg);
         }
         job
     }

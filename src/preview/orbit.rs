@@ -133,14 +133,19 @@ impl Orbit {
         view
     }
 
-    /// The flags that render this camera (`render --layout novel ...`).
+    /// The flags that render this camera (`render --layout novel ...`), with `--xfov`
+    /// once the field of view was changed here.
     pub fn flags(&self) -> String {
         let f = |v: [f32; 3]| format!("{:.4},{:.4},{:.4}", v[0], v[1], v[2]);
-        format!(
+        let mut flags = format!(
             "--layout novel --camera-offset {} --camera-rotate {}",
             f(self.pose.offset),
             f(self.pose.rotate_deg)
-        )
+        );
+        if let Some(fov) = self.fov_deg {
+            flags.push_str(&format!(" --xfov {fov:.1}"));
+        }
+        flags
     }
 
     /// The source camera's frustum as line segments in the last view's pixels: from
@@ -203,6 +208,8 @@ mod tests {
             o.flags()
                 .starts_with("--layout novel --camera-offset 0.0000,0.0000,0.0000")
         );
+        o.fov_deg = Some(75.0);
+        assert!(o.flags().ends_with(" --xfov 75.0"));
         o.view(&stereo, &range, (200, 100), (200, 100), 60.0);
         o.drag(0.0, 30.0);
         o.view(&stereo, &range, (200, 100), (200, 100), 60.0);
