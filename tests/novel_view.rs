@@ -189,6 +189,22 @@ fn camera_flags_without_the_layout_are_refused() {
     let (code, log) = run(&["--camera-offset", "0.1,0,0"]);
     assert_eq!(code, Some(1), "{log}");
     assert!(log.contains("add --layout novel"), "{log}");
+    assert!(
+        !log.contains("   "),
+        "a message with a run of spaces in it: {log}"
+    );
+    let path = dir.join("keys.csv");
+    std::fs::write(&path, "0,0,0,0\n").unwrap();
+    let (code, log) = run(&[
+        "--layout",
+        "novel",
+        "--camera-offset",
+        "0.1,0,0",
+        "--camera-path",
+        path.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(1), "{log}");
+    assert!(log.contains("not both (put a fixed offset"), "{log}");
     let (code, log) = run(&["--layout", "novel", "--camera-offset", "0.1,0"]);
     assert_eq!(code, Some(2), "{log}");
     assert!(log.contains("three numbers"), "{log}");

@@ -422,19 +422,19 @@ impl RenderJob {
         if self.layout != Layout::Novel {
             if novel.is_set() {
                 invalid!(
-                    "--camera-offset, --camera-rotate and --camera-path move the camera of                      --layout novel; add --layout novel (or leave them out)"
+                    "--camera-offset, --camera-rotate and --camera-path move the camera of --layout novel; add --layout novel (or leave them out)"
                 );
             }
             return Ok(());
         }
         if self.stereo.eye != crate::stereo::Eye::Right {
             invalid!(
-                "--layout novel draws one camera moved from the input's; --eye does not apply                  (leave it out, and move the camera with --camera-offset)"
+                "--layout novel draws one camera moved from the input's; --eye does not apply (leave it out, and move the camera with --camera-offset)"
             );
         }
         if novel.path.is_some() && novel.pose != crate::view3d::Pose::default() {
             invalid!(
-                "give either --camera-path or --camera-offset/--camera-rotate, not both (put a                  fixed offset in every key of the path)"
+                "give either --camera-path or --camera-offset/--camera-rotate, not both (put a fixed offset in every key of the path)"
             );
         }
         let p = &novel.pose;
