@@ -127,6 +127,19 @@ fn smooth_frame(t: f32) -> Planes {
     ]
 }
 
+/// A flat 16-bit depth image, paired with the clip by name. (With no depth file the
+/// built-in estimate runs first in the same process; after it, x265's lossless HDR output
+/// was at times split by h265parse into an access unit without a timestamp, which mp4mux
+/// refuses: see the closing note of 2026-12-07.)
+fn flat_depth(path: &Path) {
+    common::write_png(
+        path,
+        SIZE,
+        "GRAY16_BE",
+        vec![0x80; (SIZE.0 * SIZE.1 * 2) as usize],
+    );
+}
+
 fn render(args: &[&str]) -> String {
     common::run_ok(&[&["render"], args].concat())
 }
@@ -137,6 +150,7 @@ fn a_pq_clip_stays_hdr_code_value_for_code_value() {
     let input = dir.join("pq.mp4");
     let frames: Vec<Planes> = (0..4).map(|i| smooth_frame(i as f32 * 0.3)).collect();
     pq_clip(&input, &frames);
+    flat_depth(&dir.join("pq_depth.png"));
     let (decoded_in, _) = decode(&input);
     assert_eq!(decoded_in[0], frames[0], "the source clip is lossless");
     let output = dir.join("kept.mp4");
@@ -191,6 +205,7 @@ fn tonemap_makes_sdr_bt709_with_reference_white_bright() {
         .collect();
     let neutral = vec![512u16; (w / 2) * (h / 2)];
     pq_clip(&input, &[[luma, neutral.clone(), neutral]]);
+    flat_depth(&dir.join("patches_depth.png"));
     let output = dir.join("sdr.mp4");
     let log = render(&[
         input.to_str().unwrap(),
