@@ -983,39 +983,16 @@ fn control_panel_renders_on_the_gpu_and_shows_what_changed() {
 /// viewer uses.
 #[test]
 fn the_window_opens_fitted_with_plain_names() {
-    use std::sync::Arc;
-    use stereosplat::gpu::{AdapterChoice, GpuContext};
-
     let dir = common::work_dir("preview_fitted");
     stereosplat::media::synth::write_sample(&dir, (1280, 720), 3, 24).unwrap();
-    let ctx = Arc::new(GpuContext::new(&AdapterChoice::Auto).unwrap());
-    let setup = egui_wgpu::WgpuSetup::Existing(egui_wgpu::WgpuSetupExisting {
-        instance: ctx.instance.clone(),
-        adapter: ctx.adapter.clone(),
-        device: ctx.device.clone(),
-        queue: ctx.queue.clone(),
-    });
     let job = stereosplat::render::RenderJob {
         input: dir.join("sample.mp4"),
         ..Default::default()
     };
     // Tall enough that the settings panel shows the depth panel without scrolling.
     let (window_w, window_h) = (1280.0, 1500.0);
-    let mut harness = app_harness(ctx, setup, job, [window_w, window_h]);
+    let (mut harness, image) = open_window(job, [window_w, window_h]);
     // The clip opens on a worker thread; step until its frame is shown.
-    let t = Instant::now();
-    let image = loop {
-        harness.step();
-        if harness.query_by_role(Role::Image).is_some() {
-            // A few more frames: the zoom slider shows the value fitted last frame.
-            for _ in 0..3 {
-                harness.step();
-            }
-            break harness.get_by_role(Role::Image).rect();
-        }
-        assert!(t.elapsed() < Duration::from_secs(60), "no frame shown");
-        std::thread::sleep(Duration::from_millis(20));
-    };
     // Fitted: the whole 1280x720 frame shows, with its aspect ratio, inside the window
     // beside the settings panel, and as large as the view allows on one side.
     assert!(
@@ -1116,35 +1093,16 @@ fn each_depth_kind_keeps_its_own_screen_plane() {
 /// next frame from the same camera.
 #[test]
 fn the_3d_view_orbits_resets_and_follows_the_timeline() {
-    use std::sync::Arc;
-    use stereosplat::gpu::{AdapterChoice, GpuContext};
     use stereosplat::preview::app::PreviewApp;
 
     let dir = common::work_dir("preview_orbit_kittest");
     stereosplat::media::synth::write_sample(&dir, (320, 180), 6, 24).unwrap();
-    let ctx = Arc::new(GpuContext::new(&AdapterChoice::Auto).unwrap());
-    let setup = egui_wgpu::WgpuSetup::Existing(egui_wgpu::WgpuSetupExisting {
-        instance: ctx.instance.clone(),
-        adapter: ctx.adapter.clone(),
-        device: ctx.device.clone(),
-        queue: ctx.queue.clone(),
-    });
     let job = stereosplat::render::RenderJob {
         input: dir.join("sample.mp4"),
         layout: Layout::Novel,
         ..Default::default()
     };
-    let mut harness = app_harness(ctx, setup, job, [1280.0, 900.0]);
-    let t = Instant::now();
-    let image = loop {
-        harness.step();
-        if harness.query_by_role(Role::Image).is_some() {
-            harness.run_steps(3);
-            break harness.get_by_role(Role::Image).rect();
-        }
-        assert!(t.elapsed() < Duration::from_secs(60), "no frame shown");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let (mut harness, image) = open_window(job, [1280.0, 900.0]);
     let flags = |h: &Harness<'_, PreviewApp>| -> String {
         h.query_all(
             kittest::by().predicate(|n| n.value().is_some_and(|v| v.starts_with("--layout novel"))),
@@ -1231,9 +1189,6 @@ fn the_3d_view_orbits_resets_and_follows_the_timeline() {
 /// value (about 94 nits) shows as the SDR grey of 94 nits, not as code value 128.
 #[test]
 fn the_window_shows_an_hdr_source_tone_mapped_and_says_so() {
-    use std::sync::Arc;
-    use stereosplat::gpu::{AdapterChoice, GpuContext};
-
     let dir = common::work_dir("preview_hdr");
     let clip = dir.join("pq.mp4");
     stereosplat::media::init().unwrap();
@@ -1242,29 +1197,12 @@ fn the_window_shows_an_hdr_source_tone_mapped_and_says_so() {
         clip.display()
     ))
     .unwrap();
-    let ctx = Arc::new(GpuContext::new(&AdapterChoice::Auto).unwrap());
-    let setup = egui_wgpu::WgpuSetup::Existing(egui_wgpu::WgpuSetupExisting {
-        instance: ctx.instance.clone(),
-        adapter: ctx.adapter.clone(),
-        device: ctx.device.clone(),
-        queue: ctx.queue.clone(),
-    });
     let job = stereosplat::render::RenderJob {
         input: clip,
         layout: Layout::Left,
         ..Default::default()
     };
-    let mut harness = app_harness(ctx, setup, job, [1280.0, 900.0]);
-    let t = Instant::now();
-    let image = loop {
-        harness.step();
-        if harness.query_by_role(Role::Image).is_some() {
-            harness.run_steps(3);
-            break harness.get_by_role(Role::Image).rect();
-        }
-        assert!(t.elapsed() < Duration::from_secs(60), "no frame shown");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let (mut harness, image) = open_window(job, [1280.0, 900.0]);
     assert!(
         harness
             .query_by_label_contains("HDR source (PQ BT.2020) shown tone-mapped to SDR")
@@ -1279,14 +1217,24 @@ fn the_window_shows_an_hdr_source_tone_mapped_and_says_so() {
 }
 
 /// The whole preview window for `job` in a harness of `size` points, drawn by egui-wgpu
-/// on `ctx`'s device (`setup`).
-fn app_harness(
-    ctx: std::sync::Arc<stereosplat::gpu::GpuContext>,
-    setup: egui_wgpu::WgpuSetup,
+/// on a device of its own, stepped until the clip's first frame shows (a few frames more,
+/// so what was fitted last frame has settled); with the picture's rectangle.
+fn open_window(
     job: stereosplat::render::RenderJob,
     size: [f32; 2],
-) -> Harness<'static, stereosplat::preview::app::PreviewApp> {
-    Harness::builder()
+) -> (
+    Harness<'static, stereosplat::preview::app::PreviewApp>,
+    egui::Rect,
+) {
+    use stereosplat::gpu::{AdapterChoice, GpuContext};
+    let ctx = std::sync::Arc::new(GpuContext::new(&AdapterChoice::Auto).unwrap());
+    let setup = egui_wgpu::WgpuSetup::Existing(egui_wgpu::WgpuSetupExisting {
+        instance: ctx.instance.clone(),
+        adapter: ctx.adapter.clone(),
+        device: ctx.device.clone(),
+        queue: ctx.queue.clone(),
+    });
+    let mut harness = Harness::builder()
         .with_size(size)
         .renderer(egui_kittest::wgpu::WgpuTestRenderer::from_setup(setup))
         .build_eframe(move |cc| {
@@ -1303,5 +1251,17 @@ fn app_harness(
                 std::sync::Arc::new(std::sync::Mutex::new(None)),
             )
             .unwrap()
-        })
+        });
+    // The clip opens on a worker thread.
+    let t = Instant::now();
+    loop {
+        harness.step();
+        if harness.query_by_role(Role::Image).is_some() {
+            harness.run_steps(3);
+            let image = harness.get_by_role(Role::Image).rect();
+            return (harness, image);
+        }
+        assert!(t.elapsed() < Duration::from_secs(60), "no frame shown");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
